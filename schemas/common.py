@@ -1,0 +1,68 @@
+"""Small value types shared by the contracts."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from schemas.base import Contract, ShortText
+
+#: CPT/HCPCS procedure code, e.g. ``97140``.
+ProcedureCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5}$")]
+#: Two-character procedure modifier, e.g. ``GP``, ``59``, ``XS``.
+Modifier = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")]
+#: Money: non-negative, at most two decimals, never a float on the wire.
+Money = Annotated[Decimal, Field(ge=0, max_digits=11, decimal_places=2)]
+#: Two-letter US state or territory code.
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+#: Body region of a technique (slug), e.g. ``neck``, ``lower_back``.
+BodyRegion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+Technique = Literal[
+    "swedish_massage",
+    "myofascial_release",
+    "trigger_point_therapy",
+    "neuromuscular_therapy",
+    "positional_release",
+    "rehabilitative_stretching",
+    "muscle_testing",
+    "hot_cold_pack",
+]
+TECHNIQUES: tuple[str, ...] = Technique.__args__  # type: ignore[attr-defined]
+
+Sex = Literal["F", "M", "U"]
+
+
+class Address(Contract):
+    line1: Annotated[str, StringConstraints(min_length=1, max_length=55)]
+    line2: Annotated[str, StringConstraints(min_length=1, max_length=55)] | None = None
+    city: Annotated[str, StringConstraints(min_length=2, max_length=30)]
+    state: StateCode
+    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{5}([0-9]{4})?$")]
+
+
+class PersonName(Contract):
+    first_name: ShortText
+    last_name: ShortText
+    middle_name: ShortText | None = None
+
+
+class EffectiveDated(Contract):
+    """A row valid from ``effective_from`` through ``effective_to`` (inclusive)."""
+
+    effective_from: date
+    effective_to: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.effective_to is not None and self.effective_to < self.effective_from:
+            raise ValueError("effective_to is before effective_from")
+        return self
+
+    def covers(self, day: date) -> bool:
+        return self.effective_from <= day and (
+            self.effective_to is None or day <= self.effective_to
+        )

@@ -1,0 +1,141 @@
+"""What the enrichment processor says about each session and reference record."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import Contract, Identifier, Versioned
+from schemas.events import SessionCompleted
+from schemas.reference import Clinic, Coverage, Patient, Payer, Prescription, Therapist
+
+HoldReason = Literal[
+    "unknown-clinic",
+    "unknown-therapist",
+    "unknown-patient",
+    "unknown-payer",
+    "rx-missing",
+    "rx-not-yet-valid",
+    "rx-expired",
+    "rx-visits-exhausted",
+    "rx-frequency-exceeded",
+    "rx-technique-not-allowed",
+]
+RejectReason = Literal[
+    "conflicting-duplicate",
+    "no-active-coverage",
+    "payer-excludes-massage",
+    "timely-filing-expired",
+    "date-of-service-in-future",
+    "hold-expired",
+    "no-billable-units",
+]
+ReferenceRejectReason = Literal[
+    "rx-bad-diagnosis",
+    "rx-bad-prescriber-npi",
+    "ref-bad-npi",
+]
+
+#: The order in which prescription checks run; a later reason is more specific.
+RX_REASONS: tuple[str, ...] = (
+    "rx-missing",
+    "rx-not-yet-valid",
+    "rx-expired",
+    "rx-visits-exhausted",
+    "rx-frequency-exceeded",
+    "rx-technique-not-allowed",
+)
+
+
+class Check(Contract):
+    """One check the enrichment made, for the audit trail."""
+
+    check: str
+    result: Literal["pass", "fail", "skip"]
+    detail: str | None = None
+
+
+class SessionEnriched(Versioned):
+    """A session that passed every check, with the reference data as used."""
+
+    session_key: str
+    session: SessionCompleted = Field(description="The event as received, without notes.")
+    enriched_at: AwareDatetime
+    clinic: Clinic = Field(description="Price list limited to rows effective on the date.")
+    therapist: Therapist
+    patient: Patient = Field(description="Demographics; coverages limited to the one used.")
+    coverage: Coverage
+    payer: Payer | None = Field(
+        description="Rules effective on the date of service; null for self-pay/HSA."
+    )
+    prescription: Prescription | None
+    visit_number: int | None = Field(
+        default=None, ge=1, description="Visit number under the prescription."
+    )
+    billed_to_payer: bool
+    checks: list[Check] = Field(default_factory=list)
+
+
+class SessionHeld(Versioned):
+    """A session waiting for reference data or a covering prescription."""
+
+    session_key: str
+    session: SessionCompleted
+    reason: HoldReason
+    message: str
+    held_since: AwareDatetime
+    checked_at: AwareDatetime
+
+
+class SessionRejected(Versioned):
+    """A session that cannot be billed as sent."""
+
+    session_key: str
+    session: SessionCompleted | None = None
+    reason: RejectReason
+    message: str
+    rejected_at: AwareDatetime
+    held_reason: HoldReason | None = Field(
+        default=None, description="For hold-expired: why the session was held."
+    )
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionDuplicate(Versioned):
+    """The same session (same identity and content) delivered again."""
+
+    session_key: str
+    event_id: str
+    first_event_id: str | None
+    event_type: Literal["session.completed", "session.cancelled"]
+    detected_at: AwareDatetime
+
+
+class SessionWithdrawn(Versioned):
+    """A session cancelled by its clinic, and what that undid."""
+
+    session_key: str
+    clinic_id: Identifier
+    session_id: Identifier
+    patient_id: Identifier
+    cancel_event_id: str
+    state_at_cancel: Literal["enriched", "held", "rejected", "not-received"]
+    visit_released: bool = False
+    prescription_id: Identifier | None = None
+    withdrawn_at: AwareDatetime
+
+
+class ReferenceRejected(Versioned):
+    """A reference record the engine refuses to use."""
+
+    topic: str
+    key: str
+    reason: ReferenceRejectReason
+    message: str
+    rejected_at: AwareDatetime
+
+
+SessionOutcome = (
+    SessionEnriched | SessionHeld | SessionRejected | SessionDuplicate | SessionWithdrawn
+)

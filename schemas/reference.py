@@ -1,0 +1,308 @@
+"""Reference data on log-compacted topics: who the clinics, therapists, payers,
+patients and prescriptions are.  The billing company maintains these; the latest
+record per key wins, and a tombstone (null value) deletes the key."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from schemas.base import Contract, Identifier, NpiText, Versioned
+from schemas.common import (
+    Address,
+    BodyRegion,
+    EffectiveDated,
+    Modifier,
+    Money,
+    PersonName,
+    ProcedureCode,
+    Sex,
+    StateCode,
+    Technique,
+)
+
+TaxId = Annotated[str, StringConstraints(pattern=r"^[0-9]{9}$")]
+TaxonomyCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{3}[0-9A-Z]{6}X$")]
+OrgName = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f]+$")]
+ExternalId = Annotated[
+    str, StringConstraints(min_length=1, max_length=30, pattern=r"^[^\x00-\x1f]+$")
+]
+#: ICD-10-CM code as the prescriber wrote it (format checked by enrichment rules).
+DiagnosisText = Annotated[str, StringConstraints(min_length=1, max_length=10)]
+#: 837 SBR09 claim filing indicator code.
+FilingIndicator = Literal[
+    "09",
+    "11",
+    "12",
+    "13",
+    "14",
+    "15",
+    "16",
+    "17",
+    "AM",
+    "BL",
+    "CH",
+    "CI",
+    "DS",
+    "FI",
+    "HM",
+    "LM",
+    "MA",
+    "MB",
+    "MC",
+    "OF",
+    "TV",
+    "VA",
+    "WC",
+    "ZZ",
+]
+
+
+class PriceEntry(EffectiveDated):
+    """The clinic's charge for one unit of a code."""
+
+    code: ProcedureCode
+    amount: Money
+
+
+class FeeEntry(EffectiveDated):
+    """The payer's contracted allowed amount for one unit of a code."""
+
+    code: ProcedureCode
+    amount: Money
+
+
+class CodeMapEntry(EffectiveDated):
+    """Technique -> procedure code; ``code`` null means the technique is not billed."""
+
+    technique: Technique
+    code: ProcedureCode | None
+
+
+class CodePairRule(EffectiveDated):
+    """NCCI-style procedure-to-procedure edit between two codes on one date of service.
+
+    ``modifier_indicator`` 0: never billable together, the column-2 code is dropped;
+    1: the column-2 code may be billed with a distinct-service modifier when the
+    services were truly separate (different body regions).
+    """
+
+    rule_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    column1: ProcedureCode
+    column2: ProcedureCode
+    modifier_indicator: Literal[0, 1]
+
+
+class ModifierRule(EffectiveDated):
+    """A modifier the payer requires on some codes (all codes when ``codes`` is null)."""
+
+    rule_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    modifier: Modifier
+    codes: list[ProcedureCode] | None = None
+
+
+class Clinic(Versioned):
+    """A clinic: the billing provider (organisation) and its price list."""
+
+    clinic_id: Identifier
+    name: OrgName
+    npi: NpiText
+    tax_id: TaxId
+    taxonomy_code: TaxonomyCode = "225700000X"
+    address: Address
+    phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = None
+    claim_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,5}$")] | None = Field(
+        default=None, description="Short prefix of this clinic's claim numbers (CLM01)."
+    )
+    price_list: list[PriceEntry] = Field(default_factory=list, max_length=500)
+
+    @property
+    def key(self) -> str:
+        return self.clinic_id
+
+
+class Therapist(Versioned):
+    """A therapist of a clinic: the rendering provider."""
+
+    clinic_id: Identifier
+    therapist_id: Identifier
+    name: PersonName
+    npi: NpiText
+    taxonomy_code: TaxonomyCode = "225700000X"
+    license_number: ExternalId | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.clinic_id}:{self.therapist_id}"
+
+
+PayerKind = Literal[
+    "commercial",
+    "bcbs",
+    "medicare",
+    "medicare_advantage",
+    "medicaid",
+    "tricare",
+    "auto",
+    "workers_comp",
+    "other",
+]
+
+
+class Payer(Versioned):
+    """A payer and the rules of its contract with the billing company's clinics."""
+
+    payer_id: Identifier
+    name: OrgName
+    kind: PayerKind
+    edi_payer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,80}$")]
+    receiver_id: Identifier = Field(description="Trading partner the claims are sent to.")
+    unit_policy: Literal["cms", "ama"]
+    pays_massage: bool = True
+    requires_prescription: bool = True
+    timely_filing_days: int = Field(ge=1, le=3650)
+    max_units_per_visit: int | None = Field(default=None, ge=1, le=96)
+    default_filing_indicator: FilingIndicator = "CI"
+    code_map: list[CodeMapEntry] = Field(default_factory=list, max_length=200)
+    allowed_codes: list[ProcedureCode] | None = None
+    untimed_codes: list[ProcedureCode] | None = None
+    code_pair_rules: list[CodePairRule] = Field(default_factory=list, max_length=2000)
+    modifier_rules: list[ModifierRule] = Field(default_factory=list, max_length=100)
+    fee_schedule: list[FeeEntry] = Field(default_factory=list, max_length=2000)
+    sends_initial_treatment_date: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.payer_id
+
+
+Relationship = Literal["self", "spouse", "child", "employee", "other"]
+
+
+class Subscriber(Contract):
+    """The insured when it is not the patient (a person, or an employer for workers' comp)."""
+
+    organisation_name: OrgName | None = None
+    name: PersonName | None = None
+    member_id: ExternalId | None = None
+    birth_date: date | None = None
+    sex: Sex | None = None
+    address: Address | None = None
+
+    @model_validator(mode="after")
+    def _one_name(self) -> Self:
+        if (self.organisation_name is None) == (self.name is None):
+            raise ValueError("exactly one of organisation_name and name is required")
+        return self
+
+
+class RelatedCause(Contract):
+    """Auto accident, employment or other accident behind the treatment."""
+
+    cause: Literal["auto_accident", "employment", "other_accident"]
+    accident_date: date | None = None
+    accident_state: StateCode | None = None
+    claim_number: ExternalId | None = Field(
+        default=None, description="Property-and-casualty claim number (REF*Y4)."
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> Self:
+        if self.cause == "auto_accident" and self.accident_state is None:
+            raise ValueError("auto_accident needs accident_state")
+        if self.cause in ("auto_accident", "other_accident") and self.accident_date is None:
+            raise ValueError(f"{self.cause} needs accident_date")
+        return self
+
+
+class Coverage(EffectiveDated):
+    """How a patient's sessions are paid: an insurance plan, self-pay, or HSA."""
+
+    coverage_id: Identifier
+    kind: Literal["insurance", "self_pay", "hsa"]
+    payer_id: Identifier | None = None
+    member_id: ExternalId | None = None
+    group_number: ExternalId | None = None
+    priority: int = Field(default=1, ge=1, le=3)
+    relationship: Relationship = "self"
+    subscriber: Subscriber | None = None
+    filing_indicator: FilingIndicator | None = None
+    related_cause: RelatedCause | None = None
+
+    @model_validator(mode="after")
+    def _insurance_fields(self) -> Self:
+        if self.kind == "insurance":
+            if self.payer_id is None:
+                raise ValueError("insurance coverage needs payer_id")
+            if self.relationship == "self" and self.member_id is None:
+                raise ValueError("insurance coverage of the subscriber needs member_id")
+            if self.relationship != "self" and self.subscriber is None:
+                raise ValueError("relationship other than self needs subscriber")
+        return self
+
+
+class Patient(Versioned):
+    """A patient of a clinic, with demographics and coverages."""
+
+    clinic_id: Identifier
+    patient_id: Identifier
+    name: PersonName
+    birth_date: date
+    sex: Sex
+    address: Address
+    phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = None
+    coverages: list[Coverage] = Field(default_factory=list, max_length=10)
+
+    @property
+    def key(self) -> str:
+        return f"{self.clinic_id}:{self.patient_id}"
+
+
+class Prescriber(Contract):
+    name: PersonName
+    npi: NpiText
+
+
+class Prescription(Versioned):
+    """A physician's order for medical massage."""
+
+    clinic_id: Identifier
+    prescription_id: Identifier
+    patient_id: Identifier
+    prescriber: Prescriber
+    issued_on: date
+    expires_on: date | None = None
+    visits_authorized: int = Field(ge=1, le=365)
+    frequency_per_week: int | None = Field(default=None, ge=1, le=14)
+    duration_weeks: int | None = Field(default=None, ge=1, le=104)
+    diagnosis_codes: list[DiagnosisText] = Field(min_length=1, max_length=12)
+    allowed_techniques: list[Technique] | None = None
+    allowed_body_regions: list[BodyRegion] | None = None
+    prior_authorization: ExternalId | None = None
+    referral_number: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        if self.expires_on is not None and self.expires_on < self.issued_on:
+            raise ValueError("expires_on is before issued_on")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.clinic_id}:{self.prescription_id}"
+
+    @property
+    def patient_key(self) -> str:
+        return f"{self.clinic_id}:{self.patient_id}"
+
+
+#: Each reference topic and the contract of its values.
+REFERENCE_MODELS: dict[str, type[Versioned]] = {
+    "clinics": Clinic,
+    "therapists": Therapist,
+    "payers": Payer,
+    "patients": Patient,
+    "prescriptions": Prescription,
+}

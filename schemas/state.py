@@ -1,0 +1,78 @@
+"""Engine state kept in changelog-backed tables (versioned like the contracts,
+because a changelog written by an older engine must stay readable)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import Contract, Identifier, Versioned
+from schemas.events import SessionCompleted
+from schemas.outcomes import HoldReason
+from schemas.reference import Patient, Prescription
+
+
+class Visit(Contract):
+    """A session counted against a prescription."""
+
+    session_id: Identifier
+    date_of_service: date
+
+
+class Hold(Contract):
+    reason: HoldReason
+    message: str
+    since: AwareDatetime
+    event: SessionCompleted
+
+
+SessionStatus = Literal["enriched", "held", "rejected", "cancelled"]
+
+
+class SessionRecord(Contract):
+    """What happened to one session of the patient (by session id)."""
+
+    fingerprint: str | None = Field(description="Content hash; null when only a cancel was seen.")
+    event_ids: list[str] = Field(default_factory=list, max_length=8)
+    status: SessionStatus
+    reason: str | None = None
+    message: str | None = None
+    prescription_id: Identifier | None = None
+    visit_number: int | None = None
+    billed_to_payer: bool | None = None
+    decided_at: AwareDatetime
+    hold: Hold | None = None
+
+
+class PatientState(Versioned):
+    """Everything the enrichment processor knows about one patient of one clinic."""
+
+    patient: Patient | None = None
+    prescriptions: dict[str, Prescription] = Field(default_factory=dict)
+    visits: dict[str, list[Visit]] = Field(default_factory=dict)
+    sessions: dict[str, SessionRecord] = Field(default_factory=dict)
+
+
+class Wakeup(Versioned):
+    """Re-evaluate held sessions of a partition: reference data arrived, or a sweep."""
+
+    kind: Literal["reference", "sweep"]
+    topic: str | None = None
+    key: str | None = None
+    record: dict[str, Any] | None = Field(
+        default=None, description="The new reference record (read before the mirror has it)."
+    )
+    issued_at: AwareDatetime
+
+
+class PrescriptionChange(Versioned):
+    """A prescription accepted (or withdrawn) for a patient: the by-patient repartition."""
+
+    clinic_id: Identifier
+    patient_id: Identifier
+    prescription_id: Identifier
+    prescription: Prescription | None = Field(
+        description="Null: no longer usable for this patient."
+    )

@@ -1,0 +1,23 @@
+# Shared by scripts/test and scripts/demo: a virtual environment with the project
+# installed from the pinned constraints (reinstalled only when they change).
+PYTHON="${PYTHON:-python3}"
+VENV="${CLAIMS_VENV:-.venv}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Python 3.11 or newer is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2
+  exit 2
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  step "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed"
+want="$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  step "installing the project and its test tools into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -c constraints.txt -e '.[test]'
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,19 @@
+"""Shared fixtures.  Unit tests need nothing; broker tests use tests/kafka.py."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Tests must never pick up a developer's .env or settings by accident.
+for _name in list(os.environ):
+    if _name.startswith("CLAIMS_") and _name != "CLAIMS_KAFKA_BOOTSTRAP_SERVERS":
+        del os.environ[_name]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.fspath)
+        if "/integration/" in path or "/e2e/" in path:
+            item.add_marker(pytest.mark.broker)

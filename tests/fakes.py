@@ -1,0 +1,39 @@
+"""Fakes of the engine's own ports (no mocks)."""
+
+from __future__ import annotations
+
+from workers.runtime.records import Outgoing
+
+
+class FakeSink:
+    """Collects what a processor sends; ``fail_sends``/``fail_delivers`` make the
+    next N calls raise like a producer whose broker is away."""
+
+    def __init__(self, fail_sends: int = 0, fail_delivers: int = 0) -> None:
+        self.sent: list[Outgoing] = []
+        self.delivered: list[Outgoing] = []
+        self.fail_sends = fail_sends
+        self.fail_delivers = fail_delivers
+
+    async def send(self, record: Outgoing) -> None:
+        if self.fail_sends:
+            self.fail_sends -= 1
+            raise ConnectionError("broker unavailable")
+        self.sent.append(record)
+
+    async def deliver(self, record: Outgoing) -> None:
+        if self.fail_delivers:
+            self.fail_delivers -= 1
+            raise ConnectionError("broker unavailable")
+        self.delivered.append(record)
+
+    def on(self, topic: str) -> list[Outgoing]:
+        return [r for r in [*self.sent, *self.delivered] if r.topic == topic]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)

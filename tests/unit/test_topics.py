@@ -1,0 +1,51 @@
+"""The topic catalogue."""
+
+from __future__ import annotations
+
+from workers.runtime.settings import Settings
+from workers.runtime.topics import Catalogue
+
+
+def test_every_consumed_topic_has_a_dead_letter_twin() -> None:
+    cat = Catalogue(Settings(topic_prefix="x."))
+    for spec in cat:
+        if spec.consumed:
+            dlq = cat.spec(spec.name + ".dlq")
+            assert cat.partitions(dlq.name) == cat.partitions(spec.name)
+            assert dlq.cleanup == "delete"
+
+
+def test_reference_and_state_topics_are_compacted() -> None:
+    cat = Catalogue(Settings())
+    for name in (
+        "ref.clinics",
+        "ref.therapists",
+        "ref.payers",
+        "ref.patients",
+        "ref.prescriptions",
+        "state.enrich.patients",
+    ):
+        cfg = cat.spec(name).config()
+        assert cfg["cleanup.policy"] == "compact"
+        assert "retention.ms" not in cfg
+
+
+def test_patient_scoped_topics_are_co_partitioned() -> None:
+    cat = Catalogue(Settings(topic_partitions=8))
+    counts = {
+        cat.partitions(n)
+        for n in (
+            "sessions.completed",
+            "ref.patients",
+            "state.enrich.patients",
+            "state.enrich.prescriptions-by-patient",
+            "state.enrich.wakeups",
+        )
+    }
+    assert counts == {8}
+
+
+def test_physical_names_carry_the_prefix() -> None:
+    cat = Catalogue(Settings(topic_prefix="acme."))
+    assert cat.physical("sessions.completed") == "acme.sessions.completed"
+    assert cat.logical("acme.sessions.completed") == "sessions.completed"

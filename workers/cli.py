@@ -1,0 +1,264 @@
+"""The ``claims`` command: parse arguments, call the engine, print results.
+
+Start-up must stay fast: faust, kafka clients and pyx12 are imported inside the
+commands that need them, never at module level here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Bad input or configuration: printed as one line, exit status 2."""
+
+
+def _settings(**overrides: Any) -> Any:
+    from pydantic import ValidationError
+
+    from workers.runtime.settings import load_settings
+
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CLAIMS_{'_'.join(str(p) for p in e['loc']).upper() or '?'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise UsageError(f"invalid settings: {problems}") from None
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    cells = [[str(h) for h in headers], *[[str(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- broker -------------------------------------------------------------------
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from workers.runtime.local_broker import BrokerError, LocalBroker
+
+    broker = LocalBroker(_settings())
+    try:
+        if args.action == "start":
+            result = broker.start()
+            verb = "started" if result.started else "already running"
+            print(
+                f"broker {verb}: pid {result.state.pid}, bootstrap {result.state.bootstrap}, "
+                f"Kafka {result.state.kafka_version}, logs {result.state.log_dir}"
+            )
+            if args.state_file:
+                with open(args.state_file, "w") as fh:
+                    fh.write("started\n" if result.started else "reused\n")
+            return 0
+        if args.action == "stop":
+            stopped = broker.stop()
+            print("broker stopped" if stopped else "no broker started by this project is running")
+            if args.wipe:
+                broker.wipe()
+                print(f"data wiped: {broker.data_dir}")
+            return 0
+        info = broker.status()
+        if args.json:
+            _print_json(info)
+        else:
+            state = "running" if info["running"] else "not running"
+            answers = "answers" if info["answers"] else "does not answer"
+            print(f"broker {state}; {info['bootstrap']} {answers}")
+            for key in ("pid", "kafka_version", "home", "log_dir", "jars"):
+                if key in info:
+                    print(f"  {key}: {info[key]}")
+        return 0 if info["running"] and info["answers"] else 1
+    except BrokerError as exc:
+        print(f"claims broker {args.action}: {exc}", file=sys.stderr)
+        return 1
+
+
+# --- topics -------------------------------------------------------------------
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from workers.runtime.topics import Catalogue
+
+    settings = _settings()
+    catalogue = Catalogue(settings)
+    if args.action == "list":
+        rows = [
+            (
+                settings.topic(s.name),
+                catalogue.partitions(s.name),
+                s.cleanup,
+                s.key,
+                s.value,
+            )
+            for s in catalogue
+        ]
+        if args.json:
+            _print_json(
+                [
+                    {"topic": r[0], "partitions": r[1], "cleanup": r[2], "key": r[3], "value": r[4]}
+                    for r in rows
+                ]
+            )
+        else:
+            print(_table(rows, ["topic", "partitions", "cleanup", "key", "value"]))
+        return 0
+    from workers.runtime.admin import ensure_topics
+
+    try:
+        reports = ensure_topics(settings, catalogue)
+    except Exception as exc:
+        print(
+            f"claims topics create: cannot reach Kafka at "
+            f"{settings.kafka_bootstrap_servers}: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        _print_json([r.__dict__ for r in reports])
+    else:
+        print(
+            _table(
+                [(r.physical, r.partitions, r.status, r.detail) for r in reports],
+                ["topic", "partitions", "status", "detail"],
+            )
+        )
+        created = sum(r.status == "created" for r in reports)
+        print(f"{len(reports)} topics: {created} created, {len(reports) - created} already present")
+    return 1 if any(r.status == "mismatch" for r in reports) else 0
+
+
+# --- workers ------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.runtime.app import resolve
+    from workers.runtime.worker import run_worker
+
+    names = args.names
+    try:
+        resolve(names)
+    except KeyError as exc:
+        print(f"claims worker: {exc.args[0]}", file=sys.stderr)
+        return 2
+    overrides: dict[str, Any] = {}
+    if args.web_port is not None:
+        overrides["web_port"] = args.web_port
+    run_worker(_settings(**overrides), names)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workers.ingest import ingest_file
+
+    settings = _settings()
+    kind = "sessions" if args.what == "sessions" else args.kind
+    failed = False
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            print(f"{name}: cannot read: no such file", file=sys.stderr)
+            failed = True
+            continue
+        try:
+            report = ingest_file(settings, kind, path, dry_run=args.dry_run)
+        except Exception as exc:
+            print(f"{name}: cannot ingest: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        for err in report.errors:
+            for problem in err.problems:
+                print(f"{name}:{err.line}: {problem}", file=sys.stderr)
+        verb = "valid" if args.dry_run else f"produced to {report.topic}"
+        print(
+            f"{name}: {report.lines} lines, {report.lines - len(report.errors)} {verb}"
+            + (f" ({report.tombstones} tombstones)" if report.tombstones else "")
+            + (f", {len(report.errors)} refused" if report.errors else "")
+        )
+        failed = failed or not report.ok
+    return 1 if failed else 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    _print_json(_settings().redacted())
+    return 0
+
+
+# --- parser -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claims",
+        description="Claims engine for medical-massage billing on Apache Kafka.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("broker", help="start, stop or inspect the local Apache Kafka broker")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--json", action="store_true", help="status as JSON")
+    p.add_argument("--wipe", action="store_true", help="with stop: delete the broker's data")
+    p.add_argument(
+        "--state-file", help="with start: write 'started' or 'reused' to this file (scripts)"
+    )
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("topics", help="create/verify or list the catalogue's topics")
+    p.add_argument("action", choices=["create", "list"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("worker", help="run stream processors (one name, several, or 'all')")
+    p.add_argument("names", nargs="+", metavar="NAME", help="processor name(s) or 'all'")
+    p.add_argument("--web-port", type=int, help="port of this worker's web view")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("ingest", help="validate JSON-lines files and produce them to topics")
+    isub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    q = isub.add_parser("sessions", help="session events onto sessions.completed")
+    q.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    q.add_argument("--dry-run", action="store_true", help="validate only")
+    q.set_defaults(func=cmd_ingest)
+    q = isub.add_parser("ref", help="reference data onto ref.<kind>")
+    q.add_argument("kind", choices=["clinics", "therapists", "patients", "payers", "prescriptions"])
+    q.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    q.add_argument("--dry-run", action="store_true", help="validate only")
+    q.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
+    p.set_defaults(func=cmd_settings)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        print(f"claims {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""The enrichment processor: faust edges around :mod:`workers.enrich.rules`.
+
+Where state lives, and why
+--------------------------
+Sessions are keyed ``<clinic_id>:<patient_id>``.  Everything a check needs about
+one patient -- demographics and coverages, accepted prescriptions, visits
+counted per prescription, the sessions seen -- is one value in the table
+``enrich.patients`` under that same key, so it lives in the same partition as
+the patient's sessions.  ``ref.patients`` has the same key and partition count,
+so faust assigns its partition *n* to the worker that owns sessions partition
+*n*.  Prescriptions are keyed by prescription id; they are checked, then
+re-keyed by patient onto ``state.enrich.prescriptions-by-patient``.  Two
+processes sharing the work therefore never read each other's empty state, and
+a visit is counted by the only process that owns the patient.
+
+Clinics, therapists and payers are small catalogues every partition needs; each
+process mirrors them completely (:class:`~workers.runtime.mirror.TopicMirror`).
+When one arrives, a wake-up is sent to every partition of
+``state.enrich.wakeups`` carrying the record, so held sessions are re-checked at
+once even if a mirror has not read the record yet.  A timer sends periodic
+sweeps that expire old holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from schemas.base import Versioned
+from schemas.events import SessionCancelled, SessionCompleted, parse_session_event
+from schemas.outcomes import (
+    ReferenceRejected,
+    SessionDuplicate,
+    SessionEnriched,
+    SessionHeld,
+    SessionOutcome,
+    SessionRejected,
+    SessionWithdrawn,
+)
+from schemas.reference import Patient, Prescription
+from schemas.state import PatientState, PrescriptionChange, Wakeup
+from workers.enrich import rules
+from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
+from workers.runtime.app import Wiring
+from workers.runtime.codec import decode, encode
+from workers.runtime.failures import InvalidInput, TransientFailure
+from workers.runtime.mirror import TopicMirror
+from workers.runtime.partitioning import partition_for
+from workers.runtime.processing import Scope
+from workers.runtime.records import Incoming, Outgoing
+
+log = structlog.stdlib.get_logger("claims.enrich")
+
+PROCESSOR = "enrich"
+
+OUTCOME_TOPICS: dict[type[Versioned], str] = {
+    SessionEnriched: "sessions.enriched",
+    SessionHeld: "sessions.held",
+    SessionRejected: "sessions.rejected",
+    SessionDuplicate: "sessions.duplicates",
+    SessionWithdrawn: "sessions.cancelled",
+}
+
+
+class PatientStore:
+    """The ``enrich.patients`` table seen as PatientState values, plus an index of
+    which keys have held sessions (derived, rebuilt after every recovery)."""
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+        self._held: dict[int, set[str]] = {}
+
+    def get(self, key: str) -> PatientState:
+        raw = self.table.get(key.encode())
+        if raw is None:
+            return PatientState.new()
+        return PatientState.parse_json(raw)
+
+    def put(self, key: str, state: PatientState) -> None:
+        self.table[key.encode()] = encode(state)
+        self._index(key, state)
+
+    def _index(self, key: str, state: PatientState) -> None:
+        part = partition_for(key, self.partitions)
+        held = any(r.status == "held" for r in state.sessions.values())
+        keys = self._held.setdefault(part, set())
+        if held:
+            keys.add(key)
+        else:
+            keys.discard(key)
+
+    def held_keys(self, partition: int) -> list[str]:
+        return sorted(self._held.get(partition, ()))
+
+    async def rebuild_index(self) -> None:
+        self._held.clear()
+        for raw_key, raw in list(self.table.items()):
+            if raw is None or b'"held"' not in raw:
+                continue
+            key = raw_key.decode()
+            self._index(key, PatientState.parse_json(raw))
+
+
+def _key(msg: Incoming, partitions: int) -> str:
+    key = msg.key_text
+    if not key:
+        raise InvalidInput("missing-key", "message has no key; the topic is keyed by id")
+    expected = partition_for(key, partitions)
+    if expected != msg.partition:
+        raise InvalidInput(
+            "misrouted",
+            f"key belongs to partition {expected} but was produced to {msg.partition}; "
+            "producers must use the default (murmur2) partitioner",
+        )
+    return key
+
+
+def _expect_key(actual: str, expected: str, what: str) -> None:
+    if actual != expected:
+        raise InvalidInput(
+            "key-mismatch", f"message key does not match the value's {what} ({expected})"
+        )
+
+
+def outcome_records(key: str, outcomes: list[SessionOutcome]) -> list[Outgoing]:
+    return [
+        Outgoing(
+            topic=OUTCOME_TOPICS[type(o)],
+            key=key.encode(),
+            value=encode(o),
+            headers=(("claims.event_type", type(o).__name__.encode()),),
+        )
+        for o in outcomes
+    ]
+
+
+def register(w: Wiring) -> None:
+    settings = w.settings
+    partitions = w.catalogue.partitions("sessions.completed")
+    for name in ("ref.patients", "state.enrich.prescriptions-by-patient", "state.enrich.wakeups"):
+        if w.catalogue.partitions(name) != partitions:
+            raise RuntimeError(f"{name} must have as many partitions as sessions.completed")
+    policy = rules.Policy(hold_limit=timedelta(seconds=settings.enrich_hold_limit_s))
+    catalog = ReferenceCatalog()
+    mirror = TopicMirror(settings, list(CATALOG_TOPICS), catalog.apply)
+    store = PatientStore(w.table("enrich.patients", "state.enrich.patients"), partitions)
+    store.table.on_recover(store.rebuild_index)
+    rx_index = w.table("enrich.prescription-index", "state.enrich.prescription-index")
+    wakeup_partitions = w.catalogue.partitions("state.enrich.wakeups")
+
+    w.background(mirror.run, name="reference_mirror")
+
+    async def catalog_ready() -> None:
+        if not await mirror.wait_ready(settings.reference_ready_timeout_s):
+            raise TransientFailure(
+                "reference-not-ready", "the clinic/therapist/payer mirror has not caught up yet"
+            )
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def finish(key: str, step: rules.Step, scope: Scope) -> list[Outgoing]:
+        store.put(key, step.state)
+        for o in step.outcomes:
+            kind = type(o).__name__
+            w.metrics.outcome(PROCESSOR, kind)
+            reason = getattr(o, "reason", None)
+            log.info("session outcome", outcome=kind, reason=reason, session_key=o.session_key)
+        return outcome_records(key, step.outcomes)
+
+    # --- sessions ---------------------------------------------------------------
+    async def on_session(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = _key(msg, partitions)
+        event = decode(parse_session_event, msg.value)
+        scope.bind(clinic_id=event.clinic_id, session_id=event.session_key)
+        _expect_key(key, event.patient_key, "clinic_id:patient_id")
+        await catalog_ready()
+        state = store.get(key)
+        if state.patient is not None:
+            scope.add_phi(*_patient_phi(state.patient))
+        if isinstance(event, SessionCompleted):
+            step = rules.on_session_completed(state, event, catalog, now(), policy)
+        else:
+            assert isinstance(event, SessionCancelled)
+            step = rules.on_session_cancelled(state, event, now())
+        return finish(key, step, scope)
+
+    w.consume("sessions.completed", PROCESSOR, on_session)
+
+    # --- patients ---------------------------------------------------------------
+    async def on_patient(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = _key(msg, partitions)
+        scope.bind(clinic_id=key.split(":", 1)[0], patient_key=key)
+        patient = None
+        if msg.value is not None:
+            patient = decode(Patient, msg.value)
+            scope.add_phi(*_patient_phi(patient))
+            _expect_key(key, patient.key, "clinic_id:patient_id")
+        await catalog_ready()
+        state = rules.with_patient(store.get(key), patient)
+        return finish(key, rules.reevaluate_held(state, catalog, now(), policy), scope)
+
+    w.consume("ref.patients", PROCESSOR, on_patient)
+
+    # --- prescriptions: check, index, re-key by patient -------------------------
+    def change(rx_key: str, patient_key: str, rx: Prescription | None) -> Outgoing:
+        clinic_id, patient_id = patient_key.split(":", 1)
+        body = PrescriptionChange.new(
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            prescription_id=rx_key.split(":", 1)[1],
+            prescription=rx,
+        )
+        return Outgoing("state.enrich.prescriptions-by-patient", patient_key.encode(), encode(body))
+
+    async def on_prescription(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = _key(msg, w.catalogue.partitions("ref.prescriptions"))
+        scope.bind(clinic_id=key.split(":", 1)[0], prescription_key=key)
+        previous = rx_index.get(key.encode())
+        old_patient = previous.decode() if previous else None
+        out: list[Outgoing] = []
+        if msg.value is None:
+            if old_patient:
+                rx_index.pop(key.encode(), None)
+                out.append(change(key, old_patient, None))
+            return out
+        rx = decode(Prescription, msg.value)
+        scope.add_phi(rx.prescriber.name.first_name, rx.prescriber.name.last_name)
+        _expect_key(key, rx.key, "clinic_id:prescription_id")
+        problem = rules.prescription_problem(rx)
+        if problem is not None:
+            reason, message = problem
+            w.metrics.outcome(PROCESSOR, f"ref-rejected:{reason}")
+            log.warning("prescription refused", reason=reason)
+            out.append(_ref_rejected(msg, key, reason, message))
+            if old_patient:
+                rx_index.pop(key.encode(), None)
+                out.append(change(key, old_patient, None))
+            return out
+        rx_index[key.encode()] = rx.patient_key.encode()
+        if old_patient and old_patient != rx.patient_key:
+            out.append(change(key, old_patient, None))
+        out.append(change(key, rx.patient_key, rx))
+        return out
+
+    w.consume("ref.prescriptions", PROCESSOR, on_prescription)
+
+    async def on_prescription_change(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = _key(msg, partitions)
+        body = decode(PrescriptionChange, msg.value)
+        scope.bind(clinic_id=body.clinic_id, patient_key=key)
+        await catalog_ready()
+        state = rules.with_prescription(store.get(key), body.prescription_id, body.prescription)
+        if state.patient is not None:
+            scope.add_phi(*_patient_phi(state.patient))
+        return finish(key, rules.reevaluate_held(state, catalog, now(), policy), scope)
+
+    w.consume("state.enrich.prescriptions-by-patient", PROCESSOR, on_prescription_change)
+
+    # --- clinics, therapists, payers: validate and wake held sessions -----------
+    def wakeups(body: Wakeup) -> list[Outgoing]:
+        value = encode(body)
+        return [
+            Outgoing("state.enrich.wakeups", b"wakeup", value, partition=p)
+            for p in range(wakeup_partitions)
+        ]
+
+    def make_reference_handler(topic: str) -> Any:
+        model = CATALOG_TOPICS[topic]
+
+        async def on_reference(msg: Incoming, scope: Scope) -> list[Outgoing]:
+            key = msg.key_text
+            if not key:
+                raise InvalidInput("missing-key", "message has no key; the topic is keyed by id")
+            scope.bind(ref_topic=topic, ref_key=key)
+            if msg.value is None:
+                return []
+            record = decode(model, msg.value)
+            actual_key = record.key  # type: ignore[attr-defined]
+            _expect_key(key, actual_key, "id")
+            problem = rules.provider_problem(record) if topic != "ref.payers" else None  # type: ignore[arg-type]
+            if problem is not None:
+                w.metrics.outcome(PROCESSOR, f"ref-rejected:{problem[0]}")
+                return [_ref_rejected(msg, key, problem[0], problem[1])]
+            return wakeups(
+                Wakeup.new(
+                    kind="reference",
+                    topic=topic,
+                    key=key,
+                    record=record.model_dump(mode="json"),
+                    issued_at=now(),
+                )
+            )
+
+        return on_reference
+
+    for topic in CATALOG_TOPICS:
+        w.consume(topic, PROCESSOR, make_reference_handler(topic))
+
+    # --- wake-ups and sweeps --------------------------------------------------------
+    async def on_wakeup(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        body = decode(Wakeup, msg.value)
+        await catalog_ready()
+        view: rules.Catalog = catalog
+        if body.kind == "reference" and body.topic and body.key and body.record is not None:
+            record = parse_reference(body.topic, body.record)
+            view = OverlayCatalog(catalog, body.topic, body.key, record)
+        out: list[Outgoing] = []
+        for key in store.held_keys(msg.partition):
+            state = store.get(key)
+            step = rules.reevaluate_held(state, view, now(), policy)
+            if step.outcomes:
+                out.extend(finish(key, step, scope))
+        return out
+
+    w.consume("state.enrich.wakeups", PROCESSOR, on_wakeup)
+
+    async def sweep() -> None:
+        for record in wakeups(Wakeup.new(kind="sweep", issued_at=now())):
+            await w.sink.send(record)
+
+    w.timer(settings.enrich_sweep_interval_s, sweep, name="enrich_hold_sweep")
+
+
+def _patient_phi(patient: Patient) -> list[str]:
+    values = [
+        patient.name.first_name,
+        patient.name.last_name,
+        patient.birth_date.isoformat(),
+        patient.address.line1,
+        patient.phone or "",
+    ]
+    for cov in patient.coverages:
+        values.append(cov.member_id or "")
+        if cov.subscriber is not None:
+            sub = cov.subscriber
+            values.append(sub.member_id or "")
+            if sub.name is not None:
+                values += [sub.name.first_name, sub.name.last_name]
+    return [v for v in values if v]
+
+
+def _ref_rejected(msg: Incoming, key: str, reason: str, message: str) -> Outgoing:
+    body = ReferenceRejected.new(
+        topic=msg.topic, key=key, reason=reason, message=message, rejected_at=datetime.now(UTC)
+    )
+    return Outgoing("ref.rejected", msg.key, encode(body))

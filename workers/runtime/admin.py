@@ -1,0 +1,122 @@
+"""Kafka administration with kafka-python: topic creation and verification.
+
+``ensure_topics`` is idempotent: missing topics are created with the catalogue's
+partition count and configuration, existing ones are checked (partition count
+and cleanup policy) and reported, never silently altered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from workers.runtime.settings import Settings
+from workers.runtime.topics import Catalogue, TopicSpec
+
+Status = Literal["created", "ok", "mismatch"]
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    physical: str
+    status: Status
+    partitions: int
+    detail: str = ""
+
+
+def admin_client(settings: Settings) -> Any:
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(client_id="claims-admin", **settings.kafka_python_config())
+
+
+def ensure_topics(
+    settings: Settings,
+    catalogue: Catalogue | None = None,
+    only: Iterable[str] | None = None,
+    admin: Any = None,
+) -> list[TopicReport]:
+    """Create missing catalogue topics and verify existing ones."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    cat = catalogue or Catalogue(settings)
+    wanted: list[TopicSpec] = [cat.spec(n) for n in only] if only else list(cat)
+    own = admin is None
+    client = admin or admin_client(settings)
+    try:
+        physical = {spec.name: settings.topic(spec.name) for spec in wanted}
+        described = {t["name"]: t for t in client.describe_topics(list(physical.values()))}
+        missing = {
+            settings.topic(spec.name): {
+                "num_partitions": cat.partitions(spec.name),
+                "replication_factor": settings.topic_replication,
+                "configs": spec.config(),
+            }
+            for spec in wanted
+            if described.get(physical[spec.name], {}).get("error_code", 3) != 0
+        }
+        created: set[str] = set()
+        if missing:
+            result = client.create_topics(missing, raise_errors=False)
+            for t in result["topics"]:
+                if t["error_code"] == 0:
+                    created.add(t["name"])
+                elif t["error_code"] != 36:  # 36: created concurrently by someone else
+                    raise RuntimeError(
+                        f"cannot create topic {t['name']}: {t['error_message'] or t['error_code']}"
+                    )
+            client.wait_for_topics(list(missing), timeout_ms=30000)
+            described.update(
+                {t["name"]: t for t in client.describe_topics(list(missing)) if t["name"]}
+            )
+        existing = [physical[s.name] for s in wanted if physical[s.name] not in created]
+        configs: dict[str, Any] = {}
+        if existing:
+            res = client.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing],
+                config_filter="all",
+            )
+            configs = res.get("topic", {})
+        reports: list[TopicReport] = []
+        for spec in wanted:
+            name = physical[spec.name]
+            want_parts = cat.partitions(spec.name)
+            if name in created:
+                reports.append(TopicReport(spec.name, name, "created", want_parts))
+                continue
+            have_parts = len(described.get(name, {}).get("partitions", []))
+            problems = []
+            if have_parts != want_parts:
+                problems.append(f"has {have_parts} partitions, catalogue says {want_parts}")
+            policy = configs.get(name, {}).get("cleanup.policy", {}).get("value")
+            if policy is not None and set(policy.split(",")) != set(spec.cleanup.split(",")):
+                problems.append(f"cleanup.policy is {policy}, catalogue says {spec.cleanup}")
+            reports.append(
+                TopicReport(
+                    spec.name,
+                    name,
+                    "mismatch" if problems else "ok",
+                    have_parts,
+                    "; ".join(problems),
+                )
+            )
+        return reports
+    finally:
+        if own:
+            client.close()
+
+
+def delete_topics_with_prefix(settings: Settings, prefix: str) -> int:
+    """Delete every topic whose name starts with ``prefix`` (test clean-up)."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    client = admin_client(settings)
+    try:
+        names = [t for t in client.list_topics() if t.startswith(prefix)]
+        if names:
+            client.delete_topics(names, raise_errors=False)
+        return len(names)
+    finally:
+        client.close()

@@ -1,0 +1,292 @@
+"""The one wiring place: faust apps, topics, tables and agents are built here from settings.
+
+Nothing is built at import time.  ``build_app(settings, names)`` makes a faust
+app whose id (and therefore consumer group) is ``claims-<mode>`` (``mode`` is
+a processor name, or ``all``) and asks each processor to register its agents
+through a :class:`Wiring`, which hands out catalogue topics by logical name,
+tables with explicitly named changelog topics (shared by every mode), and the
+shared :class:`~workers.runtime.processing.MessageRunner` loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workers.runtime.metrics import Metrics
+from workers.runtime.processing import Handler, MessageRunner, RetryPolicy
+from workers.runtime.records import Incoming, Outgoing
+from workers.runtime.settings import Settings
+from workers.runtime.topics import Catalogue
+
+if TYPE_CHECKING:  # faust is imported lazily: `claims --help` must start fast
+    import faust
+
+
+@dataclass(frozen=True)
+class ProcessorDef:
+    name: str
+    description: str
+    register: str  # "module:function" called with a Wiring
+    sources: tuple[str, ...]  # logical topics it consumes (for position hand-over)
+
+
+#: Every stream processor the engine runs, in pipeline order.
+PROCESSORS: dict[str, ProcessorDef] = {}
+
+
+def processor(defn: ProcessorDef) -> ProcessorDef:
+    PROCESSORS[defn.name] = defn
+    return defn
+
+
+processor(
+    ProcessorDef(
+        "enrich",
+        "validates sessions.completed and checks prescriptions and coverage",
+        "workers.enrich.processor:register",
+        (
+            "sessions.completed",
+            "ref.clinics",
+            "ref.therapists",
+            "ref.payers",
+            "ref.patients",
+            "ref.prescriptions",
+            "state.enrich.prescriptions-by-patient",
+            "state.enrich.wakeups",
+        ),
+    )
+)
+
+
+def resolve(names: Sequence[str]) -> list[ProcessorDef]:
+    if list(names) == ["all"]:
+        return list(PROCESSORS.values())
+    unknown = [n for n in names if n not in PROCESSORS]
+    if unknown:
+        raise KeyError(
+            f"unknown processor {', '.join(unknown)}; known: {', '.join(PROCESSORS)} or all"
+        )
+    return [PROCESSORS[n] for n in names]
+
+
+def broker_credentials(settings: Settings) -> Any:
+    import faust
+
+    proto = settings.kafka_security_protocol
+    if proto == "PLAINTEXT":
+        return None
+    context = None
+    if proto in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    if proto == "SSL":
+        return faust.SSLCredentials(context)
+    assert settings.kafka_sasl_password is not None
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=context,
+    )
+
+
+class FaustSink:
+    """Sends :class:`Outgoing` records through the app's producer."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self._wiring = wiring
+
+    async def send(self, record: Outgoing) -> None:
+        await self._wiring.topic(record.topic).send(
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+            partition=record.partition,
+        )
+
+    async def deliver(self, record: Outgoing) -> None:
+        fut = await self._wiring.topic(record.topic).send(
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+            partition=record.partition,
+        )
+        await fut
+
+
+class Wiring:
+    """What a processor's ``register`` function receives."""
+
+    def __init__(self, app: faust.App, settings: Settings, mode: str) -> None:
+        self.app = app
+        self.settings = settings
+        self.mode = mode
+        self.catalogue = Catalogue(settings)
+        self.metrics = Metrics()
+        self._topics: dict[str, Any] = {}
+        self.sink = FaustSink(self)
+        self.retry = RetryPolicy(
+            attempts=settings.retry_attempts,
+            backoff_s=settings.retry_backoff_s,
+            backoff_max_s=settings.retry_backoff_max_s,
+        )
+
+    @property
+    def consumer_group(self) -> str:
+        return str(self.app.conf.id)
+
+    def topic(self, name: str) -> Any:
+        """The faust topic for a catalogue topic (raw bytes keys and values)."""
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(
+                self.catalogue.physical(name),
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self.catalogue.partitions(name),
+                replicas=self.settings.topic_replication,
+                internal=False,
+            )
+        return self._topics[name]
+
+    def runner(self, processor_name: str) -> MessageRunner:
+        return MessageRunner(
+            processor=processor_name,
+            consumer_group=self.consumer_group,
+            sink=self.sink,
+            retry=self.retry,
+            stack_limit=self.settings.stacktrace_limit,
+            metrics=self.metrics,
+        )
+
+    def consume(self, source: str, processor_name: str, handler: Handler) -> None:
+        """Run ``handler`` for every message of ``source`` through the shared loop."""
+        runner = self.runner(processor_name)
+        topic = self.topic(source)
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                await runner.process(
+                    Incoming(
+                        topic=source,
+                        partition=message.partition,
+                        offset=message.offset,
+                        timestamp_ms=int(message.timestamp * 1000)
+                        if message.timestamp < 1e11
+                        else int(message.timestamp),
+                        key=event.key,
+                        value=event.value,
+                        headers=_headers(event.headers),
+                    ),
+                    handler,
+                )
+
+        agent.__name__ = agent.__qualname__ = f"{processor_name}_{source.replace('.', '_')}"
+        self.app.agent(topic, name=f"{processor_name}:{source}")(agent)
+
+    def table(
+        self,
+        name: str,
+        changelog: str,
+        *,
+        is_global: bool = False,
+        read_only_source: bool = False,
+        on_changelog_event: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> Any:
+        """A raw bytes->bytes table whose changelog is the catalogue topic ``changelog``.
+
+        ``read_only_source``: a global table that mirrors a topic other
+        producers write (a compacted reference topic); every worker keeps
+        consuming all its partitions and the engine never writes to it.
+        """
+        kwargs: dict[str, Any] = {
+            "default": None,
+            "key_type": bytes,
+            "value_type": bytes,
+            "changelog_topic": self.topic(changelog),
+            "partitions": self.catalogue.partitions(changelog),
+            "on_changelog_event": on_changelog_event,
+        }
+        if is_global:
+            return self.app.GlobalTable(
+                name, synchronize_all_active_partitions=read_only_source, **kwargs
+            )
+        return self.app.Table(name, **kwargs)
+
+    def background(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run ``fn`` for the life of the worker (started with the app)."""
+
+        async def task() -> None:
+            await fn()
+
+        task.__name__ = task.__qualname__ = name
+        self.app.task(task)
+
+    def timer(self, seconds: float, fn: Callable[[], Awaitable[None]], name: str) -> None:
+        fn.__name__ = fn.__qualname__ = name
+        self.app.timer(seconds, on_leader=True, name=name)(fn)
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    if not raw:
+        return ()
+    items = raw.items() if isinstance(raw, dict) else raw
+    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
+
+
+def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiring]:
+    """Build the faust app for a worker mode (one processor name, or ``all``)."""
+    import faust
+
+    defs = resolve(names)
+    mode = "all" if list(names) == ["all"] else "+".join(d.name for d in defs)
+    app_id = settings.group_id(mode)
+    (settings.state_dir / app_id).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=[f"kafka://{s}" for s in settings.bootstrap_list],
+        broker_credentials=broker_credentials(settings),
+        store=settings.table_store,
+        datadir=str(settings.state_dir / app_id),
+        autodiscover=False,
+        web_enabled=settings.web_enabled,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_s,
+        table_standby_replicas=settings.table_standby_replicas,
+        producer_acks=-1,
+        processing_guarantee="at_least_once",
+    )
+    wiring = Wiring(app, settings, mode)
+    for defn in defs:
+        module_name, func_name = defn.register.split(":")
+        register = getattr(importlib.import_module(module_name), func_name)
+        register(wiring)
+    _register_views(app, wiring)
+    return app, wiring
+
+
+def _register_views(app: faust.App, wiring: Wiring) -> None:
+    from aiohttp import web as aioweb
+
+    @app.page("/claims/metrics")
+    async def metrics(_web: Any, _request: Any) -> Any:
+        return aioweb.Response(
+            text=wiring.metrics.prometheus(), content_type="text/plain", charset="utf-8"
+        )
+
+    @app.page("/claims/status")
+    async def status(web: Any, _request: Any) -> Any:
+        return web.json(
+            {"mode": wiring.mode, "group": wiring.consumer_group, **wiring.metrics.snapshot()}
+        )

@@ -1,0 +1,57 @@
+"""JSON on the wire: decode bytes into contracts with PHI-free errors, encode back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from schemas.base import Versioned, describe_errors
+from workers.runtime.failures import InvalidInput
+
+T = TypeVar("T")
+
+
+def decode(
+    schema: type[T] | TypeAdapter[T] | Callable[[bytes], T],
+    raw: bytes | None,
+    *,
+    what: str = "value",
+) -> T:
+    """Parse and validate ``raw``; raise :class:`InvalidInput` naming field and rule."""
+    if raw is None:
+        raise InvalidInput("missing-value", f"{what} is empty (null); a JSON object is required")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            "undecodable", f"{what} is not UTF-8 text (invalid byte at position {exc.start})"
+        ) from None
+    try:
+        if isinstance(schema, TypeAdapter):
+            return schema.validate_json(raw)
+        if isinstance(schema, type) and issubclass(schema, Versioned):
+            return schema.parse_json(raw)  # type: ignore[return-value]
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return schema.model_validate_json(raw)  # type: ignore[return-value]
+        return schema(raw)  # type: ignore[call-arg,return-value]
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise InvalidInput(
+                "undecodable", f"{what} is not valid JSON ({errors[0]['msg']})"
+            ) from None
+        raise InvalidInput(
+            "schema-invalid", f"{what} violates the contract: " + "; ".join(describe_errors(exc))
+        ) from None
+
+
+def encode(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode("utf-8")
+
+
+def encode_any(data: Any) -> bytes:
+    import json
+
+    return json.dumps(data, separators=(",", ":"), default=str).encode("utf-8")

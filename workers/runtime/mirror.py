@@ -1,0 +1,118 @@
+"""A per-process mirror of small compacted topics (clinics, therapists, payers).
+
+Every worker process needs the whole catalogue, whatever partitions it owns,
+so the mirror reads *all* partitions of its topics with its own consumer (no
+consumer group, nothing committed), from the beginning, and keeps reading.
+``ready`` is set once it has caught up with the end offsets it saw at start;
+processors wait for it before evaluating anything.  Faust's GlobalTable does the
+same job, but it cannot also be the source of an agent; this mirror can sit
+beside the agents that consume the same topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+
+from workers.runtime.settings import Settings
+
+log = structlog.stdlib.get_logger("claims.mirror")
+
+OnRecord = Callable[[str, bytes, bytes | None], None]
+
+
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    import ssl
+
+    opts: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_list,
+        "security_protocol": settings.kafka_security_protocol,
+        "request_timeout_ms": int(settings.kafka_request_timeout_s * 1000),
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        opts["ssl_context"] = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    if settings.kafka_security_protocol.startswith("SASL"):
+        assert settings.kafka_sasl_password is not None
+        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        opts["sasl_plain_username"] = settings.kafka_sasl_username
+        opts["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return opts
+
+
+class TopicMirror:
+    def __init__(self, settings: Settings, topics: Sequence[str], on_record: OnRecord) -> None:
+        self.settings = settings
+        self.topics = list(topics)  # logical names
+        self.on_record = on_record
+        self.ready = asyncio.Event()
+        self.records = 0
+
+    async def wait_ready(self, timeout: float) -> bool:
+        if self.ready.is_set():
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        return self.ready.is_set()
+
+    async def run(self) -> None:
+        """Mirror until cancelled (restarting the consumer after errors)."""
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("reference mirror failed; restarting", error=str(exc)[:300])
+                await asyncio.sleep(1.0)
+
+    async def _run_once(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        physical = {self.settings.topic(t): t for t in self.topics}
+        consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id="claims-reference-mirror",
+            **aiokafka_options(self.settings),
+        )
+        await consumer.start()
+        try:
+            tps: list[TopicPartition] = []
+            for name in physical:
+                parts = consumer.partitions_for_topic(name)
+                while not parts:
+                    await consumer._client.force_metadata_update()
+                    parts = consumer.partitions_for_topic(name)
+                    if not parts:
+                        await asyncio.sleep(0.5)
+                tps.extend(TopicPartition(name, p) for p in sorted(parts))
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            pending = {tp for tp in tps if end[tp] > 0}
+            if not pending:
+                self.ready.set()
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for tp, messages in batch.items():
+                    logical = physical[tp.topic]
+                    for m in messages:
+                        if m.key is not None:
+                            self.on_record(logical, m.key, m.value)
+                            self.records += 1
+                if not self.ready.is_set():
+                    for tp in list(pending):
+                        if await consumer.position(tp) >= end[tp]:
+                            pending.discard(tp)
+                    if not pending:
+                        self.ready.set()
+                        log.info("reference mirror caught up", records=self.records)
+        finally:
+            await consumer.stop()

@@ -1,0 +1,157 @@
+"""Typed settings: the only place the process environment is read.
+
+Every value comes from an environment variable prefixed ``CLAIMS_`` (or a
+``.env`` file beside the working directory).  Secrets are ``SecretStr`` so that
+printing, logging or ``repr`` of the settings never shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+LogFormat = Literal["auto", "json", "console"]
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "claims-engine"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the claims engine (env prefix ``CLAIMS_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLAIMS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- Kafka connection -------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        default="",
+        description="Comma-separated host:port list; defaults to the local broker.",
+    )
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_request_timeout_s: float = Field(default=30.0, gt=0)
+
+    # --- Topics -------------------------------------------------------------
+    topic_prefix: str = Field(
+        default="", description="Prepended to every topic and consumer group name."
+    )
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication: int = Field(default=1, ge=1, le=10)
+
+    # --- Local development broker ----------------------------------------
+    broker_home: Path = Field(
+        default_factory=lambda: _default_cache_dir() / "broker",
+        description="Where the local broker keeps its data, logs and pid file.",
+    )
+    broker_jar_cache: Path = Field(
+        default_factory=lambda: _default_cache_dir() / "kafka-jars",
+        description="Where the broker's jars are downloaded once (outside the git tree).",
+    )
+    broker_port: int = Field(default=9092, ge=1, le=65535)
+    broker_controller_port: int = Field(default=9093, ge=1, le=65535)
+    broker_heap: str = "512m"
+    broker_start_timeout_s: float = Field(default=90.0, gt=0)
+
+    # --- Workers ----------------------------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    web_enabled: bool = True
+    state_dir: Path = Field(default_factory=lambda: Path("var") / "state")
+    table_store: str = "memory://"
+    table_standby_replicas: int = Field(default=0, ge=0)
+    commit_interval_s: float = Field(default=2.8, gt=0)
+    retry_attempts: int = Field(default=4, ge=1, le=50)
+    retry_backoff_s: float = Field(default=0.2, ge=0)
+    retry_backoff_max_s: float = Field(default=5.0, ge=0)
+    stacktrace_limit: int = Field(default=4000, ge=200)
+
+    # --- Enrichment ---------------------------------------------------------
+    enrich_hold_limit_s: float = Field(
+        default=30 * 24 * 3600, gt=0, description="Held sessions older than this are rejected."
+    )
+    enrich_sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="How often held sessions are re-checked and expired."
+    )
+    reference_ready_timeout_s: float = Field(
+        default=60.0, gt=0, description="How long to wait for the reference mirror at start."
+    )
+
+    # --- Files ------------------------------------------------------------
+    inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
+    outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")
+
+    # --- Logging ------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: LogFormat = "auto"
+
+    @model_validator(mode="after")
+    def _default_bootstrap(self) -> Settings:
+        if not self.kafka_bootstrap_servers:
+            self.kafka_bootstrap_servers = f"127.0.0.1:{self.broker_port}"
+        if self.kafka_security_protocol.startswith("SASL"):
+            if not (self.kafka_sasl_mechanism and self.kafka_sasl_username):
+                raise ValueError(
+                    "kafka_security_protocol SASL_* needs kafka_sasl_mechanism and "
+                    "kafka_sasl_username (CLAIMS_KAFKA_SASL_MECHANISM, CLAIMS_KAFKA_SASL_USERNAME)"
+                )
+            if self.kafka_sasl_password is None:
+                raise ValueError(
+                    "kafka_security_protocol SASL_* needs kafka_sasl_password "
+                    "(CLAIMS_KAFKA_SASL_PASSWORD)"
+                )
+        return self
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+    def topic(self, name: str) -> str:
+        """Physical topic name of a catalogue topic."""
+        return f"{self.topic_prefix}{name}"
+
+    def group_id(self, name: str) -> str:
+        """Consumer group / faust app id of a worker."""
+        return f"{self.topic_prefix}claims-{name}"
+
+    def kafka_python_config(self) -> dict[str, Any]:
+        """Connection options for kafka-python clients (admin, producer, consumer)."""
+        cfg: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_list,
+            "security_protocol": self.kafka_security_protocol,
+            "request_timeout_ms": int(self.kafka_request_timeout_s * 1000),
+        }
+        if self.kafka_ssl_cafile is not None:
+            cfg["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        if self.kafka_security_protocol.startswith("SASL"):
+            cfg["sasl_mechanism"] = self.kafka_sasl_mechanism
+            cfg["sasl_plain_username"] = self.kafka_sasl_username
+            assert self.kafka_sasl_password is not None
+            cfg["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return cfg
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain JSON-able data with every secret masked."""
+        data = self.model_dump(mode="json")
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                data[name] = "**********"
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)

@@ -1,0 +1,242 @@
+"""The topic catalogue: every topic the engine reads or writes, declared once.
+
+Names here are logical; the physical name is ``settings.topic(name)`` (the
+configured prefix plus the logical name).  Every topic a processor consumes has
+a dead-letter twin ``<name>.dlq`` with the same partition count, created with
+it.  Patient-scoped topics share one partition count so that faust assigns
+partition *n* of each of them to the same worker (co-partitioning): the
+enrichment state of a patient lives beside the patient's sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from workers.runtime.settings import Settings
+
+DAY_MS = 24 * 60 * 60 * 1000
+DLQ_SUFFIX = ".dlq"
+
+Cleanup = Literal["delete", "compact", "compact,delete"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: what it carries, how it is keyed and how long it is kept."""
+
+    name: str
+    description: str
+    key: str
+    value: str
+    cleanup: Cleanup = "delete"
+    retention_ms: int | None = 30 * DAY_MS
+    partitions: int | None = None  # None: settings.topic_partitions
+    consumed: bool = False  # consumed by a processor, so it gets a dead-letter twin
+    internal: bool = False  # engine state (changelogs, repartitions): not a public contract
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        cfg: dict[str, str] = {"cleanup.policy": self.cleanup}
+        if self.retention_ms is not None and "delete" in self.cleanup:
+            cfg["retention.ms"] = str(self.retention_ms)
+        if "compact" in self.cleanup:
+            cfg.setdefault("min.cleanable.dirty.ratio", "0.1")
+            cfg.setdefault("segment.ms", str(DAY_MS))
+        cfg.update(self.extra_config)
+        return cfg
+
+
+def _dlq_of(spec: TopicSpec) -> TopicSpec:
+    return TopicSpec(
+        name=spec.name + DLQ_SUFFIX,
+        description=f"Dead letters of {spec.name}: original key, value and headers "
+        "plus claims.dlq.* headers (see workers/runtime/dead_letters.py).",
+        key=spec.key,
+        value="original bytes",
+        cleanup="delete",
+        retention_ms=90 * DAY_MS,
+        partitions=spec.partitions,
+    )
+
+
+_SESSION_KEY = "<clinic_id>:<patient_id>"
+
+BASE_TOPICS: tuple[TopicSpec, ...] = (
+    # --- clinic events ------------------------------------------------------
+    TopicSpec(
+        "sessions.completed",
+        "SessionCompleted and SessionCancelled events published by clinics.",
+        _SESSION_KEY,
+        "schemas.events:SessionCompleted | schemas.events:SessionCancelled",
+        consumed=True,
+    ),
+    # --- reference data (log-compacted, latest value per key) -------------
+    TopicSpec(
+        "ref.clinics",
+        "Clinics: billing provider identity and price lists.",
+        "<clinic_id>",
+        "schemas.reference:Clinic",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
+        "ref.therapists",
+        "Therapists (rendering providers).",
+        "<clinic_id>:<therapist_id>",
+        "schemas.reference:Therapist",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
+        "ref.payers",
+        "Payers: unit policy, code maps, fee schedules, rules.",
+        "<payer_id>",
+        "schemas.reference:Payer",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
+        "ref.patients",
+        "Patients: demographics and coverages.",
+        _SESSION_KEY,
+        "schemas.reference:Patient",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
+        "ref.prescriptions",
+        "Prescriptions (orders/referrals) for medical massage.",
+        "<clinic_id>:<prescription_id>",
+        "schemas.reference:Prescription",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
+        "ref.rejected",
+        "Reference records refused by the engine, with reason codes.",
+        "<same key as the source record>",
+        "schemas.outcomes:ReferenceRejected",
+    ),
+    # --- enrichment outcomes ------------------------------------------------
+    TopicSpec(
+        "sessions.enriched",
+        "Sessions that passed every check, with a snapshot of the data used.",
+        _SESSION_KEY,
+        "schemas.outcomes:SessionEnriched",
+        consumed=True,
+    ),
+    TopicSpec(
+        "sessions.held",
+        "Sessions waiting for reference data or a covering prescription (work queue).",
+        _SESSION_KEY,
+        "schemas.outcomes:SessionHeld",
+    ),
+    TopicSpec(
+        "sessions.rejected",
+        "Sessions that cannot be billed as sent, with a reason code (work queue).",
+        _SESSION_KEY,
+        "schemas.outcomes:SessionRejected",
+    ),
+    TopicSpec(
+        "sessions.duplicates",
+        "Repeated deliveries of a session already processed (counted, not billed).",
+        _SESSION_KEY,
+        "schemas.outcomes:SessionDuplicate",
+    ),
+    TopicSpec(
+        "sessions.cancelled",
+        "Sessions withdrawn by their clinic, with their state when withdrawn.",
+        _SESSION_KEY,
+        "schemas.outcomes:SessionWithdrawn",
+        consumed=True,
+    ),
+    # --- engine state (explicitly named so every worker mode shares it) ----
+    TopicSpec(
+        "state.enrich.patients",
+        "Changelog of the enrichment processor's per-patient state.",
+        _SESSION_KEY,
+        "schemas.state:PatientState",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.enrich.prescription-index",
+        "Changelog of prescription id -> patient (to route updates and deletions).",
+        "<clinic_id>:<prescription_id>",
+        "<clinic_id>:<patient_id> (text)",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.enrich.prescriptions-by-patient",
+        "Accepted prescriptions re-keyed by patient (repartition).",
+        _SESSION_KEY,
+        "schemas.reference:Prescription",
+        internal=True,
+        consumed=True,
+        retention_ms=7 * DAY_MS,
+    ),
+    TopicSpec(
+        "state.enrich.wakeups",
+        "Re-evaluation triggers for held sessions (reference data arrived, hold sweeps).",
+        "<partition-addressed>",
+        "schemas.state:Wakeup",
+        internal=True,
+        consumed=True,
+        retention_ms=1 * DAY_MS,
+    ),
+)
+
+
+class Catalogue:
+    """The catalogue bound to settings: physical names and partition counts."""
+
+    def __init__(self, settings: Settings, topics: tuple[TopicSpec, ...] = BASE_TOPICS) -> None:
+        self.settings = settings
+        specs: dict[str, TopicSpec] = {}
+        for spec in topics:
+            specs[spec.name] = spec
+            if spec.consumed:
+                dlq = _dlq_of(spec)
+                specs[dlq.name] = dlq
+        self._specs = specs
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._specs.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def spec(self, name: str) -> TopicSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise KeyError(f"topic {name!r} is not in the catalogue") from None
+
+    def physical(self, name: str) -> str:
+        self.spec(name)
+        return self.settings.topic(name)
+
+    def logical(self, physical: str) -> str:
+        prefix = self.settings.topic_prefix
+        return physical[len(prefix) :] if prefix and physical.startswith(prefix) else physical
+
+    def partitions(self, name: str) -> int:
+        return self.spec(name).partitions or self.settings.topic_partitions
+
+    def dead_letter_topic(self, name: str) -> str:
+        """Logical name of the dead-letter topic of a consumed topic."""
+        dlq = name + DLQ_SUFFIX
+        self.spec(dlq)
+        return dlq
+
+    def names(self) -> list[str]:
+        return list(self._specs)
