@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-# Tests must never pick up a developer's .env or settings by accident.
+# Tests must never pick up a developer's settings by accident; only where the
+# broker is (CLAIMS_KAFKA_*, CLAIMS_BROKER_*) carries over.
 for _name in list(os.environ):
-    if _name.startswith("CLAIMS_") and _name != "CLAIMS_KAFKA_BOOTSTRAP_SERVERS":
+    if _name.startswith("CLAIMS_") and not _name.startswith(("CLAIMS_KAFKA_", "CLAIMS_BROKER_")):
         del os.environ[_name]
 
 
