@@ -136,7 +136,15 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 def describe_errors(exc: ValidationError, limit: int = 10) -> list[str]:
     """One line per error: ``<field path>: <rule> (<type>)``, never the value."""
     lines = []
-    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+    for err in exc.errors(include_input=False, include_url=False, include_context=True):
+        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            ctx = err.get("ctx", {})
+            tag = ctx.get("discriminator", "tag").strip("'")
+            loc = (*err["loc"][:-1], tag) if err["type"] == "union_tag_invalid" else (tag,)
+            expected = ctx.get("expected_tags")
+            rule = f"must be one of {expected}" if expected else "Field required"
+            lines.append(f"{field_path(loc)}: {rule} ({err['type']})")
+            continue
         rule = _QUOTING_TYPES.get(err["type"], err["msg"])
         if rule.startswith("Value error, "):
             rule = rule[len("Value error, ") :]

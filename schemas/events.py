@@ -85,16 +85,18 @@ SESSION_EVENT: TypeAdapter[SessionCompleted | SessionCancelled] = TypeAdapter(Se
 
 
 def parse_session_event(raw: bytes | str) -> SessionCompleted | SessionCancelled:
-    """Validate a session event of any supported version (older ones are upgraded)."""
+    """Validate a session event of any supported version (older ones are upgraded).
+
+    Errors of a known event type come from its own model, so field paths read
+    ``techniques[0].minutes`` rather than carrying the union's tag.
+    """
     try:
         return SESSION_EVENT.validate_json(raw)
-    except ValidationError as exc:
-        if not any(e["loc"][-1:] == ("schema_version",) for e in exc.errors()):
-            raise
+    except ValidationError:
         try:
             kind = json.loads(raw).get("event_type")
         except (ValueError, AttributeError):
-            raise exc from None
+            kind = None
         if kind == "session.completed":
             return SessionCompleted.parse_json(raw)
         if kind == "session.cancelled":

@@ -71,6 +71,7 @@ class Cluster:
             CLAIMS_LOG_FORMAT="json",
             CLAIMS_COMMIT_INTERVAL_S="0.5",
             CLAIMS_RETRY_BACKOFF_S="0.05",
+            CLAIMS_CONSUMER_SESSION_TIMEOUT_S="6",
         )
         env.update(extra)
         return env

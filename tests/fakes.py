@@ -37,3 +37,21 @@ class FakeClock:
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
+
+
+class FakeCatalog:
+    """Clinic/therapist/payer lookups from dicts (the enrichment Catalog port)."""
+
+    def __init__(self, clinics=(), therapists=(), payers=()) -> None:  # type: ignore[no-untyped-def]
+        self.clinics = {c.clinic_id: c for c in clinics}
+        self.therapists = {t.key: t for t in therapists}
+        self.payers = {p.payer_id: p for p in payers}
+
+    def clinic(self, clinic_id: str):  # type: ignore[no-untyped-def]
+        return self.clinics.get(clinic_id)
+
+    def therapist(self, therapist_key: str):  # type: ignore[no-untyped-def]
+        return self.therapists.get(therapist_key)
+
+    def payer(self, payer_id: str):  # type: ignore[no-untyped-def]
+        return self.payers.get(payer_id)

@@ -195,6 +195,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from schemas.export import export
+
+    for path in export(Path(args.directory)):
+        print(path)
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -241,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dry-run", action="store_true", help="validate only")
     q.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("schemas", help="export the JSON Schema of every public contract")
+    ssub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = ssub.add_parser("export", help="write <name>.schema.json files into DIR")
+    q.add_argument("directory", metavar="DIR")
+    q.set_defaults(func=cmd_schemas)
+
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)
 
@@ -258,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,8 +12,9 @@ README = (REPO / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_configuration_table() -> None:
-    missing = [f"CLAIMS_{n.upper()}" for n in Settings.model_fields
-               if f"CLAIMS_{n.upper()}" not in README]
+    missing = [
+        f"CLAIMS_{n.upper()}" for n in Settings.model_fields if f"CLAIMS_{n.upper()}" not in README
+    ]
     assert not missing, f"undocumented settings: {missing}"
 
 

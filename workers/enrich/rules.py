@@ -167,9 +167,7 @@ def _rx_failure(
                 f"already used in ISO week {week[0]}-W{week[1]:02d}",
             )
     if rx.allowed_techniques is not None:
-        outside = sorted(
-            {str(t.technique) for t in event.techniques} - set(rx.allowed_techniques)
-        )
+        outside = sorted({str(t.technique) for t in event.techniques} - set(rx.allowed_techniques))
         if outside:
             return (
                 "rx-technique-not-allowed",

@@ -263,6 +263,8 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.consumer_session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_s / 10),
         table_standby_replicas=settings.table_standby_replicas,
         producer_acks=-1,
         processing_guarantee="at_least_once",

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     table_store: str = "memory://"
     table_standby_replicas: int = Field(default=0, ge=0)
     commit_interval_s: float = Field(default=2.8, gt=0)
+    consumer_session_timeout_s: float = Field(
+        default=30.0, ge=6, description="A worker that stops heart-beating loses its partitions."
+    )
     retry_attempts: int = Field(default=4, ge=1, le=50)
     retry_backoff_s: float = Field(default=0.2, ge=0)
     retry_backoff_max_s: float = Field(default=5.0, ge=0)

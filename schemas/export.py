@@ -1,0 +1,72 @@
+"""JSON Schema of every public contract, for integrators who validate before sending.
+
+``claims schemas export DIR`` writes one ``<name>.schema.json`` per contract; the
+repository keeps the current export in ``schemas/json/`` (a test fails when it is
+stale).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
+from schemas.outcomes import (
+    ReferenceRejected,
+    SessionDuplicate,
+    SessionEnriched,
+    SessionHeld,
+    SessionRejected,
+    SessionWithdrawn,
+)
+from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: file stem -> contract (model class or type adapter)
+CONTRACTS: dict[str, Any] = {
+    "session-event": SESSION_EVENT,
+    "session-completed": SessionCompleted,
+    "session-cancelled": SessionCancelled,
+    "clinic": Clinic,
+    "therapist": Therapist,
+    "payer": Payer,
+    "patient": Patient,
+    "prescription": Prescription,
+    "session-enriched": SessionEnriched,
+    "session-held": SessionHeld,
+    "session-rejected": SessionRejected,
+    "session-duplicate": SessionDuplicate,
+    "session-withdrawn": SessionWithdrawn,
+    "reference-rejected": ReferenceRejected,
+}
+
+
+def schema_of(contract: Any, name: str) -> dict[str, Any]:
+    if isinstance(contract, TypeAdapter):
+        schema = contract.json_schema(mode="validation")
+    else:
+        assert issubclass(contract, BaseModel)
+        schema = contract.model_json_schema(mode="validation")
+    return {"$schema": DIALECT, "$id": f"{name}.schema.json", **schema}
+
+
+def render_all() -> dict[str, str]:
+    """File name -> file text, deterministic."""
+    return {
+        f"{name}.schema.json": json.dumps(schema_of(c, name), indent=2, sort_keys=True) + "\n"
+        for name, c in CONTRACTS.items()
+    }
+
+
+def export(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, text in render_all().items():
+        path = directory / filename
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

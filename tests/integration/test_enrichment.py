@@ -1,0 +1,216 @@
+"""The enrichment processor on the real broker."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tests import factories as f
+from tests.broker_support import Cluster, Msg
+from workers.runtime.partitioning import partition_for
+
+
+def catalogue(c: Cluster) -> None:
+    c.produce("ref.clinics", "c1", f.clinic())
+    c.produce("ref.therapists", "c1:t1", f.therapist())
+    c.produce("ref.payers", "p1", f.payer())
+
+
+def patient(c: Cluster, pid: str = "pt1", rx: bool = True, **rx_over: object) -> None:
+    c.produce("ref.patients", f"c1:{pid}", f.patient(patient_id=pid))
+    if rx:
+        c.produce(
+            "ref.prescriptions",
+            f"c1:rx-{pid}",
+            f.prescription(prescription_id=f"rx-{pid}", patient_id=pid, **rx_over),
+        )
+
+
+def send(c: Cluster, pid: str, sid: str, **over: object) -> dict:
+    ev = f.session(session_id=sid, patient_id=pid, **over)
+    c.produce("sessions.completed", f"c1:{pid}", ev)
+    return ev
+
+
+def visits(messages: list[Msg]) -> dict[str, set[int]]:
+    """session key -> visit numbers it was enriched with."""
+    seen: dict[str, set[int]] = defaultdict(set)
+    for m in messages:
+        seen[m.json["session_key"]].add(m.json["visit_number"])
+    return seen
+
+
+def test_session_before_its_prescription_is_held_then_enriched_exactly_once(
+    cluster: Cluster,
+) -> None:
+    c = cluster
+    catalogue(c)
+    patient(c, rx=False)
+    send(c, "pt1", "s1")
+    worker = c.start_worker("enrich")
+    held = c.read("sessions.held").wait_for(1, worker=worker)
+    assert held[0].json["reason"] == "rx-missing"
+    c.produce("ref.prescriptions", "c1:rx1", f.prescription())
+    enriched = c.read("sessions.enriched")
+    got = enriched.wait_for(1, worker=worker)
+    assert got[0].json["session_key"] == "c1:s1" and got[0].json["visit_number"] == 1
+    c.produce("ref.prescriptions", "c1:rx1", f.prescription(visits_authorized=13))  # an update
+    assert len(enriched.settle(quiet=3)) == 1, "released exactly once"
+
+
+def test_unknown_patient_is_held_then_released(cluster: Cluster) -> None:
+    c = cluster
+    catalogue(c)
+    send(c, "pt1", "s1")
+    worker = c.start_worker("enrich")
+    held = c.read("sessions.held").wait_for(1, worker=worker)
+    assert held[0].json["reason"] == "unknown-patient"
+    patient(c)
+    enriched = c.read("sessions.enriched").wait_for(1, worker=worker)
+    assert enriched[0].json["patient"]["patient_id"] == "pt1"
+
+
+def test_unknown_clinic_is_held_until_the_clinic_arrives(cluster: Cluster) -> None:
+    c = cluster
+    c.produce("ref.therapists", "c1:t1", f.therapist())
+    c.produce("ref.payers", "p1", f.payer())
+    patient(c)
+    send(c, "pt1", "s1")
+    worker = c.start_worker("enrich")
+    assert c.read("sessions.held").wait_for(1, worker=worker)[0].json["reason"] == "unknown-clinic"
+    c.produce("ref.clinics", "c1", f.clinic())
+    assert (
+        c.read("sessions.enriched").wait_for(1, worker=worker)[0].json["clinic"]["clinic_id"]
+        == "c1"
+    )
+
+
+def test_duplicates_and_conflicting_duplicates(cluster: Cluster) -> None:
+    c = cluster
+    catalogue(c)
+    patient(c)
+    first = send(c, "pt1", "s1")
+    resent = {**first, "event_id": "0b6c1f7e-2f4a-4d61-9c59-5d4a0f3f9a11"}
+    c.produce("sessions.completed", "c1:pt1", resent)
+    changed = {
+        **first,
+        "event_id": "3f0c2a9e-8b7d-4c1e-a5f6-0e9d8c7b6a54",
+        "techniques": [{"technique": "swedish_massage", "minutes": 45}],
+    }
+    c.produce("sessions.completed", "c1:pt1", changed)
+    worker = c.start_worker("enrich")
+    dups = c.read("sessions.duplicates").wait_for(1, worker=worker)
+    assert dups[0].json["event_id"] == resent["event_id"]
+    assert dups[0].json["first_event_id"] == first["event_id"]
+    rejected = c.read("sessions.rejected").wait_for(1, worker=worker)
+    assert rejected[0].json["reason"] == "conflicting-duplicate"
+    assert len(c.read("sessions.enriched").settle(quiet=2)) == 1
+
+
+def test_cancelled_before_claiming_is_withdrawn_and_frees_the_visit(cluster: Cluster) -> None:
+    c = cluster
+    catalogue(c)
+    patient(c)
+    send(c, "pt1", "s1")
+    worker = c.start_worker("enrich")
+    enriched = c.read("sessions.enriched")
+    enriched.wait_for(1, worker=worker)
+    c.produce("sessions.completed", "c1:pt1", f.cancel(session_id="s1"))
+    send(c, "pt1", "s2")
+    withdrawn = c.read("sessions.cancelled").wait_for(1, worker=worker)[0].json
+    assert withdrawn["session_key"] == "c1:s1"
+    assert withdrawn["state_at_cancel"] == "enriched" and withdrawn["visit_released"] is True
+    enriched.wait_for(2, worker=worker)
+    assert visits(enriched.messages) == {"c1:s1": {1}, "c1:s2": {1}}, "s2 reuses the freed visit"
+
+
+def test_bad_prescriptions_go_to_ref_rejected_and_never_cover(cluster: Cluster) -> None:
+    c = cluster
+    catalogue(c)
+    patient(c, rx=False)
+    c.produce("ref.prescriptions", "c1:rx1", f.prescription(diagnosis_codes=["5450"]))
+    send(c, "pt1", "s1")
+    worker = c.start_worker("enrich")
+    refused = c.read("ref.rejected").wait_for(1, worker=worker)[0]
+    assert refused.key == b"c1:rx1" and refused.json["reason"] == "rx-bad-diagnosis"
+    assert c.read("sessions.held").wait_for(1, worker=worker)[0].json["reason"] == "rx-missing"
+
+
+def test_holds_expire_with_their_reason(cluster: Cluster) -> None:
+    c = cluster
+    catalogue(c)
+    patient(c, rx=False)
+    send(c, "pt1", "s1")
+    worker = c.start_worker(
+        "enrich", CLAIMS_ENRICH_HOLD_LIMIT_S="2", CLAIMS_ENRICH_SWEEP_INTERVAL_S="1"
+    )
+    rejected = c.read("sessions.rejected").wait_for(1, worker=worker, timeout=60)[0].json
+    assert rejected["reason"] == "hold-expired" and rejected["held_reason"] == "rx-missing"
+
+
+def test_visit_counter_survives_a_restart(cluster: Cluster) -> None:
+    c = cluster
+    catalogue(c)
+    patient(c)
+    for n in (1, 2, 3):
+        send(c, "pt1", f"s{n}")
+    worker = c.start_worker("enrich")
+    enriched = c.read("sessions.enriched")
+    enriched.wait_for(3, worker=worker)
+    assert worker.stop() is not None
+    send(c, "pt1", "s4")
+    worker = c.start_worker("enrich")
+    enriched.wait_for(4, worker=worker)
+    assert visits(enriched.settle(quiet=2)) == {f"c1:s{n}": {n} for n in (1, 2, 3, 4)}
+
+
+def test_visit_counter_after_redelivery_of_uncommitted_messages(cluster: Cluster) -> None:
+    """Kill the worker before it commits; the restarted one is sent the same
+    messages again and must neither count a visit twice nor skip one."""
+    c = cluster
+    catalogue(c)
+    patient(c)
+    for n in range(1, 6):
+        send(c, "pt1", f"s{n}")
+    slow_commit = {"CLAIMS_COMMIT_INTERVAL_S": "3600"}
+    worker = c.start_worker("enrich", **slow_commit)
+    enriched = c.read("sessions.enriched")
+    enriched.wait_for(5, worker=worker)
+    worker.kill()
+    send(c, "pt1", "s6")
+    worker = c.start_worker("enrich")
+    enriched.wait_for(1, where=lambda m: m.json["session_key"] == "c1:s6", worker=worker)
+    seen = visits(enriched.settle(quiet=3))
+    assert seen == {f"c1:s{n}": {n} for n in range(1, 7)}, seen
+
+
+def test_two_processes_share_the_partitions_without_double_counting(cluster: Cluster) -> None:
+    """Patients spread over every partition; a second process joins half-way,
+    takes over partitions (and their state) and the counts continue."""
+    c = cluster
+    catalogue(c)
+    pids = [f"p{n:02d}" for n in range(12)]
+    assert len({partition_for(f"c1:{p}", 6) for p in pids}) >= 4
+    for pid in pids:
+        patient(c, pid)
+    for pid in pids:
+        send(c, pid, f"{pid}-a")
+    first = c.start_worker("enrich")
+    enriched = c.read("sessions.enriched")
+    enriched.wait_for(len(pids), worker=first)
+    second = c.start_worker("enrich")
+    second.wait_log(lambda e: "Worker ready" in str(e.get("event", "")), timeout=60)
+    for pid in pids:
+        send(c, pid, f"{pid}-b")
+    enriched.wait_for(2 * len(pids), worker=second)
+    seen = visits(enriched.settle(quiet=3))
+    for pid in pids:
+        assert seen[f"c1:{pid}-a"] == {1} and seen[f"c1:{pid}-b"] == {2}, (pid, seen)
+    worked = [
+        w
+        for w in (first, second)
+        if any(
+            e.get("event") == "session outcome" and e.get("session_key", "").endswith("-b")
+            for e in w.log_events()
+        )
+    ]
+    assert len(worked) == 2, "both processes handled second-round sessions"
