@@ -161,6 +161,7 @@ def test_visit_counter_survives_a_restart(cluster: Cluster) -> None:
     worker = c.start_worker("enrich")
     enriched.wait_for(4, worker=worker)
     assert visits(enriched.settle(quiet=2)) == {f"c1:s{n}": {n} for n in (1, 2, 3, 4)}
+    assert len(enriched.messages) == 4, "a clean restart re-emits nothing"
 
 
 def test_visit_counter_after_redelivery_of_uncommitted_messages(cluster: Cluster) -> None:

@@ -164,27 +164,37 @@ class Wiring:
         )
 
     def consume(self, source: str, processor_name: str, handler: Handler) -> None:
-        """Run ``handler`` for every message of ``source`` through the shared loop."""
+        """Run ``handler`` for every message of ``source`` through the shared loop.
+
+        Faust can hand a message to the agent twice in one process (after its
+        start-up seek to the committed offset, or when a partition is revoked and
+        given back before a commit).  Offsets at or below the last one this
+        process finished for the partition are skipped: their outputs were
+        already produced by this process.
+        """
         runner = self.runner(processor_name)
         topic = self.topic(source)
+        done: dict[int, int] = {}
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
+                if message.offset <= done.get(message.partition, -1):
+                    self.metrics.outcome(processor_name, "redelivery-skipped")
+                    continue
                 await runner.process(
                     Incoming(
                         topic=source,
                         partition=message.partition,
                         offset=message.offset,
-                        timestamp_ms=int(message.timestamp * 1000)
-                        if message.timestamp < 1e11
-                        else int(message.timestamp),
+                        timestamp_ms=_timestamp_ms(message.timestamp),
                         key=event.key,
                         value=event.value,
                         headers=_headers(event.headers),
                     ),
                     handler,
                 )
+                done[message.partition] = message.offset
 
         agent.__name__ = agent.__qualname__ = f"{processor_name}_{source.replace('.', '_')}"
         self.app.agent(topic, name=f"{processor_name}:{source}")(agent)
@@ -230,6 +240,11 @@ class Wiring:
     def timer(self, seconds: float, fn: Callable[[], Awaitable[None]], name: str) -> None:
         fn.__name__ = fn.__qualname__ = name
         self.app.timer(seconds, on_leader=True, name=name)(fn)
+
+
+def _timestamp_ms(ts: float) -> int:
+    """aiokafka gives milliseconds, faust's own messages seconds."""
+    return int(ts * 1000) if ts < 1e11 else int(ts)
 
 
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
