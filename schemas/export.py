@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
     ReferenceRejected,
@@ -42,6 +43,8 @@ CONTRACTS: dict[str, Any] = {
     "session-duplicate": SessionDuplicate,
     "session-withdrawn": SessionWithdrawn,
     "reference-rejected": ReferenceRejected,
+    "billable-session": BillableSession,
+    "charges-withdrawn": ChargesWithdrawn,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
@@ -30,6 +31,7 @@ RejectReason = Literal[
     "date-of-service-in-future",
     "hold-expired",
     "no-billable-units",
+    "scrub-failed",
 ]
 ReferenceRejectReason = Literal[
     "rx-bad-diagnosis",
@@ -59,6 +61,7 @@ class Check(Contract):
 class SessionEnriched(Versioned):
     """A session that passed every check, with the reference data as used."""
 
+    event_type: Literal["session.enriched"] = "session.enriched"
     session_key: str
     session: SessionCompleted = Field(description="The event as received, without notes.")
     enriched_at: AwareDatetime
@@ -113,8 +116,14 @@ class SessionDuplicate(Versioned):
 
 
 class SessionWithdrawn(Versioned):
-    """A session cancelled by its clinic, and what that undid."""
+    """A session cancelled by its clinic, and what that undid.
 
+    Published on ``sessions.cancelled`` always, and also on ``sessions.enriched``
+    (after the session's own SessionEnriched) when the session had been enriched,
+    so later stages see the withdrawal in order and can withdraw or void it.
+    """
+
+    event_type: Literal["session.withdrawn"] = "session.withdrawn"
     session_key: str
     clinic_id: Identifier
     session_id: Identifier
@@ -123,6 +132,9 @@ class SessionWithdrawn(Versioned):
     state_at_cancel: Literal["enriched", "held", "rejected", "not-received"]
     visit_released: bool = False
     prescription_id: Identifier | None = None
+    payer_id: Identifier | None = None
+    receiver_id: Identifier | None = None
+    billed_to_payer: bool | None = None
     withdrawn_at: AwareDatetime
 
 
@@ -134,6 +146,18 @@ class ReferenceRejected(Versioned):
     reason: ReferenceRejectReason
     message: str
     rejected_at: AwareDatetime
+
+
+def parse_enriched_topic(raw: bytes | str) -> SessionEnriched | SessionWithdrawn:
+    """A message of ``sessions.enriched``: a SessionEnriched, or a SessionWithdrawn
+    for a session enriched earlier."""
+    try:
+        kind = json.loads(raw).get("event_type")
+    except (ValueError, AttributeError):
+        kind = None
+    if kind == "session.withdrawn":
+        return SessionWithdrawn.parse_json(raw)
+    return SessionEnriched.parse_json(raw)
 
 
 SessionOutcome = (

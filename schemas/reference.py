@@ -169,6 +169,9 @@ class Payer(Versioned):
     allowed_codes: list[ProcedureCode] | None = None
     untimed_codes: list[ProcedureCode] | None = None
     code_pair_rules: list[CodePairRule] = Field(default_factory=list, max_length=2000)
+    distinct_service_modifier: Literal["59", "XS"] = Field(
+        default="XS", description="Added to a column-2 code done on a different body region."
+    )
     modifier_rules: list[ModifierRule] = Field(default_factory=list, max_length=100)
     fee_schedule: list[FeeEntry] = Field(default_factory=list, max_length=2000)
     sends_initial_treatment_date: bool = False
@@ -280,6 +283,7 @@ class Prescription(Versioned):
     diagnosis_codes: list[DiagnosisText] = Field(min_length=1, max_length=12)
     allowed_techniques: list[Technique] | None = None
     allowed_body_regions: list[BodyRegion] | None = None
+    max_units_per_visit: int | None = Field(default=None, ge=1, le=96)
     prior_authorization: ExternalId | None = None
     referral_number: ExternalId | None = None
 

@@ -42,6 +42,8 @@ class SessionRecord(Contract):
     prescription_id: Identifier | None = None
     visit_number: int | None = None
     billed_to_payer: bool | None = None
+    payer_id: Identifier | None = None
+    receiver_id: Identifier | None = None
     decided_at: AwareDatetime
     hold: Hold | None = None
 

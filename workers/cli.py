@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -205,6 +205,46 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line and exit status 2 (for scripted commands)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    import re
+
+    from workers.units import timed_units
+    from workers.units.data_files import default_untimed_codes
+
+    entries: list[tuple[str, int]] = []
+    for item in args.entries:
+        code, sep, minutes = item.partition("=")
+        if not sep or not re.fullmatch(r"[0-9A-Z]{5}", code):
+            raise UsageError(f"{item!r}: expected CODE=MINUTES with a 5-character code like 97140")
+        if not re.fullmatch(r"[0-9]+", minutes) or int(minutes) <= 0:
+            raise UsageError(f"{item!r}: minutes must be a positive integer")
+        entries.append((code, int(minutes)))
+    untimed = default_untimed_codes()
+    result = timed_units.compute(args.policy, entries, untimed)
+    data = {
+        "policy": args.policy,
+        "total_minutes": sum(r.minutes for r in result if r.timed),
+        "total_units": sum(r.units for r in result),
+        "lines": [{"code": r.code, "minutes": r.minutes, "units": r.units} for r in result],
+    }
+    if args.json:
+        _print_json(data)
+        return 0
+    rows = [(r.code, r.minutes, r.units, "timed" if r.timed else "untimed") for r in result]
+    print(_table(rows, ["code", "minutes", "units", "kind"]))
+    print(
+        f"policy {args.policy}: {data['total_minutes']} timed minutes, {data['total_units']} units"
+    )
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -218,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="claims",
         description="Claims engine for medical-massage billing on Apache Kafka.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
+    )
 
     p = sub.add_parser("broker", help="start, stop or inspect the local Apache Kafka broker")
     p.add_argument("action", choices=["start", "stop", "status"])
@@ -256,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     q = ssub.add_parser("export", help="write <name>.schema.json files into DIR")
     q.add_argument("directory", metavar="DIR")
     q.set_defaults(func=cmd_schemas)
+
+    p = sub.add_parser(
+        "units", help="minutes to 15-minute units (CMS 8-minute rule or AMA per code)"
+    )
+    p.add_argument("--policy", required=True, choices=["cms", "ama"])
+    p.add_argument("entries", nargs="+", metavar="CODE=MINUTES")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_units)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)

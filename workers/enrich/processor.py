@@ -126,15 +126,15 @@ def _expect_key(actual: str, expected: str, what: str) -> None:
 
 
 def outcome_records(key: str, outcomes: list[SessionOutcome]) -> list[Outgoing]:
-    return [
-        Outgoing(
-            topic=OUTCOME_TOPICS[type(o)],
-            key=key.encode(),
-            value=encode(o),
-            headers=(("claims.event_type", type(o).__name__.encode()),),
-        )
-        for o in outcomes
-    ]
+    records = []
+    for o in outcomes:
+        value = encode(o)
+        headers = (("claims.event_type", type(o).__name__.encode()),)
+        records.append(Outgoing(OUTCOME_TOPICS[type(o)], key.encode(), value, headers))
+        if isinstance(o, SessionWithdrawn) and o.state_at_cancel == "enriched":
+            # downstream stages learn of the withdrawal in order with the session
+            records.append(Outgoing("sessions.enriched", key.encode(), value, headers))
+    return records
 
 
 def register(w: Wiring) -> None:

@@ -249,6 +249,8 @@ class _Verdict:
     prescription_id: str | None = None
     visit_number: int | None = None
     billed_to_payer: bool | None = None
+    payer_id: str | None = None
+    receiver_id: str | None = None
 
 
 def _held(
@@ -402,6 +404,8 @@ def _judge(
         prescription_id=rx.prescription_id if rx else None,
         visit_number=visit_number,
         billed_to_payer=billed,
+        payer_id=payer.payer_id if payer else None,
+        receiver_id=payer.receiver_id if payer else None,
     )
 
 
@@ -437,6 +441,8 @@ def _apply(
         prescription_id=verdict.prescription_id,
         visit_number=verdict.visit_number,
         billed_to_payer=verdict.billed_to_payer,
+        payer_id=verdict.payer_id,
+        receiver_id=verdict.receiver_id,
         decided_at=now,
         hold=hold,
     )
@@ -614,6 +620,9 @@ def on_session_cancelled(state: PatientState, event: SessionCancelled, now: date
         state_at_cancel=at_cancel,
         visit_released=released,
         prescription_id=rx_id,
+        payer_id=record.payer_id if record else None,
+        receiver_id=record.receiver_id if record else None,
+        billed_to_payer=record.billed_to_payer if record else None,
         withdrawn_at=now,
     )
     return Step(state.model_copy(update={"sessions": sessions, "visits": visits}), [out])

@@ -62,6 +62,16 @@ processor(
 )
 
 
+processor(
+    ProcessorDef(
+        "units",
+        "turns enriched sessions into billable lines with charges (sessions.enriched)",
+        "workers.units.processor:register",
+        ("sessions.enriched",),
+    )
+)
+
+
 def resolve(names: Sequence[str]) -> list[ProcessorDef]:
     if list(names) == ["all"]:
         return list(PROCESSORS.values())
@@ -259,7 +269,7 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
     import faust
 
     defs = resolve(names)
-    mode = "all" if list(names) == ["all"] else "+".join(d.name for d in defs)
+    mode = "all" if list(names) == ["all"] else "_".join(d.name for d in defs)
     app_id = settings.group_id(mode)
     (settings.state_dir / app_id).mkdir(parents=True, exist_ok=True)
     app = faust.App(

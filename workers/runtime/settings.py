@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How long to wait for the reference mirror at start."
     )
 
+    # --- Units ----------------------------------------------------------------
+    units_self_pay_policy: Literal["cms", "ama"] = Field(
+        default="ama", description="Unit policy for sessions not billed to a payer."
+    )
+
     # --- Files ------------------------------------------------------------
     inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
     outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")

@@ -156,6 +156,15 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.outcomes:SessionWithdrawn",
         consumed=True,
     ),
+    # --- billing -------------------------------------------------------------
+    TopicSpec(
+        "charges.billable",
+        "Billable lines of each session with their derivation (BillableSession), and "
+        "withdrawals of sessions enriched earlier (ChargesWithdrawn).",
+        "<receiver_id> (payer-billed) or self-pay:<clinic_id>",
+        "schemas.billing:BillableSession | schemas.billing:ChargesWithdrawn",
+        consumed=True,
+    ),
     # --- engine state (explicitly named so every worker mode shares it) ----
     TopicSpec(
         "state.enrich.patients",

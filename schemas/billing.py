@@ -1,0 +1,131 @@
+"""Billable service lines: what an enriched session is worth, and how each number was derived."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import Contract, Identifier, Versioned
+from schemas.common import BodyRegion, Modifier, Money, ProcedureCode, Technique
+from schemas.outcomes import SessionEnriched, SessionWithdrawn
+
+UnitPolicy = Literal["cms", "ama"]
+
+
+class Derivation(Contract):
+    """One step that produced or changed a line, with the rule that did it."""
+
+    step: Literal[
+        "code-map",
+        "code-not-allowed",
+        "not-billed",
+        "units",
+        "code-pair",
+        "modifier",
+        "cap",
+        "charge",
+        "expected-allowed",
+        "diagnosis-pointers",
+    ]
+    rule_id: str | None = None
+    rule_version: str | None = Field(
+        default=None, description="Version of the data the rule came from (effective date)."
+    )
+    detail: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class TechniqueMinutes(Contract):
+    technique: Technique
+    minutes: int
+    body_region: BodyRegion | None = None
+
+
+class BillableLine(Contract):
+    """One procedure code of one date of service, ready for a claim line."""
+
+    line_number: int = Field(ge=1, le=50)
+    code: ProcedureCode
+    modifiers: list[Modifier] = Field(default_factory=list, max_length=4)
+    units: int = Field(ge=1)
+    timed: bool
+    minutes: int = Field(ge=0, description="Direct minutes of the techniques under this code.")
+    techniques: list[TechniqueMinutes]
+    diagnosis_pointers: list[int] = Field(
+        max_length=4, description="1-based indexes into diagnosis_codes (empty: no diagnosis)."
+    )
+    unit_price: Money
+    charge: Money
+    expected_unit_allowed: Money | None = None
+    expected_allowed: Money | None = None
+    derivation: list[Derivation]
+
+
+class DroppedService(Contract):
+    """A code that ends with no billable units, and why."""
+
+    code: ProcedureCode | None
+    techniques: list[TechniqueMinutes]
+    reason: Literal[
+        "not-billed", "code-not-allowed", "zero-units", "code-pair", "cap", "untimed-excluded"
+    ]
+    units_lost: int = 0
+    derivation: list[Derivation]
+
+
+class ScrubProblem(Contract):
+    check: str
+    line_number: int | None = None
+    message: str
+
+
+class BillableSession(Versioned):
+    """The billable lines of one enriched session (on ``charges.billable``)."""
+
+    event_type: Literal["charges.billable"] = "charges.billable"
+    session_key: str
+    clinic_id: Identifier
+    patient_id: Identifier
+    session_id: Identifier
+    date_of_service: date
+    billed_to_payer: bool
+    payer_id: Identifier | None
+    receiver_id: Identifier | None
+    policy: UnitPolicy
+    total_timed_minutes: int
+    total_units: int
+    diagnosis_codes: list[str] = Field(max_length=12, description="ICD-10-CM, no dot, in order.")
+    lines: list[BillableLine]
+    dropped: list[DroppedService] = Field(default_factory=list)
+    charge_total: Money
+    expected_total: Money | None
+    rules_version: str = Field(description="Versions of the code lists used.")
+    computed_at: AwareDatetime
+    enriched: SessionEnriched = Field(description="The enriched session the lines came from.")
+
+
+class ChargesWithdrawn(Versioned):
+    """A session withdrawn after it was enriched: its lines must not be billed,
+    or, if already claimed, the claim is voided (``charges.billable``)."""
+
+    event_type: Literal["charges.withdrawn"] = "charges.withdrawn"
+    session_key: str
+    receiver_id: Identifier | None
+    withdrawn: SessionWithdrawn
+
+
+def billing_key(receiver_id: str | None, clinic_id: str, billed_to_payer: bool | None) -> str:
+    """Kafka key on ``charges.billable``: the receiver, so that a receiver's claims,
+    batches and control-number sequences live in one partition; self-pay sessions
+    (no claim) by clinic."""
+    if billed_to_payer and receiver_id:
+        return receiver_id
+    return f"self-pay:{clinic_id}"
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
