@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from schemas.billing import BillableSession, ChargesWithdrawn
+from schemas.claims import Claim, TradingPartner
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
     ReferenceRejected,
@@ -24,6 +25,8 @@ from schemas.outcomes import (
     SessionWithdrawn,
 )
 from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
+from schemas.remittance import Remittance
+from schemas.submission import ClaimCommand, ClaimSubmitted, FileReleased
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -45,6 +48,12 @@ CONTRACTS: dict[str, Any] = {
     "reference-rejected": ReferenceRejected,
     "billable-session": BillableSession,
     "charges-withdrawn": ChargesWithdrawn,
+    "claim": Claim,
+    "trading-partner": TradingPartner,
+    "claim-submitted": ClaimSubmitted,
+    "file-released": FileReleased,
+    "claim-command": ClaimCommand,
+    "remittance-835": Remittance,
 }
 
 

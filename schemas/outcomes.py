@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
@@ -75,6 +76,9 @@ class SessionEnriched(Versioned):
     prescription: Prescription | None
     visit_number: int | None = Field(
         default=None, ge=1, description="Visit number under the prescription."
+    )
+    first_visit_date: date | None = Field(
+        default=None, description="Earliest date of service under the prescription (DTP*454)."
     )
     billed_to_payer: bool
     checks: list[Check] = Field(default_factory=list)

@@ -302,6 +302,12 @@ class Prescription(Versioned):
         return f"{self.clinic_id}:{self.patient_id}"
 
 
+def _partners() -> type[Versioned]:
+    from schemas.claims import TradingPartner
+
+    return TradingPartner
+
+
 #: Each reference topic and the contract of its values.
 REFERENCE_MODELS: dict[str, type[Versioned]] = {
     "clinics": Clinic,
@@ -309,4 +315,5 @@ REFERENCE_MODELS: dict[str, type[Versioned]] = {
     "payers": Payer,
     "patients": Patient,
     "prescriptions": Prescription,
+    "partners": _partners(),
 }

@@ -78,3 +78,61 @@ class PrescriptionChange(Versioned):
     prescription: Prescription | None = Field(
         description="Null: no longer usable for this patient."
     )
+
+
+class SourceRef(Contract):
+    """Where a stored message came from (to dead-letter it later with its origin)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: str | None
+
+
+class PendingEntry(Versioned):
+    """A claim (or a new version of one) waiting for its batch (table ``claims.pending``)."""
+
+    receiver_id: Identifier
+    batch_key: str = Field(description="Billing provider NPI: files are per provider and receiver.")
+    claim_identity: str
+    kind: Literal["session", "version"]
+    source_json: str | None = Field(default=None, description="The charges.billable message.")
+    source_ref: SourceRef | None = None
+    claim_json: str | None = Field(default=None, description="kind version: the claim to send.")
+    received_at: AwareDatetime
+
+
+class ClaimVersionSent(Contract):
+    claim_id: str
+    frequency: Literal["1", "7", "8"]
+    file_name: str
+    interchange: int
+    sent_at: AwareDatetime
+
+
+class PendingChange(Contract):
+    """A void or correction waiting until the payer's claim number is known."""
+
+    action: Literal["void", "correct"]
+    reason: str | None = None
+    line_units: dict[int, int] | None = None
+    diagnosis_codes: list[str] | None = None
+    reassemble: bool = Field(default=False, description="Rebuild from sources (day mode).")
+    source_json: str | None = None
+    source_ref: SourceRef | None = None
+    requested_at: AwareDatetime
+
+
+class ClaimRecord(Versioned):
+    """A submitted claim and its versions (table ``claims.records``, key: CLM01)."""
+
+    patient_control_number: str
+    receiver_id: Identifier
+    claim_identity: str
+    status: Literal["submitted", "voided"]
+    current_json: str = Field(description="The latest version sent (Claim JSON).")
+    sources_json: list[str] = Field(description="The billable sessions it was built from.")
+    versions: list[ClaimVersionSent] = Field(default_factory=list)
+    payer_claim_number: str | None = None
+    waiting: list[PendingChange] = Field(default_factory=list)

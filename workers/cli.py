@@ -245,6 +245,48 @@ def cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claim(args: argparse.Namespace) -> int:
+    from workers.claim_commands import ClaimNotFound, build_command, send_command
+
+    settings = _settings()
+    fields: dict[str, Any] = {"reason": args.reason}
+    if args.action == "correct":
+        units: dict[int, int] = {}
+        for item in args.units or []:
+            line, sep, value = item.partition("=")
+            if not sep or not line.isdigit() or not value.isdigit():
+                raise UsageError(f"--units {item!r}: expected LINE=UNITS, e.g. 2=1")
+            units[int(line)] = int(value)
+        if not units and not args.diagnosis:
+            raise UsageError("a correction needs --units LINE=UNITS and/or --diagnosis CODE")
+        fields.update(line_units=units or None, diagnosis_codes=args.diagnosis or None)
+    if args.action == "payer-number":
+        fields = {"payer_claim_number": args.number}
+    action = {"payer-number": "payer-claim-number"}.get(args.action, args.action)
+    try:
+        command = build_command(settings, action, args.pcn, args.receiver, **fields)
+        send_command(settings, command)
+    except ClaimNotFound as exc:
+        print(f"claims claim {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{action} requested for claim {args.pcn} (receiver {command.receiver_id})")
+    return 0
+
+
+def cmd_edi(args: argparse.Namespace) -> int:
+    if args.action == "parse-835":
+        from workers.commands.edi835 import parse_835_main
+
+        return parse_835_main(args.file, args.json)
+    if args.action == "validate":
+        from workers.commands.edi837 import validate_main
+
+        return validate_main(args.files)
+    from workers.commands.edi837 import render_main
+
+    return render_main(args.claims, args.partner, args.control_number)
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -288,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dry-run", action="store_true", help="validate only")
     q.set_defaults(func=cmd_ingest)
     q = isub.add_parser("ref", help="reference data onto ref.<kind>")
-    q.add_argument("kind", choices=["clinics", "therapists", "patients", "payers", "prescriptions"])
+    q.add_argument(
+        "kind", choices=["clinics", "therapists", "patients", "payers", "prescriptions", "partners"]
+    )
     q.add_argument("files", nargs="+", metavar="FILE.jsonl")
     q.add_argument("--dry-run", action="store_true", help="validate only")
     q.set_defaults(func=cmd_ingest)
@@ -306,6 +350,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entries", nargs="+", metavar="CODE=MINUTES")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_units)
+
+    p = sub.add_parser("claim", help="void or correct a submitted claim")
+    csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("void", "send a void (frequency 8)"),
+        ("correct", "send a replacement (frequency 7) with edits"),
+        ("payer-number", "record the payer's claim number (REF*F8)"),
+    ):
+        q = csub.add_parser(name, help=text)
+        q.add_argument("pcn", metavar="PATIENT_CONTROL_NUMBER")
+        if name == "payer-number":
+            q.add_argument("number", metavar="PAYER_CLAIM_NUMBER")
+        q.add_argument("--receiver", help="the claim's receiver (else looked up)")
+        q.add_argument("--reason", help="why (kept with the claim's history)")
+        if name == "correct":
+            q.add_argument("--units", nargs="*", metavar="LINE=UNITS")
+            q.add_argument("--diagnosis", nargs="*", metavar="ICD10")
+        q.set_defaults(func=cmd_claim)
+
+    p = sub.add_parser("edi", help="X12 tools: validate, render 837P, parse 835")
+    esub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = esub.add_parser("validate", help="validate X12 files against their implementation guide")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.set_defaults(func=cmd_edi)
+    q = esub.add_parser("render-837", help="render claims (JSON lines) as an 837P to stdout")
+    q.add_argument("claims", metavar="CLAIMS.jsonl")
+    q.add_argument(
+        "--partner", metavar="PARTNER.json", help="trading partner (default: a test one)"
+    )
+    q.add_argument("--control-number", type=int, default=1)
+    q.set_defaults(func=cmd_edi)
+    q = esub.add_parser("parse-835", help="parse and balance an 835 remittance")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--json", action="store_true", help="the canonical JSON shape")
+    q.set_defaults(func=cmd_edi)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)

@@ -376,11 +376,13 @@ def _judge(
             Check(check="prescription", result="skip", detail=rx.prescription_id if rx else None)
         )
     visit_number = None
+    first_visit = None
     if rx is not None:
         counted = [
             v for v in state.visits.get(rx.prescription_id, []) if v.session_id != event.session_id
         ]
         visit_number = len(counted) + 1
+        first_visit = min([day, *(v.date_of_service for v in counted)])
     billed = coverage.kind == "insurance"
     out = SessionEnriched.new(
         session_key=event.session_key,
@@ -393,6 +395,7 @@ def _judge(
         payer=_effective_payer(payer, day) if payer is not None else None,
         prescription=rx,
         visit_number=visit_number,
+        first_visit_date=first_visit,
         billed_to_payer=billed,
         checks=checks,
     )

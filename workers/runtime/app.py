@@ -72,6 +72,16 @@ processor(
 )
 
 
+processor(
+    ProcessorDef(
+        "claims",
+        "assembles, batches, validates and writes 837P files (charges.billable)",
+        "workers.claims.processor:register",
+        ("charges.billable", "claims.commands", "state.claims.ticks"),
+    )
+)
+
+
 def resolve(names: Sequence[str]) -> list[ProcessorDef]:
     if list(names) == ["all"]:
         return list(PROCESSORS.values())

@@ -98,6 +98,18 @@ class Settings(BaseSettings):
         default="ama", description="Unit policy for sessions not billed to a payer."
     )
 
+    # --- Claims ---------------------------------------------------------------
+    claims_mode: Literal["visit", "day"] = Field(
+        default="visit", description="One claim per visit, or per patient, payer and day."
+    )
+    claims_tick_interval_s: float = Field(
+        default=1.0, gt=0, description="How often batches are checked for their age."
+    )
+    claims_validate: bool = Field(
+        default=True, description="Validate every 837P file with pyx12 before release."
+    )
+    claims_validation_workers: int = Field(default=1, ge=1, le=16)
+
     # --- Files ------------------------------------------------------------
     inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
     outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")

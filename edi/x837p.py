@@ -1,0 +1,721 @@
+"""X12 837 Professional claims (005010X222A1) from :class:`schemas.claims.Claim` models.
+
+:func:`render_837p` is pure: claims, a trading partner, the reserved control
+numbers and a creation time in, one :class:`~schemas.claims.RenderedFile` out.
+One call writes one interchange (``ISA``..``IEA``) holding one functional group
+(``GS*HC``..``GE``) holding one transaction set (``ST*837``..``SE``):
+
+* header: ``BHT*0019*00*<reference>*<CCYYMMDD>*<HHMM>*CH`` (the reference is
+  ISA13 as 9 digits followed by ST02, so it is unique whenever the control
+  numbers are), 1000A submitter with ``PER``, 1000B receiver;
+* one 2000A billing-provider ``HL`` per distinct billing provider (claims
+  sharing a provider share its ``HL``; claims are grouped under their provider
+  in the order each provider first appears), with ``PRV*BI`` only when the
+  partner asks for it, then 2010AA ``NM1*85`` / ``N3`` / ``N4`` / ``REF*EI`` and
+  ``PER`` when the provider has a contact phone;
+* per claim a 2000B subscriber ``HL`` (``SBR``, 2010BA, 2010BB), a 2000C
+  patient ``HL`` when the patient is not the subscriber, then 2300 ``CLM`` with
+  its dates, references and ``HI``, 2310A referring and 2310B rendering
+  providers, and a 2400 loop per service line.
+
+Segments follow the order of the implementation guide (e.g. ``DTP*454`` before
+``DTP*439``; ``REF*9F``, ``REF*G1``, ``REF*F8``).  Money is written with two
+decimals (``45.00``), dates as D8 (``CCYYMMDD``).  ``SE01``, the ``HL`` ids and
+parent links are computed from the segments actually written.
+
+Text values
+-----------
+Leading and trailing white space is removed from every value.  Characters
+outside the X12 extended character set (printable ASCII for 5010) are
+transliterated, case preserved: accents are dropped (``José`` -> ``Jose``,
+``Ö`` -> ``O``), a few letters are spelled out (``ß`` -> ``ss``, ``Æ`` -> ``AE``,
+``Ø`` -> ``O``, ``Ł`` -> ``L``), typographic quotes and dashes become their
+ASCII forms, control characters and other white space become a space, and
+anything else that has no ASCII form (CJK, emoji, ...) is **removed**.  Every
+changed element is listed in :attr:`RenderedFile.transliterations` by claim,
+loop and element, never by value.  A required value left empty by this is an
+error.
+
+Errors
+------
+Rendering either returns a complete file or raises :class:`ClaimRenderError`
+(a :class:`~edi.segments.X12RenderError`) and returns nothing.  Its message
+names the claim's patient control number (CLM01) and the loop and element, but
+never a value: a value that still holds one of the partner's delimiters after
+transliteration (so a name with ``*``, ``~`` or ``:`` can never inject a
+segment), a value too long for its element, and inputs the renderer relies on
+(receiver, line numbering, diagnosis pointers, totals, frequency and payer
+claim number, related causes, subscriber and patient details) are all refused.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Final
+
+from edi.segments import (
+    Delimiters,
+    Element,
+    X12Error,
+    X12RenderError,
+    render_isa,
+    render_segment,
+)
+from schemas.claims import (
+    BillingProvider,
+    Claim,
+    ControlNumbers,
+    PatientLoop,
+    PersonOrOrganisation,
+    Provider,
+    RenderedFile,
+    ServiceLine,
+    Subscriber,
+    TradingPartner,
+)
+from schemas.common import Address
+
+__all__ = [
+    "IMPLEMENTATION_GUIDE",
+    "MAX_DIAGNOSES",
+    "MAX_LINES",
+    "ClaimRenderError",
+    "render_837p",
+    "transliterate",
+]
+
+#: GS08 and ST03 of every file written here.
+IMPLEMENTATION_GUIDE: Final = "005010X222A1"
+#: Service lines per claim (2400 repeats at most 50 times).
+MAX_LINES: Final = 50
+#: Diagnosis codes per claim (HI01..HI12).
+MAX_DIAGNOSES: Final = 12
+#: Related-cause codes per claim actually usable in CLM11 (CLM11-3 is "not used").
+MAX_RELATED_CAUSES: Final = 2
+
+
+class ClaimRenderError(X12RenderError):
+    """A claim (or the trading partner) cannot be written as a valid 837P.
+
+    ``patient_control_number`` is the CLM01 of the claim at fault, ``None`` when
+    the problem is the partner or the call itself.  The message names the loop
+    and element but never quotes a value.
+    """
+
+    def __init__(self, message: str, *, patient_control_number: str | None = None) -> None:
+        self.patient_control_number = patient_control_number
+        super().__init__(message)
+
+
+# --- transliteration ------------------------------------------------------------------
+
+#: Letters and signs NFKD does not decompose into ASCII.
+_SPELLED: Final[dict[str, str]] = {
+    "ß": "ss",
+    "ẞ": "SS",
+    "Æ": "AE",
+    "æ": "ae",
+    "Œ": "OE",
+    "œ": "oe",
+    "Ø": "O",
+    "ø": "o",
+    "Ł": "L",
+    "ł": "l",
+    "Đ": "D",
+    "đ": "d",
+    "Ð": "D",
+    "ð": "d",
+    "Þ": "Th",
+    "þ": "th",
+    "\u0131": "i",
+    "Ħ": "H",
+    "ħ": "h",
+    "ĸ": "k",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": ",",
+    "\u201b": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2015": "-",
+    "\u2212": "-",
+    "\u2026": "...",
+    "\u00ab": '"',
+    "\u00bb": '"',
+}
+
+
+def _is_x12(value: str) -> bool:
+    """Only printable ASCII: the 5010 extended character set."""
+    return value.isascii() and value.isprintable()
+
+
+def _ascii_form(char: str) -> str:
+    """The ASCII text for one character outside the set (``""`` when there is none)."""
+    spelled = _SPELLED.get(char)
+    if spelled is not None:
+        return spelled
+    if char.isspace() or unicodedata.category(char) == "Cc":
+        return " "
+    decomposed = unicodedata.normalize("NFKD", char)
+    return "".join(c for c in decomposed if " " <= c <= "~")
+
+
+def transliterate(value: str) -> tuple[str, int]:
+    """``value`` in the X12 extended character set, and how many characters changed.
+
+    Case is preserved; characters without an ASCII form are removed (see the
+    module docstring).  Delimiters are not touched here: they are refused when
+    the segment is written.
+    """
+    if _is_x12(value):
+        return value, 0
+    parts: list[str] = []
+    changed = 0
+    for char in value:
+        if " " <= char <= "~":
+            parts.append(char)
+        else:
+            changed += 1
+            parts.append(_ascii_form(char))
+    return "".join(parts), changed
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def _d8(day: date) -> str:
+    return day.isoformat().replace("-", "")
+
+
+def _hhmm(when: datetime) -> str:
+    return f"{when.hour:02d}{when.minute:02d}"
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+#: (min, max) length of the free-text elements we fill, by segment id and position,
+#: where the claim contracts allow more (or less) than the implementation guide.
+_LENGTHS: Final[dict[str, dict[int, tuple[int, int]]]] = {
+    "NM1": {3: (1, 60), 4: (1, 35), 5: (1, 25), 9: (2, 80)},
+    "N3": {1: (1, 55), 2: (1, 55)},
+    "N4": {1: (2, 30)},
+    "REF": {2: (1, 50)},
+    "PER": {2: (1, 60), 4: (1, 256), 6: (1, 256)},
+    "SBR": {3: (1, 50)},
+    "CLM": {1: (1, 38)},
+}
+_NO_LENGTHS: Final[dict[int, tuple[int, int]]] = {}
+
+
+# --- the segment writer -----------------------------------------------------------------
+
+
+class _Writer:
+    """Collects rendered segments, cleans values and puts context on every error."""
+
+    __slots__ = ("count", "delimiters", "line_end", "loop", "parts", "pcn", "transliterations")
+
+    def __init__(self, delimiters: Delimiters, line_end: str) -> None:
+        self.delimiters = delimiters
+        self.line_end = line_end
+        self.parts: list[str] = []
+        self.count = 0
+        self.transliterations: list[str] = []
+        self.pcn: str | None = None
+        self.loop = "envelope"
+
+    def at(self, loop: str, pcn: str | None = None) -> None:
+        """Name the loop (and claim) that the next segments belong to."""
+        self.loop = loop
+        if pcn is not None:
+            self.pcn = pcn
+
+    def where(self) -> str:
+        return f"claim {self.pcn}, loop {self.loop}" if self.pcn else f"loop {self.loop}"
+
+    def error(self, reason: str) -> ClaimRenderError:
+        return ClaimRenderError(f"{self.where()}: {reason}", patient_control_number=self.pcn)
+
+    def raw(self, text: str) -> None:
+        """A segment rendered elsewhere (the ISA)."""
+        self.parts.append(text + self.line_end)
+        self.count += 1
+
+    def segment(self, segment_id: str, *elements: Element) -> None:
+        """Clean, check and render one segment (``elements[0]`` is element 1)."""
+        lengths = _LENGTHS.get(segment_id, _NO_LENGTHS)
+        cleaned: list[Element] = []
+        for index, value in enumerate(elements, start=1):
+            if value is None:
+                cleaned.append(None)
+            elif isinstance(value, str):
+                cleaned.append(self._text(segment_id, index, value, lengths.get(index)))
+            else:
+                cleaned.append(
+                    [self._part(segment_id, index, n, p) for n, p in enumerate(value, 1)]
+                )
+        try:
+            text = render_segment(segment_id, cleaned, self.delimiters)
+        except X12RenderError as exc:
+            raise self.error(exc.reason) from None
+        self.parts.append(text + self.line_end)
+        self.count += 1
+
+    def _text(self, segment_id: str, index: int, value: str, limits: tuple[int, int] | None) -> str:
+        text = value.strip()
+        if not _is_x12(text) or not text:
+            text = self._transliterated(value, f"{segment_id}{index:02d}")
+        if limits is not None and not limits[0] <= len(text) <= limits[1]:
+            raise self.error(
+                f"{segment_id}{index:02d} must be {limits[0]} to {limits[1]} characters long "
+                f"(it has {len(text)})"
+            )
+        return text
+
+    def _part(self, segment_id: str, index: int, n: int, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if not _is_x12(text) or not text:
+            text = self._transliterated(value, f"{segment_id}{index:02d}-{n}")
+        return text
+
+    def _transliterated(self, value: str, ref: str) -> str:
+        """The slow path: ``value`` has characters outside the set, or only white space."""
+        text, changed = transliterate(value)
+        text = text.strip()
+        if changed:
+            self.transliterations.append(
+                f"{self.where()}, {ref}: {changed} character(s) outside the X12 "
+                "extended character set transliterated or removed"
+            )
+        if value and not text:
+            raise self.error(
+                f"{ref} is empty once white space and characters outside the X12 set are removed"
+            )
+        return text
+
+
+# --- input checks -----------------------------------------------------------------------
+
+
+def _claim_error(claim: Claim, reason: str) -> ClaimRenderError:
+    pcn = claim.patient_control_number
+    return ClaimRenderError(f"claim {pcn}: {reason}", patient_control_number=pcn)
+
+
+def _check_lines(claim: Claim) -> None:
+    lines = claim.lines
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise _claim_error(claim, f"a claim has 1 to {MAX_LINES} service lines")
+    diagnoses = len(claim.diagnosis_codes)
+    if not 1 <= diagnoses <= MAX_DIAGNOSES:
+        raise _claim_error(claim, f"a claim has 1 to {MAX_DIAGNOSES} diagnosis codes")
+    control_numbers: set[str] = set()
+    for position, line in enumerate(lines, start=1):
+        where = f"lines[{position - 1}]"
+        if line.line_number != position:
+            raise _claim_error(claim, f"{where}.line_number must be {position} (lines in order)")
+        for pointer in line.diagnosis_pointers:
+            if not 1 <= pointer <= diagnoses:
+                raise _claim_error(
+                    claim, f"{where}.diagnosis_pointers: must be between 1 and {diagnoses}"
+                )
+        if len(set(line.diagnosis_pointers)) != len(line.diagnosis_pointers):
+            raise _claim_error(claim, f"{where}.diagnosis_pointers: repeated pointer")
+        if line.line_control_number in control_numbers:
+            raise _claim_error(claim, f"{where}.line_control_number: not unique in the claim")
+        control_numbers.add(line.line_control_number)
+    if sum((line.charge for line in lines), Decimal(0)) != claim.total_charge:
+        raise _claim_error(claim, "total_charge: must equal the sum of the line charges")
+
+
+def _check_frequency(claim: Claim) -> None:
+    if claim.frequency in ("7", "8") and claim.payer_claim_number is None:
+        raise _claim_error(claim, "payer_claim_number: required for a replacement (7) or void (8)")
+    if claim.frequency == "1" and claim.payer_claim_number is not None:
+        raise _claim_error(
+            claim, "payer_claim_number: only sent with a replacement (7) or void (8)"
+        )
+
+
+def _check_related_causes(claim: Claim) -> None:
+    causes = claim.related_causes
+    if causes is None:
+        return
+    codes = causes.codes
+    if len(codes) > MAX_RELATED_CAUSES or len(set(codes)) != len(codes):
+        raise _claim_error(
+            claim, f"related_causes.codes: 1 to {MAX_RELATED_CAUSES} different codes (CLM11-1/2)"
+        )
+    if "AA" in codes and causes.state is None:
+        raise _claim_error(claim, "related_causes.state: required with AA (auto accident)")
+    if "AA" not in codes and causes.state is not None:
+        raise _claim_error(claim, "related_causes.state: only sent with AA (auto accident)")
+    if ("AA" in codes or "OA" in codes) and causes.accident_date is None:
+        raise _claim_error(claim, "related_causes.accident_date: required with AA or OA")
+
+
+def _check_parties(claim: Claim) -> None:
+    subscriber = claim.subscriber
+    if subscriber.member_id is None:
+        raise _claim_error(claim, "subscriber.member_id: required (2010BA NM109)")
+    patient = claim.patient
+    if patient is None:
+        if subscriber.relationship not in (None, "18"):
+            raise _claim_error(
+                claim, "subscriber.relationship: must be 18 when there is no patient loop"
+            )
+        if subscriber.name.kind != "person":
+            raise _claim_error(
+                claim, "subscriber.name.kind: the subscriber is the patient, so a person"
+            )
+        missing = [
+            name for name in ("address", "birth_date", "sex") if getattr(subscriber, name) is None
+        ]
+        if missing:
+            raise _claim_error(
+                claim,
+                f"subscriber.{missing[0]}: required when the patient is the subscriber",
+            )
+    else:
+        if subscriber.relationship == "18":
+            raise _claim_error(
+                claim, "subscriber.relationship: 18 (self) contradicts the patient loop"
+            )
+        if patient.relationship == "18":
+            raise _claim_error(claim, "patient.relationship: must not be 18 (PAT01)")
+        if patient.name.kind != "person":
+            raise _claim_error(claim, "patient.name.kind: must be person (NM1*QC*1)")
+    if claim.referring is not None and claim.referring.name.kind != "person":
+        raise _claim_error(claim, "referring.name.kind: must be person (NM1*DN*1)")
+
+
+def _check_claims(claims: Sequence[Claim], partner: TradingPartner) -> None:
+    if not claims:
+        raise ClaimRenderError("an 837 needs at least one claim")
+    seen_pcn: set[str] = set()
+    for claim in claims:
+        if claim.receiver_id != partner.receiver_id:
+            raise _claim_error(claim, "receiver_id: differs from the trading partner's")
+        if claim.patient_control_number in seen_pcn:
+            raise _claim_error(claim, "patient_control_number: twice in one file")
+        seen_pcn.add(claim.patient_control_number)
+        _check_lines(claim)
+        _check_frequency(claim)
+        _check_related_causes(claim)
+        _check_parties(claim)
+
+
+def _delimiters(partner: TradingPartner) -> Delimiters:
+    try:
+        return Delimiters(
+            element=partner.element_separator,
+            component=partner.component_separator,
+            repetition=partner.repetition_separator,
+            segment=partner.segment_terminator,
+        )
+    except X12Error as exc:
+        raise ClaimRenderError(f"trading partner {partner.receiver_id}: {exc.reason}") from None
+
+
+def _check_envelope_ids(partner: TradingPartner) -> None:
+    ids = {
+        "ISA05": partner.isa_sender_qualifier,
+        "ISA06": partner.isa_sender_id,
+        "ISA07": partner.isa_receiver_qualifier,
+        "ISA08": partner.isa_receiver_id,
+        "GS02": partner.gs_sender_code,
+        "GS03": partner.gs_receiver_code,
+    }
+    for ref, value in ids.items():
+        if not _is_x12(value) or value != value.strip():
+            raise ClaimRenderError(
+                f"trading partner {partner.receiver_id}: {ref} must be printable ASCII "
+                "without leading or trailing spaces"
+            )
+
+
+# --- loops ----------------------------------------------------------------------------------
+
+
+def _nm1(
+    writer: _Writer,
+    entity: str,
+    name: PersonOrOrganisation,
+    qualifier: str | None = None,
+    identifier: str | None = None,
+) -> None:
+    """NM1 of a person (NM102 = 1, with first and middle names) or an organisation (2)."""
+    elements: list[Element] = [entity, "1" if name.kind == "person" else "2"]
+    elements.append(name.last_or_organisation_name)
+    if name.kind == "person":
+        elements += [name.first_name, name.middle_name]
+    if qualifier is not None:
+        elements += [None] * (7 - len(elements)) + [qualifier, identifier]
+    writer.segment("NM1", *elements)
+
+
+def _organisation(writer: _Writer, entity: str, name: str, qualifier: str, identifier: str) -> None:
+    writer.segment("NM1", entity, "2", name, None, None, None, None, qualifier, identifier)
+
+
+def _address(writer: _Writer, address: Address) -> None:
+    writer.segment("N3", address.line1, address.line2)
+    writer.segment("N4", address.city, address.state, address.postal_code)
+
+
+def _header(
+    writer: _Writer, partner: TradingPartner, numbers: ControlNumbers, when: datetime
+) -> None:
+    writer.at("header")
+    reference = f"{numbers.interchange:09d}{numbers.transaction:04d}"
+    writer.segment("BHT", "0019", "00", reference, _d8(when.date()), _hhmm(when), "CH")
+    submitter = partner.submitter
+    writer.at("1000A")
+    _organisation(writer, "41", submitter.name, "46", submitter.id)
+    contacts: list[Element] = []
+    if submitter.contact_phone is not None:
+        contacts += ["TE", submitter.contact_phone]
+    if submitter.contact_email is not None:
+        contacts += ["EM", submitter.contact_email]
+    if not contacts:
+        raise writer.error("PER03/PER04: the submitter needs a contact phone or e-mail")
+    writer.segment("PER", "IC", submitter.contact_name, *contacts)
+    writer.at("1000B")
+    _organisation(writer, "40", partner.name, "46", partner.receiver_code)
+
+
+def _billing_provider(
+    writer: _Writer, provider: BillingProvider, hl: int, partner: TradingPartner
+) -> None:
+    writer.at("2000A")
+    writer.segment("HL", str(hl), None, "20", "1")
+    if partner.send_billing_taxonomy:
+        writer.segment("PRV", "BI", "PXC", provider.taxonomy_code)
+    writer.at("2010AA")
+    _organisation(writer, "85", provider.name, "XX", provider.npi)
+    _address(writer, provider.address)
+    writer.segment("REF", "EI", provider.tax_id)
+    if provider.contact_phone is not None:
+        writer.segment("PER", "IC", None, "TE", provider.contact_phone)
+
+
+def _subscriber(writer: _Writer, claim: Claim, hl: int, parent: int) -> None:
+    subscriber: Subscriber = claim.subscriber
+    is_patient = claim.patient is None
+    writer.at("2000B")
+    writer.segment("HL", str(hl), str(parent), "22", "0" if is_patient else "1")
+    relationship = "18" if is_patient else None
+    filing = subscriber.filing_indicator
+    skipped = [None] * 5  # SBR04..SBR08
+    writer.segment(
+        "SBR",
+        subscriber.payer_responsibility,
+        relationship,
+        subscriber.group_number,
+        *skipped,
+        filing,
+    )
+    writer.at("2010BA")
+    _nm1(writer, "IL", subscriber.name, "MI", subscriber.member_id)
+    if is_patient:  # checked: address, birth date and sex are present
+        assert subscriber.address is not None
+        assert subscriber.birth_date is not None
+        _address(writer, subscriber.address)
+        writer.segment("DMG", "D8", _d8(subscriber.birth_date), subscriber.sex)
+    if subscriber.property_casualty_claim_number is not None:
+        writer.segment("REF", "Y4", subscriber.property_casualty_claim_number)
+    writer.at("2010BB")
+    _organisation(writer, "PR", claim.payer.name, "PI", claim.payer.payer_id)
+
+
+def _patient(writer: _Writer, patient: PatientLoop, hl: int, parent: int) -> None:
+    writer.at("2000C")
+    writer.segment("HL", str(hl), str(parent), "23", "0")
+    writer.segment("PAT", patient.relationship)
+    writer.at("2010CA")
+    _nm1(writer, "QC", patient.name)
+    _address(writer, patient.address)
+    writer.segment("DMG", "D8", _d8(patient.birth_date), patient.sex)
+    if patient.property_casualty_claim_number is not None:
+        writer.segment("REF", "Y4", patient.property_casualty_claim_number)
+
+
+def _related_causes(claim: Claim) -> Element:
+    """CLM11: the codes in CLM11-1/2 (CLM11-3 is not used), the state in CLM11-4."""
+    causes = claim.related_causes
+    if causes is None:
+        return None
+    codes: Sequence[str | None] = [*causes.codes, None, None][:3]
+    return [*codes, causes.state]
+
+
+def _claim_information(writer: _Writer, claim: Claim, partner: TradingPartner) -> None:
+    writer.at("2300")
+    location = (claim.place_of_service, "B", claim.frequency)
+    total = _money(claim.total_charge)
+    pcn = claim.patient_control_number
+    causes = _related_causes(claim)
+    writer.segment("CLM", pcn, total, None, None, location, "Y", "A", "Y", "Y", None, causes)
+    if partner.send_initial_treatment_date and claim.initial_treatment_date is not None:
+        writer.segment("DTP", "454", "D8", _d8(claim.initial_treatment_date))
+    if claim.related_causes is not None and claim.related_causes.accident_date is not None:
+        writer.segment("DTP", "439", "D8", _d8(claim.related_causes.accident_date))
+    if claim.referral_number is not None:
+        writer.segment("REF", "9F", claim.referral_number)
+    if claim.prior_authorization is not None:
+        writer.segment("REF", "G1", claim.prior_authorization)
+    if claim.frequency != "1":
+        writer.segment("REF", "F8", claim.payer_claim_number)
+    codes = claim.diagnosis_codes
+    writer.segment("HI", ("ABK", codes[0]), *[("ABF", code) for code in codes[1:]])
+
+
+def _providers(writer: _Writer, claim: Claim) -> None:
+    referring: Provider | None = claim.referring
+    if referring is not None:
+        writer.at("2310A")
+        _nm1(writer, "DN", referring.name, "XX", referring.npi)
+    rendering = claim.rendering
+    if rendering is not None and rendering.npi != claim.billing_provider.npi:
+        writer.at("2310B")
+        _nm1(writer, "82", rendering.name, "XX", rendering.npi)
+        if rendering.taxonomy_code is not None:
+            writer.segment("PRV", "PE", "PXC", rendering.taxonomy_code)
+
+
+def _service_line(writer: _Writer, number: int, line: ServiceLine) -> None:
+    writer.segment("LX", str(number))
+    procedure = ("HC", line.procedure, *line.modifiers)
+    pointers = [str(pointer) for pointer in line.diagnosis_pointers]
+    charge = _money(line.charge)
+    writer.segment("SV1", procedure, charge, "UN", str(line.units), None, None, pointers)
+    writer.segment("DTP", "472", "D8", _d8(line.service_date))
+    writer.segment("REF", "6R", line.line_control_number)
+
+
+def _claim(writer: _Writer, claim: Claim, partner: TradingPartner, parent: int, hl: int) -> int:
+    """Loops 2000B..2400 of one claim; returns the last HL id used."""
+    writer.at("2000B", claim.patient_control_number)
+    subscriber_hl = hl + 1
+    _subscriber(writer, claim, subscriber_hl, parent)
+    last_hl = subscriber_hl
+    if claim.patient is not None:
+        last_hl += 1
+        _patient(writer, claim.patient, last_hl, subscriber_hl)
+    _claim_information(writer, claim, partner)
+    _providers(writer, claim)
+    for number, line in enumerate(claim.lines, start=1):
+        writer.at(f"2400 (line {number})")
+        _service_line(writer, number, line)
+    return last_hl
+
+
+def _by_billing_provider(claims: Iterable[Claim]) -> list[list[Claim]]:
+    """Claims grouped by billing provider, providers in order of first appearance."""
+    groups: dict[BillingProvider, list[Claim]] = {}
+    for claim in claims:
+        groups.setdefault(claim.billing_provider, []).append(claim)
+    return list(groups.values())
+
+
+# --- the file ----------------------------------------------------------------------------
+
+
+def _open_envelope(
+    writer: _Writer, partner: TradingPartner, numbers: ControlNumbers, when: datetime
+) -> int:
+    """ISA, GS and ST; returns the segment count before ST (for SE01)."""
+    try:
+        isa = render_isa(
+            sender_id=partner.isa_sender_id,
+            receiver_id=partner.isa_receiver_id,
+            control_number=numbers.interchange,
+            created=when.date(),
+            created_time=when.time(),
+            sender_qualifier=partner.isa_sender_qualifier,
+            receiver_qualifier=partner.isa_receiver_qualifier,
+            usage=partner.usage,
+            delimiters=writer.delimiters,
+        )
+    except X12RenderError as exc:
+        raise ClaimRenderError(f"trading partner {partner.receiver_id}: {exc.reason}") from None
+    writer.raw(isa)
+    sender, receiver = partner.gs_sender_code, partner.gs_receiver_code
+    day, group = _d8(when.date()), str(numbers.group)
+    writer.segment("GS", "HC", sender, receiver, day, _hhmm(when), group, "X", IMPLEMENTATION_GUIDE)
+    before_st = writer.count
+    writer.segment("ST", "837", _st02(numbers), IMPLEMENTATION_GUIDE)
+    return before_st
+
+
+def _st02(numbers: ControlNumbers) -> str:
+    return f"{numbers.transaction:04d}"
+
+
+def _body(writer: _Writer, claims: Sequence[Claim], partner: TradingPartner) -> None:
+    """The 2000A loops, each followed by the claims of its billing provider."""
+    hl = 0
+    for provider_claims in _by_billing_provider(claims):
+        hl += 1
+        provider_hl = hl
+        writer.at("2000A", provider_claims[0].patient_control_number)
+        _billing_provider(writer, provider_claims[0].billing_provider, provider_hl, partner)
+        for claim in provider_claims:
+            hl = _claim(writer, claim, partner, provider_hl, hl)
+
+
+def _close_envelope(writer: _Writer, numbers: ControlNumbers, before_st: int) -> None:
+    """SE (counting ST..SE as written), GE and IEA."""
+    writer.pcn = None
+    writer.at("trailer")
+    writer.segment("SE", str(writer.count - before_st + 1), _st02(numbers))
+    writer.segment("GE", "1", str(numbers.group))
+    writer.segment("IEA", "1", f"{numbers.interchange:09d}")
+
+
+def render_837p(
+    claims: Sequence[Claim],
+    partner: TradingPartner,
+    numbers: ControlNumbers,
+    created_at: datetime,
+) -> RenderedFile:
+    """One 837P interchange holding ``claims``, for ``partner``, numbered by ``numbers``.
+
+    ``created_at`` must be timezone-aware; its own local date and time go into
+    ISA09/ISA10, GS04/GS05 and BHT04/BHT05.  ``segment_count`` of the result
+    counts every segment of the file (ISA..IEA).  Raises
+    :class:`ClaimRenderError` (and returns nothing) when any claim cannot be
+    written correctly.
+    """
+    if created_at.tzinfo is None or created_at.utcoffset() is None:
+        raise ClaimRenderError("created_at must be timezone-aware")
+    delimiters = _delimiters(partner)
+    _check_envelope_ids(partner)
+    _check_claims(claims, partner)
+    writer = _Writer(delimiters, "\n" if partner.line_break_after_segment else "")
+    before_st = _open_envelope(writer, partner, numbers, created_at)
+    _header(writer, partner, numbers, created_at)
+    _body(writer, claims, partner)
+    _close_envelope(writer, numbers, before_st)
+    return RenderedFile(
+        text="".join(writer.parts),
+        control_numbers=numbers,
+        claim_count=len(claims),
+        segment_count=writer.count,
+        transliterations=writer.transliterations,
+        created_at=created_at,
+    )

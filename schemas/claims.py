@@ -1,0 +1,207 @@
+"""Professional claims ready to render as X12 837P, and the trading partners they go to.
+
+A :class:`Claim` is self-contained: everything the 837P needs is in it (no
+lookups at render time), so ``claims edi render-837 CLAIMS.jsonl`` renders offline.
+Names and ids are stored as the payer should see them; the renderer only
+formats, transliterates characters outside the X12 extended set, and refuses
+values that contain the partner's delimiters.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from schemas.base import Contract, Identifier, NpiText, Versioned
+from schemas.common import Address, Modifier, Money, ProcedureCode, Sex, StateCode
+
+#: CLM01, at most 20 characters (receivers must keep 20).
+PatientControlNumber = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,20}$")]
+#: REF*6R line item control number (receivers must keep 30).
+LineControlNumber = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9-]{1,30}$")]
+X12Text = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+#: Claim frequency (CLM05-3): 1 original, 7 replacement, 8 void.
+Frequency = Literal["1", "7", "8"]
+#: X12 individual relationship code of the patient to the subscriber (SBR02 / PAT01).
+RelationshipCode = Literal["18", "01", "19", "20", "G8", "21"]
+
+
+class PersonOrOrganisation(Contract):
+    """An NM1 name: a person (NM102 = 1) or an organisation (NM102 = 2)."""
+
+    kind: Literal["person", "organisation"]
+    last_or_organisation_name: X12Text
+    first_name: X12Text | None = None
+    middle_name: X12Text | None = None
+
+
+class BillingProvider(Contract):
+    """Loop 2010AA: the clinic (organisation NPI, tax id)."""
+
+    name: X12Text
+    npi: NpiText
+    tax_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{9}$")]
+    taxonomy_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$")]
+    address: Address
+    contact_phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = None
+
+
+class Subscriber(Contract):
+    """Loops 2000B/2010BA: the insured (the patient, a parent, or an employer)."""
+
+    name: PersonOrOrganisation
+    member_id: X12Text | None = Field(description="NM109 with qualifier MI.")
+    group_number: X12Text | None = None
+    payer_responsibility: Literal["P", "S", "T"] = "P"
+    filing_indicator: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")]
+    relationship: RelationshipCode | None = Field(
+        default=None, description="SBR02: 18 when the patient is the subscriber, else empty."
+    )
+    birth_date: date | None = None
+    sex: Sex | None = None
+    address: Address | None = None
+    property_casualty_claim_number: X12Text | None = Field(
+        default=None, description="REF*Y4 in 2010BA (patient = subscriber)."
+    )
+
+
+class PatientLoop(Contract):
+    """Loops 2000C/2010CA: the patient when not the subscriber and without own member id."""
+
+    relationship: RelationshipCode
+    name: PersonOrOrganisation
+    birth_date: date
+    sex: Sex
+    address: Address
+    property_casualty_claim_number: X12Text | None = None
+
+
+class PayerParty(Contract):
+    """Loop 2010BB."""
+
+    name: X12Text
+    payer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,80}$")]
+
+
+class Provider(Contract):
+    """A person provider: rendering (2310B, NM1*82) or referring (2310A, NM1*DN)."""
+
+    name: PersonOrOrganisation
+    npi: NpiText
+    taxonomy_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$")] | None = None
+
+
+class RelatedCauses(Contract):
+    """CLM11: why the services were needed (auto accident with state, employment, other)."""
+
+    codes: list[Literal["AA", "EM", "OA"]] = Field(min_length=1, max_length=3)
+    state: StateCode | None = None
+    accident_date: date | None = Field(default=None, description="DTP*439.")
+
+
+class ServiceLine(Contract):
+    """Loop 2400."""
+
+    line_number: int = Field(ge=1, le=50)
+    procedure: ProcedureCode
+    modifiers: list[Modifier] = Field(default_factory=list, max_length=4)
+    charge: Money
+    units: int = Field(ge=1, le=9999)
+    diagnosis_pointers: list[int] = Field(min_length=1, max_length=4)
+    service_date: date
+    line_control_number: LineControlNumber
+    expected_allowed: Money | None = Field(default=None, description="Not rendered.")
+
+
+class Claim(Versioned):
+    """One professional claim (one CLM and its lines) in one version."""
+
+    claim_id: str = Field(description="<patient control number>-<version>: unique per version.")
+    patient_control_number: PatientControlNumber
+    version: int = Field(ge=1)
+    frequency: Frequency
+    replaces: str | None = Field(default=None, description="claim_id this version replaces.")
+    payer_claim_number: X12Text | None = Field(default=None, description="REF*F8 (freq 7/8).")
+    session_keys: list[str] = Field(min_length=1)
+    clinic_id: Identifier
+    receiver_id: Identifier
+    payer_id: Identifier
+    billing_provider: BillingProvider
+    subscriber: Subscriber
+    patient: PatientLoop | None = None
+    payer: PayerParty
+    rendering: Provider | None = None
+    referring: Provider | None = None
+    place_of_service: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
+    related_causes: RelatedCauses | None = None
+    prior_authorization: X12Text | None = Field(default=None, description="REF*G1.")
+    referral_number: X12Text | None = Field(default=None, description="REF*9F.")
+    initial_treatment_date: date | None = Field(default=None, description="DTP*454.")
+    diagnosis_codes: list[Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9A-Z]{2,6}$")]] = (
+        Field(min_length=1, max_length=12, description="ICD-10-CM without the dot.")
+    )
+    lines: list[ServiceLine] = Field(min_length=1, max_length=50)
+    total_charge: Money
+    expected_allowed_total: Money | None = None
+
+
+class Submitter(Contract):
+    """Loop 1000A: the billing company sending the file."""
+
+    name: X12Text
+    id: X12Text = Field(description="NM109 (qualifier 46), the submitter id the receiver gave.")
+    contact_name: X12Text
+    contact_phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = None
+    contact_email: X12Text | None = None
+
+
+class TradingPartner(Versioned):
+    """A receiver of 837 files (a clearinghouse or payer), on ``ref.partners``."""
+
+    receiver_id: Identifier
+    name: X12Text = Field(description="1000B NM103.")
+    receiver_code: X12Text = Field(description="1000B NM109 (qualifier 46).")
+    isa_sender_qualifier: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")] = "ZZ"
+    isa_sender_id: Annotated[str, StringConstraints(min_length=1, max_length=15)]
+    isa_receiver_qualifier: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")] = "ZZ"
+    isa_receiver_id: Annotated[str, StringConstraints(min_length=1, max_length=15)]
+    gs_sender_code: Annotated[str, StringConstraints(min_length=2, max_length=15)]
+    gs_receiver_code: Annotated[str, StringConstraints(min_length=2, max_length=15)]
+    usage: Literal["T", "P"] = Field(default="T", description="ISA15 test or production.")
+    element_separator: Annotated[str, StringConstraints(min_length=1, max_length=1)] = "*"
+    component_separator: Annotated[str, StringConstraints(min_length=1, max_length=1)] = ":"
+    repetition_separator: Annotated[str, StringConstraints(min_length=1, max_length=1)] = "^"
+    segment_terminator: Annotated[str, StringConstraints(min_length=1, max_length=1)] = "~"
+    line_break_after_segment: bool = True
+    batch_max_claims: int = Field(default=500, ge=1, le=5000)
+    batch_max_age_s: float = Field(default=60.0, gt=0)
+    submitter: Submitter
+    send_billing_taxonomy: bool = Field(default=False, description="PRV*BI in 2000A.")
+    send_initial_treatment_date: bool = Field(default=False, description="DTP*454 in 2300.")
+
+    @property
+    def key(self) -> str:
+        return self.receiver_id
+
+
+class ControlNumbers(Contract):
+    """The envelope numbers reserved for one file."""
+
+    interchange: int = Field(ge=1, le=999_999_999, description="ISA13 / IEA02.")
+    group: int = Field(ge=1, le=999_999_999, description="GS06 / GE02.")
+    transaction: int = Field(ge=1, le=999_999_999, description="ST02 / SE02 (4-9 digits).")
+
+
+class RenderedFile(Contract):
+    """What rendering produced, and what it had to change."""
+
+    text: str
+    control_numbers: ControlNumbers
+    claim_count: int
+    segment_count: int
+    transliterations: list[str] = Field(
+        default_factory=list, description="Where characters outside the X12 set were replaced."
+    )
+    created_at: AwareDatetime

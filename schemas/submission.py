@@ -1,0 +1,72 @@
+"""What the claims stage announces, and the commands it accepts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import Identifier, Versioned
+from schemas.claims import Claim, ControlNumbers
+
+
+class ClaimSubmitted(Versioned):
+    """One claim version released in a validated 837P file (``claims.submitted``,
+    key: the patient control number)."""
+
+    event_type: Literal["claim.submitted"] = "claim.submitted"
+    claim_id: str
+    patient_control_number: str
+    version: int
+    frequency: Literal["1", "7", "8"]
+    replaces: str | None
+    session_keys: list[str]
+    line_control_numbers: list[str]
+    clinic_id: Identifier
+    payer_id: Identifier
+    receiver_id: Identifier
+    billing_provider_npi: str
+    charge_total: Decimal
+    expected_allowed_total: Decimal | None
+    file_name: str
+    control_numbers: ControlNumbers
+    submitted_at: AwareDatetime
+    claim: Claim = Field(description="The claim exactly as sent.")
+
+
+class FileReleased(Versioned):
+    """One 837P file written to the outbox (``edi.outbound``, key: the receiver)."""
+
+    event_type: Literal["edi.file-released"] = "edi.file-released"
+    file_name: str
+    path: str
+    receiver_id: Identifier
+    billing_provider_npi: str
+    usage: Literal["T", "P"]
+    control_numbers: ControlNumbers
+    claim_count: int
+    claim_ids: list[str]
+    size_bytes: int
+    sha256: str
+    validated: bool
+    transliterations: list[str] = Field(default_factory=list)
+    released_at: AwareDatetime
+
+
+class ClaimCommand(Versioned):
+    """An operator's or the reconciliation's instruction about a submitted claim
+    (``claims.commands``, key: the receiver)."""
+
+    event_type: Literal["claim.command"] = "claim.command"
+    action: Literal["void", "correct", "payer-claim-number"]
+    patient_control_number: str
+    receiver_id: Identifier
+    reason: str | None = None
+    requested_by: str | None = None
+    line_units: dict[int, int] | None = Field(
+        default=None, description="correct: new units per line number (0 removes the line)."
+    )
+    diagnosis_codes: list[str] | None = Field(default=None, description="correct: new diagnoses.")
+    payer_claim_number: str | None = None
+    requested_at: AwareDatetime

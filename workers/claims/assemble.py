@@ -1,0 +1,320 @@
+"""Billable sessions -> 837P claim models (pure).
+
+* **Claim identity.**  One claim per visit by default (identity = the session's
+  ``<clinic_id>:<session_id>``); in ``day`` mode one claim per patient, payer and
+  date of service (identity ``<clinic_id>:<patient_id>:<payer_id>:<date>``).
+* **Patient control number (CLM01).**  A short clinic prefix (the clinic's
+  ``claim_prefix``, else the first letters and digits of its id) followed by a
+  base-32 hash of the claim identity: deterministic (identical under replay),
+  at most 18 characters, and unique across all clinics (the identity includes
+  the clinic).  Replacements and voids keep it.
+* **Line control numbers (REF*6R).**  ``<CLM01>-<version>-<line>``: unique per
+  line of every version; payers echo them on the 835.
+* **Who is who.**  Billing provider = the clinic; rendering = the therapist;
+  referring = the prescribing physician; the patient is the subscriber when the
+  coverage is their own or they have their own member id, otherwise the
+  subscriber is the policy holder (a parent, or the employer for workers' comp)
+  and the patient gets loop 2000C.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Literal
+
+from schemas.billing import BillableSession, money
+from schemas.claims import (
+    BillingProvider,
+    Claim,
+    PatientLoop,
+    PayerParty,
+    PersonOrOrganisation,
+    Provider,
+    RelatedCauses,
+    RelationshipCode,
+    ServiceLine,
+    Subscriber,
+)
+from schemas.common import PersonName
+from schemas.reference import Clinic, Coverage
+
+ClaimMode = Literal["visit", "day"]
+
+RELATIONSHIP_CODES: dict[str, RelationshipCode] = {
+    "self": "18",
+    "spouse": "01",
+    "child": "19",
+    "employee": "20",
+    "other": "G8",
+}
+CAUSE_CODES: dict[str, Literal["AA", "EM", "OA"]] = {
+    "auto_accident": "AA",
+    "employment": "EM",
+    "other_accident": "OA",
+}
+PRIORITY: dict[int, Literal["P", "S", "T"]] = {1: "P", 2: "S", 3: "T"}
+
+
+def claim_identity(billable: BillableSession, mode: ClaimMode) -> str:
+    if mode == "day":
+        return (
+            f"{billable.clinic_id}:{billable.patient_id}:{billable.payer_id}:"
+            f"{billable.date_of_service.isoformat()}"
+        )
+    return billable.session_key
+
+
+def clinic_prefix(clinic: Clinic) -> str:
+    if clinic.claim_prefix:
+        return clinic.claim_prefix
+    letters = re.sub(r"[^A-Z0-9]", "", clinic.clinic_id.upper())
+    return (letters or "C")[:4]
+
+
+def patient_control_number(clinic: Clinic, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode("utf-8")).digest()
+    tail = base64.b32encode(digest).decode("ascii").rstrip("=")[:13]
+    return f"{clinic_prefix(clinic)}{tail}"
+
+
+def line_control_number(pcn: str, version: int, line_number: int) -> str:
+    return f"{pcn}-{version}-{line_number}"
+
+
+def _person(name: PersonName) -> PersonOrOrganisation:
+    return PersonOrOrganisation(
+        kind="person",
+        last_or_organisation_name=name.last_name,
+        first_name=name.first_name,
+        middle_name=name.middle_name,
+    )
+
+
+def _subscriber_and_patient(
+    billable: BillableSession, coverage: Coverage, filing: str
+) -> tuple[Subscriber, PatientLoop | None]:
+    patient = billable.enriched.patient
+    claim_no = coverage.related_cause.claim_number if coverage.related_cause else None
+    responsibility = PRIORITY.get(coverage.priority, "P")
+    if coverage.relationship == "self" or coverage.member_id is not None:
+        return (
+            Subscriber(
+                name=_person(patient.name),
+                member_id=coverage.member_id,
+                group_number=coverage.group_number,
+                payer_responsibility=responsibility,
+                filing_indicator=filing,
+                relationship="18",
+                birth_date=patient.birth_date,
+                sex=patient.sex,
+                address=patient.address,
+                property_casualty_claim_number=claim_no,
+            ),
+            None,
+        )
+    holder = coverage.subscriber
+    assert holder is not None  # the Coverage contract requires it
+    if holder.organisation_name is not None:
+        name = PersonOrOrganisation(
+            kind="organisation", last_or_organisation_name=holder.organisation_name
+        )
+    else:
+        assert holder.name is not None
+        name = _person(holder.name)
+    subscriber = Subscriber(
+        name=name,
+        member_id=holder.member_id,
+        group_number=coverage.group_number,
+        payer_responsibility=responsibility,
+        filing_indicator=filing,
+        relationship=None,
+        birth_date=holder.birth_date,
+        sex=holder.sex,
+        address=holder.address,
+    )
+    loop = PatientLoop(
+        relationship=RELATIONSHIP_CODES[coverage.relationship],
+        name=_person(patient.name),
+        birth_date=patient.birth_date,
+        sex=patient.sex,
+        address=patient.address,
+        property_casualty_claim_number=claim_no,
+    )
+    return subscriber, loop
+
+
+def _merged_diagnoses(sources: Sequence[BillableSession]) -> list[str]:
+    merged: list[str] = []
+    for src in sources:
+        for code in src.diagnosis_codes:
+            if code not in merged and len(merged) < 12:
+                merged.append(code)
+    return merged
+
+
+def assemble_claim(
+    sources: Sequence[BillableSession],
+    mode: ClaimMode = "visit",
+    *,
+    version: int = 1,
+    frequency: Literal["1", "7", "8"] = "1",
+    replaces: str | None = None,
+    payer_claim_number: str | None = None,
+) -> Claim:
+    """One claim from the billable sessions of one claim identity."""
+    if not sources:
+        raise ValueError("a claim needs at least one billable session")
+    first = sources[0]
+    identities = {claim_identity(s, mode) for s in sources}
+    if len(identities) != 1:
+        raise ValueError("all sessions of a claim must share its identity")
+    enriched = first.enriched
+    clinic, payer, coverage = enriched.clinic, enriched.payer, enriched.coverage
+    if payer is None or not first.billed_to_payer:
+        raise ValueError(f"session {first.session_key} is not billed to a payer")
+    pcn = patient_control_number(clinic, identities.pop())
+    filing = coverage.filing_indicator or payer.default_filing_indicator
+    subscriber, patient_loop = _subscriber_and_patient(first, coverage, filing)
+    diagnoses = _merged_diagnoses(sources)
+    lines: list[ServiceLine] = []
+    by_key: dict[tuple[str, tuple[str, ...]], int] = {}
+    for src in sources:
+        for bl in src.lines:
+            pointers = [
+                diagnoses.index(src.diagnosis_codes[p - 1]) + 1
+                for p in bl.diagnosis_pointers
+                if src.diagnosis_codes[p - 1] in diagnoses
+            ][:4] or [1]
+            key = (bl.code, tuple(bl.modifiers))
+            if key in by_key:  # day mode: one line per code and modifiers per date
+                i = by_key[key]
+                prev = lines[i]
+                expected = (
+                    money(prev.expected_allowed + bl.expected_allowed)
+                    if prev.expected_allowed is not None and bl.expected_allowed is not None
+                    else None
+                )
+                lines[i] = prev.model_copy(
+                    update={
+                        "units": prev.units + bl.units,
+                        "charge": money(prev.charge + bl.charge),
+                        "expected_allowed": expected,
+                    }
+                )
+                continue
+            by_key[key] = len(lines)
+            number = len(lines) + 1
+            lines.append(
+                ServiceLine(
+                    line_number=number,
+                    procedure=bl.code,
+                    modifiers=list(bl.modifiers),
+                    charge=bl.charge,
+                    units=bl.units,
+                    diagnosis_pointers=pointers,
+                    service_date=src.date_of_service,
+                    line_control_number=line_control_number(pcn, version, number),
+                    expected_allowed=bl.expected_allowed,
+                )
+            )
+    if len(lines) > 50:
+        raise ValueError(f"claim {pcn} would have {len(lines)} lines (at most 50)")
+    expected_values = [ln.expected_allowed for ln in lines if ln.expected_allowed is not None]
+    cause = coverage.related_cause
+    related = None
+    if cause is not None:
+        related = RelatedCauses(
+            codes=[CAUSE_CODES[cause.cause]],
+            state=cause.accident_state if cause.cause == "auto_accident" else None,
+            accident_date=cause.accident_date,
+        )
+    rx = enriched.prescription
+    therapist = enriched.therapist
+    return Claim.new(
+        claim_id=f"{pcn}-{version}",
+        patient_control_number=pcn,
+        version=version,
+        frequency=frequency,
+        replaces=replaces,
+        payer_claim_number=payer_claim_number,
+        session_keys=[s.session_key for s in sources],
+        clinic_id=clinic.clinic_id,
+        receiver_id=payer.receiver_id,
+        payer_id=payer.payer_id,
+        billing_provider=BillingProvider(
+            name=clinic.name,
+            npi=clinic.npi,
+            tax_id=clinic.tax_id,
+            taxonomy_code=clinic.taxonomy_code,
+            address=clinic.address,
+            contact_phone=clinic.phone,
+        ),
+        subscriber=subscriber,
+        patient=patient_loop,
+        payer=PayerParty(name=payer.name, payer_id=payer.edi_payer_id),
+        rendering=Provider(
+            name=_person(therapist.name), npi=therapist.npi, taxonomy_code=therapist.taxonomy_code
+        ),
+        referring=Provider(name=_person(rx.prescriber.name), npi=rx.prescriber.npi)
+        if rx is not None
+        else None,
+        place_of_service=first.enriched.session.place_of_service,
+        related_causes=related,
+        prior_authorization=rx.prior_authorization if rx else None,
+        referral_number=rx.referral_number if rx else None,
+        initial_treatment_date=min(
+            (s.enriched.first_visit_date for s in sources if s.enriched.first_visit_date),
+            default=None,
+        ),
+        diagnosis_codes=diagnoses,
+        lines=lines,
+        total_charge=money(sum((ln.charge for ln in lines), Decimal(0))),
+        expected_allowed_total=money(sum(expected_values, Decimal(0)))
+        if len(expected_values) == len(lines)
+        else None,
+    )
+
+
+def new_version(
+    claim: Claim,
+    frequency: Literal["7", "8"],
+    payer_claim_number: str | None,
+    lines: Sequence[ServiceLine] | None = None,
+    diagnosis_codes: Sequence[str] | None = None,
+) -> Claim:
+    """A replacement (7) or void (8) of ``claim``: same CLM01, next version, whole claim
+    resent (never negative charges), line control numbers of the new version."""
+    version = claim.version + 1
+    pcn = claim.patient_control_number
+    source_lines = list(lines) if lines is not None else claim.lines
+    renumbered = [
+        ln.model_copy(
+            update={
+                "line_number": i,
+                "line_control_number": line_control_number(pcn, version, i),
+            }
+        )
+        for i, ln in enumerate(source_lines, start=1)
+    ]
+    expected = [ln.expected_allowed for ln in renumbered if ln.expected_allowed is not None]
+    changed = claim.model_copy(
+        update={
+            "claim_id": f"{pcn}-{version}",
+            "version": version,
+            "frequency": frequency,
+            "replaces": claim.claim_id,
+            "payer_claim_number": payer_claim_number,
+            "lines": renumbered,
+            "diagnosis_codes": list(diagnosis_codes or claim.diagnosis_codes),
+            "total_charge": money(sum((ln.charge for ln in renumbered), Decimal(0))),
+            "expected_allowed_total": money(sum(expected, Decimal(0)))
+            if len(expected) == len(renumbered)
+            else None,
+        }
+    )
+    # re-validate: edited lines must still satisfy the contract (pointers, counts)
+    return Claim.model_validate(changed.model_dump(), strict=False)

@@ -1,0 +1,76 @@
+"""Replacements and voids of submitted claims (pure).
+
+A change (void, correction, or in ``day`` mode a session added to a claim
+already sent) needs the payer's claim number (REF*F8, from the 835's CLP07):
+until it is known the change waits on the claim record, in order; once known,
+every waiting change becomes the claim's next version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schemas.billing import BillableSession
+from schemas.claims import Claim, ServiceLine
+from schemas.state import ClaimRecord, PendingChange
+from workers.claims.assemble import ClaimMode, assemble_claim, new_version
+
+
+class ChangeRefused(ValueError):
+    """The change cannot apply to this claim (the message says why)."""
+
+
+def apply_change(
+    current: Claim,
+    change: PendingChange,
+    payer_claim_number: str,
+    sources: Sequence[BillableSession],
+    mode: ClaimMode,
+) -> Claim:
+    """The next version of ``current`` for one change."""
+    if change.action == "void":
+        return new_version(current, "8", payer_claim_number)
+    if change.reassemble:
+        return assemble_claim(
+            sources,
+            mode,
+            version=current.version + 1,
+            frequency="7",
+            replaces=current.claim_id,
+            payer_claim_number=payer_claim_number,
+        )
+    lines: list[ServiceLine] = []
+    edits = change.line_units or {}
+    unknown = set(edits) - {ln.line_number for ln in current.lines}
+    if unknown:
+        raise ChangeRefused(f"claim {current.claim_id} has no line {sorted(unknown)}")
+    for ln in current.lines:
+        units = edits.get(ln.line_number, ln.units)
+        if units == 0:
+            continue
+        if units < 0:
+            raise ChangeRefused("units must not be negative")
+        unit_price = ln.charge / ln.units
+        unit_expected = ln.expected_allowed / ln.units if ln.expected_allowed is not None else None
+        lines.append(
+            ln.model_copy(
+                update={
+                    "units": units,
+                    "charge": (unit_price * units).quantize(ln.charge),
+                    "expected_allowed": (unit_expected * units).quantize(ln.charge)
+                    if unit_expected is not None
+                    else None,
+                }
+            )
+        )
+    if not lines:
+        raise ChangeRefused("a correction that removes every line is a void")
+    try:
+        return new_version(current, "7", payer_claim_number, lines, change.diagnosis_codes)
+    except ValueError as exc:
+        raise ChangeRefused(f"the corrected claim is not valid: {exc}") from None
+
+
+def ready_changes(record: ClaimRecord) -> list[PendingChange]:
+    """The waiting changes that can be sent now (all of them once the payer's number is known)."""
+    return list(record.waiting) if record.payer_claim_number else []

@@ -1,0 +1,49 @@
+"""Writing EDI files: atomically, owner-only, never overwriting.
+
+The text goes to a temporary file in the target directory (mode 0600), is
+fsynced, then hard-linked to its final name -- which fails if the name exists,
+so a file is never replaced or appended to -- and the temporary name removed;
+the directory is fsynced so the new entry survives a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+class DeliveryError(OSError):
+    """The file could not be written (the message names the path, never content)."""
+
+
+def write_atomically(directory: Path, name: str, data: bytes) -> Path:
+    if "/" in name or name.startswith("."):
+        raise DeliveryError(f"refusing file name {name!r}")
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    final = directory / name
+    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            raise DeliveryError(
+                f"{final} already exists; EDI files are never overwritten"
+            ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

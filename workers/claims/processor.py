@@ -1,0 +1,620 @@
+"""The claims processor: ``charges.billable`` -> validated 837P files (faust edge).
+
+Partitioning
+------------
+``charges.billable`` and ``claims.commands`` are keyed by receiver, so one
+partition owns a receiver's pending claims, its claim records and its
+control-number sequence; all of them live in tables whose changelog partition is
+that partition.  Batches are released when full (on arrival) or when old enough
+(on a tick: a timer sends a tick to every partition of ``state.claims.ticks``,
+and the owner of each partition releases its due batches), so every change to
+state happens while processing a message of the partition that owns it.  One
+lock per partition keeps a release (which waits for the validation gate) from
+interleaving with new claims or withdrawals of the same partition.
+
+Release
+-------
+Claims are assembled, each is trial-rendered (a claim whose data cannot be
+rendered is dead-lettered alone), control numbers are reserved and *flushed to
+the changelog* before anything is written, the file is rendered and validated;
+a file that fails validation is not written and its claims go to
+``charges.billable.dlq`` with the validator's findings; a valid file is written
+atomically (mode 0600) to ``<outbox>/<receiver>/`` and announced on
+``edi.outbound``, and each claim on ``claims.submitted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from edi.segments import X12Error
+from edi.x837p import render_837p
+from schemas.billing import BillableSession, ChargesWithdrawn
+from schemas.claims import Claim, TradingPartner
+from schemas.state import ClaimRecord, ClaimVersionSent, PendingChange, PendingEntry, SourceRef
+from schemas.submission import ClaimCommand, ClaimSubmitted, FileReleased
+from workers.claims import batching
+from workers.claims.assemble import (
+    ClaimMode,
+    assemble_claim,
+    claim_identity,
+    patient_control_number,
+)
+from workers.claims.changes import ChangeRefused, apply_change, ready_changes
+from workers.claims.delivery import sha256, write_atomically
+from workers.claims.gate import Gate
+from workers.runtime.app import Wiring
+from workers.runtime.codec import decode, encode
+from workers.runtime.dead_letters import Failure, dead_letter
+from workers.runtime.failures import InvalidInput
+from workers.runtime.mirror import TopicMirror
+from workers.runtime.partitioning import partition_for
+from workers.runtime.processing import Scope
+from workers.runtime.records import Incoming, Outgoing
+
+log = structlog.stdlib.get_logger("claims.claims")
+
+PROCESSOR = "claims"
+
+
+def parse_charges(raw: bytes) -> BillableSession | ChargesWithdrawn:
+    import json
+
+    kind = json.loads(raw).get("event_type") if raw.lstrip().startswith(b"{") else None
+    if kind == "charges.withdrawn":
+        return ChargesWithdrawn.parse_json(raw)
+    return BillableSession.parse_json(raw)
+
+
+class PartnerCatalog:
+    """Trading partners mirrored from ``ref.partners`` (invalid records are unknown)."""
+
+    def __init__(self) -> None:
+        self._raw: dict[str, bytes] = {}
+        self._parsed: dict[str, TradingPartner | None] = {}
+
+    def apply(self, _topic: str, key: bytes, value: bytes | None) -> None:
+        k = key.decode("utf-8", errors="replace")
+        self._parsed.pop(k, None)
+        if value is None:
+            self._raw.pop(k, None)
+        else:
+            self._raw[k] = value
+
+    def get(self, receiver_id: str) -> TradingPartner | None:
+        if receiver_id not in self._parsed:
+            raw = self._raw.get(receiver_id)
+            try:
+                self._parsed[receiver_id] = TradingPartner.parse_json(raw) if raw else None
+            except ValueError:
+                self._parsed[receiver_id] = None
+        return self._parsed[receiver_id]
+
+
+class ClaimsState:
+    """The claims tables as models, plus a derived index of pending batches."""
+
+    def __init__(self, pending: Any, records: Any, sessions: Any, sequences: Any, parts: int):
+        self.pending, self.records, self.sessions, self.sequences = (
+            pending,
+            records,
+            sessions,
+            sequences,
+        )
+        self.partitions = parts
+        # partition -> (receiver, batch key) -> pending keys
+        self._index: dict[int, dict[tuple[str, str], set[str]]] = defaultdict(dict)
+
+    @staticmethod
+    def pending_key(entry: PendingEntry, entry_id: str) -> str:
+        return f"{entry.receiver_id}|{entry.batch_key}|{entry_id}"
+
+    def add_pending(self, key: str, entry: PendingEntry) -> None:
+        self.pending[key.encode()] = encode(entry)
+        part = partition_for(entry.receiver_id, self.partitions)
+        self._index[part].setdefault((entry.receiver_id, entry.batch_key), set()).add(key)
+
+    def drop_pending(self, key: str) -> None:
+        receiver, batch_key, _ = key.split("|", 2)
+        self.pending.pop(key.encode(), None)
+        part = partition_for(receiver, self.partitions)
+        keys = self._index[part].get((receiver, batch_key))
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._index[part][(receiver, batch_key)]
+
+    def has_pending(self, key: str) -> bool:
+        return self.pending.get(key.encode()) is not None
+
+    def batches(self, partition: int) -> list[tuple[str, str]]:
+        return sorted(self._index[partition])
+
+    def pending_of(self, receiver: str, batch_key: str) -> list[tuple[str, PendingEntry]]:
+        part = partition_for(receiver, self.partitions)
+        out = []
+        for key in sorted(self._index[part].get((receiver, batch_key), ())):
+            raw = self.pending.get(key.encode())
+            if raw is not None:
+                out.append((key, PendingEntry.parse_json(raw)))
+        return out
+
+    def pending_for_session(self, receiver: str, session_key: str) -> str | None:
+        part = partition_for(receiver, self.partitions)
+        for (rcv, _batch), keys in self._index[part].items():
+            if rcv != receiver:
+                continue
+            for key in keys:
+                if key.endswith("|" + session_key):
+                    return key
+        return None
+
+    def record(self, pcn: str) -> ClaimRecord | None:
+        raw = self.records.get(pcn.encode())
+        return ClaimRecord.parse_json(raw) if raw else None
+
+    def put_record(self, record: ClaimRecord) -> None:
+        self.records[record.patient_control_number.encode()] = encode(record)
+
+    def claim_of_session(self, session_key: str) -> str | None:
+        raw = self.sessions.get(session_key.encode())
+        return raw.decode() if raw else None
+
+    def sequence(self, receiver: str) -> int:
+        raw = self.sequences.get(receiver.encode())
+        return int(raw) if raw else 0
+
+    async def rebuild_index(self) -> None:
+        self._index.clear()
+        for raw_key in list(self.pending.keys()):
+            key = raw_key.decode()
+            receiver, batch_key, _ = key.split("|", 2)
+            part = partition_for(receiver, self.partitions)
+            self._index[part].setdefault((receiver, batch_key), set()).add(key)
+
+
+def _ref(msg: Incoming) -> SourceRef:
+    return SourceRef(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        timestamp_ms=msg.timestamp_ms,
+        key=msg.key_text,
+    )
+
+
+def register(w: Wiring) -> None:
+    settings = w.settings
+    mode: ClaimMode = settings.claims_mode
+    partitions = w.catalogue.partitions("charges.billable")
+    for name in ("claims.commands", "state.claims.ticks"):
+        if w.catalogue.partitions(name) != partitions:
+            raise RuntimeError(f"{name} must have as many partitions as charges.billable")
+    partners = PartnerCatalog()
+    mirror = TopicMirror(settings, ["ref.partners"], partners.apply)
+    w.background(mirror.run, name="partner_mirror")
+    state = ClaimsState(
+        w.table("claims.pending", "state.claims.pending"),
+        w.table("claims.records", "state.claims.records"),
+        w.table("claims.sessions", "state.claims.sessions"),
+        w.table("claims.sequences", "state.claims.sequences"),
+        partitions,
+    )
+    state.pending.on_recover(state.rebuild_index)
+    gate = Gate(settings.claims_validation_workers, enabled=settings.claims_validate)
+    locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+    outbox = settings.outbox_dir
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    # --- dead letters of stored messages ---------------------------------------
+    async def dead_letter_stored(
+        source_json: str | None, ref: SourceRef | None, reason: str, message: str
+    ) -> None:
+        if source_json is None or ref is None:
+            log.error("cannot dead-letter a claim without its source", reason=reason)
+            return
+        incoming = Incoming(
+            topic=ref.topic,
+            partition=ref.partition,
+            offset=ref.offset,
+            timestamp_ms=ref.timestamp_ms,
+            key=ref.key.encode() if ref.key is not None else None,
+            value=source_json.encode(),
+        )
+        failure = Failure(
+            kind="invalid-input",
+            reason=reason,
+            error_class="workers.claims.processor.ClaimNotReleased",
+            message=message[:2000],
+            stacktrace="",
+        )
+        record = dead_letter(
+            incoming, failure, processor=PROCESSOR, consumer_group=w.consumer_group, attempts=1
+        )
+        await w.sink.deliver(record)
+        w.metrics.dead_lettered(PROCESSOR, ref.topic, reason)
+        log.warning("claim dead-lettered", reason=reason, source_offset=ref.offset)
+
+    # --- release -------------------------------------------------------------------
+    def build_claims(
+        entries: list[tuple[str, PendingEntry]],
+    ) -> tuple[
+        list[tuple[Claim, list[tuple[str, PendingEntry]]]], list[tuple[str, PendingEntry, str]]
+    ]:
+        groups: dict[str, list[tuple[str, PendingEntry]]] = {}
+        for key, entry in entries:
+            ident = entry.claim_identity if entry.kind == "session" else f"v:{key}"
+            groups.setdefault(ident, []).append((key, entry))
+        claims: list[tuple[Claim, list[tuple[str, PendingEntry]]]] = []
+        failed: list[tuple[str, PendingEntry, str]] = []
+        for members in groups.values():
+            first = members[0][1]
+            try:
+                if first.kind == "version":
+                    assert first.claim_json is not None
+                    claim = Claim.parse_json(first.claim_json)
+                else:
+                    sources = [BillableSession.parse_json(e.source_json or "") for _, e in members]
+                    claim = assemble_claim(sources, mode)
+            except ValueError as exc:
+                failed += [(k, e, f"claim cannot be assembled: {exc}") for k, e in members]
+                continue
+            claims.append((claim, members))
+        return claims, failed
+
+    async def release_batch(
+        batch: list[tuple[str, PendingEntry]], partner: TradingPartner, when: datetime
+    ) -> list[Outgoing]:
+        claims, failed = build_claims(batch)
+        renderable = []
+        in_file: set[str] = set()
+        for claim, members in claims:
+            if claim.patient_control_number in in_file:
+                continue  # a later version of a claim in this file waits for the next file
+            in_file.add(claim.patient_control_number)
+            try:
+                render_837p([claim], partner, batching.reserve(0)[0], when)
+            except (X12Error, ValueError) as exc:
+                failed += [
+                    (k, e, f"claim {claim.claim_id} cannot be rendered: {exc}") for k, e in members
+                ]
+                continue
+            renderable.append((claim, members))
+        for key, entry, why in failed:
+            await dead_letter_stored(entry.source_json, entry.source_ref, "render-failed", why)
+            state.drop_pending(key)
+        if not renderable:
+            return []
+        numbers, last = batching.reserve(state.sequence(partner.receiver_id))
+        state.sequences[partner.receiver_id.encode()] = str(last).encode()
+        await w.app.producer.flush()  # the reservation is durable before the file exists
+        try:
+            rendered = render_837p([c for c, _ in renderable], partner, numbers, when)
+        except (X12Error, ValueError) as exc:  # each claim rendered alone: a defect if here
+            for _claim, members in renderable:
+                for key, entry in members:
+                    await dead_letter_stored(
+                        entry.source_json,
+                        entry.source_ref,
+                        "render-failed",
+                        f"file cannot be rendered: {exc}",
+                    )
+                    state.drop_pending(key)
+            return []
+        verdict = await gate.check(rendered.text)
+        if not verdict.ok:
+            why = "837P validation failed: " + "; ".join(verdict.findings[:10])
+            for _claim, members in renderable:
+                for key, entry in members:
+                    await dead_letter_stored(
+                        entry.source_json, entry.source_ref, "validation-failed", why
+                    )
+                    state.drop_pending(key)
+            w.metrics.outcome(PROCESSOR, "file-refused")
+            log.error(
+                "837 file refused by the validation gate",
+                receiver=partner.receiver_id,
+                interchange=numbers.interchange,
+                findings=len(verdict.findings),
+            )
+            return []
+        data = rendered.text.encode("utf-8")
+        stamp = when.strftime("%Y%m%dT%H%M%SZ")
+        name = (
+            f"{partner.isa_sender_id.strip()}_{partner.isa_receiver_id.strip()}_"
+            f"{numbers.interchange:09d}_{stamp}.x12"
+        ).replace(" ", "")
+        path = write_atomically(outbox / partner.receiver_id, name, data)
+        out: list[Outgoing] = []
+        billing_npi = renderable[0][0].billing_provider.npi
+        for claim, members in renderable:
+            for key, _entry in members:
+                state.drop_pending(key)
+            sent = ClaimVersionSent(
+                claim_id=claim.claim_id,
+                frequency=claim.frequency,
+                file_name=name,
+                interchange=numbers.interchange,
+                sent_at=when,
+            )
+            record = state.record(claim.patient_control_number)
+            sources = [e.source_json for _, e in members if e.source_json and e.kind == "session"]
+            if record is None:
+                record = ClaimRecord.new(
+                    patient_control_number=claim.patient_control_number,
+                    receiver_id=claim.receiver_id,
+                    claim_identity=members[0][1].claim_identity,
+                    status="submitted",
+                    current_json=claim.model_dump_json(),
+                    sources_json=sources,
+                    versions=[sent],
+                )
+            else:
+                record = record.model_copy(
+                    update={
+                        "current_json": claim.model_dump_json(),
+                        "versions": [*record.versions, sent],
+                        "status": "voided" if claim.frequency == "8" else "submitted",
+                    }
+                )
+            state.put_record(record)
+            for session_key in claim.session_keys:
+                state.sessions[session_key.encode()] = claim.patient_control_number.encode()
+            event = ClaimSubmitted.new(
+                claim_id=claim.claim_id,
+                patient_control_number=claim.patient_control_number,
+                version=claim.version,
+                frequency=claim.frequency,
+                replaces=claim.replaces,
+                session_keys=claim.session_keys,
+                line_control_numbers=[ln.line_control_number for ln in claim.lines],
+                clinic_id=claim.clinic_id,
+                payer_id=claim.payer_id,
+                receiver_id=claim.receiver_id,
+                billing_provider_npi=claim.billing_provider.npi,
+                charge_total=claim.total_charge,
+                expected_allowed_total=claim.expected_allowed_total,
+                file_name=name,
+                control_numbers=numbers,
+                submitted_at=when,
+                claim=claim,
+            )
+            out.append(
+                Outgoing(
+                    "claims.submitted",
+                    claim.patient_control_number.encode(),
+                    encode(event),
+                    (("claims.event_type", b"ClaimSubmitted"),),
+                )
+            )
+        released = FileReleased.new(
+            file_name=name,
+            path=str(path),
+            receiver_id=partner.receiver_id,
+            billing_provider_npi=billing_npi,
+            usage=partner.usage,
+            control_numbers=numbers,
+            claim_count=len(renderable),
+            claim_ids=[c.claim_id for c, _ in renderable],
+            size_bytes=len(data),
+            sha256=sha256(data),
+            validated=gate.enabled,
+            transliterations=rendered.transliterations,
+            released_at=when,
+        )
+        out.append(
+            Outgoing(
+                "edi.outbound",
+                partner.receiver_id.encode(),
+                encode(released),
+                (("claims.event_type", b"FileReleased"),),
+            )
+        )
+        w.metrics.outcome(PROCESSOR, "file-released")
+        w.metrics.outcome(PROCESSOR, "claims-released", len(renderable))
+        log.info(
+            "837 file released",
+            file=name,
+            receiver=partner.receiver_id,
+            claims=len(renderable),
+            interchange=numbers.interchange,
+        )
+        return out
+
+    async def release_due(receiver: str, batch_key: str, when: datetime) -> list[Outgoing]:
+        partner = partners.get(receiver)
+        if partner is None:
+            log.warning("claims wait: no trading partner configured", receiver=receiver)
+            return []
+        out: list[Outgoing] = []
+        entries = state.pending_of(receiver, batch_key)
+        while batching.is_due([e for _, e in entries], partner, when):
+            chosen = batching.take_batch([e for _, e in entries], partner)
+            ids = {id(e) for e in chosen}
+            out += await release_batch([(k, e) for k, e in entries if id(e) in ids], partner, when)
+            entries = state.pending_of(receiver, batch_key)
+        return out
+
+    # --- changes to submitted claims -----------------------------------------------
+    def queue_changes(record: ClaimRecord, when: datetime) -> ClaimRecord:
+        """Turn waiting changes into pending versions once the payer's number is known."""
+        changes = ready_changes(record)
+        if not changes:
+            return record
+        current = Claim.parse_json(record.current_json)
+        sources = [BillableSession.parse_json(s) for s in record.sources_json]
+        for change in changes:
+            assert record.payer_claim_number is not None
+            try:
+                version = apply_change(current, change, record.payer_claim_number, sources, mode)
+            except ChangeRefused as exc:
+                log.warning(
+                    "claim change refused", pcn=record.patient_control_number, reason=str(exc)
+                )
+                continue
+            entry = PendingEntry.new(
+                receiver_id=record.receiver_id,
+                batch_key=version.billing_provider.npi,
+                claim_identity=record.claim_identity,
+                kind="version",
+                claim_json=version.model_dump_json(),
+                source_json=change.source_json,
+                source_ref=change.source_ref,
+                received_at=when,
+            )
+            state.add_pending(ClaimsState.pending_key(entry, version.claim_id), entry)
+            current = version
+        return record.model_copy(update={"waiting": []})
+
+    def request_change(record: ClaimRecord, change: PendingChange, when: datetime) -> None:
+        record = record.model_copy(update={"waiting": [*record.waiting, change]})
+        state.put_record(queue_changes(record, when))
+
+    # --- handlers ------------------------------------------------------------------
+    async def on_charges(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = msg.key_text or ""
+        if key.startswith("self-pay:"):
+            return []  # not claims business (superbills)
+        if not key or partition_for(key, partitions) != msg.partition:
+            raise InvalidInput(
+                "misrouted", "charges.billable is keyed by receiver id with the default partitioner"
+            )
+        event = decode(parse_charges, msg.value)
+        when = now()
+        async with locks[msg.partition]:
+            if isinstance(event, ChargesWithdrawn):
+                return await on_withdrawn(event, msg, scope, when)
+            b = event
+            scope.bind(clinic_id=b.clinic_id, session_key=b.session_key)
+            if not b.billed_to_payer or b.receiver_id is None:
+                return []
+            if b.receiver_id != key:
+                raise InvalidInput("key-mismatch", "message key is not the session's receiver")
+            identity = claim_identity(b, mode)
+            pcn = patient_control_number(b.enriched.clinic, identity)
+            batch_key = b.enriched.clinic.npi
+            entry_key = f"{b.receiver_id}|{batch_key}|{b.session_key}"
+            record = state.record(pcn)
+            if state.has_pending(entry_key) or state.claim_of_session(b.session_key):
+                w.metrics.outcome(PROCESSOR, "duplicate")
+                log.info("duplicate billable session ignored")
+                return []
+            if record is not None:  # day mode: a session joins a claim already sent
+                record = record.model_copy(
+                    update={"sources_json": [*record.sources_json, msg.value.decode()]}  # type: ignore[union-attr]
+                )
+                change = PendingChange(
+                    action="correct",
+                    reassemble=True,
+                    reason="session added to the claim's date of service",
+                    source_json=msg.value.decode(),  # type: ignore[union-attr]
+                    source_ref=_ref(msg),
+                    requested_at=when,
+                )
+                request_change(record, change, when)
+                state.sessions[b.session_key.encode()] = pcn.encode()
+                return []
+            entry = PendingEntry.new(
+                receiver_id=b.receiver_id,
+                batch_key=batch_key,
+                claim_identity=identity,
+                kind="session",
+                source_json=msg.value.decode(),  # type: ignore[union-attr]
+                source_ref=_ref(msg),
+                received_at=when,
+            )
+            state.add_pending(entry_key, entry)
+            w.metrics.outcome(PROCESSOR, "claim-pending")
+            return await release_due(b.receiver_id, batch_key, when)
+
+    async def on_withdrawn(
+        event: ChargesWithdrawn, msg: Incoming, scope: Scope, when: datetime
+    ) -> list[Outgoing]:
+        scope.bind(session_key=event.session_key)
+        receiver = event.receiver_id or (msg.key_text or "")
+        pending = state.pending_for_session(receiver, event.session_key)
+        if pending is not None:
+            state.drop_pending(pending)
+            w.metrics.outcome(PROCESSOR, "withdrawn-before-claim")
+            log.info("session withdrawn before it was claimed")
+            return []
+        pcn = state.claim_of_session(event.session_key)
+        record = state.record(pcn) if pcn else None
+        if record is None or record.status == "voided":
+            return []
+        change = PendingChange(
+            action="void",
+            reason="session cancelled by the clinic",
+            source_json=msg.value.decode() if msg.value else None,
+            source_ref=_ref(msg),
+            requested_at=when,
+        )
+        request_change(record, change, when)
+        w.metrics.outcome(PROCESSOR, "void-requested")
+        log.info("void requested for a claimed session", pcn=record.patient_control_number)
+        return []
+
+    w.consume("charges.billable", PROCESSOR, on_charges)
+
+    async def on_command(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        command = decode(ClaimCommand, msg.value)
+        scope.bind(pcn=command.patient_control_number)
+        when = now()
+        async with locks[msg.partition]:
+            record = state.record(command.patient_control_number)
+            if record is None:
+                raise InvalidInput(
+                    "unknown-claim",
+                    "no submitted claim has this patient "
+                    "control number in this receiver's partition",
+                )
+            if command.action == "payer-claim-number":
+                if not command.payer_claim_number:
+                    raise InvalidInput("schema-invalid", "payer_claim_number: required")
+                record = record.model_copy(
+                    update={"payer_claim_number": command.payer_claim_number}
+                )
+                state.put_record(queue_changes(record, when))
+            else:
+                change = PendingChange(
+                    action=command.action,
+                    reason=command.reason,
+                    line_units=command.line_units,
+                    diagnosis_codes=command.diagnosis_codes,
+                    source_json=msg.value.decode() if msg.value else None,
+                    source_ref=_ref(msg),
+                    requested_at=when,
+                )
+                request_change(record, change, when)
+            out: list[Outgoing] = []
+            for receiver, batch_key in state.batches(msg.partition):
+                if receiver == record.receiver_id:
+                    out += await release_due(receiver, batch_key, when)
+            return out
+
+    w.consume("claims.commands", PROCESSOR, on_command)
+
+    async def on_tick(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        await mirror.wait_ready(settings.reference_ready_timeout_s)
+        when = now()
+        out: list[Outgoing] = []
+        async with locks[msg.partition]:
+            for receiver, batch_key in state.batches(msg.partition):
+                out += await release_due(receiver, batch_key, when)
+        return out
+
+    w.consume("state.claims.ticks", PROCESSOR, on_tick)
+
+    async def tick() -> None:
+        value = b'{"tick": true}'
+        for p in range(partitions):
+            await w.sink.send(Outgoing("state.claims.ticks", b"tick", value, partition=p))
+
+    w.timer(settings.claims_tick_interval_s, tick, name="claims_batch_tick")
