@@ -570,7 +570,8 @@ def _claim_information(writer: _Writer, claim: Claim, partner: TradingPartner) -
     pcn = claim.patient_control_number
     causes = _related_causes(claim)
     writer.segment("CLM", pcn, total, None, None, location, "Y", "A", "Y", "Y", None, causes)
-    if partner.send_initial_treatment_date and claim.initial_treatment_date is not None:
+    wanted = partner.send_initial_treatment_date or claim.payer_wants_initial_treatment_date
+    if wanted and claim.initial_treatment_date is not None:
         writer.segment("DTP", "454", "D8", _d8(claim.initial_treatment_date))
     if claim.related_causes is not None and claim.related_causes.accident_date is not None:
         writer.segment("DTP", "439", "D8", _d8(claim.related_causes.accident_date))

@@ -139,6 +139,9 @@ class Claim(Versioned):
     prior_authorization: X12Text | None = Field(default=None, description="REF*G1.")
     referral_number: X12Text | None = Field(default=None, description="REF*9F.")
     initial_treatment_date: date | None = Field(default=None, description="DTP*454.")
+    payer_wants_initial_treatment_date: bool = Field(
+        default=False, description="The payer's rule: send DTP*454 whatever the partner's guide."
+    )
     diagnosis_codes: list[Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9A-Z]{2,6}$")]] = (
         Field(min_length=1, max_length=12, description="ICD-10-CM without the dot.")
     )

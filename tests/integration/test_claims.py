@@ -182,3 +182,64 @@ def test_a_claim_that_cannot_be_rendered_is_dead_lettered_alone(
     assert json.loads(dead.value or b"{}")["session_key"] == "c1:s2"
     submitted = c.read("claims.submitted").wait_for(1, worker=worker, timeout=90)
     assert submitted[0].json["session_keys"] == [good]
+
+
+def test_a_file_the_gate_refuses_is_not_written_and_its_claims_are_dead_lettered(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    c = cluster
+    outbox = tmp_path / "outbox"
+    c.produce("ref.partners", "rcv1", {**PARTNER, "batch_max_claims": 1})
+    # renders fine, but "00" is not a place-of-service code: pyx12 refuses the file
+    bad = billable(
+        session=f.session(session_id="s1", place_of_service="00"),
+        payer=f.payer(receiver_id="rcv1"),
+        now=datetime.now(UTC),
+    )
+    c.produce("charges.billable", "rcv1", bad.model_dump_json().encode())
+    good = send_billable(c, "s2")
+    worker = claims_worker(c, outbox)
+    dead = c.read("charges.billable.dlq").wait_for(1, worker=worker, timeout=90)[0]
+    assert dead.header("claims.dlq.error.reason") == "validation-failed"
+    assert "CLM05-01" in (dead.header("claims.dlq.error.message") or "")
+    assert json.loads(dead.value or b"{}")["session_key"] == "c1:s1"
+    submitted = c.read("claims.submitted").wait_for(1, worker=worker, timeout=90)
+    assert submitted[0].json["session_keys"] == [good]
+    files = list((outbox / "rcv1").iterdir())
+    assert len(files) == 1 and files[0].name == submitted[0].json["file_name"]
+
+
+def test_control_numbers_stay_unique_when_a_second_process_joins(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Receivers spread over the partitions; a second process takes some of them
+    over (with their sequences) half-way: no ISA13 is used twice for a receiver."""
+    c = cluster
+    outbox = tmp_path / "outbox"
+    receivers = [f"rcv{n}" for n in range(1, 7)]
+    for r in receivers:
+        c.produce("ref.partners", r, {**PARTNER, "receiver_id": r, "batch_max_claims": 1})
+
+    def send_round(tag: str) -> None:
+        for r in receivers:
+            b = billable(
+                session=f.session(session_id=f"{tag}-{r}"),
+                payer=f.payer(receiver_id=r),
+                now=datetime.now(UTC),
+            )
+            c.produce("charges.billable", r, b.model_dump_json().encode())
+
+    send_round("a")
+    first = claims_worker(c, outbox)
+    outbound = c.read("edi.outbound")
+    outbound.wait_for(len(receivers), worker=first, timeout=90)
+    second = claims_worker(c, outbox)
+    second.wait_log(lambda e: "Worker ready" in str(e.get("event", "")), timeout=60)
+    send_round("b")
+    outbound.wait_for(2 * len(receivers), worker=second, timeout=90)
+    seen: dict[str, list[int]] = {}
+    for m in outbound.settle(quiet=2):
+        seen.setdefault(m.json["receiver_id"], []).append(m.json["control_numbers"]["interchange"])
+    assert {r: sorted(v) for r, v in seen.items()} == {r: [1, 2] for r in receivers}
+    for r in receivers:
+        assert len(list((outbox / r).iterdir())) == 2

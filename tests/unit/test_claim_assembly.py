@@ -47,6 +47,9 @@ def test_a_visit_claim_from_a_billable_session() -> None:
     ]
     assert claim.total_charge == sum(ln.charge for ln in claim.lines)
     assert claim.initial_treatment_date is not None
+    assert not claim.payer_wants_initial_treatment_date
+    wants = assemble_claim([billable(payer=f.payer(sends_initial_treatment_date=True))])
+    assert wants.payer_wants_initial_treatment_date
 
 
 def test_workers_comp_employer_subscriber_gets_a_patient_loop() -> None:

@@ -270,6 +270,7 @@ def assemble_claim(
             (s.enriched.first_visit_date for s in sources if s.enriched.first_visit_date),
             default=None,
         ),
+        payer_wants_initial_treatment_date=payer.sends_initial_treatment_date,
         diagnosis_codes=diagnoses,
         lines=lines,
         total_charge=money(sum((ln.charge for ln in lines), Decimal(0))),
