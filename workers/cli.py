@@ -151,6 +151,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.runtime.worker import run_worker
 
     names = args.names
+    if names == ["inbox"]:
+        from workers.remits.inbox import watch
+        from workers.runtime.logging import configure_logging
+
+        settings = _settings()
+        configure_logging(settings.log_level, settings.log_format)
+        watch(settings)
+        return 0
     try:
         resolve(names)
     except KeyError as exc:
@@ -161,6 +169,52 @@ def cmd_worker(args: argparse.Namespace) -> int:
         overrides["web_port"] = args.web_port
     run_worker(_settings(**overrides), names)
     return 0
+
+
+def cmd_ingest_835(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edi.segments import X12Error
+    from workers.remits.inbox import producer_for
+    from workers.remits.ingest import ingest_file
+
+    settings = _settings()
+    producer = producer_for(settings)
+    status = 0
+    try:
+        for name in args.files:
+            path = Path(name)
+            if not path.is_file():
+                print(f"{name}: cannot read: no such file", file=sys.stderr)
+                status = max(status, 2)
+                continue
+
+            def send(
+                topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+            ) -> None:
+                producer.send(topic, key=key, value=value, headers=headers)
+
+            try:
+                report = ingest_file(path, send, settings.topic)
+                producer.flush()
+            except (X12Error, ValueError) as exc:
+                print(f"{name}: not ingested: {exc}", file=sys.stderr)
+                status = max(status, 1)
+                continue
+            print(
+                f"{name}: {len(report.transactions)} transaction(s), "
+                f"{report.posted_claims} claim payment(s) published"
+            )
+            for tx in report.unbalanced:
+                print(
+                    f"{name}: transaction {tx.control_number} does not balance and went to "
+                    f"the dead-letter topic: {'; '.join(tx.problems)}",
+                    file=sys.stderr,
+                )
+                status = max(status, 1)
+    finally:
+        producer.close()
+    return status
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -287,6 +341,31 @@ def cmd_edi(args: argparse.Namespace) -> int:
     return render_main(args.claims, args.partner, args.control_number)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from workers.remits.reports import aging_report, denials_report, load_ledgers
+
+    settings = _settings()
+    ledgers = load_ledgers(settings)
+    rows, headers = aging_report(ledgers) if args.action == "ar" else denials_report(ledgers)
+    if args.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    else:
+        print(_table(rows, headers))
+    return 0
+
+
+def cmd_remits(args: argparse.Namespace) -> int:
+    from workers.remits.commands import send_assign
+
+    send_assign(_settings(), args.posting_id, args.filed_under, args.to)
+    print(f"payment {args.posting_id} assigned to claim {args.to}")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -329,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("files", nargs="+", metavar="FILE.jsonl")
     q.add_argument("--dry-run", action="store_true", help="validate only")
     q.set_defaults(func=cmd_ingest)
+    q = isub.add_parser("835", help="835 remittance files onto remits.835.inbound")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.set_defaults(func=cmd_ingest_835)
     q = isub.add_parser("ref", help="reference data onto ref.<kind>")
     q.add_argument(
         "kind", choices=["clinics", "therapists", "patients", "payers", "prescriptions", "partners"]
@@ -385,6 +467,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file", metavar="FILE")
     q.add_argument("--json", action="store_true", help="the canonical JSON shape")
     q.set_defaults(func=cmd_edi)
+
+    p = sub.add_parser("report", help="accounts receivable and denials reports")
+    rsub = p.add_subparsers(dest="action", required=True, metavar="REPORT")
+    for name, text in (
+        ("ar", "outstanding balances by age, clinic and payer"),
+        ("denials", "denied claims by reason"),
+    ):
+        q = rsub.add_parser(name, help=text)
+        q.add_argument("--csv", action="store_true", help="CSV instead of a table")
+        q.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("remits", help="unmatched remittances")
+    msub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = msub.add_parser("assign", help="post an unmatched payment to the right claim")
+    q.add_argument("posting_id", metavar="POSTING_ID")
+    q.add_argument(
+        "--filed-under",
+        required=True,
+        metavar="CLP01",
+        help="the patient control number the payment arrived with",
+    )
+    q.add_argument("--to", required=True, metavar="PCN", help="the claim it belongs to")
+    q.set_defaults(func=cmd_remits)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)

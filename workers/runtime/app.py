@@ -82,6 +82,21 @@ processor(
 )
 
 
+processor(
+    ProcessorDef(
+        "reconcile",
+        "posts 835 claim payments to submitted claims (remits.835.inbound, claims.submitted)",
+        "workers.remits.processor:register",
+        (
+            "claims.submitted",
+            "remits.835.inbound",
+            "remits.provider-adjustments",
+            "remits.commands",
+        ),
+    )
+)
+
+
 def resolve(names: Sequence[str]) -> list[ProcessorDef]:
     if list(names) == ["all"]:
         return list(PROCESSORS.values())

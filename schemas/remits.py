@@ -1,0 +1,245 @@
+"""Remittances on the wire and the reconciliation ledger.
+
+``remits.835.inbound`` carries, per 835 transaction set, one
+:class:`RemittanceClaim` per claim payment (key: CLP01, the patient control
+number) and one :class:`RemittanceTransaction` summary (key: the remittance
+id), so no message approaches Kafka's 1 MB limit however large the file.
+
+A remittance is identified by payer, trace number (TRN02), payer trace id
+(TRN03) and amount (BPR02): the same payment delivered twice has the same id
+and is posted once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import Contract, Versioned
+from schemas.remittance import (
+    Adjustment,
+    Amount,
+    Balance,
+    ClaimPayment,
+    Payee,
+    Payer,
+    Payment,
+    ProviderAdjustment,
+)
+
+
+def remittance_id(payer: Payer, payment: Payment) -> str:
+    """Stable id of one payment: payer, trace number, payer trace id and amount."""
+    raw = "|".join(
+        [
+            payer.id or "",
+            payment.trace_number or "",
+            payment.payer_trace_id or "",
+            str(payment.amount.quantize(Decimal("0.01"))),
+        ]
+    )
+    return "R" + hashlib.sha256(raw.encode()).hexdigest()[:20].upper()
+
+
+class RemittanceSource(Contract):
+    file_name: str
+    file_sha256: str
+    transaction_control_number: str
+    ingested_at: AwareDatetime
+
+
+class RemittanceClaim(Versioned):
+    """One claim payment (CLP loop) with its transaction's header."""
+
+    event_type: Literal["remit.claim-payment"] = "remit.claim-payment"
+    remittance_id: str
+    index: int = Field(ge=1, description="Position of the CLP in its transaction.")
+    payer: Payer
+    payee: Payee
+    payment: Payment
+    claim: ClaimPayment
+    source: RemittanceSource
+    assigned_to: str | None = Field(
+        default=None, description="Matched by hand to this patient control number."
+    )
+
+    @property
+    def posting_id(self) -> str:
+        return f"{self.remittance_id}#{self.index}"
+
+
+class RemittanceTransaction(Versioned):
+    """The transaction's totals and provider-level adjustments."""
+
+    event_type: Literal["remit.transaction"] = "remit.transaction"
+    remittance_id: str
+    payer: Payer
+    payee: Payee
+    payment: Payment
+    claim_count: int
+    paid_total: Amount
+    provider_adjustments: list[ProviderAdjustment] = Field(default_factory=list)
+    balance: Balance
+    source: RemittanceSource
+
+
+ClaimCategory = Literal[
+    "paid-in-full",
+    "partially-paid",
+    "patient-responsibility",
+    "denied",
+    "reversed",
+    "forwarded",
+    "predetermination",
+]
+
+
+class LineMatch(Contract):
+    line_control_number: str | None
+    procedure: str | None
+    rule: Literal["line-control-number", "procedure-date-units", "unmatched"]
+    charge: Amount
+    paid: Amount
+
+
+class Posting(Contract):
+    """One adjudication of one claim, as posted (immutable)."""
+
+    posting_id: str
+    remittance_id: str
+    status_code: str
+    category: ClaimCategory
+    charge: Amount
+    paid: Amount
+    adjustments: Amount = Field(description="All CAS amounts, claim and line level.")
+    patient_responsibility: Amount = Field(description="The PR part of the adjustments.")
+    adjustment_detail: list[Adjustment] = Field(default_factory=list)
+    payer_claim_number: str | None
+    matched_by: Literal["patient-control-number", "assigned"]
+    lines: list[LineMatch] = Field(default_factory=list)
+    expected_allowed: Amount | None = None
+    underpaid_by: Amount | None = Field(
+        default=None, description="Expected allowed minus what the payer allowed (paid + PR)."
+    )
+    reverses: str | None = Field(default=None, description="posting_id of the reversed posting.")
+    payment_date: dt.date | None
+    posted_at: AwareDatetime
+
+
+class SubmittedVersion(Contract):
+    claim_id: str
+    version: int
+    frequency: Literal["1", "7", "8"]
+    charge: Amount
+    expected_allowed: Amount | None
+    billing_provider_npi: str
+    billing_tax_id: str
+    clinic_id: str
+    payer_id: str
+    receiver_id: str
+    lines: list[dict[str, str | int | None]]
+    submitted_at: AwareDatetime
+
+
+class LinkedProviderAdjustment(Contract):
+    remittance_id: str
+    adjustment: ProviderAdjustment
+
+
+class ClaimLedger(Versioned):
+    """Everything known about one claim's money (table ``reconcile.claims``, key CLM01).
+
+    Balances are derived from the postings: charge = paid + adjustments + outstanding.
+    """
+
+    patient_control_number: str
+    submitted: list[SubmittedVersion] = Field(default_factory=list)
+    postings: list[Posting] = Field(default_factory=list)
+    waiting: list[str] = Field(
+        default_factory=list, description="RemittanceClaim JSON received before the claim."
+    )
+    provider_adjustments: list[LinkedProviderAdjustment] = Field(default_factory=list)
+    payer_claim_number: str | None = None
+
+    @property
+    def charge(self) -> Decimal:
+        if not self.submitted:
+            return Decimal(0)
+        latest = self.submitted[-1]
+        return Decimal(0) if latest.frequency == "8" else latest.charge
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((p.paid for p in self.postings), Decimal(0))
+
+    @property
+    def adjusted(self) -> Decimal:
+        return sum((p.adjustments for p in self.postings), Decimal(0))
+
+    @property
+    def patient_responsibility(self) -> Decimal:
+        return sum((p.patient_responsibility for p in self.postings), Decimal(0))
+
+    @property
+    def outstanding(self) -> Decimal:
+        if not self.submitted:
+            return Decimal(0)
+        if self.submitted[-1].frequency == "8":
+            return Decimal(0) - self.paid - self.adjusted
+        return self.charge - self.paid - self.adjusted
+
+
+class ClaimAdjudicated(Versioned):
+    """One posting and the claim's balance after it (``claims.adjudicated``, key CLM01)."""
+
+    event_type: Literal["claim.adjudicated"] = "claim.adjudicated"
+    patient_control_number: str
+    clinic_id: str
+    payer_id: str
+    posting: Posting
+    charge: Amount
+    paid_total: Amount
+    adjusted_total: Amount
+    patient_responsibility_total: Amount
+    outstanding: Amount
+
+
+class ClaimDenied(Versioned):
+    """A claim the payer paid nothing on, with reason and remark texts (``claims.denied``)."""
+
+    event_type: Literal["claim.denied"] = "claim.denied"
+    patient_control_number: str
+    clinic_id: str
+    payer_id: str
+    posting_id: str
+    reasons: list[dict[str, str]] = Field(description="group, code, text, amount")
+    remarks: list[dict[str, str]] = Field(default_factory=list, description="code, text")
+    denied_at: AwareDatetime
+
+
+class RemittanceUnmatched(Versioned):
+    """A claim payment with no submitted claim to post to (``remits.unmatched``)."""
+
+    event_type: Literal["remit.unmatched"] = "remit.unmatched"
+    posting_id: str
+    patient_control_number: str
+    reason: Literal["unknown-claim", "payee-mismatch"]
+    message: str
+    payment: RemittanceClaim
+    reported_at: AwareDatetime
+
+
+class RemitCommand(Versioned):
+    """Operations on unmatched payments (``remits.commands``, key: the CLP01 it was filed under)."""
+
+    event_type: Literal["remit.command"] = "remit.command"
+    action: Literal["assign"]
+    posting_id: str
+    patient_control_number: str = Field(description="The CLP01 the payment arrived with.")
+    assign_to: str = Field(description="The patient control number it really belongs to.")
+    requested_by: str | None = None
+    requested_at: AwareDatetime

@@ -1,0 +1,214 @@
+"""Reconciliation of claim payments against submitted claims (pure core)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from schemas.claims import ControlNumbers
+from schemas.remittance import Adjustment, ClaimPayment, Payee, Payer, Payment, ServicePayment
+from schemas.remits import (
+    ClaimAdjudicated,
+    ClaimDenied,
+    ClaimLedger,
+    RemittanceClaim,
+    RemittanceSource,
+    RemittanceUnmatched,
+    remittance_id,
+)
+from schemas.submission import ClaimSubmitted
+from tests import factories as f
+from tests.pipeline import billable
+from workers.claims.assemble import assemble_claim, new_version
+from workers.remits import reconcile
+from workers.remits.reports import aging_report, denials_report
+
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+D = Decimal
+
+
+def submitted(frequency: str = "1", base=None):  # type: ignore[no-untyped-def]
+    claim = base or assemble_claim([billable()])  # 97124 x2 (80.00) + 97140 x2 (90.00)
+    if frequency == "8":
+        claim = new_version(claim, "8", "PCN-PAYER-1")
+    return ClaimSubmitted.new(
+        claim_id=claim.claim_id, patient_control_number=claim.patient_control_number,
+        version=claim.version, frequency=claim.frequency, replaces=claim.replaces,
+        session_keys=claim.session_keys,
+        line_control_numbers=[ln.line_control_number for ln in claim.lines],
+        clinic_id=claim.clinic_id, payer_id=claim.payer_id, receiver_id=claim.receiver_id,
+        billing_provider_npi=claim.billing_provider.npi, charge_total=claim.total_charge,
+        expected_allowed_total=claim.expected_allowed_total, file_name="f.x12",
+        control_numbers=ControlNumbers(interchange=1, group=1, transaction=1),
+        submitted_at=datetime(2026, 3, 3, tzinfo=UTC), claim=claim,
+    )
+
+
+def payment(pcn: str, status: str = "1", charge: str = "170.00", paid: str = "130.00",
+            adjustments: tuple[tuple[str, str, str], ...] = (("CO", "45", "40.00"),),
+            services: tuple[ServicePayment, ...] = (), trace: str = "T1", index: int = 1,
+            payer_claim: str | None = "PAYER-1", npi: str | None = None) -> RemittanceClaim:
+    payer = Payer(name="Payer p1", id="1999999999")
+    pay = Payment(amount=D(paid), credit_debit="C", method="ACH", date=date(2026, 3, 30),
+                  trace_number=trace, payer_trace_id="1999999999")
+    return RemittanceClaim.new(
+        remittance_id=remittance_id(payer, pay), index=index, payer=payer,
+        payee=Payee(name="Clinic c1", npi=npi or f.CLINIC_NPI), payment=pay,
+        claim=ClaimPayment(
+            patient_control_number=pcn, status_code=status, charge=D(charge), paid=D(paid),
+            patient_responsibility=None, payer_claim_control_number=payer_claim,
+            adjustments=tuple(Adjustment(group=g, reason=r, amount=D(a)) for g, r, a in adjustments),
+            services=services,
+        ),
+        source=RemittanceSource(file_name="r.835", file_sha256="0" * 64,
+                                transaction_control_number="0001", ingested_at=NOW),
+    )
+
+
+def ledger_with(event: ClaimSubmitted) -> ClaimLedger:
+    return reconcile.on_submitted(
+        ClaimLedger.new(patient_control_number=event.patient_control_number), event, NOW
+    ).ledger
+
+
+def adjudicated(step: reconcile.Step) -> ClaimAdjudicated:
+    return next(o for o in step.outputs if isinstance(o, ClaimAdjudicated))
+
+
+def test_paid_in_full_with_contractual_adjustment_balances() -> None:
+    sub = submitted()
+    step = reconcile.on_claim_payment(ledger_with(sub), payment(sub.patient_control_number), NOW)
+    out = adjudicated(step)
+    assert out.posting.category == "paid-in-full"
+    assert out.paid_total == D("130.00") and out.adjusted_total == D("40.00")
+    assert out.outstanding == 0 and out.charge == out.paid_total + out.adjusted_total
+    assert out.posting.underpaid_by is None  # expected allowed was 130.00
+
+
+def test_patient_responsibility_and_underpayment_are_reported() -> None:
+    sub = submitted()
+    pay = payment(sub.patient_control_number, paid="90.00",
+                  adjustments=(("CO", "45", "60.00"), ("PR", "2", "20.00")))
+    out = adjudicated(reconcile.on_claim_payment(ledger_with(sub), pay, NOW))
+    assert out.posting.category == "patient-responsibility"
+    assert out.patient_responsibility_total == D("20.00")
+    assert out.posting.expected_allowed == D("130.00")
+    assert out.posting.underpaid_by == D("20.00")  # allowed 110 = 90 paid + 20 PR
+    assert out.outstanding == 0
+
+
+def test_a_denial_carries_reason_and_remark_texts() -> None:
+    sub = submitted()
+    pay = payment(sub.patient_control_number, paid="0.00", adjustments=(("CO", "50", "170.00"),),
+                  services=(ServicePayment(procedure="97124", charge=D("80.00"), paid=D("0"),
+                                           units=D(2), remarks=()),))
+    step = reconcile.on_claim_payment(ledger_with(sub), pay, NOW)
+    assert adjudicated(step).posting.category == "denied"
+    denied = next(o for o in step.outputs if isinstance(o, ClaimDenied))
+    assert denied.reasons[0]["code"] == "50" and "medical necessity" in denied.reasons[0]["text"]
+
+
+def test_partial_payment_with_a_bundled_line() -> None:
+    sub = submitted()
+    pay = payment(sub.patient_control_number, paid="65.00",
+                  adjustments=(("CO", "45", "15.00"), ("CO", "97", "90.00")))
+    assert adjudicated(reconcile.on_claim_payment(ledger_with(sub), pay, NOW)).posting.category \
+        == "partially-paid"
+
+
+def test_the_same_payment_twice_is_posted_once() -> None:
+    sub = submitted()
+    first = reconcile.on_claim_payment(ledger_with(sub), payment(sub.patient_control_number), NOW)
+    again = reconcile.on_claim_payment(first.ledger, payment(sub.patient_control_number), NOW)
+    assert again.duplicate and again.outputs == []
+    assert len(again.ledger.postings) == 1
+
+
+def test_reversal_and_correction_net_out_to_the_corrected_payment() -> None:
+    sub = submitted()
+    pcn = sub.patient_control_number
+    s1 = reconcile.on_claim_payment(ledger_with(sub), payment(pcn), NOW)
+    reversal = payment(pcn, status="22", charge="-170.00", paid="-130.00",
+                       adjustments=(("CO", "45", "-40.00"),), trace="T2", index=1)
+    s2 = reconcile.on_claim_payment(s1.ledger, reversal, NOW)
+    out = adjudicated(s2)
+    assert out.posting.category == "reversed"
+    assert out.posting.reverses == s1.ledger.postings[0].posting_id
+    assert out.paid_total == 0 and out.outstanding == D("170.00")
+    correction = payment(pcn, paid="120.00", adjustments=(("CO", "45", "50.00"),), trace="T2",
+                         index=2)
+    s3 = reconcile.on_claim_payment(s2.ledger, correction, NOW)
+    final = adjudicated(s3)
+    assert final.paid_total == D("120.00") and final.outstanding == 0
+    assert final.posting.underpaid_by == D("10.00")
+
+
+def test_a_payment_before_its_claim_waits_and_is_posted_when_the_claim_arrives() -> None:
+    sub = submitted()
+    empty = ClaimLedger.new(patient_control_number=sub.patient_control_number)
+    early = reconcile.on_claim_payment(empty, payment(sub.patient_control_number), NOW)
+    unmatched = early.outputs[0]
+    assert isinstance(unmatched, RemittanceUnmatched) and unmatched.reason == "unknown-claim"
+    assert len(early.ledger.waiting) == 1
+    late = reconcile.on_submitted(early.ledger, sub, NOW)
+    assert [type(o).__name__ for o in late.outputs] == ["ClaimAdjudicated",
+                                                        "PayerClaimNumberLearned"]
+    assert late.ledger.waiting == [] and late.ledger.outstanding == 0
+
+
+def test_a_payment_to_another_payee_is_not_posted() -> None:
+    sub = submitted()
+    other = f.THERAPIST_NPI
+    step = reconcile.on_claim_payment(ledger_with(sub), payment(sub.patient_control_number,
+                                                                npi=other), NOW)
+    assert isinstance(step.outputs[0], RemittanceUnmatched)
+    assert step.outputs[0].reason == "payee-mismatch" and step.ledger.postings == []
+
+
+def test_lines_match_by_control_number_then_by_code_date_and_units() -> None:
+    sub = submitted()
+    lcn = sub.line_control_numbers
+    services = (
+        ServicePayment(procedure="97124", charge=D("80.00"), paid=D("60.00"), units=D(2),
+                       line_control_number=lcn[0]),
+        ServicePayment(procedure="97140", charge=D("90.00"), paid=D("70.00"), units=D(2),
+                       service_date=date(2026, 3, 2)),
+        ServicePayment(procedure="97010", charge=D("0.00"), paid=D("0.00"), units=D(1)),
+    )
+    out = adjudicated(reconcile.on_claim_payment(ledger_with(sub), payment(
+        sub.patient_control_number, services=services), NOW))
+    assert [(m.rule, m.line_control_number) for m in out.posting.lines] == [
+        ("line-control-number", lcn[0]), ("procedure-date-units", lcn[1]), ("unmatched", None)]
+
+
+def test_the_payer_claim_number_is_learned_once_for_later_corrections() -> None:
+    sub = submitted()
+    step = reconcile.on_claim_payment(ledger_with(sub), payment(sub.patient_control_number), NOW)
+    learned = [o for o in step.outputs if isinstance(o, reconcile.PayerClaimNumberLearned)]
+    assert learned and learned[0].payer_claim_number == "PAYER-1"
+    assert learned[0].receiver_id == sub.receiver_id
+    assert step.ledger.payer_claim_number == "PAYER-1"
+
+
+def test_a_voided_claim_reversed_by_the_payer_owes_nothing() -> None:
+    sub = submitted()
+    pcn = sub.patient_control_number
+    paid = reconcile.on_claim_payment(ledger_with(sub), payment(pcn), NOW).ledger
+    void = submitted("8", base=sub.claim)
+    ledger = reconcile.on_submitted(paid, void, NOW).ledger
+    reversal = payment(pcn, status="22", charge="-170.00", paid="-130.00",
+                       adjustments=(("CO", "45", "-40.00"),), trace="T9")
+    out = adjudicated(reconcile.on_claim_payment(ledger, reversal, NOW))
+    assert out.charge == 0 and out.paid_total == 0 and out.outstanding == 0
+
+
+def test_reports_age_outstanding_balances_and_count_denials() -> None:
+    sub = submitted()
+    open_ledger = ledger_with(sub)
+    denied = reconcile.on_claim_payment(ledger_with(sub), payment(
+        sub.patient_control_number, paid="0.00", adjustments=(("CO", "197", "170.00"),)), NOW)
+    rows, headers = aging_report([open_ledger, denied.ledger], today=date(2026, 4, 20))
+    assert headers == ["clinic", "payer", "0-30", "31-60", "61-90", "90+", "total"]
+    assert rows == [["c1", "p1", "0.00", "170.00", "0.00", "0.00", "170.00"]]
+    rows, _ = denials_report([open_ledger, denied.ledger])
+    assert rows[0][:3] == ["CO-197", rows[0][1], "1"] and "authorization" in rows[0][1]

@@ -1,0 +1,199 @@
+"""835 files onto ``remits.835.inbound``: parse, balance, then publish.
+
+Two passes over the file, both streaming: the first parses and balances every
+transaction set (nothing is published if the file does not parse); the second
+publishes each balanced transaction as one message per claim payment (key: the
+CLP01) plus one summary (key: the remittance id).  An out-of-balance
+transaction is not posted: its messages go to ``remits.835.inbound.dlq`` with
+the failing equations, to be reviewed and replayed.  Every message carries the
+source file's name and sha256 in headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edi.x835 import iter_835_events
+from schemas.remits import (
+    RemittanceClaim,
+    RemittanceSource,
+    RemittanceTransaction,
+    remittance_id,
+)
+from schemas.remittance import ClaimPayment, RemittanceHeader, RemittanceSummary
+from workers.runtime.dead_letters import Failure, dead_letter
+from workers.runtime.records import Incoming, Outgoing
+
+INBOUND = "remits.835.inbound"
+H_FILE = "claims.source.file"
+H_SHA = "claims.source.sha256"
+
+
+@dataclass
+class TransactionReport:
+    control_number: str
+    remittance_id: str
+    claims: int
+    balanced: bool
+    problems: list[str]
+
+
+@dataclass
+class FileReport:
+    file_name: str
+    sha256: str
+    transactions: list[TransactionReport] = field(default_factory=list)
+
+    @property
+    def posted_claims(self) -> int:
+        return sum(t.claims for t in self.transactions if t.balanced)
+
+    @property
+    def unbalanced(self) -> list[TransactionReport]:
+        return [t for t in self.transactions if not t.balanced]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _equations(summary: RemittanceSummary) -> list[str]:
+    return [
+        f"{e.level} {e.reference}: expected {e.expected}, file says {e.actual}"
+        for e in summary.balance.errors
+    ]
+
+
+def _summaries(path: Path) -> list[tuple[RemittanceHeader, RemittanceSummary]]:
+    """Pass 1: parse everything, keep only each transaction's header and summary."""
+    out: list[tuple[RemittanceHeader, RemittanceSummary]] = []
+    header: RemittanceHeader | None = None
+    with path.open("rb") as fh:
+        for event in iter_835_events(fh):
+            if isinstance(event, RemittanceHeader):
+                header = event
+            elif isinstance(event, RemittanceSummary):
+                assert header is not None
+                out.append((header, event))
+    return out
+
+
+def messages(path: Path, now: datetime | None = None) -> tuple[FileReport, Iterator[Outgoing]]:
+    """The report (after pass 1) and the messages to publish (pass 2, lazily)."""
+    when = now or datetime.now(UTC)
+    sha = file_sha256(path)
+    report = FileReport(path.name, sha)
+    summaries = _summaries(path)
+    for header, summary in summaries:
+        report.transactions.append(
+            TransactionReport(
+                control_number=header.control_number,
+                remittance_id=remittance_id(header.payer, header.payment),
+                claims=summary.claim_count,
+                balanced=summary.balance.ok,
+                problems=_equations(summary),
+            )
+        )
+    headers = ((H_FILE, path.name.encode()), (H_SHA, sha.encode()))
+
+    def generate() -> Iterator[Outgoing]:
+        tx_index = -1
+        index = 0
+        header: RemittanceHeader | None = None
+        with path.open("rb") as fh:
+            for event in iter_835_events(fh):
+                if isinstance(event, RemittanceHeader):
+                    tx_index += 1
+                    index = 0
+                    header = event
+                    continue
+                assert header is not None
+                tx = report.transactions[tx_index]
+                source = RemittanceSource(
+                    file_name=path.name,
+                    file_sha256=sha,
+                    transaction_control_number=header.control_number,
+                    ingested_at=when,
+                )
+                if isinstance(event, ClaimPayment):
+                    index += 1
+                    body = RemittanceClaim.new(
+                        remittance_id=tx.remittance_id,
+                        index=index,
+                        payer=header.payer,
+                        payee=header.payee,
+                        payment=header.payment,
+                        claim=event,
+                        source=source,
+                    )
+                    record = Outgoing(
+                        INBOUND,
+                        event.patient_control_number.encode(),
+                        body.model_dump_json().encode(),
+                        headers,
+                    )
+                else:
+                    summary = RemittanceTransaction.new(
+                        remittance_id=tx.remittance_id,
+                        payer=header.payer,
+                        payee=header.payee,
+                        payment=header.payment,
+                        claim_count=event.claim_count,
+                        paid_total=event.paid_total,
+                        provider_adjustments=list(event.provider_adjustments),
+                        balance=event.balance,
+                        source=source,
+                    )
+                    record = Outgoing(
+                        INBOUND,
+                        tx.remittance_id.encode(),
+                        summary.model_dump_json().encode(),
+                        headers,
+                    )
+                yield record if tx.balanced else _unbalanced(record, tx, when)
+
+    return report, generate()
+
+
+def _unbalanced(record: Outgoing, tx: TransactionReport, when: datetime) -> Outgoing:
+    """The message as a dead letter of ``remits.835.inbound`` (not posted)."""
+    incoming = Incoming(
+        INBOUND, -1, -1, int(when.timestamp() * 1000), record.key, record.value, record.headers
+    )
+    failure = Failure(
+        kind="invalid-input",
+        reason="unbalanced",
+        error_class="workers.remits.ingest.Unbalanced",
+        message=(
+            "835 transaction " + tx.control_number + " does not balance: " + "; ".join(tx.problems)
+        )[:2000],
+        stacktrace="",
+    )
+    return dead_letter(
+        incoming,
+        failure,
+        processor="ingest-835",
+        consumer_group="claims-ingest",
+        attempts=1,
+        failed_at=when,
+    )
+
+
+Send = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]
+
+
+def ingest_file(path: Path, send: Send, topic_name: Callable[[str], str]) -> FileReport:
+    """Parse, balance and publish one file with ``send(topic, key, value, headers)``."""
+    report, records = messages(path)
+    for r in records:
+        send(topic_name(r.topic), r.key, r.value, list(r.headers))
+    return report

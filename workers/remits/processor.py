@@ -1,0 +1,206 @@
+"""The reconciliation processor (faust edge around :mod:`workers.remits.reconcile`).
+
+Everything about one claim's money -- its submitted versions, postings, waiting
+payments, linked provider-level adjustments -- is one ledger in the table
+``reconcile.claims`` keyed by the patient control number, the key of both
+``claims.submitted`` and the claim payments on ``remits.835.inbound``, so the
+claim and its payments meet in one partition.  Transaction summaries (keyed by
+remittance id) are recorded once in ``reconcile.remittances``; their
+provider-level adjustments that reference a claim are re-keyed onto
+``remits.provider-adjustments`` to reach that claim's ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from schemas.remits import (
+    ClaimAdjudicated,
+    ClaimDenied,
+    ClaimLedger,
+    RemitCommand,
+    RemittanceClaim,
+    RemittanceTransaction,
+    RemittanceUnmatched,
+)
+from schemas.remittance import ProviderAdjustment
+from schemas.submission import ClaimCommand, ClaimSubmitted
+from workers.remits import reconcile
+from workers.runtime.app import Wiring
+from workers.runtime.codec import decode, encode
+from workers.runtime.failures import InvalidInput
+from workers.runtime.partitioning import partition_for
+from workers.runtime.processing import Scope
+from workers.runtime.records import Incoming, Outgoing
+
+log = structlog.stdlib.get_logger("claims.remits")
+
+PROCESSOR = "reconcile"
+
+
+def parse_inbound(raw: bytes) -> RemittanceClaim | RemittanceTransaction:
+    kind = json.loads(raw).get("event_type") if raw.lstrip().startswith(b"{") else None
+    if kind == "remit.transaction":
+        return RemittanceTransaction.parse_json(raw)
+    return RemittanceClaim.parse_json(raw)
+
+
+class Ledgers:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, pcn: str) -> ClaimLedger:
+        raw = self.table.get(pcn.encode())
+        if raw is None:
+            return ClaimLedger.new(patient_control_number=pcn)
+        return ClaimLedger.parse_json(raw)
+
+    def put(self, ledger: ClaimLedger) -> None:
+        self.table[ledger.patient_control_number.encode()] = encode(ledger)
+
+
+def register(w: Wiring) -> None:
+    partitions = w.catalogue.partitions("claims.submitted")
+    for name in ("remits.835.inbound", "remits.provider-adjustments", "remits.commands"):
+        if w.catalogue.partitions(name) != partitions:
+            raise RuntimeError(f"{name} must have as many partitions as claims.submitted")
+    ledgers = Ledgers(w.table("reconcile.claims", "state.reconcile.claims"))
+    remittances = w.table("reconcile.remittances", "state.reconcile.remittances")
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def key_of(msg: Incoming) -> str:
+        key = msg.key_text
+        if not key:
+            raise InvalidInput("missing-key", "message has no key")
+        if partition_for(key, partitions) != msg.partition:
+            raise InvalidInput(
+                "misrouted",
+                "the key belongs to another partition; producers must use the default partitioner",
+            )
+        return key
+
+    def route(step: reconcile.Step, scope: Scope) -> list[Outgoing]:
+        ledgers.put(step.ledger)
+        out: list[Outgoing] = []
+        pcn = step.ledger.patient_control_number.encode()
+        for o in step.outputs:
+            if isinstance(o, reconcile.PayerClaimNumberLearned):
+                cmd = ClaimCommand.new(
+                    action="payer-claim-number",
+                    patient_control_number=o.patient_control_number,
+                    receiver_id=o.receiver_id,
+                    payer_claim_number=o.payer_claim_number,
+                    requested_by="reconcile",
+                    requested_at=now(),
+                )
+                out.append(Outgoing("claims.commands", o.receiver_id.encode(), encode(cmd)))
+                continue
+            topic = {
+                ClaimAdjudicated: "claims.adjudicated",
+                ClaimDenied: "claims.denied",
+                RemittanceUnmatched: "remits.unmatched",
+            }[type(o)]
+            out.append(
+                Outgoing(topic, pcn, encode(o), (("claims.event_type", type(o).__name__.encode()),))
+            )
+            name = getattr(o, "posting", None)
+            w.metrics.outcome(PROCESSOR, name.category if name is not None else type(o).__name__)
+            if isinstance(o, ClaimAdjudicated):
+                log.info(
+                    "claim payment posted",
+                    pcn=o.patient_control_number,
+                    category=o.posting.category,
+                    outstanding=str(o.outstanding),
+                )
+            elif isinstance(o, RemittanceUnmatched):
+                log.warning("claim payment unmatched", reason=o.reason)
+        return out
+
+    async def on_submitted(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        pcn = key_of(msg)
+        event = decode(ClaimSubmitted, msg.value)
+        scope.bind(clinic_id=event.clinic_id, claim_id=event.claim_id)
+        if event.patient_control_number != pcn:
+            raise InvalidInput("key-mismatch", "key is not the patient control number")
+        step = reconcile.on_submitted(ledgers.get(pcn), event, now())
+        return route(step, scope)
+
+    w.consume("claims.submitted", PROCESSOR, on_submitted)
+
+    async def on_inbound(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = key_of(msg)
+        event = decode(parse_inbound, msg.value)
+        if isinstance(event, RemittanceTransaction):
+            return on_transaction(key, event, scope)
+        target = event.assigned_to or event.claim.patient_control_number
+        scope.bind(pcn=target, remittance_id=event.remittance_id)
+        if target != key:
+            raise InvalidInput("key-mismatch", "key is not the claim payment's CLP01")
+        step = reconcile.on_claim_payment(ledgers.get(target), event, now())
+        if step.duplicate:
+            w.metrics.outcome(PROCESSOR, "duplicate-payment")
+            log.info("claim payment already posted", posting_id=event.posting_id)
+            return []
+        return route(step, scope)
+
+    def on_transaction(key: str, event: RemittanceTransaction, scope: Scope) -> list[Outgoing]:
+        scope.bind(remittance_id=event.remittance_id)
+        if key != event.remittance_id:
+            raise InvalidInput("key-mismatch", "key is not the remittance id")
+        if remittances.get(key.encode()) is not None:
+            w.metrics.outcome(PROCESSOR, "duplicate-remittance")
+            log.warning("remittance already received: posted once", remittance_id=key)
+            return []
+        remittances[key.encode()] = encode(event)
+        w.metrics.outcome(PROCESSOR, "remittance")
+        out = []
+        for adj in event.provider_adjustments:
+            target = adj.reference or f"unreferenced:{event.remittance_id}"
+            body = json.dumps(
+                {"remittance_id": event.remittance_id, "adjustment": adj.model_dump(mode="json")}
+            ).encode()
+            out.append(Outgoing("remits.provider-adjustments", target.encode(), body))
+        return out
+
+    w.consume("remits.835.inbound", PROCESSOR, on_inbound)
+
+    async def on_provider_adjustment(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = key_of(msg)
+        data = json.loads(msg.value or b"{}")
+        adjustment = ProviderAdjustment.model_validate(data["adjustment"], strict=False)
+        ledger = ledgers.get(key)
+        if not ledger.submitted:
+            w.metrics.outcome(PROCESSOR, "provider-adjustment-unlinked")
+            return []
+        ledgers.put(reconcile.link_provider_adjustment(ledger, data["remittance_id"], adjustment))
+        w.metrics.outcome(PROCESSOR, "provider-adjustment-linked")
+        return []
+
+    w.consume("remits.provider-adjustments", PROCESSOR, on_provider_adjustment)
+
+    async def on_command(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = key_of(msg)
+        command = decode(RemitCommand, msg.value)
+        ledger, payment = reconcile.take_waiting(ledgers.get(key), command.posting_id)
+        if payment is None:
+            raise InvalidInput(
+                "unknown-payment",
+                "no unmatched payment with this posting id "
+                "is filed under this patient control number",
+            )
+        ledgers.put(ledger)
+        moved = payment.model_copy(update={"assigned_to": command.assign_to})
+        log.info("unmatched payment assigned", posting_id=command.posting_id)
+        return [
+            Outgoing(
+                "remits.835.inbound", command.assign_to.encode(), moved.model_dump_json().encode()
+            )
+        ]
+
+    w.consume("remits.commands", PROCESSOR, on_command)

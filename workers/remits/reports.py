@@ -1,0 +1,89 @@
+"""Accounts-receivable aging and denial reports from the reconciliation ledgers.
+
+The ledgers are read from their compacted changelog (``state.reconcile.claims``,
+latest value per claim), so the reports need no running worker.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from schemas.remits import ClaimLedger
+from workers.remits.reconcile import code_texts
+from workers.runtime.settings import Settings
+
+BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
+
+
+def load_ledgers(settings: Settings, timeout_s: float = 10.0) -> list[ClaimLedger]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = settings.topic("state.reconcile.claims")
+    consumer = KafkaConsumer(
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=int(timeout_s * 1000),
+        **settings.kafka_python_config(),
+    )
+    latest: dict[bytes, bytes | None] = {}
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            batch = consumer.poll(timeout_ms=1000)
+            if not batch:
+                break
+            for records in batch.values():
+                for r in records:
+                    latest[r.key] = r.value
+    finally:
+        consumer.close()
+    return [ClaimLedger.parse_json(v) for v in latest.values() if v]
+
+
+def aging_report(
+    ledgers: list[ClaimLedger], today: date | None = None
+) -> tuple[list[list[str]], list[str]]:
+    day = today or datetime.now(UTC).date()
+    totals: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
+        lambda: {name: Decimal(0) for name, _, _ in BUCKETS}
+    )
+    for ledger in ledgers:
+        if not ledger.submitted or ledger.outstanding <= 0:
+            continue
+        first = ledger.submitted[0]
+        age = (day - first.submitted_at.date()).days
+        bucket = next(name for name, low, high in BUCKETS if low <= age <= high)
+        totals[(first.clinic_id, first.payer_id)][bucket] += ledger.outstanding
+    rows = []
+    for (clinic, payer), buckets in sorted(totals.items()):
+        total = sum(buckets.values(), Decimal(0))
+        rows.append([clinic, payer, *(f"{buckets[n]:.2f}" for n, _, _ in BUCKETS), f"{total:.2f}"])
+    return rows, ["clinic", "payer", *(n for n, _, _ in BUCKETS), "total"]
+
+
+def denials_report(ledgers: list[ClaimLedger]) -> tuple[list[list[str]], list[str]]:
+    carc = code_texts("carc")
+    counts: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for ledger in ledgers:
+        for posting in ledger.postings:
+            if posting.category != "denied":
+                continue
+            main = max(posting.adjustment_detail, key=lambda a: a.amount, default=None)
+            if main is None:
+                continue
+            entry = counts[(main.group, main.reason)]
+            entry[0] += 1
+            entry[1] += posting.charge
+    rows = [
+        [f"{group}-{reason}", carc.get(reason, ""), str(int(n)), f"{amount:.2f}"]
+        for (group, reason), (n, amount) in sorted(counts.items(), key=lambda i: -i[1][0])
+    ]
+    return rows, ["reason", "text", "claims", "charges"]
