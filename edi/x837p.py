@@ -720,3 +720,395 @@ def render_837p(
         transliterations=writer.transliterations,
         created_at=created_at,
     )
+
+
+# --- reading ----------------------------------------------------------------------------
+#
+# :func:`read_837p` is the other direction: what a payer needs from an 837P, as
+# :class:`schemas.adjudication.ClaimReceived` objects, one per CLM, streamed.
+
+
+class X837Error(X12Error):
+    """An 837P that cannot be read: a segment out of place, a bad amount or date, not an 837P.
+
+    Located at the segment (ordinal and byte offset); the message names the
+    element, never its value.
+    """
+
+
+#: GS08/ST03 prefix of every professional claim version we read (X222A1, X222A2, ...).
+_PROFESSIONAL: Final = "005010X222"
+_AMOUNT: Final = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def read_837p(
+    source: Source, *, encoding_errors: EncodingErrors = "replace"
+) -> Iterator[ClaimReceived]:
+    """The claims of an 837P (bytes, a binary file or chunks), in file order, streamed.
+
+    Reads our own files and any well-formed 005010X222 (A1 or A2) 837P: several
+    interchanges, groups and transaction sets, any delimiters.  Envelopes are
+    checked as in :mod:`edi.envelope`.  Raises :class:`~edi.segments.X12SyntaxError`
+    or :class:`~edi.segments.X12EnvelopeError` for lexical and envelope problems
+    and :class:`X837Error` for an 837P that cannot be read (another transaction
+    set or implementation guide, a claim outside a subscriber loop, a line
+    without ``SV1`` or service date, an amount or date that is not one, a
+    required name or id missing); all carry the segment's ordinal and offset.
+    """
+    segments = read_segments(source, encoding_errors=encoding_errors)
+    return _Reader().run(segments)
+
+
+def _amount(segment: Segment, n: int, name: str) -> Decimal:
+    text = segment.element(n)
+    if not text:
+        raise X837Error.at(segment, f"{name} is missing")
+    if not _AMOUNT.fullmatch(text):
+        raise X837Error.at(segment, f"{name} is not a decimal number")
+    return Decimal(text)
+
+
+def _d8_date(text: str) -> date | None:
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+def _optional(segment: Segment, n: int) -> str | None:
+    return segment.element(n).strip() or None
+
+
+def _name(segment: Segment, what: str) -> PersonOrOrganisation:
+    """NM102..NM105 as a person (NM102 = 1) or an organisation."""
+    last = segment.element(3).strip()
+    if not last:
+        raise X837Error.at(segment, f"NM103 ({what} name) is missing")
+    if segment.element(2) == "2":
+        return PersonOrOrganisation(kind="organisation", last_or_organisation_name=last)
+    return PersonOrOrganisation(
+        kind="person",
+        last_or_organisation_name=last,
+        first_name=_optional(segment, 4),
+        middle_name=_optional(segment, 5),
+    )
+
+
+class _Line:
+    """A 2400 loop being read."""
+
+    __slots__ = ("control", "dates", "lx", "nested", "sv1")
+
+    def __init__(self, lx: Segment) -> None:
+        self.lx = lx
+        self.sv1: dict[str, object] | None = None
+        self.dates: tuple[date, date | None] | None = None
+        self.control: str | None = None
+        self.nested = False  # inside a 2410/2420/2430 loop of this line
+
+    def build(self) -> LineReceived:
+        if self.sv1 is None:
+            raise X837Error.at(self.lx, "the service line has no SV1")
+        if self.dates is None:
+            raise X837Error.at(self.lx, "the service line has no DTP*472 service date")
+        number = self.lx.element(1)
+        if not number.isdigit() or int(number) < 1:
+            raise X837Error.at(self.lx, "LX01 must be a positive number")
+        start, end = self.dates
+        return LineReceived(
+            line_number=int(number),
+            **self.sv1,  # type: ignore[arg-type]
+            service_date=start,
+            service_date_end=end,
+            line_control_number=self.control,
+        )
+
+
+class _Claim:
+    """A 2300 loop being read."""
+
+    __slots__ = ("clm", "fields", "line", "lines", "section")
+
+    def __init__(self, clm: Segment, fields: dict[str, object]) -> None:
+        self.clm = clm
+        self.fields = fields
+        self.lines: list[LineReceived] = []
+        self.line: _Line | None = None
+        self.section = "2300"  # or 2310 (providers) / 2320 (other payers) before the lines
+
+    def end_line(self) -> None:
+        if self.line is not None:
+            self.lines.append(self.line.build())
+            self.line = None
+
+
+class _Reader:
+    """The 837P state machine over one stream of segments."""
+
+    def __init__(self) -> None:
+        self.checker = EnvelopeChecker()
+        self.isa: Segment | None = None
+        self.gs: Segment | None = None
+        self.envelope: Interchange837 | None = None
+        self.level = ""  # HL03 of the current hierarchical level
+        self.provider: dict[str, object] = {}
+        self.subscriber: dict[str, object] = {}
+        self.payer: PayerReceived | None = None
+        self.patient: dict[str, object] | None = None
+        self.claim: _Claim | None = None
+        self.handlers = {
+            "HL": self._hl,
+            "NM1": self._nm1,
+            "SBR": self._sbr,
+            "PAT": self._pat,
+            "REF": self._ref,
+            "CLM": self._clm,
+            "LX": self._lx,
+            "SV1": self._sv1,
+            "DTP": self._dtp,
+            "SVD": self._nested,
+            "LIN": self._nested,
+        }
+
+    def run(self, segments: Iterable[Segment]) -> Iterator[ClaimReceived]:
+        checker = self.checker
+        handlers = self.handlers
+        for segment in segments:
+            sid = segment.id
+            if sid in CONTROL_SEGMENTS:
+                if sid == "SE" or sid == "ST":
+                    yield from self._finish_claim()
+                checker.control(segment)
+                getattr(self, f"_{sid.lower()}")(segment)
+                continue
+            checker.body(segment)
+            if sid == "HL" or sid == "CLM":
+                yield from self._finish_claim()
+            handler = handlers.get(sid)
+            if handler is not None:
+                handler(segment)
+        checker.finish()
+
+    # --- envelope
+
+    def _isa(self, segment: Segment) -> None:
+        self.isa = segment
+
+    def _iea(self, segment: Segment) -> None:
+        self.isa = None
+
+    def _gs(self, segment: Segment) -> None:
+        if segment.element(1) != "HC":
+            raise X837Error.at(segment, "GS01: this functional group is not claims (HC)")
+        if not segment.element(8).startswith(_PROFESSIONAL):
+            raise X837Error.at(segment, "GS08: not a 005010X222 professional claim group")
+        self.gs = segment
+
+    def _ge(self, segment: Segment) -> None:
+        self.gs = None
+
+    def _st(self, segment: Segment) -> None:
+        if segment.element(1) != "837":
+            raise X837Error.at(segment, "ST01: this transaction set is not an 837")
+        guide = segment.element(3)
+        if guide and not guide.startswith(_PROFESSIONAL):
+            raise X837Error.at(segment, "ST03: not a 005010X222 professional claim")
+        isa, gs = self.isa, self.gs
+        assert isa is not None and gs is not None  # the envelope checker saw them
+        self.envelope = Interchange837(
+            isa_sender_qualifier=isa.element(5).strip(),
+            isa_sender_id=isa.element(6).strip(),
+            isa_receiver_qualifier=isa.element(7).strip(),
+            isa_receiver_id=isa.element(8).strip(),
+            interchange_control_number=isa.element(13).strip(),
+            usage=isa.element(15).strip(),
+            gs_sender_code=gs.element(2),
+            gs_receiver_code=gs.element(3),
+            group_control_number=gs.element(6),
+            created=_d8_date(gs.element(4)),
+            implementation_guide=gs.element(8),
+            transaction_control_number=segment.element(2),
+        )
+        self.level = ""
+        self.provider, self.subscriber, self.payer, self.patient = {}, {}, None, None
+
+    def _se(self, segment: Segment) -> None:
+        self.envelope = None
+
+    # --- hierarchy (2000A/B/C)
+
+    def _hl(self, segment: Segment) -> None:
+        level = segment.element(3)
+        self.level = level
+        if level == "20":
+            self.provider, self.subscriber, self.payer, self.patient = {}, {}, None, None
+        elif level == "22":
+            self.subscriber, self.payer, self.patient = {}, None, None
+        elif level == "23":
+            self.patient = {}
+
+    def _nm1(self, segment: Segment) -> None:
+        claim = self.claim
+        if claim is not None:
+            if claim.line is not None:
+                claim.line.nested = True
+            elif claim.section == "2300":
+                claim.section = "2310"
+            return
+        entity, level = segment.element(1), self.level
+        if entity == "85" and level == "20":
+            self.provider = {
+                "name": _name(segment, "billing provider").last_or_organisation_name,
+                "npi": _optional(segment, 9) if segment.element(8) == "XX" else None,
+                "tax_id": self.provider.get("tax_id"),
+            }
+        elif entity == "IL" and level == "22":
+            self.subscriber["name"] = _name(segment, "subscriber")
+            if segment.element(8) in ("MI", "II"):
+                self.subscriber["member_id"] = _optional(segment, 9)
+        elif entity == "PR" and level == "22":
+            payer_id = _optional(segment, 9)
+            if payer_id is None:
+                raise X837Error.at(segment, "NM109 (payer id) is missing")
+            name = _name(segment, "payer").last_or_organisation_name
+            self.payer = PayerReceived(name=name, id=payer_id)
+        elif entity == "QC" and level == "23" and self.patient is not None:
+            self.patient["name"] = _name(segment, "patient")
+
+    def _sbr(self, segment: Segment) -> None:
+        if self.claim is not None:
+            self.claim.section = "2320"  # other subscriber information
+            return
+        if self.level != "22":
+            raise X837Error.at(segment, "SBR outside a subscriber (HL 22) loop")
+        self.subscriber.update(
+            payer_responsibility=segment.element(1),
+            relationship=_optional(segment, 2),
+            group_number=_optional(segment, 3),
+            filing_indicator=_optional(segment, 9),
+        )
+
+    def _pat(self, segment: Segment) -> None:
+        if self.patient is not None and self.claim is None:
+            self.patient["relationship"] = _optional(segment, 1)
+
+    def _ref(self, segment: Segment) -> None:
+        qualifier = segment.element(1)
+        claim = self.claim
+        if claim is None:
+            if self.level == "20" and qualifier in ("EI", "SY") and self.provider:
+                if qualifier == "EI" or self.provider.get("tax_id") is None:
+                    self.provider["tax_id"] = _optional(segment, 2)
+            return
+        line = claim.line
+        if line is not None:
+            if qualifier == "6R" and not line.nested:
+                line.control = _optional(segment, 2)
+        elif claim.section == "2300":
+            if qualifier == "F8":
+                claim.fields["payer_claim_number"] = _optional(segment, 2)
+            elif qualifier == "G1":
+                claim.fields["prior_authorization"] = _optional(segment, 2)
+
+    # --- claims (2300) and lines (2400)
+
+    def _clm(self, segment: Segment) -> None:
+        if self.level not in ("22", "23"):
+            raise X837Error.at(segment, "CLM outside a subscriber or patient loop")
+        pcn = segment.element(1)
+        if not pcn:
+            raise X837Error.at(segment, "CLM01 (patient control number) is missing")
+        location = segment.components(5)
+        if len(location) < 3 or not location[0] or not location[2]:
+            raise X837Error.at(segment, "CLM05 needs the place of service and the frequency")
+        self.claim = _Claim(
+            segment,
+            {
+                "patient_control_number": pcn,
+                "total_charge": _amount(segment, 2, "CLM02"),
+                "place_of_service": location[0],
+                "frequency": location[2],
+            },
+        )
+
+    def _lx(self, segment: Segment) -> None:
+        claim = self.claim
+        if claim is None:
+            raise X837Error.at(segment, "LX outside a claim")
+        claim.end_line()
+        claim.line = _Line(segment)
+
+    def _sv1(self, segment: Segment) -> None:
+        claim = self.claim
+        line = claim.line if claim is not None else None
+        if line is None:
+            raise X837Error.at(segment, "SV1 outside a service line")
+        procedure = segment.components(1)
+        if len(procedure) < 2 or not procedure[0] or not procedure[1]:
+            raise X837Error.at(segment, "SV101 needs a qualifier and a procedure code")
+        line.sv1 = {
+            "qualifier": procedure[0],
+            "procedure": procedure[1],
+            "modifiers": tuple(m for m in procedure[2:6] if m),
+            "charge": _amount(segment, 2, "SV102"),
+            "unit_basis": _optional(segment, 3),
+            "units": _amount(segment, 4, "SV104"),
+        }
+
+    def _dtp(self, segment: Segment) -> None:
+        claim = self.claim
+        line = claim.line if claim is not None else None
+        if line is None or line.nested or segment.element(1) != "472":
+            return
+        fmt, raw = segment.element(2), segment.element(3)
+        first, _, second = raw.partition("-")
+        start = _d8_date(first)
+        end = _d8_date(second) if fmt == "RD8" else None
+        if start is None or (fmt == "RD8" and end is None) or fmt not in ("D8", "RD8"):
+            raise X837Error.at(segment, "DTP03 (service date) is not a D8 date or RD8 range")
+        line.dates = (start, end if end != start else None)
+
+    def _nested(self, segment: Segment) -> None:
+        claim = self.claim
+        if claim is not None and claim.line is not None:
+            claim.line.nested = True
+
+    def _finish_claim(self) -> Iterator[ClaimReceived]:
+        claim = self.claim
+        if claim is None:
+            return
+        self.claim = None
+        claim.end_line()
+        yield self._build(claim)
+
+    def _build(self, claim: _Claim) -> ClaimReceived:
+        clm = claim.clm
+        if not claim.lines:
+            raise X837Error.at(clm, "the claim has no service lines")
+        if not self.provider:
+            raise X837Error.at(clm, "the claim has no billing provider (2010AA NM1*85)")
+        if self.payer is None:
+            raise X837Error.at(clm, "the claim has no payer (2010BB NM1*PR)")
+        if "name" not in self.subscriber or "payer_responsibility" not in self.subscriber:
+            raise X837Error.at(clm, "the claim has no subscriber (SBR and 2010BA NM1*IL)")
+        patient = None
+        if self.level == "23":
+            if self.patient is None or "name" not in self.patient:
+                raise X837Error.at(clm, "the patient loop has no NM1*QC")
+            patient = PatientReceived(**self.patient)  # type: ignore[arg-type]
+        assert self.envelope is not None
+        try:
+            return ClaimReceived(
+                envelope=self.envelope,
+                billing_provider=BillingProviderReceived(**self.provider),  # type: ignore[arg-type]
+                payer=self.payer,
+                subscriber=SubscriberReceived(**self.subscriber),  # type: ignore[arg-type]
+                patient=patient,
+                lines=tuple(claim.lines),
+                **claim.fields,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:
+            problems = "; ".join(describe_errors(exc, limit=3))
+            raise X837Error.at(clm, f"the claim cannot be read: {problems}") from None

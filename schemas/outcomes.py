@@ -116,6 +116,7 @@ class SessionDuplicate(Versioned):
     event_id: str
     first_event_id: str | None
     event_type: Literal["session.completed", "session.cancelled"]
+    source: str | None = Field(default=None, description="topic:partition:offset of the repeat.")
     detected_at: AwareDatetime
 
 

@@ -36,6 +36,13 @@ class SessionRecord(Contract):
 
     fingerprint: str | None = Field(description="Content hash; null when only a cancel was seen.")
     event_ids: list[str] = Field(default_factory=list, max_length=8)
+    sources: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="topic:partition:offset of the messages handled for this session, to tell "
+        "a redelivery (the same message again) from a duplicate (a new message).",
+    )
+    withdrawal: str | None = Field(default=None, description="The SessionWithdrawn sent (JSON).")
     status: SessionStatus
     reason: str | None = None
     message: str | None = None

@@ -162,14 +162,44 @@ def test_technique_order_does_not_make_a_session_different() -> None:
     assert isinstance(out, SessionDuplicate)
 
 
-def test_a_redelivered_event_repeats_its_outcome_without_counting_again() -> None:
+def test_a_redelivered_message_repeats_its_outcome_without_counting_again() -> None:
     ev = session()
-    first = run(state(prescriptions=[rx()]), ev)
-    again = run(first.state, ev)
+    first = rules.on_session_completed(
+        state(prescriptions=[rx()]), ev, catalog(), NOW, source="sessions.completed:2:10"
+    )
+    again = rules.on_session_completed(
+        first.state, ev, catalog(), NOW, source="sessions.completed:2:10"
+    )
     out = only(again)
     assert isinstance(out, SessionEnriched) and out.visit_number == 1
     assert again.duplicates == 0
     assert len(again.state.visits["rx1"]) == 1
+
+
+def test_the_same_event_sent_again_in_a_new_message_is_a_duplicate() -> None:
+    ev = session()
+    first = rules.on_session_completed(
+        state(prescriptions=[rx()]), ev, catalog(), NOW, source="sessions.completed:2:10"
+    )
+    resent = rules.on_session_completed(
+        first.state, ev, catalog(), NOW, source="sessions.completed:2:11"
+    )
+    dup = only(resent)
+    assert isinstance(dup, SessionDuplicate) and resent.duplicates == 1
+    assert dup.source == "sessions.completed:2:11"
+    # a redelivery of that duplicate message repeats the notice, counts nothing new
+    again = rules.on_session_completed(
+        resent.state, ev, catalog(), NOW, source="sessions.completed:2:11"
+    )
+    assert isinstance(only(again), SessionDuplicate) and again.duplicates == 0
+
+
+def test_a_redelivered_cancel_repeats_the_withdrawal() -> None:
+    s = run(state(prescriptions=[rx()]), session()).state
+    c = cancel()
+    first = rules.on_session_cancelled(s, c, NOW, source="sessions.completed:2:20")
+    again = rules.on_session_cancelled(first.state, c, NOW, source="sessions.completed:2:20")
+    assert only(again) == only(first) and again.state == first.state
 
 
 # --- 3: reference data -------------------------------------------------------------------

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from schemas.claims import ControlNumbers
-from schemas.remittance import Adjustment, ClaimPayment, Payee, Payer, Payment, ServicePayment
 from schemas.remits import (
     ClaimAdjudicated,
     ClaimDenied,
@@ -16,6 +15,7 @@ from schemas.remits import (
     RemittanceUnmatched,
     remittance_id,
 )
+from schemas.remittance import Adjustment, ClaimPayment, Payee, Payer, Payment, ServicePayment
 from schemas.submission import ClaimSubmitted
 from tests import factories as f
 from tests.pipeline import billable

@@ -182,10 +182,10 @@ def register(w: Wiring) -> None:
         if state.patient is not None:
             scope.add_phi(*_patient_phi(state.patient))
         if isinstance(event, SessionCompleted):
-            step = rules.on_session_completed(state, event, catalog, now(), policy)
+            step = rules.on_session_completed(state, event, catalog, now(), policy, msg.ref)
         else:
             assert isinstance(event, SessionCancelled)
-            step = rules.on_session_cancelled(state, event, now())
+            step = rules.on_session_cancelled(state, event, now(), msg.ref)
         return finish(key, step, scope)
 
     w.consume("sessions.completed", PROCESSOR, on_session)

@@ -420,6 +420,7 @@ def _apply(
     event_ids: list[str],
     now: datetime,
     hold_since: datetime,
+    sources: list[str] | None = None,
 ) -> PatientState:
     sessions = dict(state.sessions)
     visits = {k: list(v) for k, v in state.visits.items()}
@@ -438,6 +439,7 @@ def _apply(
     sessions[event.session_id] = SessionRecord(
         fingerprint=fp,
         event_ids=event_ids[-8:],
+        sources=(sources or [])[-16:],
         status=verdict.kind,  # type: ignore[arg-type]
         reason=verdict.reason,
         message=verdict.message,
@@ -452,22 +454,37 @@ def _apply(
     return state.model_copy(update={"sessions": sessions, "visits": visits})
 
 
+def _seen(record: SessionRecord, eid: str, source: str | None) -> dict[str, list[str]]:
+    """The record's event ids and sources with this message added."""
+    return {
+        "event_ids": [*record.event_ids, eid][-8:],
+        "sources": [*record.sources, source][-16:] if source else record.sources,
+    }
+
+
 def on_session_completed(
     state: PatientState,
     event: SessionCompleted,
     catalog: Catalog,
     now: datetime,
     policy: Policy = Policy(),
+    source: str | None = None,
 ) -> Step:
+    """One SessionCompleted.  ``source`` (``topic:partition:offset``) tells a
+    redelivery of the same message (after a crash: its outcome is repeated) from
+    the same session sent again in a new message (a duplicate, whatever its
+    event id: counted, not billed)."""
     fp = fingerprint(event)
     eid = str(event.event_id)
     record = state.sessions.get(event.session_id)
     if record is not None:
+        if source is not None and source in record.sources:
+            return Step(state, _redelivered(state, event, record, catalog, now, policy, source))
         if record.status == "cancelled" and record.fingerprint is None:
             # The cancel overtook the session: it is withdrawn as soon as it shows up.
             sessions = dict(state.sessions)
             sessions[event.session_id] = record.model_copy(
-                update={"fingerprint": fp, "event_ids": [*record.event_ids, eid][-8:]}
+                update={"fingerprint": fp, **_seen(record, eid, source)}
             )
             return Step(state.model_copy(update={"sessions": sessions}))
         if record.fingerprint != fp:
@@ -484,22 +501,21 @@ def on_session_completed(
                 details={"first_status": record.status},
             )
             return Step(state, [out])
-        if eid in record.event_ids:
-            return Step(state, _redelivered(state, event, record, catalog, now, policy))
         sessions = dict(state.sessions)
-        sessions[event.session_id] = record.model_copy(
-            update={"event_ids": [*record.event_ids, eid][-8:]}
-        )
+        sessions[event.session_id] = record.model_copy(update=_seen(record, eid, source))
         dup = SessionDuplicate.new(
             session_key=event.session_key,
             event_id=eid,
             first_event_id=record.event_ids[0] if record.event_ids else None,
             event_type="session.completed",
+            source=source,
             detected_at=now,
         )
         return Step(state.model_copy(update={"sessions": sessions}), [dup], duplicates=1)
     verdict = _judge(event, state, catalog, now, policy, held_since=now)
-    new_state = _apply(state, event, verdict, fp, [eid], now, hold_since=now)
+    new_state = _apply(
+        state, event, verdict, fp, [eid], now, hold_since=now, sources=[source] if source else []
+    )
     return Step(new_state, [verdict.outcome])
 
 
@@ -510,12 +526,27 @@ def _redelivered(
     catalog: Catalog,
     now: datetime,
     policy: Policy,
+    source: str,
 ) -> list[SessionOutcome]:
-    """The same event again (a retry after a crash): repeat its recorded outcome.
+    """The same message again (a retry after a crash): repeat what it produced.
 
     Downstream stages de-duplicate by session identity, so a repeat is harmless,
-    while a lost first output would otherwise never be replaced.
+    while a lost first output would otherwise never be replaced.  A message that
+    was itself a duplicate repeats its duplicate notice.
     """
+    if record.status == "cancelled":
+        return []
+    if source != record.sources[0]:
+        return [
+            SessionDuplicate.new(
+                session_key=event.session_key,
+                event_id=str(event.event_id),
+                first_event_id=record.event_ids[0] if record.event_ids else None,
+                event_type="session.completed",
+                source=source,
+                detected_at=now,
+            )
+        ]
     if record.status == "rejected":
         return [
             SessionRejected.new(
@@ -566,22 +597,25 @@ def _redelivered(
     return []
 
 
-def on_session_cancelled(state: PatientState, event: SessionCancelled, now: datetime) -> Step:
+def on_session_cancelled(
+    state: PatientState, event: SessionCancelled, now: datetime, source: str | None = None
+) -> Step:
     record = state.sessions.get(event.session_id)
     eid = str(event.event_id)
     sessions = dict(state.sessions)
     visits = {k: list(v) for k, v in state.visits.items()}
+    if record is not None and source is not None and source in record.sources:
+        if record.withdrawal is not None and record.sources[-1] == source:
+            return Step(state, [SessionWithdrawn.parse_json(record.withdrawal)])  # redelivery
+        return Step(state)
     if record is not None and record.status == "cancelled":
-        if eid in record.event_ids:
-            return Step(state)  # redelivery of the same cancel: already done
-        sessions[event.session_id] = record.model_copy(
-            update={"event_ids": [*record.event_ids, eid][-8:]}
-        )
+        sessions[event.session_id] = record.model_copy(update=_seen(record, eid, source))
         dup = SessionDuplicate.new(
             session_key=event.session_key,
             event_id=eid,
             first_event_id=record.event_ids[0] if record.event_ids else None,
             event_type="session.cancelled",
+            source=source,
             detected_at=now,
         )
         return Step(state.model_copy(update={"sessions": sessions}), [dup], duplicates=1)
@@ -592,6 +626,7 @@ def on_session_cancelled(state: PatientState, event: SessionCancelled, now: date
         sessions[event.session_id] = SessionRecord(
             fingerprint=None,
             event_ids=[eid],
+            sources=[source] if source else [],
             status="cancelled",
             reason="cancelled",
             message="cancelled by the clinic before the session was received",
@@ -609,7 +644,7 @@ def on_session_cancelled(state: PatientState, event: SessionCancelled, now: date
                 "status": "cancelled",
                 "reason": "cancelled",
                 "message": f"cancelled by the clinic (was {record.status})",
-                "event_ids": [*record.event_ids, eid][-8:],
+                **_seen(record, eid, source),
                 "hold": None,
                 "decided_at": now,
             }
@@ -627,6 +662,9 @@ def on_session_cancelled(state: PatientState, event: SessionCancelled, now: date
         receiver_id=record.receiver_id if record else None,
         billed_to_payer=record.billed_to_payer if record else None,
         withdrawn_at=now,
+    )
+    sessions[event.session_id] = sessions[event.session_id].model_copy(
+        update={"withdrawal": out.model_dump_json()}
     )
     return Step(state.model_copy(update={"sessions": sessions, "visits": visits}), [out])
 
@@ -663,6 +701,7 @@ def reevaluate_held(
             record.event_ids,
             now,
             hold_since=hold.since,
+            sources=record.sources,
         )
         outcomes.append(verdict.outcome)
     return Step(state, outcomes)
