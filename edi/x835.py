@@ -28,6 +28,14 @@ A failing equation is a :class:`~schemas.remittance.BalanceError` and makes
 ``None`` plus a balance error entry that names the element; it does not make
 ``ok`` false, since the money still adds up.
 
+Writing: :func:`render_835` (one transaction set) and
+:func:`render_835_interchange` (several) write a remittance, plus the
+:class:`~schemas.adjudication.RemittanceDetails` the canonical model does not
+hold (payer address and technical contact, names, allowed amounts, ...), as a
+005010X221A1 interchange that ``parse_835`` reads back to the same remittance.
+They raise :class:`X835RenderError` naming the transaction, the claim's
+position and the element, never a value.
+
 Errors: envelope problems raise :class:`~edi.segments.X12EnvelopeError` (see
 :mod:`edi.envelope`), lexical ones :class:`~edi.segments.X12SyntaxError`, and
 an 835 that cannot be read (a CLP before the BPR, an SVC outside a claim, an
@@ -41,13 +49,34 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from sys import intern
-from typing import Final, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from edi.envelope import CONTROL_SEGMENTS, EnvelopeChecker
-from edi.segments import EncodingErrors, Segment, Source, X12Error, read_segments
+from edi.segments import (
+    DEFAULT_DELIMITERS,
+    Delimiters,
+    Element,
+    EncodingErrors,
+    Segment,
+    Source,
+    X12Error,
+    X12RenderError,
+    read_segments,
+    render_isa,
+    render_segment,
+)
+from schemas.adjudication import (
+    ClaimDetails,
+    NameDetails,
+    PayerContact,
+    PostalAddress,
+    RemittanceAdvice,
+    RemittanceDetails,
+    ServiceDetails,
+)
 from schemas.remittance import (
     DATE_EXPECTED,
     Adjustment,
@@ -65,16 +94,23 @@ from schemas.remittance import (
     RemittanceSummary,
     ServicePayment,
     money_text,
+    quantity_text,
 )
 
 __all__ = [
+    "MAX_CAS_TRIPLES",
+    "MAX_PLB_ADJUSTMENTS",
+    "REMITTANCE_GUIDE",
     "RemittanceEvent",
     "X835Error",
+    "X835RenderError",
     "check_balance",
     "claim_balance_errors",
     "iter_835_events",
     "parse_835",
     "parse_835_file",
+    "render_835",
+    "render_835_interchange",
     "transaction_balance_error",
 ]
 
@@ -672,3 +708,458 @@ def parse_835_file(
     """:func:`parse_835` over a file, read in chunks (``OSError`` when it cannot be read)."""
     with open(path, "rb") as stream:
         yield from parse_835(stream, encoding_errors=encoding_errors)
+
+
+# --- writing -----------------------------------------------------------------------
+#
+# :func:`render_835` is the other direction: a canonical remittance (plus the
+# details it does not hold) as 835 text that ``parse_835`` reads back to the
+# same remittance.
+
+#: GS08 of every 835 written here (ST03 is not used in the 835).
+REMITTANCE_GUIDE: Final = "005010X221A1"
+#: Adjustment triples per CAS segment, and adjustments per PLB segment.
+MAX_CAS_TRIPLES: Final = 6
+MAX_PLB_ADJUSTMENTS: Final = 6
+
+#: (min, max) lengths of the free-text elements written, where the models allow more.
+_LENGTHS_835: Final[dict[str, tuple[int, int]]] = {
+    "ST02": (4, 9),
+    "TRN02": (1, 50),
+    "TRN03": (10, 10),
+    "BPR10": (10, 10),
+    "N102": (1, 60),
+    "N104": (2, 80),
+    "CLP01": (1, 38),
+    "CLP07": (1, 50),
+    "CLP08": (1, 2),
+    "CLP09": (1, 1),
+    "NM103": (1, 60),
+    "NM104": (1, 35),
+    "NM105": (1, 25),
+    "NM109": (2, 80),
+    "SVC01-2": (1, 48),
+    "SVC06-2": (1, 48),
+    "REF02": (1, 50),
+    "LQ02": (1, 30),
+    "MOA03": (1, 50),
+    "PLB01": (1, 50),
+    "PLB03-2": (1, 50),
+}
+
+
+class X835RenderError(X12RenderError):
+    """A remittance that cannot be written as a valid 835.
+
+    The message names the transaction (ST02), the claim by its position and
+    the element, never a value.
+    """
+
+
+def _d8(day: dt.date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+class _Writer835:
+    """Collects the segments of one interchange and says where an error happened."""
+
+    __slots__ = ("count", "delimiters", "line_end", "parts", "where")
+
+    def __init__(self, delimiters: Delimiters, line_end: str) -> None:
+        self.delimiters = delimiters
+        self.line_end = line_end
+        self.parts: list[str] = []
+        self.count = 0
+        self.where = "envelope"
+
+    def error(self, reason: str) -> X835RenderError:
+        return X835RenderError(f"{self.where}: {reason}")
+
+    def raw(self, text: str) -> None:
+        self.parts.append(text + self.line_end)
+        self.count += 1
+
+    def segment(self, segment_id: str, *elements: Element) -> None:
+        for index, value in enumerate(elements, start=1):
+            if isinstance(value, str):
+                self._check_length(f"{segment_id}{index:02d}", value)
+            elif value is not None:
+                for n, part in enumerate(value, start=1):
+                    if part:
+                        self._check_length(f"{segment_id}{index:02d}-{n}", part)
+        try:
+            text = render_segment(segment_id, elements, self.delimiters)
+        except X12RenderError as exc:
+            raise self.error(exc.reason) from None
+        self.parts.append(text + self.line_end)
+        self.count += 1
+
+    def _check_length(self, ref: str, value: str) -> None:
+        limits = _LENGTHS_835.get(ref)
+        if limits is not None and not limits[0] <= len(value) <= limits[1]:
+            raise self.error(f"{ref} must be {limits[0]} to {limits[1]} characters long")
+
+    def required(self, value: str | None, ref: str) -> str:
+        if not value:
+            raise self.error(f"{ref} is required")
+        return value
+
+
+def _payment_method_elements(
+    payment: Payment, details: RemittanceDetails, writer: _Writer835
+) -> list[Element]:
+    """BPR05..BPR15: the bank details of an ACH payment, else nothing."""
+    bank = details.bank
+    if payment.method != "ACH" or bank is None:
+        return [None] * 11
+    payer_id = writer.required(payment.payer_trace_id, "TRN03 (for BPR10)")
+    return [
+        "CCP", "01", bank.payer_routing_number, "DA", bank.payer_account_number,
+        payer_id, None, "01", bank.payee_routing_number, "DA", bank.payee_account_number,
+    ]  # fmt: skip
+
+
+def _financial_information(
+    writer: _Writer835, remittance: Remittance, details: RemittanceDetails
+) -> None:
+    """BPR, TRN and DTM*405."""
+    payment = remittance.payment
+    writer.where = f"transaction {remittance.control_number}, header"
+    method = writer.required(payment.method, "BPR04 (payment method)")
+    flag = writer.required(payment.credit_debit, "BPR03 (credit/debit flag)")
+    if payment.date is None:
+        raise writer.error("BPR16 (payment effective date) is required")
+    handling = "H" if method == "NON" else "I"
+    writer.segment(
+        "BPR",
+        handling,
+        money_text(payment.amount),
+        flag,
+        method,
+        *_payment_method_elements(payment, details, writer),
+        _d8(payment.date),
+    )
+    trace = writer.required(payment.trace_number, "TRN02 (trace number)")
+    payer_trace = writer.required(payment.payer_trace_id, "TRN03 (payer identifier)")
+    writer.segment("TRN", "1", trace, payer_trace)
+    if details.production_date is not None:
+        writer.segment("DTM", "405", _d8(details.production_date))
+
+
+def _address_835(writer: _Writer835, address: PostalAddress) -> None:
+    writer.segment("N3", address.line1, address.line2)
+    writer.segment("N4", address.city, address.state, address.postal_code)
+
+
+def _contact_elements(contact: PayerContact) -> list[Element]:
+    elements: list[Element] = []
+    for qualifier, value in (("TE", contact.phone), ("EM", contact.email), ("UR", contact.url)):
+        if value is not None:
+            elements += [qualifier, value]
+    return elements
+
+
+def _parties(writer: _Writer835, remittance: Remittance, details: RemittanceDetails) -> None:
+    """1000A payer (N1, N3, N4, PER*BL) and 1000B payee (N1, N3, N4, REF*TJ)."""
+    payer, payee = remittance.payer, remittance.payee
+    writer.where = f"transaction {remittance.control_number}, loop 1000A"
+    name = writer.required(payer.name, "N102 (payer name)")
+    writer.segment("N1", "PR", name, *(("XV", payer.id) if payer.id else ()))
+    if details.payer_address is None:
+        raise writer.error("N3/N4 (payer address) are required")
+    _address_835(writer, details.payer_address)
+    contact = details.payer_contact
+    writer.segment("PER", "BL", contact.name, *_contact_elements(contact))
+    writer.where = f"transaction {remittance.control_number}, loop 1000B"
+    payee_name = writer.required(payee.name, "N102 (payee name)")
+    if payee.npi:
+        writer.segment("N1", "PE", payee_name, "XX", payee.npi)
+    elif payee.tax_id:
+        writer.segment("N1", "PE", payee_name, "FI", payee.tax_id)
+    else:
+        raise writer.error("N103/N104: the payee needs an NPI or a tax id")
+    if details.payee_address is not None:
+        _address_835(writer, details.payee_address)
+    if payee.npi and payee.tax_id:
+        writer.segment("REF", "TJ", payee.tax_id)
+
+
+def _grouped(adjustments: Sequence[Adjustment]) -> list[tuple[str, list[Adjustment]]]:
+    """Adjustments by group code, groups in order of first appearance."""
+    groups: dict[str, list[Adjustment]] = {}
+    for adjustment in adjustments:
+        groups.setdefault(adjustment.group, []).append(adjustment)
+    return list(groups.items())
+
+
+def _cas(writer: _Writer835, adjustments: Sequence[Adjustment]) -> None:
+    """One CAS per group code (more when a group has more than six adjustments)."""
+    for group, members in _grouped(adjustments):
+        for start in range(0, len(members), MAX_CAS_TRIPLES):
+            triples: list[Element] = []
+            for adjustment in members[start : start + MAX_CAS_TRIPLES]:
+                quantity = adjustment.quantity
+                triples += [
+                    adjustment.reason,
+                    money_text(adjustment.amount),
+                    None if quantity is None else quantity_text(quantity),
+                ]
+            writer.segment("CAS", group, *triples)
+
+
+def _nm1_835(writer: _Writer835, entity: str, name: NameDetails, entity_type: str) -> None:
+    elements: list[Element] = [entity, entity_type, name.last_name]
+    if entity_type == "1":
+        elements += [name.first_name, name.middle_name]
+    else:
+        elements += [None, None]
+    if name.identifier is not None:
+        elements += [None, None, name.id_qualifier or "MI", name.identifier]
+    writer.segment("NM1", *elements)
+
+
+def _claim_parties(writer: _Writer835, details: ClaimDetails | None) -> None:
+    """NM1*QC (required, written without a name when none is known) and NM1*IL."""
+    patient = details.patient if details is not None else None
+    if patient is None:
+        writer.segment("NM1", "QC", "1")
+    else:
+        _nm1_835(writer, "QC", patient, "1")
+    insured = details.insured if details is not None else None
+    if insured is not None:
+        if insured.identifier is None:
+            raise writer.error("NM109 (insured identifier) is required in NM1*IL")
+        _nm1_835(writer, "IL", insured, insured.entity_type)
+
+
+def _claim_dates(writer: _Writer835, details: ClaimDetails) -> None:
+    if details.claim_remarks:
+        writer.segment("MOA", None, None, *details.claim_remarks)
+    if details.statement_from is not None:
+        writer.segment("DTM", "232", _d8(details.statement_from))
+    if details.statement_to is not None:
+        writer.segment("DTM", "233", _d8(details.statement_to))
+    if details.received is not None:
+        writer.segment("DTM", "050", _d8(details.received))
+
+
+def _service(writer: _Writer835, service: ServicePayment, extra: ServiceDetails | None) -> None:
+    """One 2110 loop: SVC, DTM, CAS, REF*6R, AMT*B6, LQ."""
+    procedure = writer.required(service.procedure, "SVC01-2 (procedure code)")
+    original: Element = None
+    if service.original_procedure is not None:
+        original = ("HC", service.original_procedure)
+    units = None if service.units == 1 else quantity_text(service.units)
+    original_units = service.original_units
+    writer.segment(
+        "SVC",
+        ("HC", procedure, *service.modifiers),
+        money_text(service.charge),
+        money_text(service.paid),
+        None,
+        units,
+        original,
+        None if original_units is None else quantity_text(original_units),
+    )
+    end = extra.service_date_end if extra is not None else None
+    if service.service_date is not None:
+        if end is not None and end != service.service_date:
+            writer.segment("DTM", "150", _d8(service.service_date))
+            writer.segment("DTM", "151", _d8(end))
+        else:
+            writer.segment("DTM", "472", _d8(service.service_date))
+    _cas(writer, service.adjustments)
+    if service.line_control_number is not None:
+        writer.segment("REF", "6R", service.line_control_number)
+    if extra is not None and extra.allowed is not None:
+        writer.segment("AMT", "B6", money_text(extra.allowed))
+    for remark in service.remarks:
+        writer.segment("LQ", remark.qualifier, remark.code)
+
+
+def _claim_payment(
+    writer: _Writer835, claim: ClaimPayment, details: ClaimDetails | None, where: str
+) -> None:
+    """One 2100 loop and its 2110 loops."""
+    writer.where = where
+    responsibility = claim.patient_responsibility
+    writer.segment(
+        "CLP",
+        claim.patient_control_number,
+        claim.status_code,
+        money_text(claim.charge),
+        money_text(claim.paid),
+        None if responsibility is None else money_text(responsibility),
+        writer.required(claim.filing_indicator, "CLP06 (claim filing indicator)"),
+        writer.required(claim.payer_claim_control_number, "CLP07 (payer claim control number)"),
+        details.facility_code if details is not None else None,
+        details.frequency if details is not None else None,
+    )
+    _cas(writer, claim.adjustments)
+    _claim_parties(writer, details)
+    if details is not None:
+        _claim_dates(writer, details)
+    services = details.services if details is not None else ()
+    if services and len(services) != len(claim.services):
+        raise writer.error("details: one ServiceDetails per service line, or none")
+    for number, service in enumerate(claim.services):
+        writer.where = f"{where}, service line {number + 1}"
+        _service(writer, service, services[number] if services else None)
+
+
+def _provider_adjustments(writer: _Writer835, remittance: Remittance) -> None:
+    """PLB segments: consecutive adjustments of one provider and date share a segment."""
+    writer.where = f"transaction {remittance.control_number}, provider adjustments"
+    rows: list[list[ProviderAdjustment]] = []
+    for adjustment in remittance.provider_adjustments:
+        if adjustment.date is None:
+            raise writer.error("PLB02 (fiscal period date) is required")
+        last = rows[-1] if rows else None
+        if (
+            last is not None
+            and len(last) < MAX_PLB_ADJUSTMENTS
+            and (last[0].provider_id, last[0].date) == (adjustment.provider_id, adjustment.date)
+        ):
+            last.append(adjustment)
+        else:
+            rows.append([adjustment])
+    for row in rows:
+        first_date = row[0].date
+        assert first_date is not None
+        pairs: list[Element] = []
+        for adjustment in row:
+            pairs += [(adjustment.reason, adjustment.reference), money_text(adjustment.amount)]
+        writer.segment("PLB", row[0].provider_id, _d8(first_date), *pairs)
+
+
+def _transaction(writer: _Writer835, advice: RemittanceAdvice) -> None:
+    """ST..SE of one remittance."""
+    remittance, details = advice.remittance, advice.details
+    control = remittance.control_number
+    writer.where = f"transaction {control}"
+    if details.claims and len(details.claims) != len(remittance.claims):
+        raise writer.error("details: one ClaimDetails per claim, or none")
+    before = writer.count
+    writer.segment("ST", "835", control)
+    _financial_information(writer, remittance, details)
+    _parties(writer, remittance, details)
+    if remittance.claims:
+        writer.where = f"transaction {control}, loop 2000"
+        writer.segment("LX", "1")
+    for number, claim in enumerate(remittance.claims):
+        extra = details.claims[number] if details.claims else None
+        _claim_payment(writer, claim, extra, f"transaction {control}, claim {number + 1}")
+    _provider_adjustments(writer, remittance)
+    writer.where = f"transaction {control}"
+    writer.segment("SE", str(writer.count - before + 1), control)
+
+
+def render_835(
+    remittance: Remittance,
+    *,
+    sender_id: str,
+    receiver_id: str,
+    control_number: int,
+    created_at: dt.datetime,
+    details: RemittanceDetails | None = None,
+    sender_qualifier: str = "ZZ",
+    receiver_qualifier: str = "ZZ",
+    gs_sender_code: str | None = None,
+    gs_receiver_code: str | None = None,
+    usage: Literal["P", "T"] = "P",
+    delimiters: Delimiters = DEFAULT_DELIMITERS,
+    line_break: bool = True,
+) -> str:
+    """One 835 interchange holding one transaction set: ``remittance`` (ST02 its control number).
+
+    ``details`` adds what the canonical model does not hold (payer address and
+    contact, names, allowed amounts, ...; see
+    :class:`~schemas.adjudication.RemittanceDetails`).  The other arguments are
+    those of :func:`render_835_interchange`.
+    """
+    advice = RemittanceAdvice(remittance=remittance, details=details or RemittanceDetails())
+    return render_835_interchange(
+        [advice],
+        sender_id=sender_id,
+        receiver_id=receiver_id,
+        control_number=control_number,
+        created_at=created_at,
+        sender_qualifier=sender_qualifier,
+        receiver_qualifier=receiver_qualifier,
+        gs_sender_code=gs_sender_code,
+        gs_receiver_code=gs_receiver_code,
+        usage=usage,
+        delimiters=delimiters,
+        line_break=line_break,
+    )
+
+
+def render_835_interchange(
+    advices: Sequence[RemittanceAdvice],
+    *,
+    sender_id: str,
+    receiver_id: str,
+    control_number: int,
+    created_at: dt.datetime,
+    sender_qualifier: str = "ZZ",
+    receiver_qualifier: str = "ZZ",
+    gs_sender_code: str | None = None,
+    gs_receiver_code: str | None = None,
+    usage: Literal["P", "T"] = "P",
+    delimiters: Delimiters = DEFAULT_DELIMITERS,
+    line_break: bool = True,
+) -> str:
+    """One 835 interchange (``ISA``..``IEA``), one group (``GS*HP``), one ST per advice.
+
+    ``control_number`` is ISA13 and GS06; ST02 is each remittance's
+    ``control_number`` (4 to 9 characters, unique in the group).  GS02/GS03
+    default to the ISA ids.  ``created_at`` (timezone-aware) gives ISA09/10 and
+    GS04/05.  What is written (per transaction): ``BPR`` (``I``, or ``H`` with
+    method ``NON``; bank details for ACH when ``details.bank`` is set), ``TRN*1``,
+    ``DTM*405``, ``N1*PR`` (with ``XV`` and the payer id when known) ``N3``
+    ``N4`` ``PER*BL``, ``N1*PE`` (``XX`` NPI, else ``FI`` tax id) ``N3`` ``N4``
+    ``REF*TJ``, ``LX*1``, per claim ``CLP`` ``CAS`` ``NM1*QC`` ``NM1*IL`` ``MOA``
+    ``DTM*232/233/050`` and per line ``SVC`` (``SVC05`` omitted for one unit)
+    ``DTM*472`` (or ``150``/``151``) ``CAS`` ``REF*6R`` ``AMT*B6`` ``LQ``, then ``PLB``.
+    Adjustments are written grouped by group code (one ``CAS`` per group, six
+    triples each), so a model whose adjustments are grouped that way reads back
+    identical; a payer without an id reads back with TRN03 as its id.  The
+    payer's address (``details.payer_address``) is required: 1000A ``N3``/``N4``
+    are required segments.  Raises :class:`X835RenderError` (an
+    :class:`~edi.segments.X12RenderError`) naming the transaction, claim position
+    and element when something required is missing, too long or holds a
+    delimiter; no partial text is returned.
+    """
+    if created_at.tzinfo is None or created_at.utcoffset() is None:
+        raise X835RenderError("created_at must be timezone-aware")
+    if not advices:
+        raise X835RenderError("an 835 interchange needs at least one transaction set")
+    controls = [advice.remittance.control_number for advice in advices]
+    if len(set(controls)) != len(controls):
+        raise X835RenderError("ST02: each transaction set needs its own control number")
+    writer = _Writer835(delimiters, "\n" if line_break else "")
+    try:
+        isa = render_isa(
+            sender_id=sender_id,
+            receiver_id=receiver_id,
+            control_number=control_number,
+            created=created_at.date(),
+            created_time=created_at.time(),
+            sender_qualifier=sender_qualifier,
+            receiver_qualifier=receiver_qualifier,
+            usage=usage,
+            delimiters=delimiters,
+        )
+    except X12RenderError as exc:
+        raise X835RenderError(exc.reason) from None
+    writer.raw(isa)
+    day, hhmm = _d8(created_at.date()), created_at.strftime("%H%M")
+    group = str(control_number)
+    sender, receiver = gs_sender_code or sender_id, gs_receiver_code or receiver_id
+    writer.segment("GS", "HP", sender, receiver, day, hhmm, group, "X", REMITTANCE_GUIDE)
+    for advice in advices:
+        _transaction(writer, advice)
+    writer.where = "trailer"
+    writer.segment("GE", str(len(advices)), group)
+    writer.segment("IEA", "1", f"{control_number:09d}")
+    return "".join(writer.parts)

@@ -36,6 +36,18 @@ changed element is listed in :attr:`RenderedFile.transliterations` by claim,
 loop and element, never by value.  A required value left empty by this is an
 error.
 
+Reading
+-------
+:func:`read_837p` goes the other way for a payer: it streams any well-formed
+005010X222 837P (ours or not, any delimiters, several interchanges) into
+:class:`~schemas.adjudication.ClaimReceived` objects, one per ``CLM``, with the
+envelope ids, billing provider, payer, subscriber, patient (2000C), claim
+facts and lines.  Loops a payer does not need here (2310 providers, 2320/2330
+other payers, 2420 line providers, ...) are skipped.  A file it cannot read
+raises :class:`X837Error` (or the segment reader's lexical and envelope
+errors), located by segment ordinal and byte offset, naming the element and
+never quoting a value.
+
 Errors
 ------
 Rendering either returns a complete file or raises :class:`ClaimRenderError`
@@ -50,20 +62,38 @@ claim number, related causes, subscriber and patient details) are all refused.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Final
 
+from pydantic import ValidationError
+
+from edi.envelope import CONTROL_SEGMENTS, EnvelopeChecker
 from edi.segments import (
     Delimiters,
     Element,
+    EncodingErrors,
+    Segment,
+    Source,
     X12Error,
     X12RenderError,
+    read_segments,
     render_isa,
     render_segment,
 )
+from schemas.adjudication import (
+    BillingProviderReceived,
+    ClaimReceived,
+    Interchange837,
+    LineReceived,
+    PatientReceived,
+    PayerReceived,
+    SubscriberReceived,
+)
+from schemas.base import describe_errors
 from schemas.claims import (
     BillingProvider,
     Claim,
@@ -83,6 +113,8 @@ __all__ = [
     "MAX_DIAGNOSES",
     "MAX_LINES",
     "ClaimRenderError",
+    "X837Error",
+    "read_837p",
     "render_837p",
     "transliterate",
 ]
@@ -759,13 +791,17 @@ def read_837p(
     return _Reader().run(segments)
 
 
-def _amount(segment: Segment, n: int, name: str) -> Decimal:
+def _amount(segment: Segment, n: int, name: str, *, positive: bool = False) -> Decimal:
+    """Element ``n`` as a decimal that is not negative (or, with ``positive``, above zero)."""
     text = segment.element(n)
     if not text:
         raise X837Error.at(segment, f"{name} is missing")
     if not _AMOUNT.fullmatch(text):
         raise X837Error.at(segment, f"{name} is not a decimal number")
-    return Decimal(text)
+    value = Decimal(text)
+    if value < 0 or (positive and value == 0):
+        raise X837Error.at(segment, f"{name} must be {'positive' if positive else 'zero or more'}")
+    return value
 
 
 def _d8_date(text: str) -> date | None:
@@ -794,6 +830,12 @@ def _name(segment: Segment, what: str) -> PersonOrOrganisation:
         first_name=_optional(segment, 4),
         middle_name=_optional(segment, 5),
     )
+
+
+def _display_name(name: PersonOrOrganisation) -> str:
+    """An organisation's name, or a person's as ``Last First``."""
+    parts = [name.last_or_organisation_name, name.first_name]
+    return " ".join(part for part in parts if part)
 
 
 class _Line:
@@ -853,6 +895,7 @@ class _Reader:
         self.gs: Segment | None = None
         self.envelope: Interchange837 | None = None
         self.level = ""  # HL03 of the current hierarchical level
+        self.in_billing_provider = False  # in 2010AA (not 2010AB/AC)
         self.provider: dict[str, object] = {}
         self.subscriber: dict[str, object] = {}
         self.payer: PayerReceived | None = None
@@ -878,13 +921,13 @@ class _Reader:
         for segment in segments:
             sid = segment.id
             if sid in CONTROL_SEGMENTS:
-                if sid == "SE" or sid == "ST":
+                if sid in ("SE", "ST"):
                     yield from self._finish_claim()
                 checker.control(segment)
                 getattr(self, f"_{sid.lower()}")(segment)
                 continue
             checker.body(segment)
-            if sid == "HL" or sid == "CLM":
+            if sid in ("HL", "CLM"):
                 yield from self._finish_claim()
             handler = handlers.get(sid)
             if handler is not None:
@@ -942,6 +985,7 @@ class _Reader:
     def _hl(self, segment: Segment) -> None:
         level = segment.element(3)
         self.level = level
+        self.in_billing_provider = False
         if level == "20":
             self.provider, self.subscriber, self.payer, self.patient = {}, {}, None, None
         elif level == "22":
@@ -958,9 +1002,10 @@ class _Reader:
                 claim.section = "2310"
             return
         entity, level = segment.element(1), self.level
-        if entity == "85" and level == "20":
+        self.in_billing_provider = entity == "85" and level == "20"
+        if self.in_billing_provider:
             self.provider = {
-                "name": _name(segment, "billing provider").last_or_organisation_name,
+                "name": _display_name(_name(segment, "billing provider")),
                 "npi": _optional(segment, 9) if segment.element(8) == "XX" else None,
                 "tax_id": self.provider.get("tax_id"),
             }
@@ -972,7 +1017,7 @@ class _Reader:
             payer_id = _optional(segment, 9)
             if payer_id is None:
                 raise X837Error.at(segment, "NM109 (payer id) is missing")
-            name = _name(segment, "payer").last_or_organisation_name
+            name = _display_name(_name(segment, "payer"))
             self.payer = PayerReceived(name=name, id=payer_id)
         elif entity == "QC" and level == "23" and self.patient is not None:
             self.patient["name"] = _name(segment, "patient")
@@ -998,9 +1043,9 @@ class _Reader:
         qualifier = segment.element(1)
         claim = self.claim
         if claim is None:
-            if self.level == "20" and qualifier in ("EI", "SY") and self.provider:
-                if qualifier == "EI" or self.provider.get("tax_id") is None:
-                    self.provider["tax_id"] = _optional(segment, 2)
+            first_or_preferred = qualifier == "EI" or self.provider.get("tax_id") is None
+            if self.in_billing_provider and qualifier in ("EI", "SY") and first_or_preferred:
+                self.provider["tax_id"] = _optional(segment, 2)
             return
         line = claim.line
         if line is not None:
@@ -1054,7 +1099,7 @@ class _Reader:
             "modifiers": tuple(m for m in procedure[2:6] if m),
             "charge": _amount(segment, 2, "SV102"),
             "unit_basis": _optional(segment, 3),
-            "units": _amount(segment, 4, "SV104"),
+            "units": _amount(segment, 4, "SV104", positive=True),
         }
 
     def _dtp(self, segment: Segment) -> None:

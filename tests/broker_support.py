@@ -72,6 +72,7 @@ class Cluster:
             CLAIMS_COMMIT_INTERVAL_S="0.5",
             CLAIMS_RETRY_BACKOFF_S="0.05",
             CLAIMS_CONSUMER_SESSION_TIMEOUT_S="6",
+            CLAIMS_CONSUMER_REBALANCE_TIMEOUT_S="10",
         )
         env.update(extra)
         return env

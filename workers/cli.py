@@ -366,6 +366,38 @@ def cmd_remits(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate_payer(args: argparse.Namespace) -> int:
+    from workers.commands.simulate_payer import simulate_payer_main
+
+    return simulate_payer_main(args.file, args.rules)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workers.demo.run import DemoError, print_summary, run_demo
+    from workers.runtime.local_broker import BrokerError
+
+    settings = _settings(log_level="WARNING")
+    try:
+        result = run_demo(
+            settings,
+            clinics=args.clinics,
+            sessions=args.sessions,
+            seed=args.seed,
+            out_dir=Path(args.out),
+            keep_broker=args.keep_broker,
+        )
+    except (DemoError, BrokerError) as exc:
+        print(f"claims demo: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(result.summary)
+    else:
+        print_summary(result)
+    return 0 if result.summary["consistent"] else 1
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -490,6 +522,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--to", required=True, metavar="PCN", help="the claim it belongs to")
     q.set_defaults(func=cmd_remits)
+
+    p = sub.add_parser("simulate-payer", help="answer an 837P with deterministic 835s (stdout)")
+    p.add_argument("file", metavar="FILE.837")
+    p.add_argument("--rules", metavar="RULES.json", help="adjudication rules (default: shipped)")
+    p.set_defaults(func=cmd_simulate_payer)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on synthetic data and account for it")
+    p.add_argument("--clinics", type=int, default=3)
+    p.add_argument("--sessions", type=int, default=300)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="demo-out", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print summary.json")
+    p.add_argument(
+        "--keep-broker", action="store_true", help="leave a broker the demo started running"
+    )
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)

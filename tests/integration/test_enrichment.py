@@ -122,7 +122,10 @@ def test_cancelled_before_claiming_is_withdrawn_and_frees_the_visit(cluster: Clu
     assert withdrawn["state_at_cancel"] == "enriched" and withdrawn["visit_released"] is True
     enriched.wait_for(3, worker=worker)  # s1, its withdrawal (in order behind it), s2
     assert [m.json["event_type"] for m in enriched.messages] == [
-        "session.enriched", "session.withdrawn", "session.enriched"]
+        "session.enriched",
+        "session.withdrawn",
+        "session.enriched",
+    ]
     assert visits(enriched.messages) == {"c1:s1": {1}, "c1:s2": {1}}, "s2 reuses the freed visit"
 
 

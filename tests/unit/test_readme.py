@@ -19,7 +19,7 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 
 
 def test_the_two_commands_are_executable_scripts() -> None:
-    for cmd in ("./scripts/run", "./scripts/test"):
+    for cmd in ("./scripts/demo", "./scripts/test"):
         assert cmd in README
         path = REPO / cmd
         assert path.is_file() and os.access(path, os.X_OK)

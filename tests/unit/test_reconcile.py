@@ -32,36 +32,71 @@ def submitted(frequency: str = "1", base=None):  # type: ignore[no-untyped-def]
     if frequency == "8":
         claim = new_version(claim, "8", "PCN-PAYER-1")
     return ClaimSubmitted.new(
-        claim_id=claim.claim_id, patient_control_number=claim.patient_control_number,
-        version=claim.version, frequency=claim.frequency, replaces=claim.replaces,
+        claim_id=claim.claim_id,
+        patient_control_number=claim.patient_control_number,
+        version=claim.version,
+        frequency=claim.frequency,
+        replaces=claim.replaces,
         session_keys=claim.session_keys,
         line_control_numbers=[ln.line_control_number for ln in claim.lines],
-        clinic_id=claim.clinic_id, payer_id=claim.payer_id, receiver_id=claim.receiver_id,
-        billing_provider_npi=claim.billing_provider.npi, charge_total=claim.total_charge,
-        expected_allowed_total=claim.expected_allowed_total, file_name="f.x12",
+        clinic_id=claim.clinic_id,
+        payer_id=claim.payer_id,
+        receiver_id=claim.receiver_id,
+        billing_provider_npi=claim.billing_provider.npi,
+        charge_total=claim.total_charge,
+        expected_allowed_total=claim.expected_allowed_total,
+        file_name="f.x12",
         control_numbers=ControlNumbers(interchange=1, group=1, transaction=1),
-        submitted_at=datetime(2026, 3, 3, tzinfo=UTC), claim=claim,
+        submitted_at=datetime(2026, 3, 3, tzinfo=UTC),
+        claim=claim,
     )
 
 
-def payment(pcn: str, status: str = "1", charge: str = "170.00", paid: str = "130.00",
-            adjustments: tuple[tuple[str, str, str], ...] = (("CO", "45", "40.00"),),
-            services: tuple[ServicePayment, ...] = (), trace: str = "T1", index: int = 1,
-            payer_claim: str | None = "PAYER-1", npi: str | None = None) -> RemittanceClaim:
+def payment(
+    pcn: str,
+    status: str = "1",
+    charge: str = "170.00",
+    paid: str = "130.00",
+    adjustments: tuple[tuple[str, str, str], ...] = (("CO", "45", "40.00"),),
+    services: tuple[ServicePayment, ...] = (),
+    trace: str = "T1",
+    index: int = 1,
+    payer_claim: str | None = "PAYER-1",
+    npi: str | None = None,
+) -> RemittanceClaim:
     payer = Payer(name="Payer p1", id="1999999999")
-    pay = Payment(amount=D(paid), credit_debit="C", method="ACH", date=date(2026, 3, 30),
-                  trace_number=trace, payer_trace_id="1999999999")
+    pay = Payment(
+        amount=D(paid),
+        credit_debit="C",
+        method="ACH",
+        date=date(2026, 3, 30),
+        trace_number=trace,
+        payer_trace_id="1999999999",
+    )
     return RemittanceClaim.new(
-        remittance_id=remittance_id(payer, pay), index=index, payer=payer,
-        payee=Payee(name="Clinic c1", npi=npi or f.CLINIC_NPI), payment=pay,
+        remittance_id=remittance_id(payer, pay),
+        index=index,
+        payer=payer,
+        payee=Payee(name="Clinic c1", npi=npi or f.CLINIC_NPI),
+        payment=pay,
         claim=ClaimPayment(
-            patient_control_number=pcn, status_code=status, charge=D(charge), paid=D(paid),
-            patient_responsibility=None, payer_claim_control_number=payer_claim,
-            adjustments=tuple(Adjustment(group=g, reason=r, amount=D(a)) for g, r, a in adjustments),
+            patient_control_number=pcn,
+            status_code=status,
+            charge=D(charge),
+            paid=D(paid),
+            patient_responsibility=None,
+            payer_claim_control_number=payer_claim,
+            adjustments=tuple(
+                Adjustment(group=g, reason=r, amount=D(a)) for g, r, a in adjustments
+            ),
             services=services,
         ),
-        source=RemittanceSource(file_name="r.835", file_sha256="0" * 64,
-                                transaction_control_number="0001", ingested_at=NOW),
+        source=RemittanceSource(
+            file_name="r.835",
+            file_sha256="0" * 64,
+            transaction_control_number="0001",
+            ingested_at=NOW,
+        ),
     )
 
 
@@ -87,8 +122,11 @@ def test_paid_in_full_with_contractual_adjustment_balances() -> None:
 
 def test_patient_responsibility_and_underpayment_are_reported() -> None:
     sub = submitted()
-    pay = payment(sub.patient_control_number, paid="90.00",
-                  adjustments=(("CO", "45", "60.00"), ("PR", "2", "20.00")))
+    pay = payment(
+        sub.patient_control_number,
+        paid="90.00",
+        adjustments=(("CO", "45", "60.00"), ("PR", "2", "20.00")),
+    )
     out = adjudicated(reconcile.on_claim_payment(ledger_with(sub), pay, NOW))
     assert out.posting.category == "patient-responsibility"
     assert out.patient_responsibility_total == D("20.00")
@@ -99,9 +137,16 @@ def test_patient_responsibility_and_underpayment_are_reported() -> None:
 
 def test_a_denial_carries_reason_and_remark_texts() -> None:
     sub = submitted()
-    pay = payment(sub.patient_control_number, paid="0.00", adjustments=(("CO", "50", "170.00"),),
-                  services=(ServicePayment(procedure="97124", charge=D("80.00"), paid=D("0"),
-                                           units=D(2), remarks=()),))
+    pay = payment(
+        sub.patient_control_number,
+        paid="0.00",
+        adjustments=(("CO", "50", "170.00"),),
+        services=(
+            ServicePayment(
+                procedure="97124", charge=D("80.00"), paid=D("0"), units=D(2), remarks=()
+            ),
+        ),
+    )
     step = reconcile.on_claim_payment(ledger_with(sub), pay, NOW)
     assert adjudicated(step).posting.category == "denied"
     denied = next(o for o in step.outputs if isinstance(o, ClaimDenied))
@@ -110,10 +155,15 @@ def test_a_denial_carries_reason_and_remark_texts() -> None:
 
 def test_partial_payment_with_a_bundled_line() -> None:
     sub = submitted()
-    pay = payment(sub.patient_control_number, paid="65.00",
-                  adjustments=(("CO", "45", "15.00"), ("CO", "97", "90.00")))
-    assert adjudicated(reconcile.on_claim_payment(ledger_with(sub), pay, NOW)).posting.category \
+    pay = payment(
+        sub.patient_control_number,
+        paid="65.00",
+        adjustments=(("CO", "45", "15.00"), ("CO", "97", "90.00")),
+    )
+    assert (
+        adjudicated(reconcile.on_claim_payment(ledger_with(sub), pay, NOW)).posting.category
         == "partially-paid"
+    )
 
 
 def test_the_same_payment_twice_is_posted_once() -> None:
@@ -128,15 +178,23 @@ def test_reversal_and_correction_net_out_to_the_corrected_payment() -> None:
     sub = submitted()
     pcn = sub.patient_control_number
     s1 = reconcile.on_claim_payment(ledger_with(sub), payment(pcn), NOW)
-    reversal = payment(pcn, status="22", charge="-170.00", paid="-130.00",
-                       adjustments=(("CO", "45", "-40.00"),), trace="T2", index=1)
+    reversal = payment(
+        pcn,
+        status="22",
+        charge="-170.00",
+        paid="-130.00",
+        adjustments=(("CO", "45", "-40.00"),),
+        trace="T2",
+        index=1,
+    )
     s2 = reconcile.on_claim_payment(s1.ledger, reversal, NOW)
     out = adjudicated(s2)
     assert out.posting.category == "reversed"
     assert out.posting.reverses == s1.ledger.postings[0].posting_id
     assert out.paid_total == 0 and out.outstanding == D("170.00")
-    correction = payment(pcn, paid="120.00", adjustments=(("CO", "45", "50.00"),), trace="T2",
-                         index=2)
+    correction = payment(
+        pcn, paid="120.00", adjustments=(("CO", "45", "50.00"),), trace="T2", index=2
+    )
     s3 = reconcile.on_claim_payment(s2.ledger, correction, NOW)
     final = adjudicated(s3)
     assert final.paid_total == D("120.00") and final.outstanding == 0
@@ -151,16 +209,19 @@ def test_a_payment_before_its_claim_waits_and_is_posted_when_the_claim_arrives()
     assert isinstance(unmatched, RemittanceUnmatched) and unmatched.reason == "unknown-claim"
     assert len(early.ledger.waiting) == 1
     late = reconcile.on_submitted(early.ledger, sub, NOW)
-    assert [type(o).__name__ for o in late.outputs] == ["ClaimAdjudicated",
-                                                        "PayerClaimNumberLearned"]
+    assert [type(o).__name__ for o in late.outputs] == [
+        "ClaimAdjudicated",
+        "PayerClaimNumberLearned",
+    ]
     assert late.ledger.waiting == [] and late.ledger.outstanding == 0
 
 
 def test_a_payment_to_another_payee_is_not_posted() -> None:
     sub = submitted()
     other = f.THERAPIST_NPI
-    step = reconcile.on_claim_payment(ledger_with(sub), payment(sub.patient_control_number,
-                                                                npi=other), NOW)
+    step = reconcile.on_claim_payment(
+        ledger_with(sub), payment(sub.patient_control_number, npi=other), NOW
+    )
     assert isinstance(step.outputs[0], RemittanceUnmatched)
     assert step.outputs[0].reason == "payee-mismatch" and step.ledger.postings == []
 
@@ -169,16 +230,32 @@ def test_lines_match_by_control_number_then_by_code_date_and_units() -> None:
     sub = submitted()
     lcn = sub.line_control_numbers
     services = (
-        ServicePayment(procedure="97124", charge=D("80.00"), paid=D("60.00"), units=D(2),
-                       line_control_number=lcn[0]),
-        ServicePayment(procedure="97140", charge=D("90.00"), paid=D("70.00"), units=D(2),
-                       service_date=date(2026, 3, 2)),
+        ServicePayment(
+            procedure="97124",
+            charge=D("80.00"),
+            paid=D("60.00"),
+            units=D(2),
+            line_control_number=lcn[0],
+        ),
+        ServicePayment(
+            procedure="97140",
+            charge=D("90.00"),
+            paid=D("70.00"),
+            units=D(2),
+            service_date=date(2026, 3, 2),
+        ),
         ServicePayment(procedure="97010", charge=D("0.00"), paid=D("0.00"), units=D(1)),
     )
-    out = adjudicated(reconcile.on_claim_payment(ledger_with(sub), payment(
-        sub.patient_control_number, services=services), NOW))
+    out = adjudicated(
+        reconcile.on_claim_payment(
+            ledger_with(sub), payment(sub.patient_control_number, services=services), NOW
+        )
+    )
     assert [(m.rule, m.line_control_number) for m in out.posting.lines] == [
-        ("line-control-number", lcn[0]), ("procedure-date-units", lcn[1]), ("unmatched", None)]
+        ("line-control-number", lcn[0]),
+        ("procedure-date-units", lcn[1]),
+        ("unmatched", None),
+    ]
 
 
 def test_the_payer_claim_number_is_learned_once_for_later_corrections() -> None:
@@ -196,8 +273,14 @@ def test_a_voided_claim_reversed_by_the_payer_owes_nothing() -> None:
     paid = reconcile.on_claim_payment(ledger_with(sub), payment(pcn), NOW).ledger
     void = submitted("8", base=sub.claim)
     ledger = reconcile.on_submitted(paid, void, NOW).ledger
-    reversal = payment(pcn, status="22", charge="-170.00", paid="-130.00",
-                       adjustments=(("CO", "45", "-40.00"),), trace="T9")
+    reversal = payment(
+        pcn,
+        status="22",
+        charge="-170.00",
+        paid="-130.00",
+        adjustments=(("CO", "45", "-40.00"),),
+        trace="T9",
+    )
     out = adjudicated(reconcile.on_claim_payment(ledger, reversal, NOW))
     assert out.charge == 0 and out.paid_total == 0 and out.outstanding == 0
 
@@ -205,8 +288,11 @@ def test_a_voided_claim_reversed_by_the_payer_owes_nothing() -> None:
 def test_reports_age_outstanding_balances_and_count_denials() -> None:
     sub = submitted()
     open_ledger = ledger_with(sub)
-    denied = reconcile.on_claim_payment(ledger_with(sub), payment(
-        sub.patient_control_number, paid="0.00", adjustments=(("CO", "197", "170.00"),)), NOW)
+    denied = reconcile.on_claim_payment(
+        ledger_with(sub),
+        payment(sub.patient_control_number, paid="0.00", adjustments=(("CO", "197", "170.00"),)),
+        NOW,
+    )
     rows, headers = aging_report([open_ledger, denied.ledger], today=date(2026, 4, 20))
     assert headers == ["clinic", "payer", "0-30", "31-60", "61-90", "90+", "total"]
     assert rows == [["c1", "p1", "0.00", "170.00", "0.00", "0.00", "170.00"]]

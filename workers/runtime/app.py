@@ -10,11 +10,15 @@ shared :class:`~workers.runtime.processing.MessageRunner` loop.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from workers.runtime.metrics import Metrics
 from workers.runtime.processing import Handler, MessageRunner, RetryPolicy
@@ -24,6 +28,8 @@ from workers.runtime.topics import Catalogue
 
 if TYPE_CHECKING:  # faust is imported lazily: `claims --help` must start fast
     import faust
+
+log = structlog.stdlib.get_logger("claims.runtime")
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,80 @@ class FaustSink:
         await fut
 
 
+class _Progress:
+    """What one agent has finished, per partition, and whether it is busy."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, int] = {}
+        self.busy = False
+        self.changed = time.monotonic()
+
+    def start(self) -> None:
+        self.busy = True
+
+    def finish(self, partition: int, offset: int) -> None:
+        self.done[partition] = offset
+        self.busy = False
+        self.changed = time.monotonic()
+
+
+class GapGuard:
+    """Re-reads messages faust fetched but never handed to the agent.
+
+    faust-streaming can lose fetched messages of a partition it keeps across a
+    rebalance (its flow control drops them without seeking back; see
+    faust-streaming/faust#629): the partition's position runs ahead of what the
+    agent processed while nothing is in flight, and the messages would only
+    be seen again after a restart.  When an agent has been idle for a while and
+    a partition's position is beyond the next offset to process, the guard seeks
+    the partition back to it (nothing is skipped; already processed offsets are
+    filtered by the agent).
+    """
+
+    def __init__(self, app: Any, metrics: Metrics, idle_s: float = 5.0) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.idle_s = idle_s
+        self._tracked: dict[str, _Progress] = {}
+
+    def track(self, physical_topic: str) -> _Progress:
+        return self._tracked.setdefault(physical_topic, _Progress())
+
+    async def check(self) -> None:
+        consumer = self.app.consumer
+        if self.app.in_recovery or self.app.rebalancing:
+            return
+        now = time.monotonic()
+        for tp in sorted(consumer.assignment()):
+            progress = self._tracked.get(tp.topic)
+            if progress is None or progress.busy or now - progress.changed < self.idle_s:
+                continue
+            done = progress.done.get(tp.partition)
+            committed = consumer._committed_offset.get(tp)
+            expected = done + 1 if done is not None else committed
+            position = await consumer.position(tp)
+            if expected is None or position is None or position <= expected:
+                continue
+            log.warning(
+                "stream gap: re-reading fetched messages the agent never got",
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=expected,
+                position=position,
+            )
+            self.metrics.outcome("runtime", "stream-gap-reread")
+            progress.changed = now
+            await consumer.seek(tp, expected)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.idle_s / 2)
+            try:
+                await self.check()
+            except Exception as exc:  # never let the guard take the worker down
+                log.warning("gap guard check failed", error=str(exc)[:200])
+
+
 class Wiring:
     """What a processor's ``register`` function receives."""
 
@@ -165,6 +245,7 @@ class Wiring:
         self.metrics = Metrics()
         self._topics: dict[str, Any] = {}
         self.sink = FaustSink(self)
+        self.gaps = GapGuard(app, self.metrics)
         self.retry = RetryPolicy(
             attempts=settings.retry_attempts,
             backoff_s=settings.retry_backoff_s,
@@ -209,7 +290,8 @@ class Wiring:
         """
         runner = self.runner(processor_name)
         topic = self.topic(source)
-        done: dict[int, int] = {}
+        progress = self.gaps.track(self.catalogue.physical(source))
+        done = progress.done
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
@@ -217,19 +299,22 @@ class Wiring:
                 if message.offset <= done.get(message.partition, -1):
                     self.metrics.outcome(processor_name, "redelivery-skipped")
                     continue
-                await runner.process(
-                    Incoming(
-                        topic=source,
-                        partition=message.partition,
-                        offset=message.offset,
-                        timestamp_ms=_timestamp_ms(message.timestamp),
-                        key=event.key,
-                        value=event.value,
-                        headers=_headers(event.headers),
-                    ),
-                    handler,
-                )
-                done[message.partition] = message.offset
+                progress.start()
+                try:
+                    await runner.process(
+                        Incoming(
+                            topic=source,
+                            partition=message.partition,
+                            offset=message.offset,
+                            timestamp_ms=_timestamp_ms(message.timestamp),
+                            key=event.key,
+                            value=event.value,
+                            headers=_headers(event.headers),
+                        ),
+                        handler,
+                    )
+                finally:
+                    progress.finish(message.partition, message.offset)
 
         agent.__name__ = agent.__qualname__ = f"{processor_name}_{source.replace('.', '_')}"
         self.app.agent(topic, name=f"{processor_name}:{source}")(agent)
@@ -314,6 +399,7 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.consumer_session_timeout_s,
+        broker_rebalance_timeout=settings.consumer_rebalance_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_s / 10),
         table_standby_replicas=settings.table_standby_replicas,
         producer_acks=-1,
@@ -324,6 +410,7 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
         module_name, func_name = defn.register.split(":")
         register = getattr(importlib.import_module(module_name), func_name)
         register(wiring)
+    wiring.background(wiring.gaps.run, name="stream_gap_guard")
     _register_views(app, wiring)
     return app, wiring
 
@@ -336,6 +423,28 @@ def _register_views(app: faust.App, wiring: Wiring) -> None:
         return aioweb.Response(
             text=wiring.metrics.prometheus(), content_type="text/plain", charset="utf-8"
         )
+
+    @app.page("/claims/consumer")
+    async def consumer_state(web: Any, _request: Any) -> Any:
+        """Assigned partitions and their flow state (for stalls and lag)."""
+        consumer: Any = app.consumer
+        assigned = consumer.assignment()
+        active = consumer._active_partitions or set()
+        out = []
+        for tp in sorted(assigned):
+            out.append(
+                {
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "active": tp in active,
+                    "paused": tp in consumer._paused_partitions,
+                    "buffered": tp in consumer._buffered_partitions,
+                    "highwater": consumer.highwater(tp),
+                    "position": await consumer.position(tp),
+                    "committed": consumer._committed_offset.get(tp),
+                }
+            )
+        return web.json({"in_recovery": app.in_recovery, "partitions": out})
 
     @app.page("/claims/status")
     async def status(web: Any, _request: Any) -> Any:

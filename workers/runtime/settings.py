@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     consumer_session_timeout_s: float = Field(
         default=30.0, ge=6, description="A worker that stops heart-beating loses its partitions."
     )
+    consumer_rebalance_timeout_s: float = Field(
+        default=60.0, ge=5, description="How long a rebalance waits for members to rejoin."
+    )
     retry_attempts: int = Field(default=4, ge=1, le=50)
     retry_backoff_s: float = Field(default=0.2, ge=0)
     retry_backoff_max_s: float = Field(default=5.0, ge=0)

@@ -1,0 +1,79 @@
+"""A small demo end to end on the real broker: every message accounted for."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from edi.validate import validate_x12
+from edi.x835 import parse_835
+from tests.broker_support import TopicReader
+from workers.demo.run import run_demo
+from workers.demo.synthetic import generate
+from workers.runtime.settings import Settings
+
+
+def count(bootstrap: str, topic: str, where=lambda m: True) -> int:  # type: ignore[no-untyped-def]
+    reader = TopicReader(bootstrap, topic)
+    try:
+        return len([m for m in reader.settle(quiet=1.0) if where(m)])
+    finally:
+        reader.close()
+
+
+def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path) -> None:
+    settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix="e2e.")
+    result = run_demo(
+        settings, clinics=2, sessions=80, seed=11, out_dir=tmp_path / "demo", keep_broker=True
+    )
+    out = result.out_dir
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["consistent"], summary["problems"]
+    s, c, r = summary["sessions"], summary["claims"], summary["remits"]
+
+    # every received session that is not a duplicate ends in exactly one outcome
+    assert s["pending"] == 0
+    finals = ("billed", "self_pay", "cancelled", "held", "rejected", "dead_lettered")
+    assert s["received"] == s["duplicates"] + sum(s[k] for k in finals)
+    data = generate(clinics=2, sessions=80, seed=11)
+    assert s["received"] == data.expected["completed_events"]
+    assert s["duplicates"] == data.expected["resends"]
+    assert s["dead_lettered"] == data.expected["malformed"]
+    assert s["cancelled"] == 1 and s["held"] > 0 and s["rejected"] > 0 and s["self_pay"] > 0
+
+    # over claims: charges = paid + adjustments + outstanding
+    money = {k: Decimal(v) for k, v in c.items() if isinstance(v, str)}
+    assert money["charges"] == money["paid"] + money["adjustments"] + money["outstanding"]
+    assert money["patient_responsibility"] <= money["adjustments"]
+    assert c["count"] == s["billed"] and c["denied"] > 0
+
+    # the figures agree with the topics themselves
+    prefix = summary["topic_prefix"]
+    assert (
+        count(
+            bootstrap,
+            prefix + "sessions.completed",
+            lambda m: b"session.cancelled" not in (m.value or b""),
+        )
+        == s["received"]
+    )
+    assert count(bootstrap, prefix + "sessions.duplicates") == s["duplicates"]
+    assert count(bootstrap, prefix + "sessions.completed.dlq") == s["dead_lettered"]
+    assert count(bootstrap, prefix + "edi.outbound") == c["files"]
+    assert count(bootstrap, prefix + "remits.unmatched") == r["unmatched"] == 0
+
+    # the files: every 837 and every 835 validates with pyx12, every 835 balances
+    x837 = sorted((out / "837").iterdir())
+    x835 = sorted((out / "835").iterdir())
+    assert len(x837) == c["files"] and len(x835) == r["files"] == len(x837)
+    for path in x837 + x835:
+        report = validate_x12(path.read_text())
+        assert report.ok, (path.name, [str(f) for f in report.findings][:3])
+    statuses = []
+    for path in x835:
+        for remittance in parse_835(path.read_bytes()):
+            assert remittance.balance.ok, (path.name, remittance.balance.errors)
+            statuses += [claim.status_code for claim in remittance.claims]
+    assert "22" in statuses, "one reversal with its correction"
+    assert (out / "report.html").read_text().count("<table>") == 3

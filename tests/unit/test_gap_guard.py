@@ -1,0 +1,89 @@
+"""The stream gap guard re-reads messages faust fetched but never delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from workers.runtime.app import GapGuard
+from workers.runtime.metrics import Metrics
+
+
+@dataclass(frozen=True, order=True)
+class TP:
+    topic: str
+    partition: int
+
+
+@dataclass
+class FakeConsumer:
+    positions: dict[TP, int]
+    _committed_offset: dict[TP, int] = field(default_factory=dict)
+    seeks: list[tuple[TP, int]] = field(default_factory=list)
+
+    def assignment(self) -> set[TP]:
+        return set(self.positions)
+
+    async def position(self, tp: TP) -> int:
+        return self.positions[tp]
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer
+    in_recovery: bool = False
+    rebalancing: bool = False
+
+
+def guard(consumer: FakeConsumer) -> GapGuard:
+    return GapGuard(FakeApp(consumer), Metrics(), idle_s=5.0)
+
+
+def test_an_idle_agent_behind_its_position_is_sent_back() -> None:
+    tp = TP("charges.billable", 3)
+    consumer = FakeConsumer({tp: 2}, {tp: 1})
+    g = guard(consumer)
+    progress = g.track("charges.billable")
+    progress.finish(3, 0)
+    progress.changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 1)]
+    asyncio.run(g.check())  # it just acted: waits another idle period
+    assert consumer.seeks == [(tp, 1)]
+
+
+def test_a_busy_or_recently_active_agent_is_left_alone() -> None:
+    tp = TP("charges.billable", 3)
+    consumer = FakeConsumer({tp: 5})
+    g = guard(consumer)
+    progress = g.track("charges.billable")
+    progress.finish(3, 1)  # just now
+    asyncio.run(g.check())
+    progress.changed = time.monotonic() - 10
+    progress.start()  # processing offset 2
+    asyncio.run(g.check())
+    assert consumer.seeks == []
+
+
+def test_caught_up_partitions_and_untracked_topics_are_left_alone() -> None:
+    caught_up, other = TP("charges.billable", 1), TP("state.claims.pending", 1)
+    consumer = FakeConsumer({caught_up: 7, other: 100})
+    g = guard(consumer)
+    progress = g.track("charges.billable")
+    progress.finish(1, 6)
+    progress.changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == []
+
+
+def test_nothing_happens_during_recovery() -> None:
+    tp = TP("charges.billable", 0)
+    consumer = FakeConsumer({tp: 3}, {tp: 1})
+    g = GapGuard(FakeApp(consumer, in_recovery=True), Metrics(), idle_s=5.0)
+    g.track("charges.billable").changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == []

@@ -1,0 +1,133 @@
+"""``claims simulate-payer FILE.837 [--rules RULES] > FILE.835``: answer an 837P like payers would.
+
+:func:`simulate_payer_main` reads the 837P (:func:`edi.x837p.read_837p`),
+adjudicates every claim with the rules (``--rules``, else the shipped
+``workers/payer_sim/data/default_rules.json``) and writes the 835 answer on
+``out``: one interchange per payer (and submitter), one transaction set per
+billing provider (see :mod:`workers.payer_sim.adjudicate`).  A one-line
+summary goes to ``err``.  Nothing is written to ``out`` unless the whole
+answer could be produced.
+
+The answer is deterministic: the same file and rules give the same bytes for
+the same ``now`` (the creation time, BPR16 and DTM*405; default: the current
+time, UTC).
+
+Exit status: 0 answered; 1 bad input -- the 837P cannot be read (the message
+names the segment ordinal and byte offset), the rules are invalid (field path
+and rule), or a claim cannot be answered as a valid 835; 2 a file cannot be
+read at all.  Messages never quote data values.
+
+Also runnable as ``python -m workers.commands.simulate_payer FILE [--rules RULES]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from edi.segments import X12Error, X12RenderError
+from edi.x837p import read_837p
+from schemas.adjudication import ClaimReceived
+from workers.payer_sim.adjudicate import PayerAnswer, adjudicate, render_answers
+from workers.payer_sim.rules import RulesError, SimulatorRules, default_rules, load_rules
+
+__all__ = ["main", "simulate_payer_main"]
+
+_PROG = "claims simulate-payer"
+
+
+class _Failure(Exception):
+    """A message for ``err`` and the exit status that goes with it."""
+
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def _cannot_read(path: str, exc: OSError) -> _Failure:
+    return _Failure(f"cannot read {path}: {exc.strerror or type(exc).__name__}", 2)
+
+
+def _rules(rules_path: str | None) -> SimulatorRules:
+    if rules_path is None:
+        return default_rules()
+    try:
+        text = Path(rules_path).read_bytes()
+    except OSError as exc:
+        raise _cannot_read(rules_path, exc) from None
+    try:
+        return load_rules(text, source=rules_path)
+    except RulesError as exc:
+        raise _Failure(str(exc), 1) from None
+
+
+def _claims(path: str) -> list[ClaimReceived]:
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed below, errors told apart)
+    except OSError as exc:
+        raise _cannot_read(path, exc) from None
+    with stream:
+        try:
+            return list(read_837p(stream))
+        except X12Error as exc:
+            raise _Failure(f"{path} is not a readable 837P: {exc}", 1) from None
+        except OSError as exc:
+            raise _cannot_read(path, exc) from None
+
+
+def _summary(claims: Sequence[ClaimReceived], answers: Sequence[PayerAnswer]) -> str:
+    transactions = sum(len(answer.advices) for answer in answers)
+    payments = sum(len(a.remittance.claims) for answer in answers for a in answer.advices)
+    return (
+        f"{_PROG}: {len(claims)} claim(s) answered by {len(answers)} payer interchange(s), "
+        f"{transactions} transaction set(s), {payments} claim payment(s)\n"
+    )
+
+
+def simulate_payer_main(
+    path: str,
+    rules_path: str | None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Answer the 837P at ``path`` with 835s on ``out`` (see the module docstring)."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    when = datetime.now(UTC) if now is None else now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        rules = _rules(rules_path)
+        claims = _claims(path)
+        answers = adjudicate(claims, rules, now=when)
+        text = render_answers(answers, now=when)
+    except _Failure as failure:
+        err.write(f"{_PROG}: {failure}\n")
+        return failure.status
+    except X12RenderError as exc:
+        err.write(f"{_PROG}: cannot answer {path} with a valid 835: {exc}\n")
+        return 1
+    out.write(text)
+    err.write(_summary(claims, answers))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m workers.commands.simulate_payer FILE.837 [--rules RULES]``."""
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="Answer an 837P with deterministic 835 remittances."
+    )
+    parser.add_argument("file", help="the 837P file")
+    parser.add_argument("--rules", help="rules JSON (default: the shipped default rules)")
+    args = parser.parse_args(argv)
+    return simulate_payer_main(args.file, args.rules)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Account for every message of a run, from the topics themselves (pure).
+
+Every received ``SessionCompleted`` message that is not a duplicate ends in exactly
+one of: billed, self-pay, cancelled, held, rejected (conflicting duplicates
+included) or dead-lettered -- or it is still *pending* while the pipeline works.
+Over claims, charges = paid + adjustments + outstanding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+FINAL = ("billed", "self_pay", "cancelled", "held", "rejected", "dead_lettered")
+
+
+@dataclass
+class TopicData:
+    """Decoded messages per logical topic: (partition, offset, key, value dict | None, headers)."""
+
+    messages: dict[
+        str, list[tuple[int, int, bytes | None, dict[str, Any] | None, dict[str, bytes]]]
+    ] = field(default_factory=dict)
+
+    def values(self, topic: str) -> list[dict[str, Any]]:
+        return [v for _, _, _, v, _ in self.messages.get(topic, []) if v is not None]
+
+
+@dataclass
+class Accounting:
+    per_message: dict[str, str]  # source ref -> outcome (or "duplicate" / "pending")
+    sessions: dict[str, int]
+    claims: dict[str, str | int]
+    remits: dict[str, int | str]
+    problems: list[str]
+    claim_numbers: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for v in self.per_message.values() if v == "pending")
+
+
+def _decode(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def classify_sessions(data: TopicData) -> tuple[dict[str, str], Counter[str]]:
+    dead = {
+        (
+            h.get("claims.dlq.original.partition", b"").decode(),
+            h.get("claims.dlq.original.offset", b"").decode(),
+        )
+        for _, _, _, _, h in data.messages.get("sessions.completed.dlq", [])
+    }
+    duplicates = {v.get("source") for v in data.values("sessions.duplicates")}
+    conflicting = {
+        v["session"]["event_id"]
+        for v in data.values("sessions.rejected")
+        if v.get("reason") == "conflicting-duplicate" and v.get("session")
+    }
+    enriched = {
+        v["session_key"]: v
+        for v in data.values("sessions.enriched")
+        if v.get("event_type") == "session.enriched"
+    }
+    held = {v["session_key"] for v in data.values("sessions.held")}
+    rejected = {
+        v["session_key"]
+        for v in data.values("sessions.rejected")
+        if v.get("reason") != "conflicting-duplicate"
+    }
+    cancelled = {v["session_key"] for v in data.values("sessions.cancelled")}
+    claimed = {k for v in data.values("claims.submitted") for k in v.get("session_keys", [])}
+    charges_dead = {
+        (val or {}).get("session_key")
+        for _, _, _, val, _ in data.messages.get("charges.billable.dlq", [])
+    }
+    out: dict[str, str] = {}
+    cancels = Counter[str]()
+    for partition, offset, _key, value, _h in data.messages.get("sessions.completed", []):
+        ref = f"sessions.completed:{partition}:{offset}"
+        if (str(partition), str(offset)) in dead or value is None:
+            out[ref] = "dead_lettered"
+            continue
+        if value.get("event_type") == "session.cancelled":
+            cancels["events"] += 1
+            continue
+        if ref in duplicates:
+            out[ref] = "duplicate"
+            continue
+        if value.get("event_id") in conflicting:
+            out[ref] = "rejected"
+            continue
+        key = f"{value.get('clinic_id')}:{value.get('session_id')}"
+        if key in cancelled:
+            out[ref] = "cancelled"
+        elif key in enriched:
+            e = enriched[key]
+            if not e.get("billed_to_payer"):
+                out[ref] = "self_pay"
+            elif key in rejected:
+                out[ref] = "rejected"  # no billable units / scrub failed
+            elif key in charges_dead:
+                out[ref] = "dead_lettered"
+            elif key in claimed:
+                out[ref] = "billed"
+            else:
+                out[ref] = "pending"
+        elif key in rejected:
+            out[ref] = "rejected"
+        elif key in held:
+            out[ref] = "held"
+        else:
+            out[ref] = "pending"
+    return out, cancels
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+def account(data: TopicData, remit_files: int = 0) -> Accounting:
+    per_message, _ = classify_sessions(data)
+    counts = Counter(per_message.values())
+    sessions = {
+        "received": len(per_message),
+        "duplicates": counts["duplicate"],
+        **{name: counts[name] for name in FINAL},
+        "pending": counts["pending"],
+    }
+    problems: list[str] = []
+    if sum(counts[n] for n in FINAL) + counts["duplicate"] + counts["pending"] != len(per_message):
+        problems.append("a received session has no single outcome")
+
+    latest_claim: dict[str, dict[str, Any]] = {}
+    for v in data.values("claims.submitted"):
+        pcn = v["patient_control_number"]
+        if pcn not in latest_claim or v["version"] >= latest_claim[pcn]["version"]:
+            latest_claim[pcn] = v
+    latest_posting: dict[str, dict[str, Any]] = {}
+    for v in data.values("claims.adjudicated"):
+        latest_posting[v["patient_control_number"]] = v
+    charges = paid = adjusted = responsibility = outstanding = Decimal(0)
+    for pcn, claim in latest_claim.items():
+        charge = Decimal(0) if claim["frequency"] == "8" else Decimal(claim["charge_total"])
+        post = latest_posting.get(pcn)
+        p = Decimal(post["paid_total"]) if post else Decimal(0)
+        a = Decimal(post["adjusted_total"]) if post else Decimal(0)
+        r = Decimal(post["patient_responsibility_total"]) if post else Decimal(0)
+        o = Decimal(post["outstanding"]) if post else charge
+        if charge != p + a + o:
+            problems.append(
+                f"claim {pcn}: charge {charge} != paid {p} + adjustments {a} + outstanding {o}"
+            )
+        charges, paid, adjusted, responsibility, outstanding = (
+            charges + charge,
+            paid + p,
+            adjusted + a,
+            responsibility + r,
+            outstanding + o,
+        )
+    denied = {v["patient_control_number"] for v in data.values("claims.denied")}
+    claims: dict[str, str | int] = {
+        "count": len(latest_claim),
+        "files": len(data.values("edi.outbound")),
+        "charges": _money(charges),
+        "paid": _money(paid),
+        "adjustments": _money(adjusted),
+        "patient_responsibility": _money(responsibility),
+        "denied": len(denied),
+        "outstanding": _money(outstanding),
+    }
+    inbound = data.values("remits.835.inbound")
+    payments = [v for v in inbound if v.get("event_type") == "remit.claim-payment"]
+    transactions = [v for v in inbound if v.get("event_type") == "remit.transaction"]
+    plb = [a for t in transactions for a in t.get("provider_adjustments", [])]
+    remits: dict[str, int | str] = {
+        "files": remit_files,
+        "claim_payments": len({(v["remittance_id"], v["index"]) for v in payments}),
+        "unmatched": len({v["posting_id"] for v in data.values("remits.unmatched")}),
+        "provider_adjustments": len(plb),
+        "provider_adjustments_amount": _money(sum((Decimal(a["amount"]) for a in plb), Decimal(0))),
+    }
+    return Accounting(per_message, sessions, claims, remits, problems, sorted(latest_claim))

@@ -1,0 +1,394 @@
+"""``claims demo``: the whole business on a local broker, every message accounted for.
+
+1. start (or reuse) the local broker; create the topics under a fresh prefix;
+2. load synthetic reference data and produce the sessions (:mod:`workers.demo.synthetic`);
+3. run every processor (``claims worker all``, one process, short batch ages);
+4. wait until every session has its outcome and every claim its file;
+5. let the payer simulator answer each 837 with an 835, ingest those, and wait
+   until every claim payment is posted;
+6. account for everything from the topics (:mod:`workers.demo.accounting`) and
+   write ``DIR/837/``, ``DIR/835/``, ``DIR/report.html`` and ``DIR/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from workers.demo import synthetic
+from workers.demo.accounting import Accounting, TopicData, account
+from workers.runtime.settings import Settings
+
+WATCHED = (
+    "sessions.completed",
+    "sessions.completed.dlq",
+    "sessions.duplicates",
+    "sessions.enriched",
+    "sessions.held",
+    "sessions.rejected",
+    "sessions.cancelled",
+    "charges.billable.dlq",
+    "claims.submitted",
+    "edi.outbound",
+    "claims.adjudicated",
+    "claims.denied",
+    "remits.unmatched",
+    "remits.835.inbound",
+)
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoResult:
+    summary: dict[str, Any]
+    accounting: Accounting
+    out_dir: Path
+
+
+class Reader:
+    """Reads the watched topics incrementally (all partitions, from the beginning)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.settings = settings
+        self.consumer = KafkaConsumer(
+            enable_auto_commit=False, group_id=None, **settings.kafka_python_config()
+        )
+        tps = []
+        for name in WATCHED:
+            topic = settings.topic(name)
+            parts = self.consumer.partitions_for_topic(topic) or set()
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.data = TopicData()
+
+    def poll(self) -> None:
+        from workers.demo.accounting import _decode
+
+        while True:
+            batch = self.consumer.poll(timeout_ms=300)
+            if not batch:
+                return
+            for tp, records in batch.items():
+                name = tp.topic[len(self.settings.topic_prefix) :]
+                bucket = self.data.messages.setdefault(name, [])
+                for r in records:
+                    bucket.append(
+                        (r.partition, r.offset, r.key, _decode(r.value), dict(r.headers or []))
+                    )
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _producer(settings: Settings) -> Any:
+    from kafka import KafkaProducer
+
+    return KafkaProducer(
+        client_id="claims-demo", acks="all", linger_ms=5, **settings.kafka_python_config()
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _progress(out: TextIO, label: str, acc: Accounting | None, started: float) -> None:
+    if not out.isatty() or acc is None:
+        return
+    s = acc.sessions
+    text = (
+        f"\r[{time.monotonic() - started:5.1f}s] {label:<22} received {s['received']:>5} "
+        f"billed {s['billed']:>5} held {s['held']:>3} rejected {s['rejected']:>3} "
+        f"pending {s['pending']:>5} | claims {acc.claims['count']:>5} "
+        f"files {acc.claims['files']:>3} | payments {acc.remits['claim_payments']:>5}"
+    )
+    out.write(text)
+    out.flush()
+
+
+def run_demo(
+    base: Settings,
+    *,
+    clinics: int = 3,
+    sessions: int = 300,
+    seed: int = 7,
+    out_dir: Path = Path("demo-out"),
+    keep_broker: bool = False,
+    progress: TextIO = sys.stderr,
+    timeout_s: float = 300.0,
+) -> DemoResult:
+    from workers.remits.ingest import ingest_file
+    from workers.runtime.admin import ensure_topics
+    from workers.runtime.local_broker import LocalBroker
+
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    out_dir = out_dir.resolve()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    for sub in ("837", "835", "outbox", "inbox", "state"):
+        (out_dir / sub).mkdir(parents=True, mode=0o700)
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"{base.topic_prefix}demo{stamp}.",
+            "outbox_dir": out_dir / "outbox",
+            "inbox_dir": out_dir / "inbox",
+            "state_dir": out_dir / "state",
+            "claims_tick_interval_s": 0.5,
+            "commit_interval_s": 1.0,
+        }
+    )
+    broker = LocalBroker(settings)
+    started_broker = False
+    if settings.kafka_bootstrap_servers == broker.bootstrap:
+        result = broker.start()
+        started_broker = result.started
+    ensure_topics(settings)
+    data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
+    producer = _producer(settings)
+    for kind in ("clinics", "therapists", "payers", "partners", "patients", "prescriptions"):
+        for record in getattr(data, kind):
+            key = {
+                "clinics": record.get("clinic_id"),
+                "payers": record.get("payer_id"),
+                "partners": record.get("receiver_id"),
+            }.get(kind)
+            if key is None:
+                if kind == "therapists":
+                    key = f"{record['clinic_id']}:{record['therapist_id']}"
+                elif kind == "patients":
+                    key = f"{record['clinic_id']}:{record['patient_id']}"
+                else:
+                    key = f"{record['clinic_id']}:{record['prescription_id']}"
+            producer.send(
+                settings.topic(f"ref.{kind}"), key=key.encode(), value=json.dumps(record).encode()
+            )
+    producer.flush()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
+    env.update(
+        {
+            "CLAIMS_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "CLAIMS_TOPIC_PREFIX": settings.topic_prefix,
+            "CLAIMS_OUTBOX_DIR": str(settings.outbox_dir),
+            "CLAIMS_STATE_DIR": str(settings.state_dir),
+            "CLAIMS_CLAIMS_TICK_INTERVAL_S": "0.5",
+            "CLAIMS_COMMIT_INTERVAL_S": "1.0",
+            "CLAIMS_LOG_FORMAT": "json",
+            "CLAIMS_WEB_PORT": str(_free_port()),
+        }
+    )
+    log = (out_dir / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "worker", "all"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    reader: Reader | None = None
+    try:
+        for key, value in data.sessions:
+            producer.send(settings.topic("sessions.completed"), key=key.encode(), value=value)
+        producer.flush()
+        for record in data.late_prescriptions:
+            producer.send(
+                settings.topic("ref.prescriptions"),
+                key=f"{record['clinic_id']}:{record['prescription_id']}".encode(),
+                value=json.dumps(record).encode(),
+            )
+        producer.flush()
+        reader = Reader(settings)
+        deadline = time.monotonic() + timeout_s
+        acc = _wait(
+            reader,
+            worker,
+            deadline,
+            started,
+            progress,
+            "processing sessions",
+            lambda a: a.sessions["received"] >= len(data.sessions) - 1 and a.pending == 0,
+        )
+        files = sorted(p for p in settings.outbox_dir.rglob("*.x12"))
+        for path in files:
+            shutil.copy2(path, out_dir / "837" / path.name)
+        rules = demo_rules(acc)
+        (out_dir / "payer-rules.json").write_text(rules.model_dump_json(indent=2))
+        remit_paths = []
+        for path in files:
+            target = out_dir / "835" / (path.stem + ".835")
+            target.write_text(simulate_file(path, rules, datetime.now(UTC)))
+            remit_paths.append(target)
+
+        def send(
+            topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+        ) -> None:
+            producer.send(topic, key=key, value=value, headers=headers)
+
+        expected_payments = 0
+        for path in remit_paths:
+            report = ingest_file(path, send, settings.topic)
+            expected_payments += report.posted_claims
+        producer.flush()
+        acc = _wait(
+            reader,
+            worker,
+            deadline,
+            started,
+            progress,
+            "reconciling",
+            lambda a: _reconciled(reader, expected_payments),
+            remit_files=len(remit_paths),
+        )
+    finally:
+        if progress.isatty():
+            progress.write("\n")
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+        producer.close()
+        if reader is not None:
+            reader.close()
+        if started_broker and not keep_broker:
+            broker.stop()
+    seconds = round(time.monotonic() - started, 1)
+    summary = {
+        "seconds": seconds,
+        "sessions": acc.sessions,
+        "claims": acc.claims,
+        "remits": acc.remits,
+        "topic_prefix": settings.topic_prefix,
+        "consistent": not acc.problems,
+        "problems": acc.problems,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_report(out_dir / "report.html", summary)
+    shutil.rmtree(out_dir / "outbox", ignore_errors=True)
+    shutil.rmtree(out_dir / "inbox", ignore_errors=True)
+    shutil.rmtree(out_dir / "state", ignore_errors=True)
+    return DemoResult(summary, acc, out_dir)
+
+
+def demo_rules(acc: Accounting) -> Any:
+    """The shipped payer rules, with one claim reversed and corrected in the same 835."""
+    from workers.payer_sim.rules import default_rules, load_rules
+
+    rules = default_rules().model_dump(mode="json")
+    first = sorted(acc.claim_numbers)[:1]
+    rules["default"]["reversals"] = {
+        "select": {"claims": first},
+        "corrected_allowed_percent": "90",
+        "include_original": True,
+    }
+    return load_rules(json.dumps(rules), source="demo rules")
+
+
+def simulate_file(path: Path, rules: Any, now: datetime) -> str:
+    from edi.x837p import read_837p
+    from workers.payer_sim.adjudicate import adjudicate, render_answers
+
+    with path.open("rb") as fh:
+        claims = list(read_837p(fh))
+    return str(render_answers(adjudicate(claims, rules, now=now), now=now))
+
+
+def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
+    s = result.summary
+    out.write(
+        f"\nDemo finished in {s['seconds']} s "
+        f"({'every message accounted for' if s['consistent'] else 'INCONSISTENT'}).\n\n"
+    )
+    for title, block in (
+        ("sessions", s["sessions"]),
+        ("claims", s["claims"]),
+        ("remittances", s["remits"]),
+    ):
+        out.write(f"  {title}\n")
+        for key, value in block.items():
+            out.write(f"    {key.replace('_', ' '):<26} {value:>12}\n")
+    for problem in s["problems"]:
+        out.write(f"  problem: {problem}\n")
+    d = result.out_dir
+    out.write(
+        f"\n  837 files:  {d / '837'}\n  835 files:  {d / '835'}\n"
+        f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
+        f"  worker log: {d / 'worker.log'}\n"
+    )
+
+
+def _reconciled(reader: Reader, expected: int) -> bool:
+    posted = {(v["posting"]["posting_id"]) for v in reader.data.values("claims.adjudicated")}
+    unmatched = {v["posting_id"] for v in reader.data.values("remits.unmatched")}
+    return len(posted | unmatched) >= expected
+
+
+def _wait(
+    reader: Reader,
+    worker: subprocess.Popen[bytes],
+    deadline: float,
+    started: float,
+    progress: TextIO,
+    label: str,
+    done: Any,
+    remit_files: int = 0,
+) -> Accounting:
+    acc: Accounting | None = None
+    stable_since = None
+    while True:
+        reader.poll()
+        acc = account(reader.data, remit_files)
+        _progress(progress, label, acc, started)
+        if done(acc):
+            stable_since = stable_since or time.monotonic()
+            if time.monotonic() - stable_since > 1.0:
+                return acc
+        else:
+            stable_since = None
+        if worker.poll() is not None:
+            raise DemoError(f"the worker stopped with status {worker.returncode}; see worker.log")
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out while {label} (pending {acc.pending})")
+        time.sleep(0.3)
+
+
+def write_report(path: Path, summary: dict[str, Any]) -> None:
+    def table(title: str, data: dict[str, Any]) -> str:
+        rows = "".join(
+            f"<tr><th>{k.replace('_', ' ')}</th><td>{v}</td></tr>" for k, v in data.items()
+        )
+        return f"<h2>{title}</h2><table>{rows}</table>"
+
+    html = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>claims demo</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "th,td{border:1px solid #ccc;padding:4px 10px;text-align:left}"
+        "td{text-align:right}</style></head><body>"
+        f"<h1>Claims engine demo</h1><p>{summary['seconds']} seconds; topics prefixed "
+        f"<code>{summary['topic_prefix']}</code>; "
+        f"{'consistent' if summary['consistent'] else 'INCONSISTENT'}.</p>"
+        + table("Sessions", summary["sessions"])
+        + table("Claims", summary["claims"])
+        + table("Remittances", summary["remits"])
+        + "</body></html>\n"
+    )
+    path.write_text(html)
