@@ -398,6 +398,133 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.summary["consistent"] else 1
 
 
+def _dlq_filters(args: argparse.Namespace) -> Any:
+    from datetime import UTC, datetime
+
+    from workers.ops.dead_letters import Filters
+
+    since = None
+    if getattr(args, "since", None):
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--since {args.since!r}: expected an ISO date or time") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    return Filters(
+        topic=getattr(args, "topic", None),
+        reason=getattr(args, "reason", None),
+        clinic=getattr(args, "clinic", None),
+        since=since,
+        ids=list(getattr(args, "ids", None) or []),
+        include_closed=getattr(args, "all_states", False),
+    )
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from workers.ops import dead_letters as dlq
+    from workers.ops.audit import audit, require_reveal
+
+    settings = _settings()
+    filters = _dlq_filters(args)
+    if args.action == "show":
+        filters.ids = [args.id]
+        filters.include_closed = True
+    try:
+        letters = dlq.select(settings, filters)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    if args.action == "list":
+        rows = [dl.row() for dl in letters]
+        if args.json:
+            _print_json(
+                {
+                    "dead_letters": rows,
+                    "counts": [
+                        {"topic": t, "reason": r, "count": n}
+                        for t, r, n in dlq.grouped_counts(letters)
+                    ],
+                }
+            )
+            return 0
+        print(
+            _table(
+                [
+                    (
+                        r["id"],
+                        r["reason"],
+                        r["error_class"],
+                        r["clinic"],
+                        r["failed_at"],
+                        r["attempts"],
+                        r["status"],
+                        r["message"][:60],
+                    )
+                    for r in rows
+                ],
+                ["id", "reason", "error", "clinic", "failed at", "tries", "status", "message"],
+            )
+        )
+        print()
+        print(_table(dlq.grouped_counts(letters), ["original topic", "reason", "count"]))
+        return 0
+    if args.action == "show":
+        if not letters:
+            print(f"claims dlq show: no dead letter {args.id}", file=sys.stderr)
+            return 1
+        dl = letters[0]
+        if args.reveal:
+            try:
+                require_reveal(settings)
+            except PermissionError as exc:
+                print(f"claims dlq show: {exc}", file=sys.stderr)
+                return 1
+            audit(settings, "dlq-reveal", 1, [dl.id])
+        payload = dlq.decoded_payload(dl, args.reveal)
+        stack = dl.info.pop("error.stacktrace", "")
+        _print_json(
+            {
+                **dl.row(),
+                "key": dl.key.decode(errors="replace") if dl.key else None,
+                "dead_letter_headers": dl.info,
+                "original_headers": {
+                    k: v.decode(errors="replace")
+                    for k, v in dl.headers
+                    if not k.startswith("claims.")
+                },
+                "payload": payload,
+            }
+        )
+        if stack:
+            print("\nstack trace:\n" + stack)
+        return 0
+    if args.action == "replay":
+        if not (
+            filters.ids
+            or args.all
+            or filters.topic
+            or filters.reason
+            or filters.clinic
+            or filters.since
+        ):
+            raise UsageError("name dead letters by id, or use --all or a filter")
+        report = dlq.replay(
+            settings, letters, force=args.force, dry_run=args.dry_run, filters=filters.as_dict()
+        )
+        verb = "would replay" if args.dry_run else "replayed"
+        print(f"{verb} {len(report.replayed)} dead letter(s)")
+        for dl_id in report.refused:
+            print(f"refused {dl_id}: already replayed or resolved (use --force)", file=sys.stderr)
+        return 1 if report.refused and not report.replayed else 0
+    if not args.yes:
+        raise UsageError("purge marks dead letters resolved; confirm with --yes")
+    if not (filters.ids or filters.topic or filters.reason or filters.clinic or filters.since):
+        raise UsageError("name dead letters by id, or use a filter")
+    done = dlq.purge(settings, letters, filters.as_dict())
+    print(f"marked {len(done)} dead letter(s) resolved (they stay on their topic until retention)")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -538,6 +665,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-broker", action="store_true", help="leave a broker the demo started running"
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dlq", help="dead letters: list, show, replay, purge")
+    dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def dlq_filters(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--topic", help="original or dead-letter topic")
+        q.add_argument("--reason", help="error reason code, e.g. schema-invalid")
+        q.add_argument("--clinic")
+        q.add_argument("--since", help="ISO date/time of failure")
+
+    q = dsub.add_parser("list", help="one row per dead letter, counts at the end")
+    dlq_filters(q)
+    q.add_argument("--all-states", action="store_true", help="include resolved ones")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_dlq)
+    q = dsub.add_parser("show", help="one dead letter: headers, payload, stack trace")
+    q.add_argument("id", metavar="ID")
+    q.add_argument(
+        "--reveal",
+        action="store_true",
+        help="unmasked patient data (authorised operators; audited)",
+    )
+    q.set_defaults(func=cmd_dlq)
+    q = dsub.add_parser("replay", help="republish to the original topic")
+    q.add_argument("ids", nargs="*", metavar="ID")
+    q.add_argument("--all", action="store_true")
+    dlq_filters(q)
+    q.add_argument("--dry-run", action="store_true")
+    q.add_argument("--force", action="store_true", help="replay again")
+    q.set_defaults(func=cmd_dlq)
+    q = dsub.add_parser("purge", help="mark dead letters resolved (audited)")
+    q.add_argument("ids", nargs="*", metavar="ID")
+    dlq_filters(q)
+    q.add_argument("--yes", action="store_true")
+    q.set_defaults(func=cmd_dlq)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)

@@ -198,6 +198,7 @@ def register(w: Wiring) -> None:
     partners = PartnerCatalog()
     mirror = TopicMirror(settings, ["ref.partners"], partners.apply)
     w.background(mirror.run, name="partner_mirror")
+    w.ready_checks.append(mirror.ready.is_set)
     state = ClaimsState(
         w.table("claims.pending", "state.claims.pending"),
         w.table("claims.records", "state.claims.records"),

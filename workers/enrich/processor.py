@@ -152,6 +152,7 @@ def register(w: Wiring) -> None:
     wakeup_partitions = w.catalogue.partitions("state.enrich.wakeups")
 
     w.background(mirror.run, name="reference_mirror")
+    w.ready_checks.append(mirror.ready.is_set)
 
     async def catalog_ready() -> None:
         if not await mirror.wait_ready(settings.reference_ready_timeout_s):

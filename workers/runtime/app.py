@@ -225,11 +225,26 @@ class GapGuard:
             progress.changed = now
             await consumer.seek(tp, expected)
 
-    async def run(self) -> None:
+    async def record_lag(self, prefix: str) -> None:
+        """Consumer lag (end offset minus position) of every partition an agent reads."""
+        consumer = self.app.consumer
+        for tp in sorted(consumer.assignment()):
+            if tp.topic not in self._tracked:
+                continue
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is None or highwater is None:
+                continue
+            self.metrics.set_lag(
+                tp.topic.removeprefix(prefix), tp.partition, max(highwater - position, 0)
+            )
+
+    async def run(self, prefix: str = "") -> None:
         while True:
             await asyncio.sleep(self.idle_s / 2)
             try:
                 await self.check()
+                await self.record_lag(prefix)
             except Exception as exc:  # never let the guard take the worker down
                 log.warning("gap guard check failed", error=str(exc)[:200])
 
@@ -246,6 +261,7 @@ class Wiring:
         self._topics: dict[str, Any] = {}
         self.sink = FaustSink(self)
         self.gaps = GapGuard(app, self.metrics)
+        self.ready_checks: list[Callable[[], bool]] = []
         self.retry = RetryPolicy(
             attempts=settings.retry_attempts,
             backoff_s=settings.retry_backoff_s,
@@ -410,7 +426,12 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
         module_name, func_name = defn.register.split(":")
         register = getattr(importlib.import_module(module_name), func_name)
         register(wiring)
-    wiring.background(wiring.gaps.run, name="stream_gap_guard")
+    prefix = settings.topic_prefix
+
+    async def guard() -> None:
+        await wiring.gaps.run(prefix)
+
+    wiring.background(guard, name="stream_gap_guard")
     _register_views(app, wiring)
     return app, wiring
 
@@ -423,6 +444,27 @@ def _register_views(app: faust.App, wiring: Wiring) -> None:
         return aioweb.Response(
             text=wiring.metrics.prometheus(), content_type="text/plain", charset="utf-8"
         )
+
+    @app.page("/claims/live")
+    async def live(web: Any, _request: Any) -> Any:
+        """Liveness: the event loop answers."""
+        return web.json({"live": True})
+
+    @app.page("/claims/ready")
+    async def ready(web: Any, _request: Any) -> Any:
+        """Readiness: joined the group, tables recovered, reference data mirrored."""
+        consumer: Any = app.consumer
+        reasons = []
+        if not consumer.assignment():
+            reasons.append("no partitions assigned yet")
+        if app.in_recovery:
+            reasons.append("recovering tables")
+        if getattr(app, "rebalancing", False):
+            reasons.append("rebalancing")
+        if not all(check() for check in wiring.ready_checks):
+            reasons.append("reference data not mirrored yet")
+        body = {"ready": not reasons, "reasons": reasons}
+        return web.json(body, status=200 if not reasons else 503)
 
     @app.page("/claims/consumer")
     async def consumer_state(web: Any, _request: Any) -> Any:

@@ -1,30 +1,106 @@
-"""In-process counters of what each processor did (exported by the worker's web view)."""
+"""Per-worker metrics, exported in the Prometheus text format on ``/claims/metrics``.
+
+* ``claims_messages_total{processor,topic,status}`` -- messages handled (ok / dead-lettered)
+* ``claims_dead_letters_total{processor,topic,reason}`` -- dead letters by reason
+* ``claims_failures_total{processor,topic,kind}`` -- failures by class (every attempt)
+* ``claims_outcomes_total{processor,outcome}`` -- business outcomes (enriched, held, ...)
+* ``claims_outputs_total{processor,topic}`` -- messages produced, per output topic
+* ``claims_processing_seconds{processor,topic}`` -- processing latency histogram
+  (``_sum`` is the time spent)
+* ``claims_consumer_lag{topic,partition}`` -- end offset minus position, per assigned partition
+
+Labels never carry identifiers of patients or claims.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import Counter as PromCounter
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
 class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     processed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dead_letters: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self._messages = PromCounter(
+            "claims_messages", "Messages handled.", ["processor", "topic", "status"], registry=r
+        )
+        self._dead = PromCounter(
+            "claims_dead_letters",
+            "Messages sent to a dead-letter topic.",
+            ["processor", "topic", "reason"],
+            registry=r,
+        )
+        self._failures = PromCounter(
+            "claims_failures",
+            "Processing failures by class.",
+            ["processor", "topic", "kind"],
+            registry=r,
+        )
+        self._outcomes = PromCounter(
+            "claims_outcomes", "Business outcomes.", ["processor", "outcome"], registry=r
+        )
+        self._outputs = PromCounter(
+            "claims_outputs",
+            "Messages produced, per output topic.",
+            ["processor", "topic"],
+            registry=r,
+        )
+        self._latency = Histogram(
+            "claims_processing_seconds",
+            "Processing time per message.",
+            ["processor", "topic"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self._lag = Gauge(
+            "claims_consumer_lag", "End offset minus position.", ["topic", "partition"], registry=r
+        )
 
     def observe(self, processor: str, topic: str, status: str, seconds: float) -> None:
         self.processed[(processor, topic, status)] += 1
-        key = (processor, topic)
-        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+        self._messages.labels(processor, topic, status).inc()
+        self._latency.labels(processor, topic).observe(seconds)
+
+    def failed(self, processor: str, topic: str, kind: str) -> None:
+        self._failures.labels(processor, topic, kind).inc()
 
     def dead_lettered(self, processor: str, topic: str, reason: str) -> None:
         self.dead_letters[(processor, topic, reason)] += 1
+        self._dead.labels(processor, topic, reason).inc()
 
     def outcome(self, processor: str, name: str, n: int = 1) -> None:
         self.outcomes[(processor, name)] += n
+        self._outcomes.labels(processor, name).inc(n)
 
-    def snapshot(self) -> dict[str, list[dict[str, object]]]:
+    def produced(self, processor: str, topic: str, n: int = 1) -> None:
+        self._outputs.labels(processor, topic).inc(n)
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        self.lag[(topic, partition)] = lag
+        self._lag.labels(topic, str(partition)).set(lag)
+
+    def snapshot(self) -> dict[str, Any]:
         return {
             "processed": [
                 {"processor": p, "topic": t, "status": s, "count": n}
@@ -38,36 +114,10 @@ class Metrics:
                 {"processor": p, "outcome": o, "count": n}
                 for (p, o), n in sorted(self.outcomes.items())
             ],
+            "lag": [
+                {"topic": t, "partition": p, "lag": n} for (t, p), n in sorted(self.lag.items())
+            ],
         }
 
     def prometheus(self) -> str:
-        """The counters in the Prometheus text exposition format."""
-        lines = [
-            "# HELP claims_messages_total Messages processed, by processor, topic and status.",
-            "# TYPE claims_messages_total counter",
-        ]
-        for (p, t, s), n in sorted(self.processed.items()):
-            lines.append(f'claims_messages_total{{processor="{p}",topic="{t}",status="{s}"}} {n}')
-        lines += [
-            "# HELP claims_dead_letters_total Messages sent to a dead-letter topic.",
-            "# TYPE claims_dead_letters_total counter",
-        ]
-        for (p, t, r), n in sorted(self.dead_letters.items()):
-            lines.append(
-                f'claims_dead_letters_total{{processor="{p}",topic="{t}",reason="{r}"}} {n}'
-            )
-        lines += [
-            "# HELP claims_outcomes_total Business outcomes, by processor.",
-            "# TYPE claims_outcomes_total counter",
-        ]
-        for (p, o), n in sorted(self.outcomes.items()):
-            lines.append(f'claims_outcomes_total{{processor="{p}",outcome="{o}"}} {n}')
-        lines += [
-            "# HELP claims_processing_seconds_total Time spent processing, by processor and topic.",
-            "# TYPE claims_processing_seconds_total counter",
-        ]
-        for (p, t), secs in sorted(self.seconds.items()):
-            lines.append(
-                f'claims_processing_seconds_total{{processor="{p}",topic="{t}"}} {secs:.6f}'
-            )
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")

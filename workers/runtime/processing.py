@@ -136,6 +136,7 @@ class MessageRunner:
                 raise
             except Exception as exc:
                 kind = classify(exc)
+                self.metrics.failed(self.processor, msg.topic, kind)
                 if kind == "transient" and attempt < self.retry.attempts:
                     delay = self.retry.delay(attempt)
                     log.warning(
@@ -149,6 +150,8 @@ class MessageRunner:
                     continue
                 return await self._dead_letter(msg, exc, scope, attempt)
             await self._send_all(outputs)
+            for record in outputs:
+                self.metrics.produced(self.processor, record.topic)
             return Result("ok", len(outputs), attempt)
 
     async def _send_all(self, outputs: Sequence[Outgoing]) -> None:

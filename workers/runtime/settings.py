@@ -113,6 +113,17 @@ class Settings(BaseSettings):
     )
     claims_validation_workers: int = Field(default=1, ge=1, le=16)
 
+    # --- Operations -----------------------------------------------------------
+    operator: str | None = Field(
+        default=None, description="Who runs ops commands (audit trail); default: the OS user."
+    )
+    reveal_operators: str = Field(
+        default="", description="Comma-separated operators allowed to see unmasked patient data."
+    )
+    dashboard_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the dashboard; unset: the dashboard is off."
+    )
+
     # --- Files ------------------------------------------------------------
     inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
     outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")

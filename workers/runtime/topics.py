@@ -240,6 +240,22 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.submission:FileReleased",
         retention_ms=400 * DAY_MS,
     ),
+    # --- operations ------------------------------------------------------------
+    TopicSpec(
+        "ops.dead-letters.status",
+        "What became of each dead letter (replayed with a count, or resolved); key: its id.",
+        "<dead-letter topic>:<partition>:<offset>",
+        '{"status", "replays", "at", "by"}',
+        cleanup="compact",
+        retention_ms=None,
+    ),
+    TopicSpec(
+        "ops.audit",
+        "Operators' actions: replays, purges, retries, views of unmasked data.",
+        "<operator>",
+        "workers.ops.audit:AuditEvent",
+        retention_ms=7 * 365 * DAY_MS,
+    ),
     # --- engine state (explicitly named so every worker mode shares it) ----
     TopicSpec(
         "state.enrich.patients",
