@@ -41,7 +41,10 @@ class _SessionEvent(Versioned):
     @field_validator("occurred_at")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
-        return v.astimezone(UTC)
+        try:
+            return v.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise ValueError("is out of range once converted to UTC") from None
 
     @property
     def session_key(self) -> str:
@@ -80,11 +83,27 @@ class SessionCancelled(_SessionEvent):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-SessionEvent = Annotated[SessionCompleted | SessionCancelled, Discriminator("event_type")]
-SESSION_EVENT: TypeAdapter[SessionCompleted | SessionCancelled] = TypeAdapter(SessionEvent)
+class SessionRetry(_SessionEvent):
+    """An operator asks for a rejected session to be checked again (its cause was fixed).
+
+    Only a session whose recorded outcome is a rejection (or a units-stage refusal)
+    is re-evaluated; anything else is ignored, so a retry never bills twice.
+    """
+
+    event_type: Literal["session.retry"]
+    session: SessionCompleted
+    requested_by: Annotated[str, StringConstraints(max_length=100)] | None = None
 
 
-def parse_session_event(raw: bytes | str) -> SessionCompleted | SessionCancelled:
+SessionEvent = Annotated[
+    SessionCompleted | SessionCancelled | SessionRetry, Discriminator("event_type")
+]
+SESSION_EVENT: TypeAdapter[SessionCompleted | SessionCancelled | SessionRetry] = TypeAdapter(
+    SessionEvent
+)
+
+
+def parse_session_event(raw: bytes | str) -> SessionCompleted | SessionCancelled | SessionRetry:
     """Validate a session event of any supported version (older ones are upgraded).
 
     Errors of a known event type come from its own model, so field paths read
@@ -95,10 +114,12 @@ def parse_session_event(raw: bytes | str) -> SessionCompleted | SessionCancelled
     except ValidationError:
         try:
             kind = json.loads(raw).get("event_type")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # nesting pydantic refused
             kind = None
         if kind == "session.completed":
             return SessionCompleted.parse_json(raw)
         if kind == "session.cancelled":
             return SessionCancelled.parse_json(raw)
+        if kind == "session.retry":
+            return SessionRetry.parse_json(raw)
         raise

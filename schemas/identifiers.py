@@ -40,7 +40,7 @@ def npi_with_check_digit(first9: str) -> str:
 def icd10cm_valid(code: str) -> bool:
     """Shape of an ICD-10-CM code: letter, digit, alphanumeric, then up to four
     more characters, with an optional dot after the third (``M54.50``, ``M6281``)."""
-    return bool(_ICD10CM.match(code))
+    return bool(_ICD10CM.fullmatch(code))  # not match: "$" also matches before a final "\n"
 
 
 def icd10cm_normalised(code: str) -> str:

@@ -158,7 +158,7 @@ def parse_enriched_topic(raw: bytes | str) -> SessionEnriched | SessionWithdrawn
     for a session enriched earlier."""
     try:
         kind = json.loads(raw).get("event_type")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # the model refuses it below
         kind = None
     if kind == "session.withdrawn":
         return SessionWithdrawn.parse_json(raw)

@@ -525,6 +525,56 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_queue(args: argparse.Namespace) -> int:
+    from workers.ops import queues
+    from workers.ops.audit import audit, require_reveal
+
+    settings = _settings()
+    queue = args.queue if args.action != "show" else args.id.rsplit(":", 2)[0]
+    try:
+        items = queues.current_items(settings, queue)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    if getattr(args, "reason", None):
+        items = [
+            i
+            for i in items
+            if i.body.get("reason") == args.reason or args.reason in i.row()["reason"]
+        ]
+    if getattr(args, "ids", None):
+        items = [i for i in items if i.id in args.ids]
+    if args.action == "list":
+        rows = [i.row() for i in items]
+        if args.json:
+            _print_json({"queue": queue, "items": rows})
+        else:
+            headers = list(rows[0]) if rows else ["id", "reason", "message", "since"]
+            print(_table([[str(r.get(h) or "")[:70] for h in headers] for r in rows], headers))
+            print(f"{len(rows)} item(s) in {queue}")
+        return 0
+    if args.action == "show":
+        found = [i for i in items if i.id == args.id]
+        if not found:
+            print(f"claims queue show: {args.id} is not a current item", file=sys.stderr)
+            return 1
+        if args.reveal:
+            try:
+                require_reveal(settings)
+            except PermissionError as exc:
+                print(f"claims queue show: {exc}", file=sys.stderr)
+                return 1
+            audit(settings, "queue-reveal", 1, [args.id])
+        _print_json(queues.shown(found[0], args.reveal))
+        return 0
+    if queue != "sessions.rejected":
+        raise UsageError("retry applies to sessions.rejected")
+    sent, skipped = queues.retry_rejected(settings, items, args.reason)
+    print(f"asked for {len(sent)} rejected session(s) to be checked again")
+    for item_id in skipped:
+        print(f"skipped {item_id}: a conflicting duplicate needs a person", file=sys.stderr)
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     _print_json(_settings().redacted())
     return 0
@@ -700,6 +750,25 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_filters(q)
     q.add_argument("--yes", action="store_true")
     q.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("queue", help="work queues: held/rejected sessions, denials, unmatched")
+    wsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = wsub.add_parser("list", help="current items of a queue")
+    q.add_argument(
+        "queue", choices=["sessions.held", "sessions.rejected", "claims.denied", "remits.unmatched"]
+    )
+    q.add_argument("--reason")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_queue)
+    q = wsub.add_parser("show", help="one item (patient data masked unless --reveal)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--reveal", action="store_true")
+    q.set_defaults(func=cmd_queue)
+    q = wsub.add_parser("retry", help="check rejected sessions again after a fix")
+    q.add_argument("queue", choices=["sessions.rejected"])
+    q.add_argument("ids", nargs="*", metavar="ID")
+    q.add_argument("--reason")
+    q.set_defaults(func=cmd_queue)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
     p.set_defaults(func=cmd_settings)

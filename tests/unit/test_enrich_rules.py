@@ -466,3 +466,54 @@ def test_prescriptions_with_malformed_diagnoses_or_bad_npi_are_refused() -> None
 def test_providers_with_bad_npi_are_refused() -> None:
     assert rules.provider_problem(model(Clinic, f.clinic())) is None
     assert rules.provider_problem(model(Clinic, f.clinic(npi=f.BAD_NPI)))[0] == "ref-bad-npi"
+
+
+# --- retries of rejected sessions -----------------------------------------------------------
+
+
+def retry_of(ev: SessionCompleted) -> Any:
+    from schemas.events import SessionRetry
+
+    return SessionRetry.new(
+        event_id="5a0d1c1e-1b8e-4c39-8d5a-2b1b6c7d8e9f",
+        event_type="session.retry",
+        occurred_at=NOW,
+        clinic_id=ev.clinic_id,
+        session_id=ev.session_id,
+        patient_id=ev.patient_id,
+        session=ev,
+        requested_by="ops",
+    )
+
+
+def test_a_retry_re_judges_a_rejected_session_once_its_cause_is_fixed() -> None:
+    p = f.patient()
+    p["coverages"][0]["effective_to"] = "2026-02-28"
+    ev = session()
+    rejected = run(state(patient=p, prescriptions=[rx()]), ev)
+    assert only(rejected).reason == "no-active-coverage"
+    fixed = rules.with_patient(rejected.state, model(Patient, f.patient()))
+    step = rules.on_session_retry(fixed, retry_of(ev), catalog(), NOW, source="sc:0:9")
+    out = only(step)
+    assert isinstance(out, SessionEnriched) and out.visit_number == 1
+    assert step.state.sessions["s1"].status == "enriched"
+    again = rules.on_session_retry(step.state, retry_of(ev), catalog(), NOW, source="sc:0:9")
+    assert again.outcomes == [], "the same retry message redelivered does nothing"
+
+
+def test_a_retry_of_an_enriched_session_re_emits_it_with_the_same_visit() -> None:
+    ev = session()
+    first = run(state(prescriptions=[rx()]), ev)
+    step = rules.on_session_retry(first.state, retry_of(ev), catalog(), NOW, source="sc:0:2")
+    out = only(step)
+    assert isinstance(out, SessionEnriched) and out.visit_number == 1
+    assert len(step.state.visits["rx1"]) == 1
+
+
+def test_a_retry_never_touches_a_conflicting_or_cancelled_session() -> None:
+    ev = session()
+    first = run(state(prescriptions=[rx()]), ev)
+    other = session(techniques=[{"technique": "swedish_massage", "minutes": 60}])
+    assert rules.on_session_retry(first.state, retry_of(other), catalog(), NOW).outcomes == []
+    cancelled = rules.on_session_cancelled(first.state, cancel(), NOW).state
+    assert rules.on_session_retry(cancelled, retry_of(ev), catalog(), NOW).outcomes == []

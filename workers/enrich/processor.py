@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from schemas.base import Versioned
-from schemas.events import SessionCancelled, SessionCompleted, parse_session_event
+from schemas.events import SessionCancelled, SessionCompleted, SessionRetry, parse_session_event
 from schemas.outcomes import (
     ReferenceRejected,
     SessionDuplicate,
@@ -184,6 +184,10 @@ def register(w: Wiring) -> None:
             scope.add_phi(*_patient_phi(state.patient))
         if isinstance(event, SessionCompleted):
             step = rules.on_session_completed(state, event, catalog, now(), policy, msg.ref)
+        elif isinstance(event, SessionRetry):
+            if event.session.patient_key != key:
+                raise InvalidInput("key-mismatch", "the retried session is another patient's")
+            step = rules.on_session_retry(state, event, catalog, now(), policy, msg.ref)
         else:
             assert isinstance(event, SessionCancelled)
             step = rules.on_session_cancelled(state, event, now(), msg.ref)

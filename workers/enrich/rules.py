@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from schemas.events import SessionCancelled, SessionCompleted
+from schemas.events import SessionCancelled, SessionCompleted, SessionRetry
 from schemas.identifiers import icd10cm_valid, npi_valid
 from schemas.outcomes import (
     RX_REASONS,
@@ -526,7 +526,7 @@ def _redelivered(
     catalog: Catalog,
     now: datetime,
     policy: Policy,
-    source: str,
+    source: str | None,
 ) -> list[SessionOutcome]:
     """The same message again (a retry after a crash): repeat what it produced.
 
@@ -536,7 +536,7 @@ def _redelivered(
     """
     if record.status == "cancelled":
         return []
-    if source != record.sources[0]:
+    if source is not None and record.sources and source != record.sources[0]:
         return [
             SessionDuplicate.new(
                 session_key=event.session_key,
@@ -667,6 +667,56 @@ def on_session_cancelled(
         update={"withdrawal": out.model_dump_json()}
     )
     return Step(state.model_copy(update={"sessions": sessions, "visits": visits}), [out])
+
+
+def on_session_retry(
+    state: PatientState,
+    retry: SessionRetry,
+    catalog: Catalog,
+    now: datetime,
+    policy: Policy = Policy(),
+    source: str | None = None,
+) -> Step:
+    """Check a rejected session again after its cause was fixed.
+
+    * rejected here: judged again with today's reference data;
+    * enriched (refused later, by the units stage): enriched again with today's
+      data and the same visit, so the units stage prices it again -- the claims
+      stage ignores a session it already claimed, so nothing is billed twice;
+    * held: re-checked like any held session; cancelled or unknown: nothing.
+    A retry whose session differs from the recorded one (a conflicting
+    duplicate) is ignored: that needs a person, not a retry.
+    """
+    event = retry.session
+    record = state.sessions.get(event.session_id)
+    if record is None or record.fingerprint != fingerprint(event):
+        return Step(state)
+    if source is not None and source in record.sources:
+        return Step(state)  # the retry itself redelivered: done already
+    sources = [*record.sources, source][-16:] if source else record.sources
+    if record.status == "rejected":
+        verdict = _judge(event, state, catalog, now, policy, held_since=now)
+        new_state = _apply(
+            state,
+            event,
+            verdict,
+            record.fingerprint or "",
+            record.event_ids,
+            now,
+            hold_since=now,
+            sources=sources,
+        )
+        return Step(new_state, [verdict.outcome])
+    if record.status == "enriched":
+        outs = _redelivered(state, event, record, catalog, now, policy, None)
+        fresh = [
+            o.model_copy(update={"enriched_at": now}) if isinstance(o, SessionEnriched) else o
+            for o in outs
+        ]
+        return Step(state, fresh)
+    if record.status == "held":
+        return reevaluate_held(state, catalog, now, policy)
+    return Step(state)
 
 
 def reevaluate_held(

@@ -1,0 +1,160 @@
+"""Business work queues: held and rejected sessions, denied claims, unmatched payments.
+
+An item is a message of the queue topic (id ``<topic>:<partition>:<offset>``) that
+still needs someone: a held session not enriched, rejected or withdrawn since; a
+rejected session not enriched since; a denied claim with no later payment; an
+unmatched payment not posted since.  Only the latest message of a session or
+claim counts.  Computed from the topics themselves (no worker needed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.events import SessionRetry
+from workers.ops.audit import audit, operator_name
+from workers.ops.dead_letters import _read, masked
+from workers.runtime.settings import Settings
+
+QUEUES = ("sessions.held", "sessions.rejected", "claims.denied", "remits.unmatched")
+
+
+@dataclass
+class QueueItem:
+    id: str
+    topic: str
+    key: bytes | None
+    body: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        b = self.body
+        if self.topic.startswith("sessions."):
+            return {
+                "id": self.id,
+                "session": b.get("session_key"),
+                "reason": b.get("reason"),
+                "message": b.get("message", ""),
+                "since": b.get("held_since") or b.get("rejected_at"),
+            }
+        if self.topic == "claims.denied":
+            reasons = ",".join(f"{r['group']}-{r['code']}" for r in b.get("reasons", []))
+            return {
+                "id": self.id,
+                "claim": b.get("patient_control_number"),
+                "reason": reasons,
+                "message": "; ".join(r["text"] for r in b.get("reasons", []))[:120],
+                "since": b.get("denied_at"),
+            }
+        return {
+            "id": self.id,
+            "claim": b.get("patient_control_number"),
+            "reason": b.get("reason"),
+            "message": b.get("message", ""),
+            "since": b.get("reported_at"),
+        }
+
+
+def _values(settings: Settings, topic: str) -> list[tuple[str, Any, dict[str, Any]]]:
+    out = []
+    for name, r in _read(settings, [topic]):
+        if r.value is None:
+            continue
+        try:
+            body = json.loads(r.value)
+        except ValueError:
+            continue
+        out.append((f"{name}:{r.partition}:{r.offset}", r.key, body))
+    return out
+
+
+def current_items(settings: Settings, queue: str) -> list[QueueItem]:
+    if queue not in QUEUES:
+        raise KeyError(f"{queue!r} is not a work queue; queues: {', '.join(QUEUES)}")
+    latest: dict[str, QueueItem] = {}
+    if queue.startswith("sessions."):
+        for item_id, key, body in _values(settings, queue):
+            if queue == "sessions.rejected" and body.get("reason") == "conflicting-duplicate":
+                latest[item_id] = QueueItem(item_id, queue, key, body)  # each needs review
+                continue
+            latest[body["session_key"]] = QueueItem(item_id, queue, key, body)
+        resolved = {
+            b["session_key"]
+            for _, _, b in _values(settings, "sessions.enriched")
+            if b.get("event_type") == "session.enriched"
+        }
+        resolved |= {b["session_key"] for _, _, b in _values(settings, "sessions.cancelled")}
+        if queue == "sessions.held":
+            resolved |= {b["session_key"] for _, _, b in _values(settings, "sessions.rejected")}
+        return [
+            item
+            for k, item in latest.items()
+            if k not in resolved or item.body.get("reason") == "conflicting-duplicate"
+        ]
+    if queue == "claims.denied":
+        for item_id, key, body in _values(settings, queue):
+            latest[body["patient_control_number"]] = QueueItem(item_id, queue, key, body)
+        paid = {
+            b["patient_control_number"]
+            for _, _, b in _values(settings, "claims.adjudicated")
+            if b["posting"]["category"] not in ("denied", "reversed")
+        }
+        return [item for pcn, item in latest.items() if pcn not in paid]
+    for item_id, key, body in _values(settings, queue):
+        latest[body["posting_id"]] = QueueItem(item_id, queue, key, body)
+    posted = {b["posting"]["posting_id"] for _, _, b in _values(settings, "claims.adjudicated")}
+    return [item for pid, item in latest.items() if pid not in posted]
+
+
+def shown(item: QueueItem, reveal: bool) -> dict[str, Any]:
+    return {"id": item.id, "topic": item.topic, "item": item.body if reveal else masked(item.body)}
+
+
+def retry_rejected(
+    settings: Settings, items: list[QueueItem], reason: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Ask the enrichment processor to check rejected sessions again (audited)."""
+    from kafka import KafkaProducer
+
+    who = operator_name(settings)
+    sent, skipped = [], []
+    producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+    try:
+        for item in items:
+            body = item.body
+            session = body.get("session")
+            if body.get("reason") == "conflicting-duplicate" or not session:
+                skipped.append(item.id)
+                continue
+            import uuid
+
+            retry = SessionRetry.new(
+                event_id=uuid.uuid4(),
+                event_type="session.retry",
+                occurred_at=datetime.now(UTC),
+                clinic_id=session["clinic_id"],
+                session_id=session["session_id"],
+                patient_id=session["patient_id"],
+                session=session,
+                requested_by=who,
+            )
+            producer.send(
+                settings.topic("sessions.completed"),
+                key=retry.patient_key.encode(),
+                value=retry.model_dump_json().encode(),
+            )
+            sent.append(item.id)
+        producer.flush()
+        audit(
+            settings,
+            "queue-retry",
+            len(sent),
+            sent,
+            {"queue": "sessions.rejected", "reason": reason or ""},
+            producer=producer,
+        )
+    finally:
+        producer.close()
+    return sent, skipped
