@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from edi.x837p import read_837p, render_837p
 from schemas.claims import Claim, ControlNumbers
 from schemas.submission import ClaimSubmitted
 from tests import factories as f
-from tests.broker_support import REPO, Cluster
+from tests.broker_support import REPO, Cluster, free_port
 from tests.pipeline import billable
 from workers.claims.assemble import assemble_claim
 from workers.commands.edi837 import builtin_test_partner
@@ -150,10 +151,11 @@ def test_the_inbox_moves_files_to_processed_or_failed(cluster: Cluster, tmp_path
     inbox.mkdir()
     answer(claims(2), inbox / "good.835")
     (inbox / "bad.835").write_text("ISA*00*truncated~")
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "worker", "inbox"],
         cwd=REPO,
-        env=c.env(CLAIMS_INBOX_DIR=str(inbox)),
+        env=c.env(CLAIMS_INBOX_DIR=str(inbox), CLAIMS_WEB_PORT=str(port)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -171,6 +173,12 @@ def test_the_inbox_moves_files_to_processed_or_failed(cluster: Cluster, tmp_path
         assert not (inbox / "good.835").exists() and not (inbox / "bad.835").exists()
         payments = c.read("remits.835.inbound").wait_for(3)
         assert {m.header("claims.source.file") for m in payments} == {"good.835"}
+        base = f"http://127.0.0.1:{port}/claims"
+        assert json.loads(urllib.request.urlopen(base + "/live").read())["live"] is True
+        assert json.loads(urllib.request.urlopen(base + "/ready").read())["ready"] is True
+        metrics = urllib.request.urlopen(base + "/metrics").read().decode()
+        assert 'claims_inbox_files_total{result="processed"} 1.0' in metrics
+        assert 'claims_inbox_files_total{result="failed"} 1.0' in metrics
     finally:
         proc.terminate()
         proc.wait(10)

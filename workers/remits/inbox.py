@@ -25,6 +25,63 @@ from workers.runtime.settings import Settings
 log = structlog.stdlib.get_logger("claims.inbox")
 
 
+class InboxHealth:
+    """``/claims/live``, ``/claims/ready`` and ``/claims/metrics`` of the watcher, served
+    from a small thread on the worker web port (like the faust workers')."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter
+
+        self.registry = CollectorRegistry()
+        self.files = Counter(
+            "claims_inbox_files",
+            "835 files taken from the inbox.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.payments = Counter(
+            "claims_inbox_claim_payments",
+            "Claim payments published from 835 files.",
+            registry=self.registry,
+        )
+        self.ready = False
+
+    def serve(self, host: str, port: int) -> Any:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/claims/live":
+                    self._send(200, b'{"live": true}', "application/json")
+                elif self.path == "/claims/ready":
+                    ok = health.ready
+                    body = b'{"ready": true}' if ok else b'{"ready": false}'
+                    self._send(200 if ok else 503, body, "application/json")
+                elif self.path == "/claims/metrics":
+                    self._send(200, generate_latest(health.registry), CONTENT_TYPE_LATEST)
+                else:
+                    self._send(404, b"not found", "text/plain")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                return  # no access log lines
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
 def _move(path: Path, target_dir: Path) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -41,7 +98,9 @@ def producer_for(settings: Settings) -> Any:
     )
 
 
-def process_file(path: Path, settings: Settings, producer: Any) -> FileReport | None:
+def process_file(
+    path: Path, settings: Settings, producer: Any, health: InboxHealth | None = None
+) -> FileReport | None:
     def send(
         topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
@@ -57,8 +116,13 @@ def process_file(path: Path, settings: Settings, producer: Any) -> FileReport | 
             f"{type(exc).__name__}: {exc}\n", encoding="utf-8"
         )
         log.error("835 file failed", file=path.name, error=str(exc)[:300])
+        if health:
+            health.files.labels("failed").inc()
         return None
     _move(path, inbox / "processed")
+    if health:
+        health.files.labels("processed").inc()
+        health.payments.inc(report.posted_claims)
     log.info(
         "835 file ingested",
         file=path.name,
@@ -72,7 +136,10 @@ def process_file(path: Path, settings: Settings, producer: Any) -> FileReport | 
 def watch(settings: Settings, poll_s: float = 1.0, once: bool = False) -> None:
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    health = InboxHealth()
+    server = health.serve(settings.web_host, settings.web_port) if settings.web_enabled else None
     producer = producer_for(settings)
+    health.ready = True
     stop = False
 
     def _stop(*_: object) -> None:
@@ -92,10 +159,12 @@ def watch(settings: Settings, poll_s: float = 1.0, once: bool = False) -> None:
             }
             for path, size in current.items():
                 if once or sizes.get(path) == size:
-                    process_file(path, settings, producer)
+                    process_file(path, settings, producer, health)
             sizes = current
             if once:
                 break
             time.sleep(poll_s)
     finally:
         producer.close()
+        if server is not None:
+            server.shutdown()

@@ -236,7 +236,10 @@ class GapGuard:
             if position is None or highwater is None:
                 continue
             self.metrics.set_lag(
-                tp.topic.removeprefix(prefix), tp.partition, max(highwater - position, 0)
+                str(self.app.conf.id),
+                tp.topic.removeprefix(prefix),
+                tp.partition,
+                max(highwater - position, 0),
             )
 
     async def run(self, prefix: str = "") -> None:
@@ -441,8 +444,11 @@ def _register_views(app: faust.App, wiring: Wiring) -> None:
 
     @app.page("/claims/metrics")
     async def metrics(_web: Any, _request: Any) -> Any:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
         return aioweb.Response(
-            text=wiring.metrics.prometheus(), content_type="text/plain", charset="utf-8"
+            body=wiring.metrics.prometheus().encode(),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
 
     @app.page("/claims/live")

@@ -7,7 +7,8 @@
 * ``claims_outputs_total{processor,topic}`` -- messages produced, per output topic
 * ``claims_processing_seconds{processor,topic}`` -- processing latency histogram
   (``_sum`` is the time spent)
-* ``claims_consumer_lag{topic,partition}`` -- end offset minus position, per assigned partition
+* ``claims_consumer_lag{group,topic,partition}`` -- end offset minus position, per
+  assigned partition of the worker's consumer group
 
 Labels never carry identifiers of patients or claims.
 """
@@ -74,7 +75,10 @@ class Metrics:
             registry=r,
         )
         self._lag = Gauge(
-            "claims_consumer_lag", "End offset minus position.", ["topic", "partition"], registry=r
+            "claims_consumer_lag",
+            "End offset minus position.",
+            ["group", "topic", "partition"],
+            registry=r,
         )
 
     def observe(self, processor: str, topic: str, status: str, seconds: float) -> None:
@@ -96,9 +100,9 @@ class Metrics:
     def produced(self, processor: str, topic: str, n: int = 1) -> None:
         self._outputs.labels(processor, topic).inc(n)
 
-    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+    def set_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         self.lag[(topic, partition)] = lag
-        self._lag.labels(topic, str(partition)).set(lag)
+        self._lag.labels(group, topic, str(partition)).set(lag)
 
     def snapshot(self) -> dict[str, Any]:
         return {
