@@ -220,7 +220,7 @@ class WorkerProcess:
         self.log_path = cluster.state_dir / f"worker-{'-'.join(names)}-{uuid.uuid4().hex[:6]}.log"
 
     def start(self) -> None:
-        env = self.cluster.env(CLAIMS_WEB_PORT=str(free_port()), **self.extra_env)
+        env = self.cluster.env(**{"CLAIMS_WEB_PORT": str(free_port()), **self.extra_env})
         self.log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workers.cli", "worker", *self.names],

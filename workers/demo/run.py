@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,24 +166,7 @@ def run_demo(
     ensure_topics(settings)
     data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
     producer = _producer(settings)
-    for kind in ("clinics", "therapists", "payers", "partners", "patients", "prescriptions"):
-        for record in getattr(data, kind):
-            key = {
-                "clinics": record.get("clinic_id"),
-                "payers": record.get("payer_id"),
-                "partners": record.get("receiver_id"),
-            }.get(kind)
-            if key is None:
-                if kind == "therapists":
-                    key = f"{record['clinic_id']}:{record['therapist_id']}"
-                elif kind == "patients":
-                    key = f"{record['clinic_id']}:{record['patient_id']}"
-                else:
-                    key = f"{record['clinic_id']}:{record['prescription_id']}"
-            producer.send(
-                settings.topic(f"ref.{kind}"), key=key.encode(), value=json.dumps(record).encode()
-            )
-    producer.flush()
+    load_reference(settings, data, producer)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
     env.update(
         {
@@ -334,6 +318,40 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
         f"  worker log: {d / 'worker.log'}\n"
     )
+
+
+def load_reference(settings: Settings, data: synthetic.Dataset, producer: Any) -> None:
+    """Produce the dataset's reference records onto the ``ref.*`` topics."""
+    keys: dict[str, Callable[[dict[str, Any]], str]] = {
+        "clinics": lambda r: r["clinic_id"],
+        "therapists": lambda r: f"{r['clinic_id']}:{r['therapist_id']}",
+        "payers": lambda r: r["payer_id"],
+        "partners": lambda r: r["receiver_id"],
+        "patients": lambda r: f"{r['clinic_id']}:{r['patient_id']}",
+        "prescriptions": lambda r: f"{r['clinic_id']}:{r['prescription_id']}",
+    }
+    for kind, key_of in keys.items():
+        for record in getattr(data, kind):
+            producer.send(
+                settings.topic(f"ref.{kind}"),
+                key=key_of(record).encode(),
+                value=json.dumps(record).encode(),
+            )
+    producer.flush()
+
+
+def produce_sessions(settings: Settings, data: synthetic.Dataset, producer: Any) -> None:
+    """The sessions, then the prescriptions that arrive late."""
+    for key, value in data.sessions:
+        producer.send(settings.topic("sessions.completed"), key=key.encode(), value=value)
+    producer.flush()
+    for record in data.late_prescriptions:
+        producer.send(
+            settings.topic("ref.prescriptions"),
+            key=f"{record['clinic_id']}:{record['prescription_id']}".encode(),
+            value=json.dumps(record).encode(),
+        )
+    producer.flush()
 
 
 def _reconciled(reader: Reader, expected: int) -> bool:

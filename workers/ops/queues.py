@@ -9,7 +9,6 @@ claim counts.  Computed from the topics themselves (no worker needed).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from schemas.events import SessionRetry
 from workers.ops.audit import audit, operator_name
 from workers.ops.dead_letters import _read, masked
+from workers.ops.overview import TOPICS, Overview
 from workers.runtime.settings import Settings
 
 QUEUES = ("sessions.held", "sessions.rejected", "claims.denied", "remits.unmatched")
@@ -57,55 +57,15 @@ class QueueItem:
         }
 
 
-def _values(settings: Settings, topic: str) -> list[tuple[str, Any, dict[str, Any]]]:
-    out = []
-    for name, r in _read(settings, [topic]):
-        if r.value is None:
-            continue
-        try:
-            body = json.loads(r.value)
-        except ValueError:
-            continue
-        out.append((f"{name}:{r.partition}:{r.offset}", r.key, body))
-    return out
-
-
 def current_items(settings: Settings, queue: str) -> list[QueueItem]:
     if queue not in QUEUES:
         raise KeyError(f"{queue!r} is not a work queue; queues: {', '.join(QUEUES)}")
-    latest: dict[str, QueueItem] = {}
-    if queue.startswith("sessions."):
-        for item_id, key, body in _values(settings, queue):
-            if queue == "sessions.rejected" and body.get("reason") == "conflicting-duplicate":
-                latest[item_id] = QueueItem(item_id, queue, key, body)  # each needs review
-                continue
-            latest[body["session_key"]] = QueueItem(item_id, queue, key, body)
-        resolved = {
-            b["session_key"]
-            for _, _, b in _values(settings, "sessions.enriched")
-            if b.get("event_type") == "session.enriched"
-        }
-        resolved |= {b["session_key"] for _, _, b in _values(settings, "sessions.cancelled")}
-        if queue == "sessions.held":
-            resolved |= {b["session_key"] for _, _, b in _values(settings, "sessions.rejected")}
-        return [
-            item
-            for k, item in latest.items()
-            if k not in resolved or item.body.get("reason") == "conflicting-duplicate"
-        ]
-    if queue == "claims.denied":
-        for item_id, key, body in _values(settings, queue):
-            latest[body["patient_control_number"]] = QueueItem(item_id, queue, key, body)
-        paid = {
-            b["patient_control_number"]
-            for _, _, b in _values(settings, "claims.adjudicated")
-            if b["posting"]["category"] not in ("denied", "reversed")
-        }
-        return [item for pcn, item in latest.items() if pcn not in paid]
-    for item_id, key, body in _values(settings, queue):
-        latest[body["posting_id"]] = QueueItem(item_id, queue, key, body)
-    posted = {b["posting"]["posting_id"] for _, _, b in _values(settings, "claims.adjudicated")}
-    return [item for pid, item in latest.items() if pid not in posted]
+    overview = Overview()
+    for name, r in _read(settings, TOPICS):
+        overview.apply(
+            name, r.partition, r.offset, r.key, r.value, list(r.headers or []), r.timestamp
+        )
+    return [QueueItem(i.id, i.topic, None, i.body) for i in overview.queue(queue)]
 
 
 def shown(item: QueueItem, reveal: bool) -> dict[str, Any]:

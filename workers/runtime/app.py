@@ -436,6 +436,9 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
 
     wiring.background(guard, name="stream_gap_guard")
     _register_views(app, wiring)
+    from workers.ops import dashboard
+
+    dashboard.register(app, settings, wiring.metrics)
     return app, wiring
 
 

@@ -45,6 +45,24 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
+async def all_partitions(consumer: Any, topics: Sequence[str], wait_s: float = 30.0) -> list[Any]:
+    """Every partition of the (physical) topics, waiting for metadata to know them."""
+    from aiokafka import TopicPartition
+
+    tps: list[TopicPartition] = []
+    loop = asyncio.get_running_loop()
+    for name in topics:
+        deadline = loop.time() + wait_s
+        parts = consumer.partitions_for_topic(name)
+        while not parts and loop.time() < deadline:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(name)
+            if not parts:
+                await asyncio.sleep(0.5)
+        tps.extend(TopicPartition(name, p) for p in sorted(parts or ()))
+    return tps
+
+
 class TopicMirror:
     def __init__(self, settings: Settings, topics: Sequence[str], on_record: OnRecord) -> None:
         self.settings = settings
@@ -72,7 +90,7 @@ class TopicMirror:
                 await asyncio.sleep(1.0)
 
     async def _run_once(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer
 
         physical = {self.settings.topic(t): t for t in self.topics}
         consumer = AIOKafkaConsumer(
@@ -84,15 +102,7 @@ class TopicMirror:
         )
         await consumer.start()
         try:
-            tps: list[TopicPartition] = []
-            for name in physical:
-                parts = consumer.partitions_for_topic(name)
-                while not parts:
-                    await consumer._client.force_metadata_update()
-                    parts = consumer.partitions_for_topic(name)
-                    if not parts:
-                        await asyncio.sleep(0.5)
-                tps.extend(TopicPartition(name, p) for p in sorted(parts))
+            tps = await all_partitions(consumer, list(physical), wait_s=3600)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)

@@ -50,6 +50,8 @@ from workers.units.code_lists import CodeLists
 MAX_MODIFIERS = 4
 MAX_POINTERS = 4
 MAX_DIAGNOSES = 12
+#: The largest amount a line or a session can carry (``Money``: 9 digits, 2 decimals).
+MAX_AMOUNT = Decimal("999999999.99")
 
 
 @dataclass
@@ -332,7 +334,28 @@ def price_session(
                 )
             )
             continue
+        if len(w.modifiers) > MAX_MODIFIERS:
+            problems.append(
+                ScrubProblem(
+                    check="modifiers",
+                    line_number=number,
+                    message=f"line {number}: more than {MAX_MODIFIERS} modifiers",
+                )
+            )
+            continue
         charge = money(price.amount * w.units)
+        fee = _latest(payer.fee_schedule, w.code, day) if payer else None
+        expected = money(fee.amount * w.units) if fee else None
+        if charge > MAX_AMOUNT or (expected is not None and expected > MAX_AMOUNT):
+            what = "charge" if charge > MAX_AMOUNT else "expected allowed amount"
+            problems.append(
+                ScrubProblem(
+                    check="amount",
+                    line_number=number,
+                    message=f"line {number}: the {what} ({w.units} units) exceeds {MAX_AMOUNT}",
+                )
+            )
+            continue
         w.derivation.append(
             Derivation(
                 step="charge",
@@ -341,8 +364,6 @@ def price_session(
                 detail=f"{w.units} x {price.amount} = {charge}",
             )
         )
-        fee = _latest(payer.fee_schedule, w.code, day) if payer else None
-        expected = money(fee.amount * w.units) if fee else None
         if fee is not None:
             w.derivation.append(
                 Derivation(
@@ -501,20 +522,22 @@ def _scrub(
                     message=f"line {ln.line_number}: charge must be positive",
                 )
             )
-        if len(ln.modifiers) > MAX_MODIFIERS:
-            problems.append(
-                ScrubProblem(
-                    check="modifiers",
-                    line_number=ln.line_number,
-                    message=f"line {ln.line_number}: more than {MAX_MODIFIERS} modifiers",
-                )
-            )
         if len(ln.diagnosis_pointers) > MAX_POINTERS:
             problems.append(
                 ScrubProblem(
                     check="pointers",
                     line_number=ln.line_number,
                     message=f"line {ln.line_number}: more than {MAX_POINTERS} diagnosis pointers",
+                )
+            )
+    for what, amounts in (
+        ("charge", [ln.charge for ln in lines]),
+        ("expected allowed amount", [ln.expected_allowed for ln in lines]),
+    ):
+        if sum((a for a in amounts if a is not None), Decimal(0)) > MAX_AMOUNT:
+            problems.append(
+                ScrubProblem(
+                    check="amount", message=f"the session's total {what} exceeds {MAX_AMOUNT}"
                 )
             )
     if not enriched.billed_to_payer:

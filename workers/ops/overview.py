@@ -1,0 +1,254 @@
+"""The operations picture, folded from the topics (pure: messages in, figures out).
+
+:class:`Overview` is fed every message of the topics below, in order, and keeps
+only the latest state per session, claim and payment.  The dashboard tails the
+topics into one; the ``claims queue`` commands read them once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from workers.runtime.topics import DLQ_SUFFIX
+
+#: topic -> the processor whose output it is (for throughput)
+OUTPUTS = {
+    "sessions.completed": "clinics (in)",
+    "sessions.enriched": "enrich",
+    "charges.billable": "units",
+    "claims.submitted": "claims",
+    "claims.adjudicated": "reconcile",
+}
+TOPICS = (
+    "sessions.completed",
+    "sessions.enriched",
+    "sessions.held",
+    "sessions.rejected",
+    "sessions.cancelled",
+    "charges.billable",
+    "claims.submitted",
+    "claims.adjudicated",
+    "claims.denied",
+    "remits.unmatched",
+    "ops.dead-letters.status",
+)
+AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
+
+
+@dataclass
+class Item:
+    id: str
+    topic: str
+    body: dict[str, Any]
+
+
+@dataclass
+class Overview:
+    dead_letters: dict[str, dict[str, str]] = field(default_factory=dict)
+    dlq_status: dict[str, str] = field(default_factory=dict)
+    held: dict[str, Item] = field(default_factory=dict)
+    rejected: dict[str, Item] = field(default_factory=dict)
+    conflicts: dict[str, Item] = field(default_factory=dict)
+    enriched_sessions: set[str] = field(default_factory=set)
+    cancelled_sessions: set[str] = field(default_factory=set)
+    paid_claims: set[str] = field(default_factory=set)
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    postings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    posted_ids: set[str] = field(default_factory=set)
+    denied: dict[str, Item] = field(default_factory=dict)
+    unmatched: dict[str, Item] = field(default_factory=dict)
+    outputs: Counter[str] = field(default_factory=Counter)
+    recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def apply(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        item_id = f"{topic}:{partition}:{offset}"
+        if topic.endswith(DLQ_SUFFIX):
+            info = {
+                k[len("claims.dlq.") :]: v.decode("utf-8", "replace")
+                for k, v in (headers or [])
+                if k.startswith("claims.dlq.")
+            }
+            info.pop("error.stacktrace", None)
+            self.dead_letters[item_id] = info
+            return
+        if topic == "ops.dead-letters.status":
+            if key is not None:
+                status = json.loads(value)["status"] if value else "open"
+                self.dlq_status[key.decode()] = status
+            return
+        if topic in OUTPUTS:
+            self.outputs[topic] += 1
+            if timestamp_ms:
+                stamps = self.recent[topic]
+                stamps.append(timestamp_ms / 1000)
+                if len(stamps) > 5000:
+                    del stamps[: len(stamps) - 5000]
+        if value is None:
+            return
+        try:
+            body = json.loads(value)
+        except ValueError:
+            return
+        if not isinstance(body, dict):
+            return
+        self._fold(topic, item_id, body)
+
+    def _fold(self, topic: str, item_id: str, body: dict[str, Any]) -> None:
+        """Remember items and what resolves them; which items are current is decided when
+        asked, so the order the topics are read in does not matter."""
+        item = Item(item_id, topic, body)
+        if topic == "sessions.held":
+            self.held[body["session_key"]] = item
+        elif topic == "sessions.rejected":
+            if body.get("reason") == "conflicting-duplicate":
+                self.conflicts[item_id] = item
+            else:
+                self.rejected[body["session_key"]] = item
+        elif topic == "sessions.enriched" and body.get("event_type") == "session.enriched":
+            self.enriched_sessions.add(body["session_key"])
+        elif topic == "sessions.cancelled":
+            self.cancelled_sessions.add(body["session_key"])
+        elif topic == "claims.submitted":
+            pcn = body["patient_control_number"]
+            previous = self.claims.get(pcn)
+            first = (
+                min(body["submitted_at"], previous["first_submitted"])
+                if previous
+                else (body["submitted_at"])
+            )
+            if previous is None or body["version"] >= previous["version"]:
+                self.claims[pcn] = {
+                    "version": body["version"],
+                    "frequency": body["frequency"],
+                    "clinic": body["clinic_id"],
+                    "payer": body["payer_id"],
+                    "charge": body["charge_total"],
+                    "first_submitted": first,
+                }
+            else:
+                previous["first_submitted"] = first
+        elif topic == "claims.adjudicated":
+            pcn = body["patient_control_number"]
+            latest = self.postings.get(pcn)
+            if latest is None or body["posting"]["posted_at"] >= latest["posting"]["posted_at"]:
+                self.postings[pcn] = body
+            self.posted_ids.add(body["posting"]["posting_id"])
+            if body["posting"]["category"] not in ("denied", "reversed"):
+                self.paid_claims.add(pcn)
+        elif topic == "claims.denied":
+            self.denied[body["patient_control_number"]] = item
+        elif topic == "remits.unmatched":
+            self.unmatched[body["posting_id"]] = item
+
+    def _latest(self, key: str) -> str:
+        """Held or rejected, whichever was decided last (timestamps, not read order)."""
+        held, rejected = self.held.get(key), self.rejected.get(key)
+        if held is None:
+            return "rejected"
+        if rejected is None:
+            return "held"
+        later_hold = held.body.get("checked_at", "") > rejected.body.get("rejected_at", "")
+        return "held" if later_hold else "rejected"
+
+    # --- views ------------------------------------------------------------------------
+    def open_dead_letters(self) -> dict[str, dict[str, str]]:
+        return {
+            k: v
+            for k, v in self.dead_letters.items()
+            if self.dlq_status.get(k, "open") != "resolved"
+        }
+
+    def queue(self, name: str) -> list[Item]:
+        settled = self.enriched_sessions | self.cancelled_sessions
+        if name == "sessions.held":
+            return [i for k, i in self.held.items() if k not in settled and k not in self.rejected]
+        if name == "sessions.rejected":
+            return [
+                *(i for k, i in self.rejected.items() if k not in settled),
+                *self.conflicts.values(),
+            ]
+        if name == "claims.denied":
+            return [i for k, i in self.denied.items() if k not in self.paid_claims]
+        if name == "remits.unmatched":
+            return [i for k, i in self.unmatched.items() if k not in self.posted_ids]
+        raise KeyError(name)
+
+    def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:
+        day = today or datetime.now(UTC).date()
+        moment = now if now is not None else datetime.now(UTC).timestamp()
+        dlq = Counter(
+            (v.get("original.topic", ""), v.get("error.reason", ""))
+            for v in self.open_dead_letters().values()
+        )
+        per_clinic: dict[str, dict[str, Decimal | int]] = defaultdict(
+            lambda: {
+                "claims": 0,
+                "charges": Decimal(0),
+                "paid": Decimal(0),
+                "outstanding": Decimal(0),
+            }
+        )
+        aging: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
+            lambda: {name: Decimal(0) for name, _, _ in AGING}
+        )
+        for pcn, claim in self.claims.items():
+            row = per_clinic[claim["clinic"]]
+            charge = Decimal(0) if claim["frequency"] == "8" else Decimal(claim["charge"])
+            post = self.postings.get(pcn)
+            outstanding = Decimal(post["outstanding"]) if post else charge
+            row["claims"] += 1
+            row["charges"] += charge
+            row["paid"] += Decimal(post["paid_total"]) if post else Decimal(0)
+            row["outstanding"] += outstanding
+            if outstanding > 0:
+                age = (
+                    day
+                    - datetime.fromisoformat(claim["first_submitted"].replace("Z", "+00:00")).date()
+                ).days
+                bucket = next(n for n, lo, hi in AGING if lo <= age <= hi)
+                aging[(claim["clinic"], claim["payer"])][bucket] += outstanding
+        throughput = {
+            OUTPUTS[t]: {
+                "total": self.outputs[t],
+                "per_minute": sum(1 for s in self.recent[t] if moment - s <= 60),
+            }
+            for t in OUTPUTS
+        }
+        return {
+            "throughput": throughput,
+            "dead_letters": [
+                {"topic": t, "reason": r, "count": n} for (t, r), n in sorted(dlq.items())
+            ],
+            "dead_letters_total": sum(dlq.values()),
+            "queues": {
+                name: len(self.queue(name))
+                for name in (
+                    "sessions.held",
+                    "sessions.rejected",
+                    "claims.denied",
+                    "remits.unmatched",
+                )
+            },
+            "claims_by_clinic": [
+                {"clinic": c, **{k: str(v) for k, v in row.items()}}
+                for c, row in sorted(per_clinic.items())
+            ],
+            "aging": [
+                {"clinic": c, "payer": p, **{k: str(v) for k, v in b.items()}}
+                for (c, p), b in sorted(aging.items())
+            ],
+        }
