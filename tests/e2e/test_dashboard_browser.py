@@ -39,9 +39,17 @@ def browser():  # type: ignore[no-untyped-def]
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM  # type: ignore[assignment]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(DRIVER), options=options)
 
@@ -67,9 +75,13 @@ def test_the_dashboard_shows_what_the_topics_say(cluster: Cluster, tmp_path: Pat
     data = synthetic.generate(clinics=2, sessions=40, seed=5)
     load_reference(settings, data, c.producer)
     port = free_port()
-    worker = c.start_worker("all", CLAIMS_DASHBOARD_TOKEN=TOKEN, CLAIMS_WEB_PORT=str(port),
-                            CLAIMS_OUTBOX_DIR=str(tmp_path / "outbox"),
-                            CLAIMS_CLAIMS_TICK_INTERVAL_S="0.5")
+    worker = c.start_worker(
+        "all",
+        CLAIMS_DASHBOARD_TOKEN=TOKEN,
+        CLAIMS_WEB_PORT=str(port),
+        CLAIMS_OUTBOX_DIR=str(tmp_path / "outbox"),
+        CLAIMS_CLAIMS_TICK_INTERVAL_S="0.5",
+    )
     produce_sessions(settings, data, c.producer)
     reader = Reader(settings)
     deadline = time.monotonic() + 120
@@ -93,28 +105,32 @@ def test_the_dashboard_shows_what_the_topics_say(cluster: Cluster, tmp_path: Pat
         driver.get(f"{base}/dashboard/login?token={TOKEN}")
         assert driver.title.startswith("claims engine")
         expected_dlq = count(c.bootstrap, c.topic("sessions.completed.dlq"))
-        submitted = {json.loads(m.value)["patient_control_number"]
-                     for m in TopicReader(c.bootstrap, c.topic("claims.submitted")).settle(1.0)}
+        submitted = {
+            json.loads(m.value)["patient_control_number"]
+            for m in TopicReader(c.bootstrap, c.topic("claims.submitted")).settle(1.0)
+        }
         deadline = time.monotonic() + 60
         while True:
             shown_dlq = text(driver, "dlq-total")
             shown_claims = text(driver, "claims-count")
             if shown_dlq == str(expected_dlq) and shown_claims == str(len(submitted)):
                 break
-            assert time.monotonic() < deadline, (shown_dlq, expected_dlq, shown_claims,
-                                                 len(submitted))
+            assert time.monotonic() < deadline, (
+                shown_dlq,
+                expected_dlq,
+                shown_claims,
+                len(submitted),
+            )
             time.sleep(0.5)
         assert int(text(driver, "queue-sessions-held")) == acc.sessions["held"]
         # drill down from each (topic, reason) row to its dead letters
         groups = driver.find_elements(By.CSS_SELECTOR, "#dlq-table tbody tr")
-        assert sum(int(g.find_elements(By.TAG_NAME, "td")[2].text) for g in groups) \
-            == expected_dlq
+        assert sum(int(g.find_elements(By.TAG_NAME, "td")[2].text) for g in groups) == expected_dlq
         first = groups[0].find_elements(By.TAG_NAME, "td")
         expected_rows = int(first[2].text)
         first[0].find_element(By.TAG_NAME, "a").click()
         deadline = time.monotonic() + 15
-        while len(driver.find_elements(By.CSS_SELECTOR, "#dlq-messages tbody tr")) \
-                != expected_rows:
+        while len(driver.find_elements(By.CSS_SELECTOR, "#dlq-messages tbody tr")) != expected_rows:
             assert time.monotonic() < deadline, "drill-down did not render its dead letters"
             time.sleep(0.2)
         page = driver.page_source
