@@ -49,3 +49,14 @@ def test_physical_names_carry_the_prefix() -> None:
     cat = Catalogue(Settings(topic_prefix="acme."))
     assert cat.physical("sessions.completed") == "acme.sessions.completed"
     assert cat.logical("acme.sessions.completed") == "sessions.completed"
+
+
+def test_retention_follows_the_settings_per_class() -> None:
+    cat = Catalogue(Settings(retention_days_events=7, retention_days_audit=3650))
+    day = 24 * 60 * 60 * 1000
+    assert cat.config("sessions.completed")["retention.ms"] == str(7 * day)
+    assert cat.config("ops.audit")["retention.ms"] == str(3650 * day)
+    assert cat.config("sessions.completed.dlq")["retention.ms"] == str(90 * day)
+    assert cat.config("claims.submitted")["retention.ms"] == str(400 * day)
+    assert "retention.ms" not in cat.config("ref.patients")
+    assert cat.spec("state.enrich.wakeups").retention_class is None

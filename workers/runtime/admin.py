@@ -52,7 +52,7 @@ def ensure_topics(
             settings.topic(spec.name): {
                 "num_partitions": cat.partitions(spec.name),
                 "replication_factor": settings.topic_replication,
-                "configs": spec.config(),
+                "configs": cat.config(spec.name),
             }
             for spec in wanted
             if described.get(physical[spec.name], {}).get("error_code", 3) != 0

@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         default=None, description="Bearer token of the dashboard; unset: the dashboard is off."
     )
 
+    # --- Retention of new topics, by class (days) -------------------------------
+    retention_days_events: float = Field(default=30, gt=0, description="Events and outcomes.")
+    retention_days_records: float = Field(
+        default=400, gt=0, description="Submitted claims, files, remittances, postings."
+    )
+    retention_days_dead_letters: float = Field(default=90, gt=0)
+    retention_days_audit: float = Field(default=7 * 365, gt=0, description="ops.audit.")
+
     # --- Files ------------------------------------------------------------
     inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
     outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")

@@ -17,6 +17,8 @@ from workers.runtime.settings import Settings
 
 DAY_MS = 24 * 60 * 60 * 1000
 DLQ_SUFFIX = ".dlq"
+EVENTS_MS = 30 * DAY_MS  # raw events and outcomes
+RECORDS_MS = 400 * DAY_MS  # what was billed and paid
 
 Cleanup = Literal["delete", "compact", "compact,delete"]
 
@@ -30,11 +32,26 @@ class TopicSpec:
     key: str
     value: str
     cleanup: Cleanup = "delete"
-    retention_ms: int | None = 30 * DAY_MS
+    retention_ms: int | None = EVENTS_MS
     partitions: int | None = None  # None: settings.topic_partitions
     consumed: bool = False  # consumed by a processor, so it gets a dead-letter twin
     internal: bool = False  # engine state (changelogs, repartitions): not a public contract
     extra_config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def retention_class(self) -> str | None:
+        """Which retention setting governs this topic (None: fixed, or compacted)."""
+        if "delete" not in self.cleanup:
+            return None
+        if self.name.endswith(DLQ_SUFFIX):
+            return "dead_letters"
+        if self.name == "ops.audit":
+            return "audit"
+        if self.retention_ms == RECORDS_MS:
+            return "records"
+        if self.retention_ms == EVENTS_MS:
+            return "events"
+        return None
 
     def config(self) -> dict[str, str]:
         cfg: dict[str, str] = {"cleanup.policy": self.cleanup}
@@ -185,7 +202,7 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "Each claim version released in a validated 837P file.",
         "<patient control number>",
         "schemas.submission:ClaimSubmitted",
-        retention_ms=400 * DAY_MS,
+        retention_ms=RECORDS_MS,
         consumed=True,
     ),
     # --- remittances ----------------------------------------------------------
@@ -195,7 +212,7 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "<CLP01> | <remittance id>",
         "schemas.remits:RemittanceClaim | schemas.remits:RemittanceTransaction",
         consumed=True,
-        retention_ms=400 * DAY_MS,
+        retention_ms=RECORDS_MS,
     ),
     TopicSpec(
         "remits.provider-adjustments",
@@ -217,28 +234,28 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "Each posting of a claim payment, with the claim's balance after it.",
         "<patient control number>",
         "schemas.remits:ClaimAdjudicated",
-        retention_ms=400 * DAY_MS,
+        retention_ms=RECORDS_MS,
     ),
     TopicSpec(
         "claims.denied",
         "Claims the payer paid nothing on, with reason and remark texts (work queue).",
         "<patient control number>",
         "schemas.remits:ClaimDenied",
-        retention_ms=400 * DAY_MS,
+        retention_ms=RECORDS_MS,
     ),
     TopicSpec(
         "remits.unmatched",
         "Claim payments with no submitted claim to post to (work queue).",
         "<CLP01>",
         "schemas.remits:RemittanceUnmatched",
-        retention_ms=400 * DAY_MS,
+        retention_ms=RECORDS_MS,
     ),
     TopicSpec(
         "edi.outbound",
         "Each 837P file written to the outbox (name, control numbers, sha256).",
         "<receiver_id>",
         "schemas.submission:FileReleased",
-        retention_ms=400 * DAY_MS,
+        retention_ms=RECORDS_MS,
     ),
     # --- operations ------------------------------------------------------------
     TopicSpec(
@@ -391,6 +408,16 @@ class Catalogue:
     def logical(self, physical: str) -> str:
         prefix = self.settings.topic_prefix
         return physical[len(prefix) :] if prefix and physical.startswith(prefix) else physical
+
+    def config(self, name: str) -> dict[str, str]:
+        """The topic's configuration with the deployment's retention settings applied."""
+        spec = self.spec(name)
+        cfg = spec.config()
+        klass = spec.retention_class
+        if klass is not None:
+            days = getattr(self.settings, f"retention_days_{klass}")
+            cfg["retention.ms"] = str(int(days * DAY_MS))
+        return cfg
 
     def partitions(self, name: str) -> int:
         return self.spec(name).partitions or self.settings.topic_partitions
