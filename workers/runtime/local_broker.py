@@ -57,9 +57,22 @@ class StartResult:
 
 
 class LocalBroker:
-    def __init__(self, settings: Settings, config_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config_dir: Path | None = None,
+        *,
+        template_values: dict[str, str] | None = None,
+        format_args: list[str] | None = None,
+    ) -> None:
+        """``config_dir`` holds ``pom.xml``, ``server.properties.template`` and
+        ``log4j2.properties`` (default: ``deploy/kafka``); ``template_values`` fill
+        extra placeholders of the template and ``format_args`` are added to the
+        storage format (e.g. ``--add-scram`` users for a SASL broker)."""
         self.settings = settings
         self.config_dir = config_dir or DEFAULT_CONFIG_DIR
+        self.template_values = template_values or {}
+        self.format_args = format_args or []
         self.home = settings.broker_home
         self.state_path = self.home / STATE_FILE
         self.data_dir = self.home / "data"
@@ -70,7 +83,11 @@ class LocalBroker:
     # --- jars -----------------------------------------------------------------
     @property
     def pom(self) -> Path:
-        return self.config_dir / "pom.xml"
+        return self._config_file("pom.xml")
+
+    def _config_file(self, name: str) -> Path:
+        own = self.config_dir / name
+        return own if own.exists() else DEFAULT_CONFIG_DIR / name
 
     @property
     def kafka_version(self) -> str:
@@ -178,6 +195,7 @@ class LocalBroker:
                     "-c",
                     str(self.properties_path),
                     "--ignore-formatted",
+                    *self.format_args,
                 ],
                 capture_output=True,
                 text=True,
@@ -196,7 +214,7 @@ class LocalBroker:
                     "-XX:TieredStopAtLevel=1",
                     "-Djava.awt.headless=true",
                     f"-Dkafka.logs.dir={self.log_dir}",
-                    f"-Dlog4j2.configurationFile={self.config_dir / 'log4j2.properties'}",
+                    f"-Dlog4j2.configurationFile={self._config_file('log4j2.properties')}",
                     "-cp",
                     classpath,
                     MAIN_CLASS,
@@ -297,6 +315,7 @@ class LocalBroker:
             port=self.settings.broker_port,
             controller_port=self.settings.broker_controller_port,
             data_dir=self.data_dir,
+            **self.template_values,
         )
         self.properties_path.write_text(text)
 

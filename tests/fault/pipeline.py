@@ -1,0 +1,118 @@
+"""A small pipeline run on an own broker, and the checks every fault test makes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from edi.x837p import read_837p
+from tests.broker_support import Cluster, unique_prefix
+from workers.demo import synthetic
+from workers.demo.accounting import Accounting, account
+from workers.demo.run import Reader, load_reference
+from workers.runtime.admin import ensure_topics
+from workers.runtime.local_broker import LocalBroker
+
+
+def cluster(broker: LocalBroker, tmp_path: Path) -> Cluster:
+    c = Cluster(broker.bootstrap, unique_prefix("ft"), tmp_path)
+    ensure_topics(c.settings())
+    return c
+
+
+def worker_env(c: Cluster) -> dict[str, str]:
+    return {
+        "CLAIMS_OUTBOX_DIR": str(c.state_dir / "outbox"),
+        "CLAIMS_CLAIMS_TICK_INTERVAL_S": "0.5",
+        "CLAIMS_REFERENCE_READY_TIMEOUT_S": "120",
+    }
+
+
+def dataset(c: Cluster, sessions: int = 60, seed: int = 3) -> synthetic.Dataset:
+    data = synthetic.generate(clinics=2, sessions=sessions, seed=seed)
+    load_reference(c.settings(), data, c.producer)
+    return data
+
+
+def send_sessions(
+    c: Cluster,
+    data: synthetic.Dataset,
+    start: int = 0,
+    stop: int | None = None,
+    twice: bool = False,
+) -> None:
+    for key, value in data.sessions[start:stop]:
+        for _ in range(2 if twice else 1):
+            c.producer.send(c.topic("sessions.completed"), key=key.encode(), value=value)
+    c.producer.flush()
+
+
+def send_late_prescriptions(c: Cluster, data: synthetic.Dataset) -> None:
+    import json
+
+    for r in data.late_prescriptions:
+        c.producer.send(
+            c.topic("ref.prescriptions"),
+            key=f"{r['clinic_id']}:{r['prescription_id']}".encode(),
+            value=json.dumps(r).encode(),
+        )
+    c.producer.flush()
+
+
+def wait_settled(
+    c: Cluster, received: int, timeout: float = 240.0, workers: list | None = None
+) -> Accounting:  # type: ignore[type-arg]
+    """Until every received session has its one outcome (and its claim, if billed)."""
+    reader = Reader(c.settings())
+    deadline = time.monotonic() + timeout
+    stable = None
+    try:
+        while True:
+            reader.poll()
+            acc = account(reader.data)
+            done = acc.sessions["received"] >= received and acc.pending == 0
+            if done:
+                stable = stable or time.monotonic()
+                if time.monotonic() - stable > 3:
+                    return acc
+            else:
+                stable = None
+            if time.monotonic() > deadline:
+                tails = "\n".join(w.tail(15) for w in (workers or []))
+                raise AssertionError(f"not settled in {timeout}s: {acc.sessions}\n{tails}")
+            time.sleep(0.5)
+    finally:
+        reader.close()
+
+
+def assert_every_session_once(acc: Accounting, received: int) -> None:
+    s = acc.sessions
+    finals = ("billed", "self_pay", "cancelled", "held", "rejected", "dead_lettered")
+    assert s["received"] == received, s
+    assert s["pending"] == 0, s
+    assert s["duplicates"] + sum(s[k] for k in finals) == s["received"], s
+    assert not acc.problems, acc.problems
+
+
+def claim_lines_in_files(outbox: Path) -> Counter[tuple[str, str]]:
+    """(CLM01, procedure + line control number) of every original claim line released."""
+    lines: Counter[tuple[str, str]] = Counter()
+    for path in sorted(outbox.rglob("*.x12")):
+        for claim in read_837p(path.read_bytes()):
+            if claim.frequency != "1":
+                continue
+            for line in claim.lines:
+                lines[
+                    (claim.patient_control_number, f"{line.procedure}/{line.line_control_number}")
+                ] += 1
+    return lines
+
+
+def assert_no_line_twice(c: Cluster, acc: Accounting) -> None:
+    lines = claim_lines_in_files(c.state_dir / "outbox")
+    twice = [k for k, n in lines.items() if n > 1]
+    assert not twice, f"claim lines released twice: {twice[:5]}"
+    assert len({pcn for pcn, _ in lines}) == acc.claims["count"], (
+        "every submitted claim is in exactly one file"
+    )
