@@ -195,7 +195,7 @@ def cmd_ingest_835(args: argparse.Namespace) -> int:
                 producer.send(topic, key=key, value=value, headers=headers)
 
             try:
-                report = ingest_file(path, send, settings.topic)
+                report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
                 producer.flush()
             except (X12Error, ValueError) as exc:
                 print(f"{name}: not ingested: {exc}", file=sys.stderr)
@@ -331,11 +331,11 @@ def cmd_edi(args: argparse.Namespace) -> int:
     if args.action == "parse-835":
         from workers.commands.edi835 import parse_835_main
 
-        return parse_835_main(args.file, args.json)
+        return parse_835_main(args.file, args.json, max_bytes=_settings().max_edi_file_bytes)
     if args.action == "validate":
         from workers.commands.edi837 import validate_main
 
-        return validate_main(args.files)
+        return validate_main(args.files, max_bytes=_settings().max_edi_file_bytes)
     from workers.commands.edi837 import render_main
 
     return render_main(args.claims, args.partner, args.control_number)
@@ -369,7 +369,7 @@ def cmd_remits(args: argparse.Namespace) -> int:
 def cmd_simulate_payer(args: argparse.Namespace) -> int:
     from workers.commands.simulate_payer import simulate_payer_main
 
-    return simulate_payer_main(args.file, args.rules)
+    return simulate_payer_main(args.file, args.rules, max_bytes=_settings().max_edi_file_bytes)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -706,8 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate_payer)
 
     p = sub.add_parser("demo", help="run the whole pipeline on synthetic data and account for it")
-    p.add_argument("--clinics", type=int, default=3)
-    p.add_argument("--sessions", type=int, default=300)
+    p.add_argument("--clinics", type=_at_least(1), default=3)
+    p.add_argument("--sessions", type=_at_least(30), default=300)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="demo-out", metavar="DIR")
     p.add_argument("--json", action="store_true", help="print summary.json")
@@ -776,15 +776,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _is_kafka_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("kafka", "aiokafka")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Command = args.func
+    from workers.runtime.connection import BrokerUnavailable, FailureRecorder
+
+    recorder = FailureRecorder()
     try:
-        return func(args)
+        with recorder:
+            return func(args)
     except UsageError as exc:
         print(f"claims {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokerUnavailable as exc:
+        print(f"claims {args.command}: {exc.message}", file=sys.stderr)
+        return 3
+    except Exception as exc:
+        if not _is_kafka_error(exc):
+            raise
+        from workers.runtime.connection import diagnose
+
+        explained = diagnose(_settings(), recorder)
+        detail = explained.message if explained else f"Kafka error: {type(exc).__name__}: {exc}"
+        print(f"claims {args.command}: {detail}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from schemas.base import Versioned, describe_errors
 from schemas.events import parse_session_event
 from schemas.reference import REFERENCE_MODELS
+from workers.runtime.limits import event_too_large
 from workers.runtime.progress import Progress
 from workers.runtime.settings import Settings
 
@@ -125,6 +126,10 @@ def ingest_file(
                 if not text.strip():
                     continue
                 report.lines += 1
+                too_large = event_too_large(len(text.encode("utf-8")), settings.max_event_bytes)
+                if too_large:
+                    report.errors.append(LineError(number, [f"(line): {too_large}"]))
+                    continue
                 try:
                     key, value = validate_line(target, text)
                 except ValueError as exc:

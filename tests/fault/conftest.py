@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker_support import free_port
+from tests.broker_support import Cluster, free_port
+from tests.fault.pipeline import cluster
 from workers.runtime.local_broker import LocalBroker
 from workers.runtime.settings import Settings
 
@@ -36,3 +37,13 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def fault_cluster(own_broker: LocalBroker, tmp_path: Path) -> Iterator[Cluster]:
+    """A topic prefix on the module's broker; its workers are stopped whatever happens."""
+    c = cluster(own_broker, tmp_path)
+    try:
+        yield c
+    finally:
+        c.close()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
+from tests.broker_support import Cluster
 from tests.fault.pipeline import (
     assert_every_session_once,
     assert_no_line_twice,
-    cluster,
     dataset,
     send_late_prescriptions,
     send_sessions,
@@ -20,8 +19,8 @@ from workers.runtime.local_broker import LocalBroker
 OUTAGE_S = 3.0
 
 
-def test_broker_stopped_and_restarted(own_broker: LocalBroker, tmp_path: Path) -> None:
-    c = cluster(own_broker, tmp_path)
+def test_broker_stopped_and_restarted(own_broker: LocalBroker, fault_cluster: Cluster) -> None:
+    c = fault_cluster
     data = dataset(c, seed=9)
     worker = c.start_worker("all", **worker_env(c))
     half = len(data.sessions) // 2
@@ -41,4 +40,3 @@ def test_broker_stopped_and_restarted(own_broker: LocalBroker, tmp_path: Path) -
     acc = wait_settled(c, data.expected["completed_events"], workers=workers)
     assert_every_session_once(acc, data.expected["completed_events"])
     assert_no_line_twice(c, acc)
-    c.close()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from tests.broker_support import Cluster
 from tests.fault.pipeline import (
     assert_every_session_once,
     assert_no_line_twice,
-    cluster,
     dataset,
     send_late_prescriptions,
     send_sessions,
@@ -18,8 +17,8 @@ from tests.fault.pipeline import (
 from workers.runtime.local_broker import LocalBroker
 
 
-def test_a_second_process_stops_mid_stream(own_broker: LocalBroker, tmp_path: Path) -> None:
-    c = cluster(own_broker, tmp_path)
+def test_a_second_process_stops_mid_stream(own_broker: LocalBroker, fault_cluster: Cluster) -> None:
+    c = fault_cluster
     data = dataset(c, seed=6)
     env = worker_env(c)
     first = [c.start_worker(name, **env) for name in ("enrich", "units", "claims")]
@@ -34,11 +33,10 @@ def test_a_second_process_stops_mid_stream(own_broker: LocalBroker, tmp_path: Pa
     acc = wait_settled(c, data.expected["completed_events"], workers=first)
     assert_every_session_once(acc, data.expected["completed_events"])
     assert_no_line_twice(c, acc)
-    c.close()
 
 
-def test_a_flood_of_poison_messages(own_broker: LocalBroker, tmp_path: Path) -> None:
-    c = cluster(own_broker, tmp_path)
+def test_a_flood_of_poison_messages(own_broker: LocalBroker, fault_cluster: Cluster) -> None:
+    c = fault_cluster
     data = dataset(c, sessions=40, seed=8)
     worker = c.start_worker("all", **worker_env(c))
     poison = [b"\x00\xff" * 10, b"{", b'{"event_type": "session.completed"}', b"[]", b"null"]
@@ -64,7 +62,6 @@ def test_a_flood_of_poison_messages(own_broker: LocalBroker, tmp_path: Path) -> 
     assert len(dlq.settle()) == 300 + malformed
     assert_no_line_twice(c, acc)
     assert worker.proc is not None and worker.proc.poll() is None, "the worker survived"
-    c.close()
 
 
 def _is_cancel(raw: bytes) -> bool:

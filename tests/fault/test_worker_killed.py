@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from tests.broker_support import Cluster
 from tests.fault.pipeline import (
     assert_every_session_once,
     assert_no_line_twice,
-    cluster,
     dataset,
     send_late_prescriptions,
     send_sessions,
@@ -17,8 +15,8 @@ from tests.fault.pipeline import (
 from workers.runtime.local_broker import LocalBroker
 
 
-def test_sigkill_mid_stream_then_restart(own_broker: LocalBroker, tmp_path: Path) -> None:
-    c = cluster(own_broker, tmp_path)
+def test_sigkill_mid_stream_then_restart(own_broker: LocalBroker, fault_cluster: Cluster) -> None:
+    c = fault_cluster
     data = dataset(c)
     worker = c.start_worker("all", **worker_env(c))
     half = len(data.sessions) // 2
@@ -32,11 +30,10 @@ def test_sigkill_mid_stream_then_restart(own_broker: LocalBroker, tmp_path: Path
     assert_every_session_once(acc, data.expected["completed_events"])
     assert_no_line_twice(c, acc)
     assert acc.sessions["billed"] > 10
-    c.close()
 
 
-def test_every_input_delivered_twice(own_broker: LocalBroker, tmp_path: Path) -> None:
-    c = cluster(own_broker, tmp_path)
+def test_every_input_delivered_twice(own_broker: LocalBroker, fault_cluster: Cluster) -> None:
+    c = fault_cluster
     data = dataset(c, seed=4)
     worker = c.start_worker("all", **worker_env(c))
     send_sessions(c, data, twice=True)
@@ -47,4 +44,3 @@ def test_every_input_delivered_twice(own_broker: LocalBroker, tmp_path: Path) ->
     non_malformed = data.expected["completed_events"] - data.expected["malformed"]
     assert acc.sessions["duplicates"] >= non_malformed, acc.sessions
     assert_no_line_twice(c, acc)
-    c.close()

@@ -30,17 +30,30 @@ from schemas.remittance import (
     RemittanceSummary,
     money_text,
 )
+from workers.runtime.limits import FileTooLarge, check_file_size
 
 _PROG = "parse-835"
 _SPOOL_BYTES = 8 * 1024 * 1024
 
 
 def parse_835_main(
-    path: str, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
+    path: str,
+    as_json: bool,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    *,
+    max_bytes: int | None = None,
 ) -> int:
-    """Parse the 835 at ``path``; print a human summary, or the public JSON when ``as_json``."""
+    """Parse the 835 at ``path``; print a human summary, or the public JSON when ``as_json``.
+
+    A file over ``max_bytes`` is refused unread (status 2)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
+    try:
+        check_file_size(path, max_bytes)
+    except FileTooLarge as exc:
+        err.write(f"{_PROG}: {exc}\n")
+        return 2
     try:
         stream = open(path, "rb")  # noqa: SIM115 (closed below, errors told apart)
     except OSError as exc:

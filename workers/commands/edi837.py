@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from edi.validate import Finding, validate_x12
 from schemas.base import describe_errors
 from schemas.claims import Claim, ControlNumbers, TradingPartner
+from workers.runtime.limits import FileTooLarge, check_file_size
 
 _VALIDATE = "claims edi validate"
 _RENDER = "claims edi render-837"
@@ -38,7 +39,12 @@ MAX_FINDINGS_SHOWN = 100
 # --- validate -----------------------------------------------------------------------
 
 
-def _read_bytes(path: str, err: TextIO) -> bytes | None:
+def _read_bytes(path: str, err: TextIO, max_bytes: int | None = None) -> bytes | None:
+    try:
+        check_file_size(path, max_bytes)
+    except FileTooLarge as exc:
+        err.write(f"{_VALIDATE}: {exc}\n")
+        return None
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -60,8 +66,15 @@ def _print_verdict(path: str, findings: list[Finding], ok: bool, out: TextIO) ->
         out.write(f"  ... and {len(findings) - MAX_FINDINGS_SHOWN} more\n")
 
 
-def validate_main(paths: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Validate each X12 file in ``paths``; 0 all valid, 1 any invalid, 2 any unreadable.
+def validate_main(
+    paths: list[str],
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    *,
+    max_bytes: int | None = None,
+) -> int:
+    """Validate each X12 file in ``paths``; 0 all valid, 1 any invalid, 2 any unreadable
+    (or over ``max_bytes``).
 
     ``out`` and ``err`` default to the ``sys.stdout`` and ``sys.stderr`` of the call.
     """
@@ -69,7 +82,7 @@ def validate_main(paths: list[str], out: TextIO | None = None, err: TextIO | Non
     err = sys.stderr if err is None else err
     unreadable = invalid = False
     for path in paths:
-        data = _read_bytes(path, err)
+        data = _read_bytes(path, err, max_bytes)
         if data is None:
             unreadable = True
             continue

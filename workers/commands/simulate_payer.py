@@ -34,6 +34,7 @@ from edi.x837p import read_837p
 from schemas.adjudication import ClaimReceived
 from workers.payer_sim.adjudicate import PayerAnswer, adjudicate, render_answers
 from workers.payer_sim.rules import RulesError, SimulatorRules, default_rules, load_rules
+from workers.runtime.limits import FileTooLarge, check_file_size
 
 __all__ = ["main", "simulate_payer_main"]
 
@@ -95,13 +96,21 @@ def simulate_payer_main(
     err: TextIO | None = None,
     *,
     now: datetime | None = None,
+    max_bytes: int | None = None,
 ) -> int:
-    """Answer the 837P at ``path`` with 835s on ``out`` (see the module docstring)."""
+    """Answer the 837P at ``path`` with 835s on ``out`` (see the module docstring).
+
+    A file over ``max_bytes`` is refused unread (status 2)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     when = datetime.now(UTC) if now is None else now
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
+    try:
+        check_file_size(path, max_bytes)
+    except FileTooLarge as exc:
+        err.write(f"{_PROG}: {exc}\n")
+        return 2
     try:
         rules = _rules(rules_path)
         claims = _claims(path)

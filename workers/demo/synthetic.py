@@ -233,9 +233,17 @@ def _event(
     return event
 
 
+MIN_SESSIONS = 30  # the awkward cases (re-sends, a conflict, a cancellation) need them
+MIN_CLINICS = 1
+
+
 def generate(
     clinics: int = 3, sessions: int = 300, seed: int = 7, today: date | None = None
 ) -> Dataset:
+    if sessions < MIN_SESSIONS:
+        raise ValueError(f"sessions: at least {MIN_SESSIONS} are needed, got {sessions}")
+    if clinics < MIN_CLINICS:
+        raise ValueError(f"clinics: at least {MIN_CLINICS} is needed, got {clinics}")
     rng = random.Random(seed)
     day0 = today or datetime.now(UTC).date()
     data = Dataset()

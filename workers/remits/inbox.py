@@ -108,7 +108,7 @@ def process_file(
 
     inbox = path.parent
     try:
-        report = ingest_file(path, send, settings.topic)
+        report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
         producer.flush()
     except (X12Error, ValueError, OSError) as exc:
         failed = _move(path, inbox / "failed")

@@ -27,6 +27,7 @@ from schemas.remits import (
 )
 from schemas.remittance import ClaimPayment, RemittanceHeader, RemittanceSummary
 from workers.runtime.dead_letters import Failure, dead_letter
+from workers.runtime.limits import check_file_size
 from workers.runtime.records import Incoming, Outgoing
 
 INBOUND = "remits.835.inbound"
@@ -87,8 +88,13 @@ def _summaries(path: Path) -> list[tuple[RemittanceHeader, RemittanceSummary]]:
     return out
 
 
-def messages(path: Path, now: datetime | None = None) -> tuple[FileReport, Iterator[Outgoing]]:
-    """The report (after pass 1) and the messages to publish (pass 2, lazily)."""
+def messages(
+    path: Path, now: datetime | None = None, max_bytes: int | None = None
+) -> tuple[FileReport, Iterator[Outgoing]]:
+    """The report (after pass 1) and the messages to publish (pass 2, lazily).
+
+    Raises :class:`~workers.runtime.limits.FileTooLarge` for a file over ``max_bytes``."""
+    check_file_size(path, max_bytes)
     when = now or datetime.now(UTC)
     sha = file_sha256(path)
     report = FileReport(path.name, sha)
@@ -191,9 +197,11 @@ def _unbalanced(record: Outgoing, tx: TransactionReport, when: datetime) -> Outg
 Send = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]
 
 
-def ingest_file(path: Path, send: Send, topic_name: Callable[[str], str]) -> FileReport:
+def ingest_file(
+    path: Path, send: Send, topic_name: Callable[[str], str], max_bytes: int | None = None
+) -> FileReport:
     """Parse, balance and publish one file with ``send(topic, key, value, headers)``."""
-    report, records = messages(path)
+    report, records = messages(path, max_bytes=max_bytes)
     for r in records:
         send(topic_name(r.topic), r.key, r.value, list(r.headers))
     return report

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -120,11 +119,9 @@ def broker_credentials(settings: Settings) -> Any:
     proto = settings.kafka_security_protocol
     if proto == "PLAINTEXT":
         return None
-    context = None
-    if proto in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        )
+    from workers.runtime.connection import client_ssl_context
+
+    context = client_ssl_context(settings)
     if proto == "SSL":
         return faust.SSLCredentials(context)
     assert settings.kafka_sasl_password is not None
@@ -296,6 +293,7 @@ class Wiring:
             retry=self.retry,
             stack_limit=self.settings.stacktrace_limit,
             metrics=self.metrics,
+            max_value_bytes=self.settings.max_event_bytes,
         )
 
     def consume(self, source: str, processor_name: str, handler: Handler) -> None:

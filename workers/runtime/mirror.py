@@ -26,17 +26,16 @@ OnRecord = Callable[[str, bytes, bytes | None], None]
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    import ssl
+    from workers.runtime.connection import client_ssl_context
 
     opts: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_list,
         "security_protocol": settings.kafka_security_protocol,
         "request_timeout_ms": int(settings.kafka_request_timeout_s * 1000),
     }
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        opts["ssl_context"] = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        )
+    context = client_ssl_context(settings)
+    if context is not None:
+        opts["ssl_context"] = context
     if settings.kafka_security_protocol.startswith("SASL"):
         assert settings.kafka_sasl_password is not None
         opts["sasl_mechanism"] = settings.kafka_sasl_mechanism

@@ -31,6 +31,7 @@ import structlog
 from workers.runtime import logging as claims_logging
 from workers.runtime.dead_letters import dead_letter, describe_failure
 from workers.runtime.failures import classify
+from workers.runtime.limits import check_event_size
 from workers.runtime.metrics import Metrics
 from workers.runtime.records import Incoming, Outgoing
 
@@ -104,6 +105,7 @@ class MessageRunner:
     metrics: Metrics = field(default_factory=Metrics)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    max_value_bytes: int | None = None
 
     async def process(self, msg: Incoming, handler: Handler) -> Result:
         scope = Scope()
@@ -131,6 +133,7 @@ class MessageRunner:
         while True:
             attempt += 1
             try:
+                check_event_size(msg.value, self.max_value_bytes)
                 outputs = await handler(msg, scope)
             except asyncio.CancelledError:
                 raise

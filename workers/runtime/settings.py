@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
     kafka_request_timeout_s: float = Field(default=30.0, gt=0)
+    kafka_connect_timeout_s: float = Field(default=60.0, gt=0)
+
+    # --- Input limits ---------------------------------------------------------
+    max_event_bytes: int = Field(default=1_000_000, ge=1024)
+    max_edi_file_bytes: int = Field(default=100_000_000, ge=1024)
 
     # --- Topics -------------------------------------------------------------
     topic_prefix: str = Field(
@@ -139,6 +144,18 @@ class Settings(BaseSettings):
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat = "auto"
+
+    @field_validator("kafka_ssl_cafile", mode="before")
+    @classmethod
+    def _no_empty_cafile(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def _cafile_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"must be a PEM file of CA certificates; {value} is not a file")
+        return value
 
     @model_validator(mode="after")
     def _default_bootstrap(self) -> Settings:

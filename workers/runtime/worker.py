@@ -21,6 +21,7 @@ import structlog
 
 from workers.runtime.admin import admin_client, ensure_topics
 from workers.runtime.app import PROCESSORS, build_app, resolve
+from workers.runtime.connection import BrokerUnavailable, check_connection
 from workers.runtime.logging import configure_logging
 from workers.runtime.settings import Settings
 
@@ -83,6 +84,12 @@ def run_worker(settings: Settings, names: Sequence[str], *, create_topics: bool 
 
     configure_logging(settings.log_level, settings.log_format)
     defs = resolve(names)
+    try:
+        check_connection(settings)
+    except BrokerUnavailable as exc:
+        # a supervisor restarts the worker; its log says why in one line
+        log.error("cannot use the Kafka broker", cause=exc.cause, detail=exc.message)
+        raise SystemExit(3) from None
     if create_topics:
         reports = ensure_topics(settings)
         bad = [r for r in reports if r.status == "mismatch"]
