@@ -32,9 +32,14 @@ __all__ = ["CONTROL_SEGMENTS", "EnvelopeChecker", "check_envelopes"]
 CONTROL_SEGMENTS: Final = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 
 
+def _digits(value: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts ``²`` and other digits ``int`` refuses)."""
+    return value.isascii() and value.isdigit()
+
+
 def _count(segment: Segment, n: int, name: str) -> int:
     value = segment.element(n)
-    if not value.isdigit():
+    if not _digits(value):
         raise X12EnvelopeError.at(segment, f"{name} must be a number")
     return int(value)
 
@@ -44,7 +49,7 @@ def _same_control_number(left: str, right: str) -> bool:
     left, right = left.strip(), right.strip()
     if left == right:
         return True
-    return left.isdigit() and right.isdigit() and int(left) == int(right)
+    return _digits(left) and _digits(right) and int(left) == int(right)
 
 
 class EnvelopeChecker:

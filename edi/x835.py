@@ -124,6 +124,9 @@ class X835Error(X12Error):
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
 _DECIMAL: Final = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+#: At most this many digits in an amount or quantity (X12 type R: 1 to 18 digits), so
+#: every sum and every rounding to the cent stays within the decimal context's precision.
+_MAX_DIGITS: Final = 18
 #: CAS: group code then up to six (reason, amount, quantity) triples.
 _CAS_TRIPLES: Final = tuple(range(2, 20, 3))
 #: PLB: provider id, date, then up to six (reason:reference, amount) pairs.
@@ -150,6 +153,8 @@ class _Values:
             raise X835Error.at(segment, f"{name} is missing")
         if not _DECIMAL.fullmatch(text):
             raise X835Error.at(segment, f"{name} is not a decimal number")
+        if len(text) - text.count("-") - text.count(".") > _MAX_DIGITS:
+            raise X835Error.at(segment, f"{name} has more than {_MAX_DIGITS} digits")
         value = Decimal(text)
         if len(self.decimals) > 4096:
             self.decimals.clear()
@@ -167,7 +172,7 @@ class _Values:
         if text in self.dates:
             return self.dates[text]
         value = None
-        if len(text) == 8 and text.isdigit():
+        if len(text) == 8 and text.isascii() and text.isdigit():
             try:
                 value = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
             except ValueError:

@@ -771,6 +771,9 @@ class X837Error(X12Error):
 #: GS08/ST03 prefix of every professional claim version we read (X222A1, X222A2, ...).
 _PROFESSIONAL: Final = "005010X222"
 _AMOUNT: Final = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+#: At most this many digits in an amount or quantity (X12 type R: 1 to 18 digits), so
+#: a payer can add and round them within the decimal context's precision.
+_MAX_DIGITS: Final = 18
 
 
 def read_837p(
@@ -798,6 +801,8 @@ def _amount(segment: Segment, n: int, name: str, *, positive: bool = False) -> D
         raise X837Error.at(segment, f"{name} is missing")
     if not _AMOUNT.fullmatch(text):
         raise X837Error.at(segment, f"{name} is not a decimal number")
+    if len(text) - text.count("-") - text.count(".") > _MAX_DIGITS:
+        raise X837Error.at(segment, f"{name} has more than {_MAX_DIGITS} digits")
     value = Decimal(text)
     if value < 0 or (positive and value == 0):
         raise X837Error.at(segment, f"{name} must be {'positive' if positive else 'zero or more'}")
@@ -805,7 +810,7 @@ def _amount(segment: Segment, n: int, name: str, *, positive: bool = False) -> D
 
 
 def _d8_date(text: str) -> date | None:
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
         return None
     try:
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))
@@ -822,14 +827,18 @@ def _name(segment: Segment, what: str) -> PersonOrOrganisation:
     last = segment.element(3).strip()
     if not last:
         raise X837Error.at(segment, f"NM103 ({what} name) is missing")
-    if segment.element(2) == "2":
-        return PersonOrOrganisation(kind="organisation", last_or_organisation_name=last)
-    return PersonOrOrganisation(
-        kind="person",
-        last_or_organisation_name=last,
-        first_name=_optional(segment, 4),
-        middle_name=_optional(segment, 5),
-    )
+    try:
+        if segment.element(2) == "2":
+            return PersonOrOrganisation(kind="organisation", last_or_organisation_name=last)
+        return PersonOrOrganisation(
+            kind="person",
+            last_or_organisation_name=last,
+            first_name=_optional(segment, 4),
+            middle_name=_optional(segment, 5),
+        )
+    except ValidationError as exc:  # e.g. longer than the 60 characters a name may have
+        problems = "; ".join(describe_errors(exc, limit=3))
+        raise X837Error.at(segment, f"NM1 ({what} name) cannot be read: {problems}") from None
 
 
 def _display_name(name: PersonOrOrganisation) -> str:
@@ -856,7 +865,7 @@ class _Line:
         if self.dates is None:
             raise X837Error.at(self.lx, "the service line has no DTP*472 service date")
         number = self.lx.element(1)
-        if not number.isdigit() or int(number) < 1:
+        if not (number.isascii() and number.isdigit()) or int(number) < 1:
             raise X837Error.at(self.lx, "LX01 must be a positive number")
         start, end = self.dates
         return LineReceived(

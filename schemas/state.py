@@ -68,7 +68,9 @@ class Wakeup(Versioned):
     """Re-evaluate held sessions of a partition: reference data arrived, or a sweep."""
 
     kind: Literal["reference", "sweep"]
-    topic: str | None = None
+    topic: Literal["ref.clinics", "ref.therapists", "ref.payers"] | None = Field(
+        default=None, description="The catalogue topic the record came from."
+    )
     key: str | None = None
     record: dict[str, Any] | None = Field(
         default=None, description="The new reference record (read before the mirror has it)."

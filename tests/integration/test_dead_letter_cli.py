@@ -12,9 +12,14 @@ from workers.runtime.partitioning import partition_for
 
 
 def claims(c: Cluster, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], cwd=REPO,
-                          env=c.env(CLAIMS_OPERATOR="ops-anna", **env), capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        cwd=REPO,
+        env=c.env(CLAIMS_OPERATOR="ops-anna", **env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_a_fixed_poison_message_is_replayed_once_and_flows_through(cluster: Cluster) -> None:
@@ -46,8 +51,9 @@ def test_a_fixed_poison_message_is_replayed_once_and_flows_through(cluster: Clus
     assert "Traceback" in shown.stdout  # the stack trace is shown
     refused = claims(c, "dlq", "show", ids["ref.patients"], "--reveal")
     assert refused.returncode == 1 and "may not reveal" in refused.stderr
-    revealed = claims(c, "dlq", "show", ids["ref.patients"], "--reveal",
-                      CLAIMS_REVEAL_OPERATORS="ops-anna")
+    revealed = claims(
+        c, "dlq", "show", ids["ref.patients"], "--reveal", CLAIMS_REVEAL_OPERATORS="ops-anna"
+    )
     assert revealed.returncode == 0 and "Zephyrine" in revealed.stdout
 
     # the cause is fixed by replaying through the default partitioner
@@ -62,8 +68,9 @@ def test_a_fixed_poison_message_is_replayed_once_and_flows_through(cluster: Clus
     audit = c.read("ops.audit").wait_for(2)
     actions = [(m.json["action"], m.json["operator"], m.json["count"]) for m in audit]
     assert ("dlq-reveal", "ops-anna", 1) in actions and ("dlq-replay", "ops-anna", 2) in actions
-    replayed_msg = [m for m in c.read("sessions.completed").wait_for(2)
-                    if m.header("claims.replay.from")]
+    replayed_msg = [
+        m for m in c.read("sessions.completed").wait_for(2) if m.header("claims.replay.from")
+    ]
     assert replayed_msg and replayed_msg[0].header("claims.replay.count") == "1"
     assert replayed_msg[0].partition == right
 
