@@ -116,3 +116,10 @@ def assert_no_line_twice(c: Cluster, acc: Accounting) -> None:
     assert len({pcn for pcn, _ in lines}) == acc.claims["count"], (
         "every submitted claim is in exactly one file"
     )
+    # and no interchange control number (ISA13) is used twice for a receiver
+    used: Counter[tuple[str, str]] = Counter()
+    for path in (c.state_dir / "outbox").rglob("*.x12"):
+        isa = path.read_bytes()[:106].decode("ascii")
+        used[(path.parent.name, isa.split(isa[3])[13])] += 1
+    reused = [k for k, n in used.items() if n > 1]
+    assert used and not reused, f"interchange control numbers used twice: {reused[:5]}"

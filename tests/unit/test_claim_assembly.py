@@ -220,3 +220,53 @@ def test_files_are_written_atomically_owner_only_and_never_overwritten(tmp_path)
         write_atomically(tmp_path / "rcv1", "a.x12", b"other")
     assert path.read_bytes() == b"ISA..."
     assert [p.name for p in (tmp_path / "rcv1").iterdir()] == ["a.x12"]
+
+
+def test_charges_topic_values_are_told_apart_and_bad_ones_named() -> None:
+    """``charges.billable`` carries billable sessions and withdrawals; a truncated
+    value is refused as undecodable (not an unexpected failure)."""
+    from workers.claims.processor import parse_charges
+    from workers.runtime.codec import decode
+    from workers.runtime.failures import InvalidInput
+
+    b = billable()
+    assert decode(parse_charges, b.model_dump_json().encode()) == b
+    # a billable session whose free text mentions the other event type is still one
+    mentioned = b.model_copy(update={"session_key": "c1:charges.withdrawn"})
+    assert decode(parse_charges, mentioned.model_dump_json().encode()) == mentioned
+    with pytest.raises(InvalidInput) as truncated:
+        decode(parse_charges, b'{"event_type": "charges.withdrawn", "session_key"')
+    assert truncated.value.reason == "undecodable"
+    with pytest.raises(InvalidInput) as invalid:
+        decode(parse_charges, b'{"event_type": "charges.withdrawn"}')
+    assert invalid.value.reason == "schema-invalid" and "session_key" in str(invalid.value)
+
+
+def test_claims_state_parses_pending_entries_once_and_follows_the_table() -> None:
+    """Pending entries are parsed once while the table holds the same bytes; a
+    recovered table (other bytes) is read again, never served from the memo."""
+    import asyncio
+
+    from workers.claims.processor import ClaimsState
+    from workers.runtime.codec import encode
+
+    b = billable()
+    state = ClaimsState({}, {}, {}, {}, 6)
+    first = entry("c1:s1", 0).model_copy(update={"source_json": b.model_dump_json()})
+    key = ClaimsState.pending_key(first, "c1:s1")
+    state.add_pending(key, first, b)
+    ((got_key, got),) = state.pending_of(first.receiver_id, first.batch_key)
+    assert got_key == key and got is first and state.billable_of(key, got) is b
+    assert state.pending_of(first.receiver_id, first.batch_key)[0][1] is first
+
+    # the changelog restored other bytes under the same key: they are what counts
+    later = first.model_copy(update={"received_at": NOW + timedelta(minutes=5)})
+    state.pending[key.encode()] = encode(later)
+    asyncio.run(state.rebuild_index())
+    ((_, restored),) = state.pending_of(first.receiver_id, first.batch_key)
+    assert restored == later and restored is not first
+    assert state.billable_of(key, restored) == b  # parsed from the entry's source
+
+    state.drop_pending(key)
+    assert state.pending_of(first.receiver_id, first.batch_key) == []
+    assert not state.has_pending(key)

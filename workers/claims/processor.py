@@ -63,11 +63,20 @@ PROCESSOR = "claims"
 
 
 def parse_charges(raw: bytes) -> BillableSession | ChargesWithdrawn:
-    import json
+    """A billable session or a withdrawal (told apart by ``event_type``).
 
-    kind = json.loads(raw).get("event_type") if raw.lstrip().startswith(b"{") else None
-    if kind == "charges.withdrawn":
-        return ChargesWithdrawn.parse_json(raw)
+    Only a value that mentions ``charges.withdrawn`` at all is decoded twice (once
+    to read its ``event_type``): a billable session is several kilobytes.
+    """
+    if b"charges.withdrawn" in raw and raw.lstrip().startswith(b"{"):
+        import json
+
+        try:
+            kind = json.loads(raw).get("event_type")
+        except ValueError:  # not JSON: the contract's parser names the problem
+            kind = None
+        if kind == "charges.withdrawn":
+            return ChargesWithdrawn.parse_json(raw)
     return BillableSession.parse_json(raw)
 
 
@@ -109,19 +118,34 @@ class ClaimsState:
         self.partitions = parts
         # partition -> (receiver, batch key) -> pending keys
         self._index: dict[int, dict[tuple[str, str], set[str]]] = defaultdict(dict)
+        # pending key -> (the table's bytes, parsed): a batch is checked on every
+        # arrival, so its entries are parsed once, not once per arrival
+        self._parsed: dict[str, tuple[bytes, PendingEntry]] = {}
+        # pending key -> the billable session it holds, as parsed when it arrived
+        self._billable: dict[str, BillableSession] = {}
 
     @staticmethod
     def pending_key(entry: PendingEntry, entry_id: str) -> str:
         return f"{entry.receiver_id}|{entry.batch_key}|{entry_id}"
 
-    def add_pending(self, key: str, entry: PendingEntry) -> None:
-        self.pending[key.encode()] = encode(entry)
+    def add_pending(
+        self, key: str, entry: PendingEntry, billable: BillableSession | None = None
+    ) -> None:
+        raw = encode(entry)
+        self.pending[key.encode()] = raw
+        self._parsed[key] = (raw, entry)
+        if billable is not None:
+            self._billable[key] = billable
+        else:
+            self._billable.pop(key, None)
         part = partition_for(entry.receiver_id, self.partitions)
         self._index[part].setdefault((entry.receiver_id, entry.batch_key), set()).add(key)
 
     def drop_pending(self, key: str) -> None:
         receiver, batch_key, _ = key.split("|", 2)
         self.pending.pop(key.encode(), None)
+        self._parsed.pop(key, None)
+        self._billable.pop(key, None)
         part = partition_for(receiver, self.partitions)
         keys = self._index[part].get((receiver, batch_key))
         if keys is not None:
@@ -141,8 +165,26 @@ class ClaimsState:
         for key in sorted(self._index[part].get((receiver, batch_key), ())):
             raw = self.pending.get(key.encode())
             if raw is not None:
-                out.append((key, PendingEntry.parse_json(raw)))
+                out.append((key, self._entry(key, raw)))
         return out
+
+    def billable_of(self, key: str, entry: PendingEntry) -> BillableSession:
+        """The billable session a pending entry holds (parsed once, when it arrived)."""
+        cached = self._billable.get(key)
+        if cached is not None:
+            return cached
+        billable = BillableSession.parse_json(entry.source_json or "")
+        self._billable[key] = billable
+        return billable
+
+    def _entry(self, key: str, raw: bytes) -> PendingEntry:
+        """The parsed entry, from the memo while the table holds the same bytes."""
+        cached = self._parsed.get(key)
+        if cached is not None and (cached[0] is raw or cached[0] == raw):
+            return cached[1]
+        entry = PendingEntry.parse_json(raw)
+        self._parsed[key] = (raw, entry)
+        return entry
 
     def pending_for_session(self, receiver: str, session_key: str) -> str | None:
         part = partition_for(receiver, self.partitions)
@@ -169,8 +211,29 @@ class ClaimsState:
         raw = self.sequences.get(receiver.encode())
         return int(raw) if raw else 0
 
+    async def reserve_sequence(self, receiver: str, last: int) -> None:
+        """Record the last control number used for ``receiver`` and wait until the
+        broker has it in the changelog: no file exists with numbers a restart would
+        hand out again.
+
+        Only this one changelog record is waited for (flushing the whole producer
+        made every 837 file wait for every buffered output and table write).
+        """
+        key, value = receiver.encode(), str(last).encode()
+        table = self.sequences
+        send_changelog = getattr(table, "send_changelog", None)
+        if send_changelog is None:  # a plain mapping (unit tests): nothing to wait for
+            table[key] = value
+            return
+        # what ``table[key] = value`` does, keeping hold of the changelog record
+        sent = send_changelog(table.partition_for_key(key), key, value)
+        table.data[key] = value
+        await sent
+
     async def rebuild_index(self) -> None:
         self._index.clear()
+        self._parsed.clear()
+        self._billable.clear()
         for raw_key in list(self.pending.keys()):
             key = raw_key.decode()
             receiver, batch_key, _ = key.split("|", 2)
@@ -262,7 +325,7 @@ def register(w: Wiring) -> None:
                     assert first.claim_json is not None
                     claim = Claim.parse_json(first.claim_json)
                 else:
-                    sources = [BillableSession.parse_json(e.source_json or "") for _, e in members]
+                    sources = [state.billable_of(k, e) for k, e in members]
                     claim = assemble_claim(sources, mode)
             except ValueError as exc:
                 failed += [(k, e, f"claim cannot be assembled: {exc}") for k, e in members]
@@ -274,41 +337,54 @@ def register(w: Wiring) -> None:
         batch: list[tuple[str, PendingEntry]], partner: TradingPartner, when: datetime
     ) -> list[Outgoing]:
         claims, failed = build_claims(batch)
-        renderable = []
+        candidates = []
         in_file: set[str] = set()
         for claim, members in claims:
             if claim.patient_control_number in in_file:
                 continue  # a later version of a claim in this file waits for the next file
             in_file.add(claim.patient_control_number)
+            candidates.append((claim, members))
+        numbers, last = batching.reserve(state.sequence(partner.receiver_id))
+        # The file is rendered once; only when that fails is each claim rendered
+        # alone, to dead-letter the ones that cannot be rendered and keep the rest.
+        rendered = None
+        if candidates:
             try:
-                render_837p([claim], partner, batching.reserve(0)[0], when)
-            except (X12Error, ValueError) as exc:
-                failed += [
-                    (k, e, f"claim {claim.claim_id} cannot be rendered: {exc}") for k, e in members
-                ]
-                continue
-            renderable.append((claim, members))
+                rendered = render_837p([c for c, _ in candidates], partner, numbers, when)
+            except (X12Error, ValueError):
+                rendered = None
+        renderable = candidates if rendered is not None else []
+        if rendered is None:
+            for claim, members in candidates:
+                try:
+                    render_837p([claim], partner, batching.reserve(0)[0], when)
+                except (X12Error, ValueError) as exc:
+                    failed += [
+                        (k, e, f"claim {claim.claim_id} cannot be rendered: {exc}")
+                        for k, e in members
+                    ]
+                    continue
+                renderable.append((claim, members))
         for key, entry, why in failed:
             await dead_letter_stored(entry.source_json, entry.source_ref, "render-failed", why)
             state.drop_pending(key)
         if not renderable:
             return []
-        numbers, last = batching.reserve(state.sequence(partner.receiver_id))
-        state.sequences[partner.receiver_id.encode()] = str(last).encode()
-        await w.app.producer.flush()  # the reservation is durable before the file exists
-        try:
-            rendered = render_837p([c for c, _ in renderable], partner, numbers, when)
-        except (X12Error, ValueError) as exc:  # each claim rendered alone: a defect if here
-            for _claim, members in renderable:
-                for key, entry in members:
-                    await dead_letter_stored(
-                        entry.source_json,
-                        entry.source_ref,
-                        "render-failed",
-                        f"file cannot be rendered: {exc}",
-                    )
-                    state.drop_pending(key)
-            return []
+        await state.reserve_sequence(partner.receiver_id, last)
+        if rendered is None:
+            try:
+                rendered = render_837p([c for c, _ in renderable], partner, numbers, when)
+            except (X12Error, ValueError) as exc:  # each claim rendered alone: a defect if here
+                for _claim, members in renderable:
+                    for key, entry in members:
+                        await dead_letter_stored(
+                            entry.source_json,
+                            entry.source_ref,
+                            "render-failed",
+                            f"file cannot be rendered: {exc}",
+                        )
+                        state.drop_pending(key)
+                return []
         verdict = await gate.check(rendered.text)
         if not verdict.ok:
             why = "837P validation failed: " + "; ".join(verdict.findings[:10])
@@ -531,7 +607,7 @@ def register(w: Wiring) -> None:
                 source_ref=_ref(msg),
                 received_at=when,
             )
-            state.add_pending(entry_key, entry)
+            state.add_pending(entry_key, entry, b)
             w.metrics.outcome(PROCESSOR, "claim-pending")
             return await release_due(b.receiver_id, batch_key, when)
 

@@ -131,7 +131,7 @@ def consumer_lag(settings: Settings) -> dict[str, dict[str, int]]:
     admin = admin_client(settings)
     consumer = KafkaConsumer(group_id=None, **settings.kafka_python_config())
     try:
-        groups = [g for g in (_group_id(x) for x in admin.list_groups()) if g.startswith(prefix)]
+        groups = [g for g in (group_id_of(x) for x in admin.list_groups()) if g.startswith(prefix)]
         out: dict[str, dict[str, int]] = {}
         for group in sorted(groups):
             committed = admin.list_group_offsets(group).get(group, {})
@@ -151,7 +151,8 @@ def consumer_lag(settings: Settings) -> dict[str, dict[str, int]]:
         admin.close()
 
 
-def _group_id(entry: Any) -> str:
+def group_id_of(entry: Any) -> str:
+    """The group id in one entry of ``KafkaAdminClient.list_groups()`` (its shape varies)."""
     if isinstance(entry, dict):
         return str(entry.get("group_id") or entry.get("group") or "")
     if isinstance(entry, tuple | list):

@@ -391,6 +391,34 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
 
 
+def app_options(settings: Settings, app_id: str) -> dict[str, Any]:
+    """The faust options of every claims worker (and of the benchmark's baseline)."""
+    return {
+        "broker": [f"kafka://{s}" for s in settings.bootstrap_list],
+        "broker_credentials": broker_credentials(settings),
+        "store": settings.table_store,
+        "datadir": str(settings.state_dir / app_id),
+        "autodiscover": False,
+        "web_enabled": settings.web_enabled,
+        "web_host": settings.web_host,
+        "web_bind": settings.web_host,
+        "web_port": settings.web_port,
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication,
+        "topic_allow_declare": True,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_commit_interval": settings.commit_interval_s,
+        "broker_session_timeout": settings.consumer_session_timeout_s,
+        "broker_rebalance_timeout": settings.consumer_rebalance_timeout_s,
+        "broker_heartbeat_interval": max(1.0, settings.consumer_session_timeout_s / 10),
+        "table_standby_replicas": settings.table_standby_replicas,
+        "producer_acks": -1,
+        "producer_linger": settings.producer_linger_ms / 1000.0,
+        "producer_max_batch_size": settings.producer_max_batch_bytes,
+        "processing_guarantee": "at_least_once",
+    }
+
+
 def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiring]:
     """Build the faust app for a worker mode (one processor name, or ``all``)."""
     import faust
@@ -399,29 +427,7 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
     mode = "all" if list(names) == ["all"] else "_".join(d.name for d in defs)
     app_id = settings.group_id(mode)
     (settings.state_dir / app_id).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id,
-        broker=[f"kafka://{s}" for s in settings.bootstrap_list],
-        broker_credentials=broker_credentials(settings),
-        store=settings.table_store,
-        datadir=str(settings.state_dir / app_id),
-        autodiscover=False,
-        web_enabled=settings.web_enabled,
-        web_host=settings.web_host,
-        web_bind=settings.web_host,
-        web_port=settings.web_port,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication,
-        topic_allow_declare=True,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=settings.commit_interval_s,
-        broker_session_timeout=settings.consumer_session_timeout_s,
-        broker_rebalance_timeout=settings.consumer_rebalance_timeout_s,
-        broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_s / 10),
-        table_standby_replicas=settings.table_standby_replicas,
-        producer_acks=-1,
-        processing_guarantee="at_least_once",
-    )
+    app = faust.App(app_id, **app_options(settings, app_id))
     wiring = Wiring(app, settings, mode)
     for defn in defs:
         module_name, func_name = defn.register.split(":")

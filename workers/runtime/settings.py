@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     table_store: str = "memory://"
     table_standby_replicas: int = Field(default=0, ge=0)
     commit_interval_s: float = Field(default=2.8, gt=0)
+    producer_linger_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="How long the producer gathers messages into one request (0: send at once).",
+    )
+    producer_max_batch_bytes: int = Field(
+        default=262_144,
+        ge=16_384,
+        le=1_000_000,
+        description="Largest batch of messages for one partition in one produce request.",
+    )
     consumer_session_timeout_s: float = Field(
         default=30.0, ge=6, description="A worker that stops heart-beating loses its partitions."
     )

@@ -80,7 +80,6 @@ def other_mode_groups(settings: Settings, names: Sequence[str]) -> list[str]:
 
 def run_worker(settings: Settings, names: Sequence[str], *, create_topics: bool = True) -> None:
     """Run processors until SIGTERM/SIGINT; never returns normally."""
-    from faust.worker import Worker
 
     configure_logging(settings.log_level, settings.log_format)
     defs = resolve(names)
@@ -113,6 +112,13 @@ def run_worker(settings: Settings, names: Sequence[str], *, create_topics: bool 
         web_port=settings.web_port if settings.web_enabled else None,
         pid=os.getpid(),
     )
+    execute(app, settings)
+
+
+def execute(app: Any, settings: Settings) -> None:
+    """Run a built faust app the way every worker runs (our logging, no banner)."""
+    from faust.worker import Worker
+
     worker = Worker(
         app,
         loglevel=settings.log_level.lower(),
