@@ -21,6 +21,7 @@ class FakeConsumer:
     positions: dict[TP, int]
     _committed_offset: dict[TP, int] = field(default_factory=dict)
     seeks: list[tuple[TP, int]] = field(default_factory=list)
+    earliest: dict[TP, int] = field(default_factory=dict)
 
     def assignment(self) -> set[TP]:
         return set(self.positions)
@@ -30,6 +31,9 @@ class FakeConsumer:
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.earliest.get(tp, 0) for tp in tps}
 
 
 @dataclass
@@ -87,3 +91,15 @@ def test_nothing_happens_during_recovery() -> None:
     g.track("charges.billable").changed = time.monotonic() - 10
     asyncio.run(g.check())
     assert consumer.seeks == []
+
+
+def test_a_partition_never_processed_nor_committed_is_read_from_its_start() -> None:
+    """A restarted worker whose group never committed (it was killed first) and
+    whose agent got nothing although the position moved: the fetched messages were
+    lost, and the partition is read again from its first offset."""
+    lost, empty = TP("sessions.completed", 2), TP("sessions.completed", 4)
+    consumer = FakeConsumer({lost: 6, empty: 3}, earliest={lost: 0, empty: 3})
+    g = guard(consumer)
+    g.track("sessions.completed").changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == [(lost, 0)]

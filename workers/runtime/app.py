@@ -209,7 +209,13 @@ class GapGuard:
             committed = consumer._committed_offset.get(tp)
             expected = done + 1 if done is not None else committed
             position = await consumer.position(tp)
-            if expected is None or position is None or position <= expected:
+            if position is None:
+                continue
+            if expected is None:
+                # nothing processed here and nothing committed by the group: the
+                # stream began at the partition's start (auto_offset_reset=earliest)
+                expected = (await consumer.earliest_offsets(tp)).get(tp)
+            if expected is None or position <= expected:
                 continue
             log.warning(
                 "stream gap: re-reading fetched messages the agent never got",
