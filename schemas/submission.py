@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -33,6 +34,36 @@ class ClaimSubmitted(Versioned):
     control_numbers: ControlNumbers
     submitted_at: AwareDatetime
     claim: Claim = Field(description="The claim exactly as sent.")
+
+    @classmethod
+    def of(
+        cls,
+        claim: Claim,
+        *,
+        file_name: str,
+        control_numbers: ControlNumbers,
+        submitted_at: datetime,
+    ) -> ClaimSubmitted:
+        """The event for ``claim`` sent in the file ``file_name`` (the rest is the claim's)."""
+        return cls.new(
+            claim_id=claim.claim_id,
+            patient_control_number=claim.patient_control_number,
+            version=claim.version,
+            frequency=claim.frequency,
+            replaces=claim.replaces,
+            session_keys=claim.session_keys,
+            line_control_numbers=[ln.line_control_number for ln in claim.lines],
+            clinic_id=claim.clinic_id,
+            payer_id=claim.payer_id,
+            receiver_id=claim.receiver_id,
+            billing_provider_npi=claim.billing_provider.npi,
+            charge_total=claim.total_charge,
+            expected_allowed_total=claim.expected_allowed_total,
+            file_name=file_name,
+            control_numbers=control_numbers,
+            submitted_at=submitted_at,
+            claim=claim,
+        )
 
 
 class FileReleased(Versioned):

@@ -33,24 +33,11 @@ def claims(n: int) -> list[Claim]:
 
 def submitted(claim: Claim) -> bytes:
     return (
-        ClaimSubmitted.new(
-            claim_id=claim.claim_id,
-            patient_control_number=claim.patient_control_number,
-            version=claim.version,
-            frequency=claim.frequency,
-            replaces=claim.replaces,
-            session_keys=claim.session_keys,
-            line_control_numbers=[ln.line_control_number for ln in claim.lines],
-            clinic_id=claim.clinic_id,
-            payer_id=claim.payer_id,
-            receiver_id=claim.receiver_id,
-            billing_provider_npi=claim.billing_provider.npi,
-            charge_total=claim.total_charge,
-            expected_allowed_total=claim.expected_allowed_total,
+        ClaimSubmitted.of(
+            claim,
             file_name="test.x12",
             control_numbers=ControlNumbers(interchange=1, group=1, transaction=1),
             submitted_at=NOW,
-            claim=claim,
         )
         .model_dump_json()
         .encode()

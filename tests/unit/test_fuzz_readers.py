@@ -485,24 +485,11 @@ def test_pyx12_never_raises_for_mutated_files(data: bytes) -> None:
 
 def submitted(claim: Claim) -> ClaimSubmitted:
     """The ``claims.submitted`` event of a claim sent in a validated file."""
-    return ClaimSubmitted.new(
-        claim_id=claim.claim_id,
-        patient_control_number=claim.patient_control_number,
-        version=claim.version,
-        frequency=claim.frequency,
-        replaces=claim.replaces,
-        session_keys=claim.session_keys,
-        line_control_numbers=[ln.line_control_number for ln in claim.lines],
-        clinic_id=claim.clinic_id,
-        payer_id=claim.payer_id,
-        receiver_id=claim.receiver_id,
-        billing_provider_npi=claim.billing_provider.npi,
-        charge_total=claim.total_charge,
-        expected_allowed_total=claim.expected_allowed_total,
+    return ClaimSubmitted.of(
+        claim,
         file_name="fuzz.837",
         control_numbers=f.NUMBERS,
         submitted_at=NOW,
-        claim=claim,
     )
 
 

@@ -31,24 +31,11 @@ def submitted(frequency: str = "1", base=None):  # type: ignore[no-untyped-def]
     claim = base or assemble_claim([billable()])  # 97124 x2 (80.00) + 97140 x2 (90.00)
     if frequency == "8":
         claim = new_version(claim, "8", "PCN-PAYER-1")
-    return ClaimSubmitted.new(
-        claim_id=claim.claim_id,
-        patient_control_number=claim.patient_control_number,
-        version=claim.version,
-        frequency=claim.frequency,
-        replaces=claim.replaces,
-        session_keys=claim.session_keys,
-        line_control_numbers=[ln.line_control_number for ln in claim.lines],
-        clinic_id=claim.clinic_id,
-        payer_id=claim.payer_id,
-        receiver_id=claim.receiver_id,
-        billing_provider_npi=claim.billing_provider.npi,
-        charge_total=claim.total_charge,
-        expected_allowed_total=claim.expected_allowed_total,
+    return ClaimSubmitted.of(
+        claim,
         file_name="f.x12",
         control_numbers=ControlNumbers(interchange=1, group=1, transaction=1),
         submitted_at=datetime(2026, 3, 3, tzinfo=UTC),
-        claim=claim,
     )
 
 

@@ -444,24 +444,11 @@ def register(w: Wiring) -> None:
             state.put_record(record)
             for session_key in claim.session_keys:
                 state.sessions[session_key.encode()] = claim.patient_control_number.encode()
-            event = ClaimSubmitted.new(
-                claim_id=claim.claim_id,
-                patient_control_number=claim.patient_control_number,
-                version=claim.version,
-                frequency=claim.frequency,
-                replaces=claim.replaces,
-                session_keys=claim.session_keys,
-                line_control_numbers=[ln.line_control_number for ln in claim.lines],
-                clinic_id=claim.clinic_id,
-                payer_id=claim.payer_id,
-                receiver_id=claim.receiver_id,
-                billing_provider_npi=claim.billing_provider.npi,
-                charge_total=claim.total_charge,
-                expected_allowed_total=claim.expected_allowed_total,
+            event = ClaimSubmitted.of(
+                claim,
                 file_name=name,
                 control_numbers=numbers,
                 submitted_at=when,
-                claim=claim,
             )
             out.append(
                 Outgoing(
