@@ -53,8 +53,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import event as tally
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -78,6 +78,7 @@ from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
 from schemas.state import PatientState, PrescriptionChange, Wakeup
 from tests import factories, pipeline
 from tests.fakes import FakeCatalog, FakeSink
+from tests.fuzzing import fuzz
 from workers.claims.assemble import assemble_claim
 from workers.commands.edi837 import builtin_test_partner
 from workers.enrich import processor as enrich_processor
@@ -121,16 +122,6 @@ STANDARD_PRICES = tuple(
     {"code": c, "amount": "40.00", "effective_from": "2020-01-01"} for c in CODES
 )
 VALID_DIAGNOSES = ("M54.50", "M6283", "S134XXA", "M62.830", "m54.5", "M79.1", "S39012A")
-
-
-def fuzz(max_examples: int) -> settings:
-    """Reproducible settings: a seed derived from the test's name, no deadline."""
-    return settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 # --- strategies: values ------------------------------------------------------------------

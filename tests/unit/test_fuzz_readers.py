@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from edi.envelope import check_envelopes
@@ -54,22 +54,13 @@ from schemas.remits import ClaimLedger, RemittanceClaim, RemittanceSource, remit
 from schemas.remittance import ClaimPayment, RemittanceHeader, RemittanceSummary
 from schemas.submission import ClaimSubmitted
 from tests import claim_factories as f
+from tests.fuzzing import fuzz
 from workers.payer_sim.adjudicate import adjudicate, render_answers
 from workers.payer_sim.rules import default_rules
 from workers.remits.reconcile import on_claim_payment, on_submitted
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NOW = dt.datetime(2025, 4, 1, 12, 30, tzinfo=dt.UTC)
-
-
-def fuzz(max_examples: int) -> settings:
-    """Reproducible settings: a seed derived from the test's name, no deadline."""
-    return settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 # --- the seeds ------------------------------------------------------------------------------
