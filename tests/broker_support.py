@@ -77,6 +77,17 @@ class Cluster:
         env.update(extra)
         return env
 
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``claims ARGS`` against this cluster (its prefix, broker and state)."""
+        return subprocess.run(
+            [sys.executable, "-m", "workers.cli", *args],
+            cwd=REPO,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def settings(self, **over: Any) -> Any:
         from workers.runtime.settings import Settings
 

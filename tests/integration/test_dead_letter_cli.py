@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from tests import factories as f
-from tests.broker_support import REPO, Cluster
+from tests.broker_support import Cluster
 from workers.runtime.partitioning import partition_for
 
 
 def claims(c: Cluster, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        cwd=REPO,
-        env=c.env(CLAIMS_OPERATOR="ops-anna", **env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return c.cli(*args, CLAIMS_OPERATOR="ops-anna", **env)
 
 
 def test_a_fixed_poison_message_is_replayed_once_and_flows_through(cluster: Cluster) -> None:

@@ -71,14 +71,7 @@ def answer(batch: list[Claim], path: Path, reversed_pcn: str | None = None) -> P
 
 
 def claims_cli(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        cwd=REPO,
-        env=c.env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return c.cli(*args)
 
 
 def test_submitted_claims_and_an_835_reconcile(cluster: Cluster, tmp_path: Path) -> None:

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from tests import factories as f
-from tests.broker_support import REPO, Cluster
+from tests.broker_support import Cluster
 
 
 def claims(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        cwd=REPO,
-        env=c.env(CLAIMS_OPERATOR="ops-ben"),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return c.cli(*args, CLAIMS_OPERATOR="ops-ben")
 
 
 def test_a_rejected_session_is_retried_after_its_cause_is_fixed(cluster: Cluster) -> None:

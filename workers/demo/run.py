@@ -189,16 +189,7 @@ def run_demo(
     )
     reader: Reader | None = None
     try:
-        for key, value in data.sessions:
-            producer.send(settings.topic("sessions.completed"), key=key.encode(), value=value)
-        producer.flush()
-        for record in data.late_prescriptions:
-            producer.send(
-                settings.topic("ref.prescriptions"),
-                key=f"{record['clinic_id']}:{record['prescription_id']}".encode(),
-                value=json.dumps(record).encode(),
-            )
-        producer.flush()
+        produce_sessions(settings, data, producer)
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
         acc = _wait(
