@@ -192,6 +192,18 @@ class GapGuard:
         self.metrics = metrics
         self.idle_s = idle_s
         self._tracked: dict[str, _Progress] = {}
+        self._earliest_known: dict[Any, int] = {}
+
+    async def _earliest(self, tp: Any) -> int | None:
+        """The partition's first offset, asked once (each ask is a broker round trip
+        through faust's consumer thread; a stale answer is harmless: seeking below
+        the log start resets to the earliest offset)."""
+        if tp not in self._earliest_known:
+            found = (await self.app.consumer.earliest_offsets(tp)).get(tp)
+            if found is None:
+                return None
+            self._earliest_known[tp] = found
+        return self._earliest_known[tp]
 
     def track(self, physical_topic: str) -> _Progress:
         return self._tracked.setdefault(physical_topic, _Progress())
@@ -209,12 +221,12 @@ class GapGuard:
             committed = consumer._committed_offset.get(tp)
             expected = done + 1 if done is not None else committed
             position = await consumer.position(tp)
-            if position is None:
-                continue
+            if not position:
+                continue  # nothing fetched (or unknown): nothing can have been skipped
             if expected is None:
                 # nothing processed here and nothing committed by the group: the
                 # stream began at the partition's start (auto_offset_reset=earliest)
-                expected = (await consumer.earliest_offsets(tp)).get(tp)
+                expected = await self._earliest(tp)
             if expected is None or position <= expected:
                 continue
             log.warning(
