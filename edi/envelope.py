@@ -27,7 +27,7 @@ from typing import Final
 
 from edi.segments import Segment, X12EnvelopeError
 
-__all__ = ["CONTROL_SEGMENTS", "EnvelopeChecker", "check_envelopes"]
+__all__ = ["CONTROL_SEGMENTS", "EnvelopeChecker", "check_envelopes", "check_envelopes_leniently"]
 
 CONTROL_SEGMENTS: Final = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 
@@ -171,6 +171,43 @@ def check_envelopes(segments: Iterable[Segment]) -> Iterator[Segment]:
     for segment in segments:
         if segment.id in control:
             checker.control(segment)
+        else:
+            checker.body(segment)
+        yield segment
+    checker.finish()
+
+
+#: Trailers whose count or control number may be wrong without hiding what the
+#: envelope holds: a lenient reader notes the problem and closes the envelope.
+_TRAILERS: Final = {"SE": ("st", None), "GE": ("gs", "st"), "IEA": ("isa", "gs")}
+
+
+def check_envelopes_leniently(
+    segments: Iterable[Segment], problems: list[str]
+) -> Iterator[Segment]:
+    """Like :func:`check_envelopes`, but a trailer with a wrong count or control
+    number (``SE``, ``GE``, ``IEA``) is noted in ``problems`` instead of raising.
+
+    For acknowledgements: a 999 whose ``IEA02`` does not repeat its ``ISA13``
+    still says which of our transaction sets were accepted; losing that answer
+    over a sloppy trailer would be worse than reading it with a warning.
+    Structural errors (segments outside their envelope, missing trailers) still
+    raise.
+    """
+    checker = EnvelopeChecker()
+    control = CONTROL_SEGMENTS
+    for segment in segments:
+        if segment.id in control:
+            try:
+                checker.control(segment)
+            except X12EnvelopeError as exc:
+                closes, inner = _TRAILERS.get(segment.id, (None, None))
+                if closes is None or getattr(checker, closes) is None:
+                    raise
+                if inner is not None and getattr(checker, inner) is not None:
+                    raise  # a trailer inside an open envelope: structure, not a count
+                problems.append(str(exc))
+                setattr(checker, closes, None)
         else:
             checker.body(segment)
         yield segment

@@ -13,6 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from schemas.acknowledgements import (
+    Ack277,
+    Ack999,
+    ClaimFrontDoor,
+    ClaimRejected,
+    ClaimStatusReceived,
+    TransactionAcknowledged,
+)
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.claims import Claim, TradingPartner
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
@@ -54,6 +62,12 @@ CONTRACTS: dict[str, Any] = {
     "file-released": FileReleased,
     "claim-command": ClaimCommand,
     "remittance-835": Remittance,
+    "acknowledgement-999": Ack999,
+    "acknowledgement-277": Ack277,
+    "transaction-acknowledged": TransactionAcknowledged,
+    "claim-status-received": ClaimStatusReceived,
+    "claim-front-door": ClaimFrontDoor,
+    "claim-rejected": ClaimRejected,
 }
 
 

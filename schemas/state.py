@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
+from schemas.acknowledgements import AckNote, FrontDoorStatus
 from schemas.base import Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
 from schemas.outcomes import HoldReason
@@ -120,6 +121,22 @@ class ClaimVersionSent(Contract):
     sent_at: AwareDatetime
 
 
+class Transmission(Versioned):
+    """One 837 file sent to a receiver (table ``claims.transmissions``, key
+    ``<receiver_id>|<interchange number>``): which claim versions it carried, so
+    a 999 naming the file's group control number reaches each of them."""
+
+    receiver_id: Identifier
+    file_name: str
+    interchange: int = Field(description="ISA13 = GS06 = ST02 of the file.")
+    claims: dict[str, str] = Field(description="patient control number -> claim_id sent.")
+    sent_at: AwareDatetime
+
+    @staticmethod
+    def key_of(receiver_id: str, interchange: int) -> str:
+        return f"{receiver_id}|{interchange}"
+
+
 class PendingChange(Contract):
     """A void or correction waiting until the payer's claim number is known."""
 
@@ -145,3 +162,13 @@ class ClaimRecord(Versioned):
     versions: list[ClaimVersionSent] = Field(default_factory=list)
     payer_claim_number: str | None = None
     waiting: list[PendingChange] = Field(default_factory=list)
+    front_door: FrontDoorStatus = Field(
+        default="sent", description="Where the latest version stands at the payer's front door."
+    )
+    front_door_at: AwareDatetime | None = Field(
+        default=None, description="When the front-door status last changed (or the version left)."
+    )
+    acknowledgements: list[AckNote] = Field(default_factory=list)
+    remitted_at: AwareDatetime | None = Field(
+        default=None, description="When the first 835 answer for the claim was posted."
+    )

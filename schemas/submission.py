@@ -90,7 +90,7 @@ class ClaimCommand(Versioned):
     (``claims.commands``, key: the receiver)."""
 
     event_type: Literal["claim.command"] = "claim.command"
-    action: Literal["void", "correct", "payer-claim-number"]
+    action: Literal["void", "correct", "resend", "payer-claim-number"]
     patient_control_number: str
     receiver_id: Identifier
     reason: str | None = None

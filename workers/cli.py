@@ -217,6 +217,12 @@ def cmd_ingest_835(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_ingest_ack(args: argparse.Namespace) -> int:
+    from workers.commands.acks import ingest_ack_main
+
+    return ingest_ack_main(_settings(), args.files, args.what)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -304,14 +310,14 @@ def cmd_claim(args: argparse.Namespace) -> int:
 
     settings = _settings()
     fields: dict[str, Any] = {"reason": args.reason}
-    if args.action == "correct":
+    if args.action in ("correct", "resend"):
         units: dict[int, int] = {}
         for item in args.units or []:
             line, sep, value = item.partition("=")
             if not sep or not line.isdigit() or not value.isdigit():
                 raise UsageError(f"--units {item!r}: expected LINE=UNITS, e.g. 2=1")
             units[int(line)] = int(value)
-        if not units and not args.diagnosis:
+        if args.action == "correct" and not units and not args.diagnosis:
             raise UsageError("a correction needs --units LINE=UNITS and/or --diagnosis CODE")
         fields.update(line_units=units or None, diagnosis_codes=args.diagnosis or None)
     if args.action == "payer-number":
@@ -328,6 +334,17 @@ def cmd_claim(args: argparse.Namespace) -> int:
 
 
 def cmd_edi(args: argparse.Namespace) -> int:
+    if args.action in ("parse-999", "parse-277"):
+        from workers.commands.acks import parse_ack_main
+
+        kind = args.action.removeprefix("parse-")
+        return parse_ack_main(args.file, kind, args.json, max_bytes=_settings().max_edi_file_bytes)
+    if args.action == "ack-835":
+        from workers.commands.acks import ack_835_main
+
+        return ack_835_main(
+            args.file, args.out, args.control_number, max_bytes=_settings().max_edi_file_bytes
+        )
     if args.action == "parse-835":
         from workers.commands.edi835 import parse_835_main
 
@@ -345,8 +362,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     from workers.remits.reports import aging_report, denials_report, load_ledgers
 
     settings = _settings()
-    ledgers = load_ledgers(settings)
-    rows, headers = aging_report(ledgers) if args.action == "ar" else denials_report(ledgers)
+    if args.action == "follow-up":
+        from datetime import UTC, datetime
+
+        from workers.commands.acks import (
+            FOLLOW_UP_HEADERS,
+            follow_up_json,
+            follow_up_rows,
+            load_claim_records,
+        )
+
+        days = args.days if args.days is not None else settings.claims_follow_up_days
+        rows = follow_up_rows(load_claim_records(settings), datetime.now(UTC), days)
+        if args.json:
+            print(follow_up_json(rows))
+            return 0
+        headers = FOLLOW_UP_HEADERS
+    else:
+        ledgers = load_ledgers(settings)
+        rows, headers = aging_report(ledgers) if args.action == "ar" else denials_report(ledgers)
     if args.csv:
         import csv
 
@@ -367,8 +401,22 @@ def cmd_remits(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate_payer(args: argparse.Namespace) -> int:
-    from workers.commands.simulate_payer import simulate_payer_main
+    from workers.commands.simulate_payer import simulate_front_door_main, simulate_payer_main
 
+    if args.acknowledge:
+        reject: dict[str, tuple[str, str | None, str | None]] = {}
+        for item in args.reject:
+            pcn, _, status = item.partition("=")
+            parts = (status or "A7:562:85").split(":")
+            if not pcn or not parts[0]:
+                raise UsageError(f"--reject {item!r}: expected PCN or PCN=CATEGORY:CODE:ENTITY")
+            parts += [""] * (3 - len(parts))
+            reject[pcn] = (parts[0], parts[1] or None, parts[2] or None)
+        return simulate_front_door_main(
+            args.file, args.acknowledge, reject, max_bytes=_settings().max_edi_file_bytes
+        )
+    if args.reject:
+        raise UsageError("--reject needs --acknowledge DIR")
     return simulate_payer_main(args.file, args.rules, max_bytes=_settings().max_edi_file_bytes)
 
 
@@ -620,6 +668,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = isub.add_parser("835", help="835 remittance files onto remits.835.inbound")
     q.add_argument("files", nargs="+", metavar="FILE")
     q.set_defaults(func=cmd_ingest_835)
+    for kind, text in (("999", "999 acknowledgements"), ("277", "277CA claim acknowledgements")):
+        q = isub.add_parser(kind, help=f"{text} onto acks.inbound")
+        q.add_argument("files", nargs="+", metavar="FILE")
+        q.set_defaults(func=cmd_ingest_ack)
     q = isub.add_parser("ref", help="reference data onto ref.<kind>")
     q.add_argument(
         "kind", choices=["clinics", "therapists", "patients", "payers", "prescriptions", "partners"]
@@ -647,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (
         ("void", "send a void (frequency 8)"),
         ("correct", "send a replacement (frequency 7) with edits"),
+        ("resend", "send a claim the front door rejected again, as a new original (frequency 1)"),
         ("payer-number", "record the payer's claim number (REF*F8)"),
     ):
         q = csub.add_parser(name, help=text)
@@ -655,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("number", metavar="PAYER_CLAIM_NUMBER")
         q.add_argument("--receiver", help="the claim's receiver (else looked up)")
         q.add_argument("--reason", help="why (kept with the claim's history)")
-        if name == "correct":
+        if name in ("correct", "resend"):
             q.add_argument("--units", nargs="*", metavar="LINE=UNITS")
             q.add_argument("--diagnosis", nargs="*", metavar="ICD10")
         q.set_defaults(func=cmd_claim)
@@ -676,15 +729,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file", metavar="FILE")
     q.add_argument("--json", action="store_true", help="the canonical JSON shape")
     q.set_defaults(func=cmd_edi)
+    for kind, text in (("999", "a 999 acknowledgement"), ("277", "a 277CA or 277 claim status")):
+        q = esub.add_parser(f"parse-{kind}", help=f"parse {text}")
+        q.add_argument("file", metavar="FILE")
+        q.add_argument("--json", action="store_true", help="the canonical JSON shape")
+        q.set_defaults(func=cmd_edi)
+    q = esub.add_parser("ack-835", help="the 999 answering an 835 we received (stdout)")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--out", metavar="FILE.999", help="write it (atomically, mode 0600) here")
+    q.add_argument("--control-number", type=int, default=1, help="ISA13/GS06 of the 999")
+    q.set_defaults(func=cmd_edi)
 
     p = sub.add_parser("report", help="accounts receivable and denials reports")
     rsub = p.add_subparsers(dest="action", required=True, metavar="REPORT")
     for name, text in (
         ("ar", "outstanding balances by age, clinic and payer"),
         ("denials", "denied claims by reason"),
+        ("follow-up", "claims taken in at the front door with no 835 after N days"),
     ):
         q = rsub.add_parser(name, help=text)
         q.add_argument("--csv", action="store_true", help="CSV instead of a table")
+        if name == "follow-up":
+            q.add_argument("--days", type=int, help="default: CLAIMS_CLAIMS_FOLLOW_UP_DAYS (30)")
+            q.add_argument("--json", action="store_true", help="JSON instead of a table")
         q.set_defaults(func=cmd_report)
 
     p = sub.add_parser("remits", help="unmatched remittances")
@@ -703,6 +770,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate-payer", help="answer an 837P with deterministic 835s (stdout)")
     p.add_argument("file", metavar="FILE.837")
     p.add_argument("--rules", metavar="RULES.json", help="adjudication rules (default: shipped)")
+    p.add_argument(
+        "--acknowledge",
+        metavar="DIR",
+        help="answer at the front door instead: write a 999 and a 277CA into DIR",
+    )
+    p.add_argument(
+        "--reject",
+        nargs="*",
+        default=[],
+        metavar="PCN[=CAT:CODE:ENTITY]",
+        help="with --acknowledge: claims the 277CA rejects (default status A7:562:85)",
+    )
     p.set_defaults(func=cmd_simulate_payer)
 
     p = sub.add_parser("demo", help="run the whole pipeline on synthetic data and account for it")
@@ -751,11 +830,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--yes", action="store_true")
     q.set_defaults(func=cmd_dlq)
 
-    p = sub.add_parser("queue", help="work queues: held/rejected sessions, denials, unmatched")
+    p = sub.add_parser(
+        "queue",
+        help="work queues: held/rejected sessions, denials, front-door rejections, unmatched",
+    )
     wsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = wsub.add_parser("list", help="current items of a queue")
     q.add_argument(
-        "queue", choices=["sessions.held", "sessions.rejected", "claims.denied", "remits.unmatched"]
+        "queue",
+        choices=[
+            "sessions.held",
+            "sessions.rejected",
+            "claims.denied",
+            "claims.rejections",
+            "remits.unmatched",
+        ],
     )
     q.add_argument("--reason")
     q.add_argument("--json", action="store_true")

@@ -77,6 +77,9 @@ MESSAGES = [
     ),
     ("claims.denied", {"patient_control_number": "P2", "reasons": []}),
     ("remits.unmatched", {"posting_id": "R1#2", "patient_control_number": "P9"}),
+    # P2 rejected at the front door (open); P1's version 0 rejection was resent as version 1
+    ("claims.rejections", {"patient_control_number": "P2", "version": 1, "reasons": []}),
+    ("claims.rejections", {"patient_control_number": "P1", "version": 0, "reasons": []}),
 ]
 
 
@@ -98,12 +101,27 @@ def fold(order) -> dict:  # type: ignore[no-untyped-def]
     return o.summary(today=date(2026, 4, 5), now=0)
 
 
+def test_a_rejection_closed_without_resending_leaves_the_queue() -> None:
+    o = Overview()
+    o.apply(
+        "claims.rejections",
+        0,
+        0,
+        b"P5",
+        json.dumps({"patient_control_number": "P5", "version": 1, "reasons": []}).encode(),
+    )
+    assert [i.body["patient_control_number"] for i in o.queue("claims.rejections")] == ["P5"]
+    o.apply("claims.rejections", 0, 1, b"P5", None)  # the tombstone of a closed claim
+    assert o.queue("claims.rejections") == []
+
+
 def test_the_same_picture_in_any_order() -> None:
     expected = fold(MESSAGES)
     assert expected["queues"] == {
         "sessions.held": 1,
         "sessions.rejected": 2,
         "claims.denied": 1,
+        "claims.rejections": 1,
         "remits.unmatched": 1,
     }
     assert expected["dead_letters_total"] == 1

@@ -282,13 +282,17 @@ def assemble_claim(
 
 def new_version(
     claim: Claim,
-    frequency: Literal["7", "8"],
+    frequency: Literal["1", "7", "8"],
     payer_claim_number: str | None,
     lines: Sequence[ServiceLine] | None = None,
     diagnosis_codes: Sequence[str] | None = None,
 ) -> Claim:
     """A replacement (7) or void (8) of ``claim``: same CLM01, next version, whole claim
-    resent (never negative charges), line control numbers of the new version."""
+    resent (never negative charges), line control numbers of the new version.
+
+    Frequency 1 is the resend of a claim the payer's front door rejected: the
+    payer never took the first one in, so the next version is a new original
+    (no REF*F8, replaces nothing) with the same CLM01."""
     version = claim.version + 1
     pcn = claim.patient_control_number
     source_lines = list(lines) if lines is not None else claim.lines
@@ -307,8 +311,8 @@ def new_version(
             "claim_id": f"{pcn}-{version}",
             "version": version,
             "frequency": frequency,
-            "replaces": claim.claim_id,
-            "payer_claim_number": payer_claim_number,
+            "replaces": None if frequency == "1" else claim.claim_id,
+            "payer_claim_number": None if frequency == "1" else payer_claim_number,
             "lines": renumbered,
             "diagnosis_codes": list(diagnosis_codes or claim.diagnosis_codes),
             "total_charge": money(sum((ln.charge for ln in renumbered), Decimal(0))),

@@ -39,8 +39,17 @@ def apply_change(
             replaces=current.claim_id,
             payer_claim_number=payer_claim_number,
         )
+    lines = edited_lines(current, change.line_units)
+    try:
+        return new_version(current, "7", payer_claim_number, lines, change.diagnosis_codes)
+    except ValueError as exc:
+        raise ChangeRefused(f"the corrected claim is not valid: {exc}") from None
+
+
+def edited_lines(current: Claim, line_units: dict[int, int] | None) -> list[ServiceLine]:
+    """``current``'s lines with new units (0 removes a line; charges scale per unit)."""
     lines: list[ServiceLine] = []
-    edits = change.line_units or {}
+    edits = line_units or {}
     unknown = set(edits) - {ln.line_number for ln in current.lines}
     if unknown:
         raise ChangeRefused(f"claim {current.claim_id} has no line {sorted(unknown)}")
@@ -65,8 +74,19 @@ def apply_change(
         )
     if not lines:
         raise ChangeRefused("a correction that removes every line is a void")
+    return lines
+
+
+def resend_version(
+    current: Claim,
+    line_units: dict[int, int] | None = None,
+    diagnosis_codes: list[str] | None = None,
+) -> Claim:
+    """The claim again, after the front door rejected it: a new original (frequency
+    1, same CLM01, next version, no REF*F8), with the operator's corrections."""
+    lines = edited_lines(current, line_units)
     try:
-        return new_version(current, "7", payer_claim_number, lines, change.diagnosis_codes)
+        return new_version(current, "1", None, lines, diagnosis_codes)
     except ValueError as exc:
         raise ChangeRefused(f"the corrected claim is not valid: {exc}") from None
 

@@ -34,18 +34,31 @@ import structlog
 
 from edi.segments import X12Error
 from edi.x837p import render_837p
+from schemas.acknowledgements import (
+    ClaimFrontDoor,
+    ClaimRejected,
+    ClaimStatusReceived,
+    TransactionAcknowledged,
+)
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.claims import Claim, TradingPartner
-from schemas.state import ClaimRecord, ClaimVersionSent, PendingChange, PendingEntry, SourceRef
+from schemas.state import (
+    ClaimRecord,
+    ClaimVersionSent,
+    PendingChange,
+    PendingEntry,
+    SourceRef,
+    Transmission,
+)
 from schemas.submission import ClaimCommand, ClaimSubmitted, FileReleased
-from workers.claims import batching
+from workers.claims import batching, front_door
 from workers.claims.assemble import (
     ClaimMode,
     assemble_claim,
     claim_identity,
     patient_control_number,
 )
-from workers.claims.changes import ChangeRefused, apply_change, ready_changes
+from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
 from workers.claims.delivery import sha256, write_atomically
 from workers.claims.gate import Gate
 from workers.runtime.app import Wiring
@@ -80,6 +93,13 @@ def parse_charges(raw: bytes) -> BillableSession | ChargesWithdrawn:
     return BillableSession.parse_json(raw)
 
 
+def parse_ack(raw: bytes) -> TransactionAcknowledged | ClaimStatusReceived:
+    """A 999 transaction verdict or a 277 claim status (told apart by ``event_type``)."""
+    if b'"ack.999-transaction"' in raw:
+        return TransactionAcknowledged.parse_json(raw)
+    return ClaimStatusReceived.parse_json(raw)
+
+
 class PartnerCatalog:
     """Trading partners mirrored from ``ref.partners`` (invalid records are unknown)."""
 
@@ -108,13 +128,22 @@ class PartnerCatalog:
 class ClaimsState:
     """The claims tables as models, plus a derived index of pending batches."""
 
-    def __init__(self, pending: Any, records: Any, sessions: Any, sequences: Any, parts: int):
+    def __init__(
+        self,
+        pending: Any,
+        records: Any,
+        sessions: Any,
+        sequences: Any,
+        parts: int,
+        transmissions: Any = None,
+    ):
         self.pending, self.records, self.sessions, self.sequences = (
             pending,
             records,
             sessions,
             sequences,
         )
+        self.transmissions = transmissions if transmissions is not None else {}
         self.partitions = parts
         # partition -> (receiver, batch key) -> pending keys
         self._index: dict[int, dict[tuple[str, str], set[str]]] = defaultdict(dict)
@@ -203,6 +232,14 @@ class ClaimsState:
     def put_record(self, record: ClaimRecord) -> None:
         self.records[record.patient_control_number.encode()] = encode(record)
 
+    def transmission(self, receiver: str, interchange: int) -> Transmission | None:
+        raw = self.transmissions.get(Transmission.key_of(receiver, interchange).encode())
+        return Transmission.parse_json(raw) if raw else None
+
+    def put_transmission(self, sent: Transmission) -> None:
+        key = Transmission.key_of(sent.receiver_id, sent.interchange).encode()
+        self.transmissions[key] = encode(sent)
+
     def claim_of_session(self, session_key: str) -> str | None:
         raw = self.sessions.get(session_key.encode())
         return raw.decode() if raw else None
@@ -255,7 +292,7 @@ def register(w: Wiring) -> None:
     settings = w.settings
     mode: ClaimMode = settings.claims_mode
     partitions = w.catalogue.partitions("charges.billable")
-    for name in ("claims.commands", "state.claims.ticks"):
+    for name in ("claims.commands", "state.claims.ticks", "acks.inbound"):
         if w.catalogue.partitions(name) != partitions:
             raise RuntimeError(f"{name} must have as many partitions as charges.billable")
     partners = PartnerCatalog()
@@ -268,6 +305,7 @@ def register(w: Wiring) -> None:
         w.table("claims.sessions", "state.claims.sessions"),
         w.table("claims.sequences", "state.claims.sequences"),
         partitions,
+        w.table("claims.transmissions", "state.claims.transmissions"),
     )
     state.pending.on_recover(state.rebuild_index)
     gate = Gate(settings.claims_validation_workers, enabled=settings.claims_validate)
@@ -432,6 +470,7 @@ def register(w: Wiring) -> None:
                     current_json=claim.model_dump_json(),
                     sources_json=sources,
                     versions=[sent],
+                    front_door_at=when,
                 )
             else:
                 record = record.model_copy(
@@ -439,6 +478,8 @@ def register(w: Wiring) -> None:
                         "current_json": claim.model_dump_json(),
                         "versions": [*record.versions, sent],
                         "status": "voided" if claim.frequency == "8" else "submitted",
+                        "front_door": "sent",
+                        "front_door_at": when,
                     }
                 )
             state.put_record(record)
@@ -458,6 +499,15 @@ def register(w: Wiring) -> None:
                     (("claims.event_type", b"ClaimSubmitted"),),
                 )
             )
+        state.put_transmission(
+            Transmission.new(
+                receiver_id=partner.receiver_id,
+                file_name=name,
+                interchange=numbers.interchange,
+                claims={c.patient_control_number: c.claim_id for c, _ in renderable},
+                sent_at=when,
+            )
+        )
         released = FileReleased.new(
             file_name=name,
             path=str(path),
@@ -643,9 +693,16 @@ def register(w: Wiring) -> None:
                 if not command.payer_claim_number:
                     raise InvalidInput("schema-invalid", "payer_claim_number: required")
                 record = record.model_copy(
-                    update={"payer_claim_number": command.payer_claim_number}
+                    update={
+                        "payer_claim_number": command.payer_claim_number,
+                        "remitted_at": record.remitted_at or when,
+                    }
                 )
                 state.put_record(queue_changes(record, when))
+            elif command.action == "resend" or record.front_door == "rejected":
+                closed = resend_rejected(record, command, msg, when)
+                if closed:
+                    return closed
             else:
                 change = PendingChange(
                     action=command.action,
@@ -664,6 +721,162 @@ def register(w: Wiring) -> None:
             return out
 
     w.consume("claims.commands", PROCESSOR, on_command)
+
+    # --- the front door: rejected claims and acknowledgements --------------------------
+    def resend_rejected(
+        record: ClaimRecord, command: ClaimCommand, msg: Incoming, when: datetime
+    ) -> list[Outgoing]:
+        """A claim the front door rejected goes again as a new original (frequency 1);
+        voiding it only closes it here (the payer never took it in)."""
+        if record.front_door != "rejected":
+            raise InvalidInput(
+                "not-rejected",
+                f"claim is {record.front_door} at the front door: only a rejected claim is "
+                "resent (use correct or void for a claim the payer took in)",
+            )
+        if command.action == "void":
+            state.put_record(record.model_copy(update={"status": "voided"}))
+            w.metrics.outcome(PROCESSOR, "rejected-claim-closed")
+            log.info("rejected claim closed without sending", pcn=record.patient_control_number)
+            # a tombstone on the rejections queue: resolved, nothing to resend
+            return [Outgoing("claims.rejections", record.patient_control_number.encode(), None)]
+        current = Claim.parse_json(record.current_json)
+        if state.has_pending(
+            ClaimsState.pending_key(
+                PendingEntry.new(
+                    receiver_id=record.receiver_id,
+                    batch_key=current.billing_provider.npi,
+                    claim_identity=record.claim_identity,
+                    kind="version",
+                    received_at=when,
+                ),
+                f"{current.patient_control_number}-{current.version + 1}",
+            )
+        ):
+            w.metrics.outcome(PROCESSOR, "duplicate")
+            return []  # the resend is already waiting for its batch
+        try:
+            version = resend_version(current, command.line_units, command.diagnosis_codes)
+        except ChangeRefused as exc:
+            raise InvalidInput("change-refused", str(exc)) from None
+        entry = PendingEntry.new(
+            receiver_id=record.receiver_id,
+            batch_key=version.billing_provider.npi,
+            claim_identity=record.claim_identity,
+            kind="version",
+            claim_json=version.model_dump_json(),
+            source_json=msg.value.decode() if msg.value else None,
+            source_ref=_ref(msg),
+            received_at=when,
+        )
+        state.add_pending(ClaimsState.pending_key(entry, version.claim_id), entry)
+        w.metrics.outcome(PROCESSOR, "rejected-claim-resent")
+        log.info("rejected claim queued as a new original", pcn=record.patient_control_number)
+        return []
+
+    def announce(events: list[ClaimFrontDoor | ClaimRejected]) -> list[Outgoing]:
+        out = []
+        for event in events:
+            topic = (
+                "claims.rejections" if isinstance(event, ClaimRejected) else "claims.acknowledged"
+            )
+            out.append(
+                Outgoing(
+                    topic,
+                    event.patient_control_number.encode(),
+                    encode(event),
+                    (("claims.event_type", type(event).__name__.encode()),),
+                )
+            )
+            if isinstance(event, ClaimFrontDoor):
+                w.metrics.outcome(PROCESSOR, f"front-door-{event.status}")
+        return out
+
+    def apply(record: ClaimRecord, verdict: front_door.Verdict, when: datetime) -> list[Outgoing]:
+        applied = front_door.apply_verdict(record, verdict, when)
+        if applied.duplicate:
+            w.metrics.outcome(PROCESSOR, "acknowledgement-repeated")
+            return []
+        state.put_record(applied.record)
+        return announce(applied.events)
+
+    async def on_ack(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = msg.key_text or ""
+        if not key or partition_for(key, partitions) != msg.partition:
+            raise InvalidInput(
+                "misrouted", "acks.inbound is keyed by receiver id with the default partitioner"
+            )
+        ack = decode(parse_ack, msg.value)
+        if ack.receiver_id != key:
+            raise InvalidInput("key-mismatch", "message key is not the acknowledgement's receiver")
+        when = now()
+        async with locks[msg.partition]:
+            if isinstance(ack, TransactionAcknowledged):
+                return on_999(ack, when)
+            return on_277(ack, scope, when)
+
+    def on_999(ack: TransactionAcknowledged, when: datetime) -> list[Outgoing]:
+        if ack.functional_id != "HC":
+            raise InvalidInput(
+                "not-a-claim-acknowledgement",
+                f"the 999 acknowledges a functional group of type {ack.functional_id}, not 837 "
+                "claims (HC)",
+            )
+        number = int(ack.group_control_number) if ack.group_control_number.isdigit() else None
+        sent = state.transmission(ack.receiver_id, number) if number is not None else None
+        if sent is None:
+            raise InvalidInput(
+                "unknown-transmission",
+                "no 837 file sent to this receiver has the group control number the 999 names "
+                "(AK102)",
+            )
+        response = ack.response
+        if response is not None and (
+            not response.control_number.isdigit() or int(response.control_number) != number
+        ):
+            raise InvalidInput(
+                "unknown-transmission",
+                "the 999's AK202 is not the transaction set control number of the file its "
+                "AK102 names",
+            )
+        out: list[Outgoing] = []
+        for pcn, claim_id in sorted(sent.claims.items()):
+            record = state.record(pcn)
+            if record is None:
+                continue
+            out += apply(record, front_door.verdict_of_999(ack, claim_id), when)
+        w.metrics.outcome(PROCESSOR, "999-applied")
+        return out
+
+    def on_277(ack: ClaimStatusReceived, scope: Scope, when: datetime) -> list[Outgoing]:
+        pcn = ack.claim.patient_control_number
+        if not pcn:
+            raise InvalidInput(
+                "no-claim-reference", "the claim status names no patient control number"
+            )
+        scope.bind(pcn=pcn)
+        record = state.record(pcn)
+        if record is None:
+            raise InvalidInput(
+                "unknown-claim",
+                "no submitted claim has this patient control number in this receiver's partition",
+            )
+        claim_id = version_acknowledged(record, ack.batch_reference)
+        out = apply(record, front_door.verdict_of_277(ack, claim_id), when)
+        w.metrics.outcome(PROCESSOR, f"{ack.kind}-applied")
+        return out
+
+    def version_acknowledged(record: ClaimRecord, batch_reference: str | None) -> str:
+        """The claim version a 277 is about: the one sent in the file whose BHT03
+        (interchange number + transaction number) the 277 echoes, else the latest."""
+        if batch_reference and len(batch_reference) == 13 and batch_reference.isdigit():
+            interchange = int(batch_reference[:9])
+            for sent in reversed(record.versions):
+                if sent.interchange == interchange:
+                    return sent.claim_id
+        return record.versions[-1].claim_id if record.versions else record.patient_control_number
+
+    w.consume("acks.inbound", PROCESSOR, on_ack)
 
     async def on_tick(msg: Incoming, scope: Scope) -> list[Outgoing]:
         await mirror.wait_ready(settings.reference_ready_timeout_s)

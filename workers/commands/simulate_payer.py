@@ -1,5 +1,9 @@
 """``claims simulate-payer FILE.837 [--rules RULES] > FILE.835``: answer an 837P like payers would.
 
+``claims simulate-payer FILE.837 --acknowledge DIR [--reject PCN[=A7:562:85]...]``
+answers at the front door instead: a 999 and a 277CA in ``DIR``
+(:func:`simulate_front_door_main`).
+
 :func:`simulate_payer_main` reads the 837P (:func:`edi.x837p.read_837p`),
 adjudicates every claim with the rules (``--rules``, else the shipped
 ``workers/payer_sim/data/default_rules.json``) and writes the 835 answer on
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -124,6 +128,52 @@ def simulate_payer_main(
         return 1
     out.write(text)
     err.write(_summary(claims, answers))
+    return 0
+
+
+def simulate_front_door_main(
+    path: str,
+    directory: str,
+    reject: Mapping[str, tuple[str, str | None, str | None]],
+    err: TextIO | None = None,
+    *,
+    now: datetime | None = None,
+    max_bytes: int | None = None,
+) -> int:
+    """Answer the 837P at ``path`` at the front door: ``DIR/<name>.999`` and
+    ``DIR/<name>.277`` (written atomically, mode 0600); see
+    :mod:`workers.payer_sim.acknowledge`."""
+    from workers.claims.delivery import write_atomically
+    from workers.payer_sim.acknowledge import acknowledge_837
+
+    err = sys.stderr if err is None else err
+    when = datetime.now(UTC) if now is None else now
+    try:
+        check_file_size(path, max_bytes)
+        claims = _claims(path)
+        unknown = set(reject) - {c.patient_control_number for c in claims}
+        if unknown:
+            raise _Failure(
+                f"--reject names claims not in the file: {', '.join(sorted(unknown))}", 1
+            )
+        acks = acknowledge_837(claims, now=when, reject=reject)
+    except FileTooLarge as exc:
+        err.write(f"{_PROG}: {exc}\n")
+        return 2
+    except _Failure as failure:
+        err.write(f"{_PROG}: {failure}\n")
+        return failure.status
+    except (X12RenderError, ValueError) as exc:
+        err.write(f"{_PROG}: cannot acknowledge {path}: {exc}\n")
+        return 1
+    stem = Path(path).stem
+    target = Path(directory)
+    write_atomically(target, f"{stem}.999", acks.ack_999.encode())
+    write_atomically(target, f"{stem}.277", acks.ack_277.encode())
+    err.write(
+        f"{_PROG}: {len(claims)} claim(s) acknowledged: {acks.accepted} accepted, "
+        f"{acks.rejected} rejected ({target / (stem + '.999')}, {target / (stem + '.277')})\n"
+    )
     return 0
 
 

@@ -34,6 +34,7 @@ TOPICS = (
     "claims.submitted",
     "claims.adjudicated",
     "claims.denied",
+    "claims.rejections",
     "remits.unmatched",
     "ops.dead-letters.status",
 )
@@ -61,6 +62,7 @@ class Overview:
     postings: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted_ids: set[str] = field(default_factory=set)
     denied: dict[str, Item] = field(default_factory=dict)
+    rejections: dict[str, Item] = field(default_factory=dict)
     unmatched: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -98,6 +100,8 @@ class Overview:
                 if len(stamps) > 5000:
                     del stamps[: len(stamps) - 5000]
         if value is None:
+            if topic == "claims.rejections" and key is not None:
+                self.rejections.pop(key.decode(), None)  # closed without resending
             return
         try:
             body = json.loads(value)
@@ -151,6 +155,8 @@ class Overview:
                 self.paid_claims.add(pcn)
         elif topic == "claims.denied":
             self.denied[body["patient_control_number"]] = item
+        elif topic == "claims.rejections":
+            self.rejections[body["patient_control_number"]] = item
         elif topic == "remits.unmatched":
             self.unmatched[body["posting_id"]] = item
 
@@ -183,6 +189,13 @@ class Overview:
             ]
         if name == "claims.denied":
             return [i for k, i in self.denied.items() if k not in self.paid_claims]
+        if name == "claims.rejections":
+            # open until a later version of the claim is submitted (the resend)
+            return [
+                i
+                for k, i in self.rejections.items()
+                if self.claims.get(k, {}).get("version", 0) <= i.body["version"]
+            ]
         if name == "remits.unmatched":
             return [i for k, i in self.unmatched.items() if k not in self.posted_ids]
         raise KeyError(name)
@@ -240,6 +253,7 @@ class Overview:
                     "sessions.held",
                     "sessions.rejected",
                     "claims.denied",
+                    "claims.rejections",
                     "remits.unmatched",
                 )
             },

@@ -1,9 +1,11 @@
-"""Business work queues: held and rejected sessions, denied claims, unmatched payments.
+"""Business work queues: held and rejected sessions, denied claims, claims rejected at
+the payer's front door, unmatched payments.
 
 An item is a message of the queue topic (id ``<topic>:<partition>:<offset>``) that
 still needs someone: a held session not enriched, rejected or withdrawn since; a
-rejected session not enriched since; a denied claim with no later payment; an
-unmatched payment not posted since.  Only the latest message of a session or
+rejected session not enriched since; a denied claim with no later payment; a
+claim rejected at the front door and not resent (a later version submitted) or
+closed since; an unmatched payment not posted since.  Only the latest message of a session or
 claim counts.  Computed from the topics themselves (no worker needed).
 """
 
@@ -19,7 +21,13 @@ from workers.ops.dead_letters import _read, masked
 from workers.ops.overview import TOPICS, Overview
 from workers.runtime.settings import Settings
 
-QUEUES = ("sessions.held", "sessions.rejected", "claims.denied", "remits.unmatched")
+QUEUES = (
+    "sessions.held",
+    "sessions.rejected",
+    "claims.denied",
+    "claims.rejections",
+    "remits.unmatched",
+)
 
 
 @dataclass
@@ -38,6 +46,14 @@ class QueueItem:
                 "reason": b.get("reason"),
                 "message": b.get("message", ""),
                 "since": b.get("held_since") or b.get("rejected_at"),
+            }
+        if self.topic == "claims.rejections":
+            return {
+                "id": self.id,
+                "claim": b.get("patient_control_number"),
+                "reason": ",".join(r["code"] for r in b.get("reasons", []))[:60],
+                "message": b.get("message", "")[:120],
+                "since": b.get("rejected_at"),
             }
         if self.topic == "claims.denied":
             reasons = ",".join(f"{r['group']}-{r['code']}" for r in b.get("reasons", []))

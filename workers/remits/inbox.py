@@ -1,10 +1,16 @@
-"""``claims worker inbox``: watch the inbox directory and ingest 835 files.
+"""``claims worker inbox``: watch the inbox directory and ingest 835, 999 and 277 files.
 
-Each file is parsed, balanced and published (:mod:`workers.remits.ingest`); the
-producer is flushed, then the file moves atomically to ``processed/`` (or to
-``failed/`` with a ``.reason`` file naming the problem when it cannot be
-parsed).  A file is picked up only when its size has not changed for one poll,
-so a file still being copied in is left alone.
+What a file is comes from its first functional group (``GS01``): ``HP`` 835
+remittances are parsed, balanced and published (:mod:`workers.remits.ingest`);
+``FA`` 999 and ``HN`` 277CA/277 acknowledgements are published on
+``acks.inbound`` (:mod:`workers.claims.ack_ingest`, trading partners read from
+``ref.partners``).  The producer is flushed, then the file moves atomically to
+``processed/`` (or to ``failed/`` with a ``.reason`` file naming the problem
+when it cannot be taken in).  A file is picked up only when its size has not
+changed for one poll, so a file still being copied in is left alone.
+
+With ``CLAIMS_INBOX_ACKNOWLEDGE_835=true`` every 835 taken in is answered with a
+999 written to ``<outbox>/999/`` (atomically, mode 0600).
 """
 
 from __future__ import annotations
@@ -108,8 +114,14 @@ def process_file(
 
     inbox = path.parent
     try:
+        kind = _sniff(path)
+        if kind in ("FA", "HN"):
+            _process_ack(path, settings, send, producer, health)
+            return None
         report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
         producer.flush()
+        if settings.inbox_acknowledge_835:
+            _acknowledge(path, settings)
     except (X12Error, ValueError, OSError) as exc:
         failed = _move(path, inbox / "failed")
         failed.with_name(failed.name + ".reason").write_text(
@@ -131,6 +143,52 @@ def process_file(
         unbalanced=len(report.unbalanced),
     )
     return report
+
+
+def _sniff(path: Path) -> str | None:
+    from workers.claims.ack_ingest import sniff
+
+    with path.open("rb") as fh:
+        return sniff(fh.read(8192))
+
+
+def _process_ack(
+    path: Path, settings: Settings, send: Any, producer: Any, health: InboxHealth | None
+) -> None:
+    from workers.claims.ack_ingest import ingest_ack_file, load_partners
+
+    report = ingest_ack_file(
+        path, send, settings.topic, load_partners(settings), settings.max_edi_file_bytes
+    )
+    producer.flush()
+    _move(path, path.parent / "processed")
+    if health:
+        health.files.labels("processed").inc()
+    log.info(
+        "acknowledgement file ingested",
+        file=path.name,
+        kind=report.kind,
+        published=report.published,
+        skipped=len(report.skipped),
+    )
+
+
+def _acknowledge(path: Path, settings: Settings) -> None:
+    """Write the 999 answering the 835 at ``path`` to ``<outbox>/999/``."""
+    from edi.validate import validate_x12
+    from edi.x999 import acknowledge
+    from workers.claims.delivery import write_atomically
+
+    data = path.read_bytes()
+    number = int(datetime.now(UTC).strftime("%H%M%S%f")[:9]) or 1
+    text = acknowledge(
+        data,
+        validate_x12(data).findings,
+        control_number=number,
+        created_at=datetime.now(UTC),
+    )
+    target = write_atomically(settings.outbox_dir / "999", f"{path.stem}.999", text.encode())
+    log.info("999 written for an 835", file=path.name, ack=target.name)
 
 
 def watch(settings: Settings, poll_s: float = 1.0, once: bool = False) -> None:

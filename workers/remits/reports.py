@@ -18,34 +18,10 @@ BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10
 
 
 def load_ledgers(settings: Settings, timeout_s: float = 10.0) -> list[ClaimLedger]:
-    from kafka import KafkaConsumer, TopicPartition
+    from workers.runtime.compacted import read_latest
 
-    topic = settings.topic("state.reconcile.claims")
-    consumer = KafkaConsumer(
-        enable_auto_commit=False,
-        group_id=None,
-        consumer_timeout_ms=int(timeout_s * 1000),
-        **settings.kafka_python_config(),
-    )
-    latest: dict[bytes, bytes | None] = {}
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            batch = consumer.poll(timeout_ms=1000)
-            if not batch:
-                break
-            for records in batch.values():
-                for r in records:
-                    latest[r.key] = r.value
-    finally:
-        consumer.close()
-    return [ClaimLedger.parse_json(v) for v in latest.values() if v]
+    latest = read_latest(settings, "state.reconcile.claims", timeout_s)
+    return [ClaimLedger.parse_json(v) for v in latest.values()]
 
 
 def aging_report(

@@ -152,6 +152,16 @@ class Settings(BaseSettings):
     # --- Files ------------------------------------------------------------
     inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
     outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")
+    inbox_acknowledge_835: bool = Field(
+        default=False,
+        description="Write a 999 for every 835 taken from the inbox (to <outbox>/999/), "
+        "for payers that ask for one.",
+    )
+    claims_follow_up_days: int = Field(
+        default=30,
+        ge=1,
+        description="An accepted claim with no 835 after this many days needs follow-up.",
+    )
 
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

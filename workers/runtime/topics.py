@@ -205,6 +205,31 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
         consumed=True,
     ),
+    # --- acknowledgements -----------------------------------------------------
+    TopicSpec(
+        "acks.inbound",
+        "999 transaction verdicts and 277CA/277 claim statuses, keyed by the receiver "
+        "whose front door sent them (co-partitioned with charges.billable).",
+        "<receiver_id>",
+        "schemas.acknowledgements:TransactionAcknowledged | "
+        "schemas.acknowledgements:ClaimStatusReceived",
+        consumed=True,
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "claims.acknowledged",
+        "Each change of a claim's front-door status (sent, received, accepted, rejected).",
+        "<patient control number>",
+        "schemas.acknowledgements:ClaimFrontDoor",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "claims.rejections",
+        "Claims the payer's front door rejected, with the reasons (work queue).",
+        "<patient control number>",
+        "schemas.acknowledgements:ClaimRejected",
+        retention_ms=RECORDS_MS,
+    ),
     # --- remittances ----------------------------------------------------------
     TopicSpec(
         "remits.835.inbound",
@@ -306,6 +331,15 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "Changelog of session -> patient control number.",
         "<clinic_id>:<session_id>",
         "<patient control number> (text)",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.claims.transmissions",
+        "Changelog of the 837 files sent: the claim versions each carried (for 999s).",
+        "<receiver_id>|<interchange number>",
+        "schemas.state:Transmission",
         cleanup="compact",
         retention_ms=None,
         internal=True,

@@ -1,0 +1,537 @@
+"""X12 999 implementation acknowledgement (005010X231A1): read and write.
+
+Reading
+-------
+:func:`parse_999` reads every 999 transaction set of a file (several
+interchanges and groups allowed) into :class:`~schemas.acknowledgements.Ack999`:
+per 999, the group it answers (``AK1``), each transaction set's verdict
+(``AK2`` .. ``IK5``, with ``IK3`` segment and ``IK4`` element errors; ``CTX``
+context segments are skipped) and the group verdict (``AK9``), plus the
+envelope that says who sent it.  Trailers with a wrong count or control
+number are reported in ``warnings`` instead of failing the file (see
+:func:`edi.envelope.check_envelopes_leniently`); anything else out of place is
+an :class:`X999Error` naming the segment ordinal and byte offset.
+
+Writing
+-------
+:func:`render_999` writes groups of verdicts back as one interchange, e.g. the
+999 a payer asks for when we receive its 835s (:func:`acknowledge` builds the
+verdict from the validation gate's findings).  ``parse_999(render_999(g))``
+gives ``g`` back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, cast
+
+from edi.envelope import check_envelopes_leniently
+from edi.segments import (
+    DEFAULT_DELIMITERS,
+    Delimiters,
+    EncodingErrors,
+    Segment,
+    Source,
+    X12Error,
+    X12RenderError,
+    read_segments,
+    render_isa,
+    render_segment,
+)
+from edi.validate import Finding
+from schemas.acknowledgements import (
+    Ack999,
+    AckEnvelope,
+    ElementError,
+    GroupResponse,
+    GroupStatus,
+    SegmentError,
+    TransactionResponse,
+    TransactionStatus,
+)
+
+__all__ = [
+    "ACK_GUIDE",
+    "AckWriter",
+    "X999Error",
+    "acknowledge",
+    "envelope_of",
+    "parse_999",
+    "render_999",
+]
+
+#: GS08 / ST03 of every 999 written here.
+ACK_GUIDE: Final = "005010X231A1"
+_TRANSACTION_STATUS: Final = frozenset("AEMRWX")
+_GROUP_STATUS: Final = frozenset("AEMPRWX")
+
+
+class X999Error(X12Error):
+    """A 999 that cannot be read: not a 999, or its segments out of place."""
+
+
+def envelope_of(isa: Segment, gs: Segment) -> AckEnvelope:
+    """Who sent the acknowledgement whose ISA and GS these are."""
+    return AckEnvelope(
+        isa_sender_qualifier=isa.element(5).strip(),
+        isa_sender_id=isa.element(6).strip(),
+        isa_receiver_qualifier=isa.element(7).strip(),
+        isa_receiver_id=isa.element(8).strip(),
+        interchange_control_number=isa.element(13).strip(),
+        gs_sender_code=gs.element(2).strip(),
+        gs_receiver_code=gs.element(3).strip(),
+        group_control_number=gs.element(6).strip(),
+        version=gs.element(8).strip(),
+        usage=isa.element(15).strip(),
+    )
+
+
+def _count(segment: Segment, n: int, name: str) -> int:
+    text = segment.element(n)
+    if not (text.isascii() and text.isdigit()):
+        raise X999Error.at(segment, f"{name} must be a number")
+    return int(text)
+
+
+def _codes(segment: Segment, first: int, last: int) -> list[str]:
+    return [c for c in (segment.element(n) for n in range(first, last + 1)) if c]
+
+
+@dataclass
+class _Transaction:
+    ak2: Segment
+    errors: list[SegmentError] = field(default_factory=list)
+    response: TransactionResponse | None = None
+
+
+@dataclass
+class _Group:
+    st: Segment
+    envelope: AckEnvelope
+    ak1: Segment | None = None
+    transactions: list[_Transaction] = field(default_factory=list)
+    result: GroupResponse | None = None
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.isa: Segment | None = None
+        self.gs: Segment | None = None
+        self.group: _Group | None = None
+
+    def run(self, segments: Iterator[Segment]) -> Iterator[GroupResponse]:
+        for segment in segments:
+            handler = getattr(self, f"_{segment.id.lower()}", None)
+            if handler is None:
+                if self.group is None:
+                    raise X999Error.at(segment, f"{segment.id} outside a 999 transaction set")
+                continue  # CTX and anything else a 999 may carry: not needed here
+            result = handler(segment)
+            if result is not None:
+                yield result
+
+    # envelopes
+    def _isa(self, segment: Segment) -> None:
+        self.isa = segment
+
+    def _iea(self, segment: Segment) -> None:
+        self.isa = None
+
+    def _gs(self, segment: Segment) -> None:
+        if segment.element(1) != "FA":
+            raise X999Error.at(segment, "GS01 is not FA: this group holds no 999 acknowledgements")
+        self.gs = segment
+
+    def _ge(self, segment: Segment) -> None:
+        self.gs = None
+
+    def _st(self, segment: Segment) -> None:
+        if segment.element(1) != "999":
+            raise X999Error.at(segment, "ST01 is not 999")
+        assert self.isa is not None and self.gs is not None  # the envelope checker saw them
+        self.group = _Group(segment, envelope_of(self.isa, self.gs))
+
+    def _se(self, segment: Segment) -> GroupResponse:
+        group = self._open(segment)
+        if group.result is None:
+            raise X999Error.at(segment, "AK9 (functional group response trailer) is missing")
+        self.group = None
+        return group.result
+
+    # body
+    def _open(self, segment: Segment) -> _Group:
+        if self.group is None:
+            raise X999Error.at(segment, f"{segment.id} outside a 999 transaction set")
+        return self.group
+
+    def _ak1(self, segment: Segment) -> None:
+        group = self._open(segment)
+        if group.ak1 is not None:
+            raise X999Error.at(segment, "a second AK1 in one 999 transaction set")
+        if not segment.element(1) or not segment.element(2):
+            raise X999Error.at(segment, "AK101 and AK102 are required")
+        group.ak1 = segment
+
+    def _ak2(self, segment: Segment) -> None:
+        group = self._open(segment)
+        if group.ak1 is None:
+            raise X999Error.at(segment, "AK2 before AK1")
+        if not segment.element(1) or not segment.element(2):
+            raise X999Error.at(segment, "AK201 and AK202 are required")
+        self._close_transaction(segment)
+        group.transactions.append(_Transaction(segment))
+
+    def _current(self, segment: Segment) -> _Transaction:
+        group = self._open(segment)
+        if not group.transactions or group.transactions[-1].response is not None:
+            raise X999Error.at(segment, f"{segment.id} outside an AK2 loop")
+        return group.transactions[-1]
+
+    def _ik3(self, segment: Segment) -> None:
+        tx = self._current(segment)
+        position = segment.element(2)
+        tx.errors.append(
+            SegmentError(
+                segment_id=segment.element(1),
+                position=int(position) if position.isascii() and position.isdigit() else None,
+                loop_id=segment.element(3) or None,
+                code=segment.element(4) or None,
+            )
+        )
+
+    def _ik4(self, segment: Segment) -> None:
+        tx = self._current(segment)
+        element = ElementError(
+            position=":".join(segment.components(1)) or segment.element(1),
+            reference=segment.element(2) or None,
+            code=segment.element(3),
+        )
+        if not element.code:
+            raise X999Error.at(segment, "IK403 (error code) is required")
+        if not tx.errors:
+            raise X999Error.at(segment, "IK4 without its IK3")
+        last = tx.errors[-1]
+        tx.errors[-1] = last.model_copy(update={"elements": [*last.elements, element]})
+
+    def _ik5(self, segment: Segment) -> None:
+        tx = self._current(segment)
+        status = segment.element(1)
+        if status not in _TRANSACTION_STATUS:
+            raise X999Error.at(segment, "IK501 is not a transaction set acknowledgment code")
+        tx.response = TransactionResponse(
+            transaction_set_id=tx.ak2.element(1),
+            control_number=tx.ak2.element(2),
+            implementation=tx.ak2.element(3) or None,
+            status=cast(TransactionStatus, status),
+            error_codes=_codes(segment, 2, 6),
+            segment_errors=tx.errors,
+        )
+
+    def _close_transaction(self, segment: Segment) -> None:
+        group = self._open(segment)
+        if group.transactions and group.transactions[-1].response is None:
+            raise X999Error.at(segment, "the previous AK2 loop has no IK5")
+
+    def _ak9(self, segment: Segment) -> None:
+        group = self._open(segment)
+        if group.ak1 is None:
+            raise X999Error.at(segment, "AK9 without AK1")
+        self._close_transaction(segment)
+        status = segment.element(1)
+        if status not in _GROUP_STATUS:
+            raise X999Error.at(segment, "AK901 is not a functional group acknowledge code")
+        group.result = GroupResponse(
+            control_number=group.st.element(2),
+            functional_id=group.ak1.element(1),
+            group_control_number=group.ak1.element(2),
+            version=group.ak1.element(3) or None,
+            transactions=[t.response for t in group.transactions if t.response is not None],
+            status=cast(GroupStatus, status),
+            included=_count(segment, 2, "AK902"),
+            received=_count(segment, 3, "AK903"),
+            accepted=_count(segment, 4, "AK904"),
+            error_codes=_codes(segment, 5, 9),
+            envelope=group.envelope,
+        )
+
+
+def parse_999(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack999:
+    """Every 999 transaction set of ``source`` (bytes, a binary file or chunks)."""
+    warnings: list[str] = []
+    segments = check_envelopes_leniently(
+        read_segments(source, encoding_errors=encoding_errors), warnings
+    )
+    groups = list(_Parser().run(segments))
+    if not groups:
+        raise X999Error("the file holds no 999 transaction set")
+    return Ack999(groups=groups, warnings=warnings)
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def _d8(day: dt.date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+class AckWriter:
+    """An acknowledgement interchange being written: ISA and GS from the envelope of
+    who sends it (one functional group), segments, then GE/IEA."""
+
+    def __init__(
+        self,
+        env: AckEnvelope,
+        functional_id: str,
+        guide: str,
+        control_number: int,
+        created_at: dt.datetime,
+        usage: Literal["P", "T"],
+        delimiters: Delimiters,
+    ) -> None:
+        if created_at.tzinfo is None or created_at.utcoffset() is None:
+            raise X12RenderError("created_at must be timezone-aware")
+        self.delimiters = delimiters
+        self.control_number = control_number
+        self.lines = [
+            render_isa(
+                sender_id=env.isa_sender_id,
+                receiver_id=env.isa_receiver_id,
+                sender_qualifier=env.isa_sender_qualifier,
+                receiver_qualifier=env.isa_receiver_qualifier,
+                control_number=control_number,
+                created=created_at.date(),
+                created_time=created_at.time(),
+                usage=usage,
+                delimiters=delimiters,
+            )
+        ]
+        self.segment(
+            "GS",
+            functional_id,
+            env.gs_sender_code,
+            env.gs_receiver_code,
+            _d8(created_at.date()),
+            created_at.strftime("%H%M"),
+            str(control_number),
+            "X",
+            guide,
+        )
+
+    def segment(self, segment_id: str, *elements: str | Sequence[str] | None) -> None:
+        self.lines.append(render_segment(segment_id, list(elements), self.delimiters))
+
+    def close(self, transactions: int, line_break: bool = True) -> str:
+        self.segment("GE", str(transactions), str(self.control_number))
+        self.segment("IEA", "1", f"{self.control_number:09d}")
+        end = "\n" if line_break else ""
+        return end.join(self.lines) + end
+
+
+def render_999(
+    groups: Sequence[GroupResponse],
+    *,
+    control_number: int,
+    created_at: dt.datetime,
+    usage: Literal["P", "T"] = "P",
+    delimiters: Delimiters = DEFAULT_DELIMITERS,
+    line_break: bool = True,
+) -> str:
+    """One interchange holding one 999 per group verdict.
+
+    The interchange and group headers come from the first group's envelope
+    (ISA/GS sender and receiver ids, qualifiers); ``control_number`` is ISA13
+    and GS06, and each 999's ST02 is its group's ``control_number``.  Raises
+    :class:`~edi.segments.X12RenderError` naming the element when a value is
+    missing, too long or holds a delimiter.
+    """
+    if not groups:
+        raise X12RenderError("a 999 interchange needs at least one group verdict")
+    out = AckWriter(
+        groups[0].envelope, "FA", ACK_GUIDE, control_number, created_at, usage, delimiters
+    )
+    seg = out.segment
+    for group in groups:
+        start = len(out.lines)
+        seg("ST", "999", group.control_number, ACK_GUIDE)
+        seg("AK1", group.functional_id, group.group_control_number, group.version)
+        for tx in group.transactions:
+            seg("AK2", tx.transaction_set_id, tx.control_number, tx.implementation)
+            for error in tx.segment_errors:
+                position = str(error.position) if error.position is not None else None
+                seg("IK3", error.segment_id, position, error.loop_id, error.code)
+                for element in error.elements:
+                    seg("IK4", element.position.split(":"), element.reference, element.code)
+            seg("IK5", tx.status, *tx.error_codes[:5])
+        seg(
+            "AK9",
+            group.status,
+            str(group.included),
+            str(group.received),
+            str(group.accepted),
+            *group.error_codes[:5],
+        )
+        seg("SE", str(len(out.lines) - start + 1), group.control_number)
+    return out.close(len(groups), line_break)
+
+
+# --- acknowledging what we receive ------------------------------------------------------
+
+
+def _element_position(reference: str | None, segment_id: str) -> str | None:
+    """``CLP05`` -> ``5``, ``SVC01-02`` -> ``1:2`` (IK401), from a finding's element reference."""
+    if not reference or not reference.startswith(segment_id):
+        return None
+    rest = reference[len(segment_id) :]
+    element, _, component = rest.partition("-")
+    if not element.isdigit():
+        return None
+    return f"{int(element)}:{int(component)}" if component.isdigit() else str(int(element))
+
+
+def acknowledge(
+    data: bytes,
+    findings: Sequence[Finding],
+    *,
+    control_number: int,
+    created_at: dt.datetime,
+) -> str:
+    """The 999 for a file we received, from the validation gate's findings.
+
+    One 999 per functional group of ``data``, one ``AK2`` per transaction set:
+    ``IK5*A`` when no error finding falls inside the transaction set, else
+    ``IK5*R*5`` with an ``IK3`` per segment in error (code from the finding, or
+    ``8`` for element errors) and an ``IK4`` per element error; errors outside
+    every transaction set (envelopes) reject the group (``AK9*R``).  The 999 goes
+    back to the sender: our ISA/GS ids are the received file's receiver ids.
+    """
+    groups: list[tuple[Segment, Segment, list[tuple[Segment, int]]]] = []
+    isa: Segment | None = None
+    current: list[tuple[Segment, int]] = []
+    st: Segment | None = None
+    for segment in read_segments(data):
+        if segment.id == "ISA":
+            isa = segment
+        elif segment.id == "GS" and isa is not None:
+            current = []
+            groups.append((isa, segment, current))
+        elif segment.id == "ST":
+            st = segment
+        elif segment.id == "SE" and st is not None:
+            current.append((st, segment.ordinal))
+            st = None
+    if not groups:
+        raise X999Error("nothing to acknowledge: the file holds no functional group")
+    errors = [f for f in findings if f.severity == "error"]
+    responses: list[GroupResponse] = []
+    for isa_seg, gs, transactions in groups:
+        verdicts: list[TransactionResponse] = []
+        inside: set[int] = set()
+        for st_seg, se_ordinal in transactions:
+            mine = [
+                f
+                for f in errors
+                if f.ordinal is not None and st_seg.ordinal <= f.ordinal <= se_ordinal
+            ]
+            inside.update(id(f) for f in mine)
+            by_segment: dict[int, SegmentError] = {}
+            for f in mine:
+                sid = f.segment_id or "ZZZ"
+                seg_error = by_segment.get(f.ordinal or 0)
+                if seg_error is None:
+                    code = f.code if f.level == "segment" else "8"
+                    seg_error = SegmentError(
+                        segment_id=sid,
+                        position=f.position,
+                        loop_id=None,
+                        code=code if code in _SEGMENT_CODES else "8",
+                    )
+                if f.level == "element":
+                    position = _element_position(f.element, sid) or "1"
+                    seg_error = seg_error.model_copy(
+                        update={
+                            "elements": [
+                                *seg_error.elements,
+                                ElementError(
+                                    position=position,
+                                    reference=None,
+                                    code=f.code if f.code in _ELEMENT_CODES else "7",
+                                ),
+                            ]
+                        }
+                    )
+                by_segment[f.ordinal or 0] = seg_error
+            verdicts.append(
+                TransactionResponse(
+                    transaction_set_id=st_seg.element(1),
+                    control_number=st_seg.element(2),
+                    implementation=st_seg.element(3) or gs.element(8) or None,
+                    status="R" if mine else "A",
+                    error_codes=["5"] if mine else [],
+                    segment_errors=list(by_segment.values())[:20],
+                )
+            )
+        outside = [f for f in errors if id(f) not in inside]
+        accepted = sum(v.status == "A" for v in verdicts)
+        status: GroupStatus
+        if outside or accepted == 0:
+            status = "R" if outside or verdicts else "A"
+        else:
+            status = "A" if accepted == len(verdicts) else "P"
+        responses.append(
+            GroupResponse(
+                control_number=f"{len(responses) + 1:04d}",
+                functional_id=gs.element(1),
+                group_control_number=gs.element(6),
+                version=gs.element(8) or None,
+                transactions=verdicts,
+                status=status,
+                included=len(verdicts),
+                received=len(verdicts),
+                accepted=0 if outside else accepted,
+                error_codes=[],
+                envelope=AckEnvelope(
+                    isa_sender_qualifier=isa_seg.element(7).strip(),
+                    isa_sender_id=isa_seg.element(8).strip(),
+                    isa_receiver_qualifier=isa_seg.element(5).strip(),
+                    isa_receiver_id=isa_seg.element(6).strip(),
+                    interchange_control_number=str(control_number),
+                    gs_sender_code=gs.element(3).strip(),
+                    gs_receiver_code=gs.element(2).strip(),
+                    group_control_number=str(control_number),
+                    version=ACK_GUIDE,
+                    usage=isa_seg.element(15).strip() or "P",
+                ),
+            )
+        )
+    usage: Literal["P", "T"] = "T" if responses[0].envelope.usage == "T" else "P"
+    return render_999(responses, control_number=control_number, created_at=created_at, usage=usage)
+
+
+#: IK304 and IK403 codes a 999 may carry (others from the validator become 8 / 7).
+_SEGMENT_CODES: Final = frozenset(
+    ["1", "2", "3", "4", "5", "6", "7", "8", "I4", "I6", "I7", "I8", "I9"]
+)
+_ELEMENT_CODES: Final = frozenset(
+    [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "10",
+        "12",
+        "13",
+        "I6",
+        "I9",
+        "I10",
+        "I11",
+        "I12",
+        "I13",
+    ]
+)

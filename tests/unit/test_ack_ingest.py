@@ -1,0 +1,94 @@
+"""999/277 files to ``acks.inbound`` messages (`workers.claims.ack_ingest`), no broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from edi.x837p import read_837p, render_837p
+from schemas.acknowledgements import ClaimStatusReceived, TransactionAcknowledged
+from tests import claim_factories as f
+from workers.claims.ack_ingest import AckIngestError, messages
+from workers.payer_sim.acknowledge import acknowledge_837
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+NOW = dt.datetime(2026, 3, 2, 9, 15, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def acks(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    claims = f.many_claims(2)
+    text = render_837p(claims, f.partner(), f.NUMBERS, f.CREATED_AT).text
+    answer = acknowledge_837(
+        list(read_837p(text.encode())),
+        now=NOW,
+        reject={claims[0].patient_control_number: ("A7", "562", "85")},
+    )
+    p999, p277 = tmp_path / "front.999", tmp_path / "front.277"
+    p999.write_text(answer.ack_999)
+    p277.write_text(answer.ack_277)
+    return p999, p277, [c.patient_control_number for c in claims]
+
+
+def test_a_999_becomes_one_message_per_transaction_keyed_by_the_receiver(
+    acks: tuple[Path, Path, list[str]],
+) -> None:
+    p999, _, _ = acks
+    partner = f.partner()
+    report, out = messages(p999, [partner], now=NOW)
+    assert (report.kind, report.published, report.accepted, report.rejected) == ("999", 1, 1, 0)
+    (msg,) = out
+    assert msg.topic == "acks.inbound" and msg.key == partner.receiver_id.encode()
+    event = TransactionAcknowledged.parse_json(msg.value or b"")
+    assert int(event.group_control_number) == f.NUMBERS.group
+    assert (
+        event.response is not None and int(event.response.control_number) == f.NUMBERS.transaction
+    )
+    assert dict(msg.headers)["claims.source.file"] == b"front.999"
+
+
+def test_a_277ca_becomes_one_message_per_claim_with_stable_ids(
+    acks: tuple[Path, Path, list[str]],
+) -> None:
+    _, p277, pcns = acks
+    _, first = messages(p277, [f.partner()], now=NOW)
+    _, again = messages(p277, [f.partner()], now=NOW + dt.timedelta(days=1))
+    events = [ClaimStatusReceived.parse_json(m.value or b"") for m in first]
+    assert [e.claim.patient_control_number for e in events] == pcns
+    assert {e.kind for e in events} == {"277CA"}
+    assert [json.loads(m.value or b"")["ack_id"] for m in first] == [
+        json.loads(m.value or b"")["ack_id"] for m in again
+    ], "the same file ingested twice carries the same ids"
+
+
+def test_acknowledgements_of_834_enrolment_are_skipped() -> None:
+    path = DATA / "999" / "azoner_pyx12__pyx12_tests_834_lui_id_5010.999.txt"
+    report, out = messages(path, [f.partner()], now=NOW)
+    assert out == [] and len(report.skipped) == 4
+    assert "type BE" in report.skipped[0]
+
+
+def test_an_unknown_sender_is_refused_with_its_isa_id() -> None:
+    path = DATA / "277" / "imsweb_x12-parser__src_test_resources_277_5010_x12_277CA_rejected.txt"
+    with pytest.raises(AckIngestError, match=r"EMEDNYBAT.*ref\.partners"):
+        messages(path, [f.partner()], now=NOW)
+    known = f.partner(isa_receiver_id="EMEDNYBAT", receiver_id="NYDOH")
+    report, out = messages(path, [known], now=NOW)
+    assert report.receivers == {"NYDOH"} and len(out) == 1
+
+
+def test_partners_sharing_an_isa_id_are_told_apart_by_gs() -> None:
+    path = DATA / "277" / "imsweb_x12-parser__src_test_resources_277_5010_x12_277CA_rejected.txt"
+    a = f.partner(isa_receiver_id="EMEDNYBAT", receiver_id="A", gs_receiver_code="OTHER")
+    b = f.partner(isa_receiver_id="EMEDNYBAT", receiver_id="B", gs_receiver_code="EMEDNYBAT")
+    report, _ = messages(path, [a, b], now=NOW)
+    assert report.receivers == {"B"}
+
+
+def test_an_835_is_not_an_acknowledgement() -> None:
+    path = DATA / "835" / "azoner_pyx12__pyx12_tests_835_mult_loops.txt"
+    with pytest.raises(AckIngestError, match="835 remittance"):
+        messages(path, [f.partner()], now=NOW)

@@ -1,0 +1,311 @@
+"""Acknowledgements applied to claim records (pure: no Kafka, no clock).
+
+A 999 judges a transaction set we sent (so every claim in it); a 277CA judges
+one claim.  Each becomes an :class:`~schemas.acknowledgements.AckNote` on the
+claim's record, for the claim *version* it acknowledges, and the record's
+front-door status is derived from the notes of its latest version:
+
+    rejected  >  accepted (277CA)  >  received (999)  >  sent
+
+The derivation is a maximum over a set, so it does not depend on the order
+the acknowledgements arrive in, and a note whose ``ack_id`` the record already
+holds changes nothing: repeated or out-of-order acknowledgements cannot
+corrupt the state.  Acknowledgements of an older version are kept for the
+record but do not move the latest version's status.
+
+A transition into ``rejected`` produces a :class:`ClaimRejected` (the
+rejections work queue); every transition produces a :class:`ClaimFrontDoor`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from schemas.acknowledgements import (
+    AckKind,
+    AckNote,
+    AckOutcome,
+    ClaimFrontDoor,
+    ClaimRejected,
+    ClaimStatusReceived,
+    FrontDoorStatus,
+    RejectionReason,
+    StatusInfo,
+    TransactionAcknowledged,
+)
+from schemas.claims import Claim
+from schemas.state import ClaimRecord
+
+RANK: dict[FrontDoorStatus, int] = {"sent": 0, "received": 1, "accepted": 2, "rejected": 3}
+#: At most this many notes are kept per record (the oldest go first).
+MAX_NOTES = 50
+
+
+@lru_cache(maxsize=1)
+def codes() -> dict[str, Any]:
+    raw = resources.files("workers.claims").joinpath("data", "acknowledgement_codes.json")
+    loaded: dict[str, Any] = json.loads(raw.read_text())
+    return loaded
+
+
+def category_outcome(category: str) -> AckOutcome:
+    """What a claim status category means at the front door (unknown: only a status)."""
+    entry = codes()["status_categories"].get(category)
+    if entry is None:
+        return "rejected" if category.startswith("A") and category not in ("A0", "A1") else "status"
+    outcome: AckOutcome = entry[0]
+    return outcome
+
+
+def describe_status(status: StatusInfo) -> str:
+    table = codes()
+    category = table["status_categories"].get(status.category, [None, status.category])[1]
+    parts = [category]
+    if status.code:
+        parts.append(table["status_codes"].get(status.code, f"status code {status.code}"))
+    if status.entity:
+        parts.append(f"({table['entities'].get(status.entity, 'entity ' + status.entity)})")
+    return " - ".join(parts[:2]) + (" " + parts[2] if len(parts) > 2 else "")
+
+
+def _status_code(status: StatusInfo) -> str:
+    return ":".join(p for p in (status.category, status.code, status.entity) if p)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One acknowledgement's verdict on one claim version."""
+
+    kind: AckKind
+    ack_id: str
+    claim_id: str
+    outcome: AckOutcome
+    file_name: str
+    received_at: datetime
+    reasons: list[RejectionReason] = field(default_factory=list)
+    payer_claim_number: str | None = None
+
+
+def verdict_of_999(ack: TransactionAcknowledged, claim_id: str) -> Verdict:
+    """A 999's verdict on a claim in the transaction set it judged (or the whole group)."""
+    table = codes()
+    reasons: list[RejectionReason] = []
+    response = ack.response
+    if response is None:
+        accepted = ack.group_status in ("A", "E")
+        for code in ack.group_error_codes:
+            reasons.append(
+                RejectionReason(
+                    source="999",
+                    level="group",
+                    code=f"AK9-{code}",
+                    text=table["group_errors"].get(code, f"group error {code}"),
+                )
+            )
+    else:
+        accepted = response.accepted
+        for code in response.error_codes:
+            reasons.append(
+                RejectionReason(
+                    source="999",
+                    level="transaction",
+                    code=f"IK5-{code}",
+                    text=table["transaction_errors"].get(code, f"transaction error {code}"),
+                )
+            )
+        for error in response.segment_errors:
+            seg_text = table["segment_errors"].get(error.code or "", "segment error")
+            if not error.elements:
+                reasons.append(
+                    RejectionReason(
+                        source="999",
+                        level="segment",
+                        code=f"IK3-{error.code or '?'}",
+                        text=f"{error.segment_id}: {seg_text}",
+                        segment_id=error.segment_id,
+                        position=error.position,
+                    )
+                )
+            for element in error.elements:
+                where = f"{error.segment_id}{element.position.split(':')[0].zfill(2)}"
+                reasons.append(
+                    RejectionReason(
+                        source="999",
+                        level="segment",
+                        code=f"IK3-{error.code or '?'}/IK4-{element.code}",
+                        text=f"{where}: "
+                        + table["element_errors"].get(
+                            element.code, f"element error {element.code}"
+                        ),
+                        segment_id=error.segment_id,
+                        position=error.position,
+                        element=where,
+                    )
+                )
+    if not accepted and not reasons:
+        reasons.append(
+            RejectionReason(
+                source="999",
+                level="transaction" if response else "group",
+                code=f"IK5-{response.status}" if response else f"AK9-{ack.group_status}",
+                text="Rejected by the receiver's syntax check (no error detail given)",
+            )
+        )
+    return Verdict(
+        kind="999",
+        ack_id=ack.ack_id,
+        claim_id=claim_id,
+        outcome="received" if accepted else "rejected",
+        file_name=ack.source.file_name,
+        received_at=ack.source.ingested_at,
+        reasons=[] if accepted else reasons,
+    )
+
+
+def verdict_of_277(status: ClaimStatusReceived, claim_id: str) -> Verdict:
+    """A 277CA's (or 277's) verdict on one claim: claim-level and line-level statuses."""
+    claim = status.claim
+    outcomes = [category_outcome(s.category) for s in claim.statuses]
+    reasons = [
+        RejectionReason(
+            source=status.kind,
+            level="claim",
+            code=_status_code(s),
+            text=describe_status(s),
+        )
+        for s in claim.statuses
+        if category_outcome(s.category) == "rejected"
+    ]
+    for line in claim.lines:
+        for s in line.statuses:
+            line_outcome = category_outcome(s.category)
+            outcomes.append(line_outcome)
+            if line_outcome == "rejected":
+                reasons.append(
+                    RejectionReason(
+                        source=status.kind,
+                        level="line",
+                        code=_status_code(s),
+                        text=describe_status(s),
+                        line_control_number=line.line_control_number,
+                    )
+                )
+    if status.kind == "277":
+        outcome: AckOutcome = "status"  # a status response says nothing of the front door
+    elif "rejected" in outcomes:
+        outcome = "rejected"
+    elif "accepted" in outcomes:
+        outcome = "accepted"
+    else:
+        outcome = "status"
+    return Verdict(
+        kind=status.kind,
+        ack_id=status.ack_id,
+        claim_id=claim_id,
+        outcome=outcome,
+        file_name=status.source.file_name,
+        received_at=status.source.ingested_at,
+        reasons=reasons if outcome == "rejected" else [],
+        payer_claim_number=claim.payer_claim_number,
+    )
+
+
+def front_door_of(notes: Sequence[AckNote], claim_id: str) -> FrontDoorStatus:
+    """The status of version ``claim_id``: the strongest outcome any note gives it."""
+    best: FrontDoorStatus = "sent"
+    for note in notes:
+        if note.claim_id != claim_id or note.outcome == "status":
+            continue
+        outcome: FrontDoorStatus = note.outcome
+        if RANK[outcome] > RANK[best]:
+            best = outcome
+    return best
+
+
+@dataclass
+class Applied:
+    record: ClaimRecord
+    events: list[ClaimFrontDoor | ClaimRejected] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def current_claim(record: ClaimRecord) -> Claim:
+    return Claim.parse_json(record.current_json)
+
+
+def apply_verdict(record: ClaimRecord, verdict: Verdict, now: datetime) -> Applied:
+    """The record after ``verdict``, and what to announce."""
+    if any(
+        n.ack_id == verdict.ack_id and n.claim_id == verdict.claim_id
+        for n in record.acknowledgements
+    ):
+        return Applied(record, duplicate=True)
+    note = AckNote(
+        ack_id=verdict.ack_id,
+        kind=verdict.kind,
+        claim_id=verdict.claim_id,
+        outcome=verdict.outcome,
+        reasons=verdict.reasons,
+        payer_claim_number=verdict.payer_claim_number,
+        file_name=verdict.file_name,
+        received_at=verdict.received_at,
+    )
+    notes = [*record.acknowledgements, note][-MAX_NOTES:]
+    claim = current_claim(record)
+    status = front_door_of(notes, claim.claim_id)
+    update: dict[str, Any] = {"acknowledgements": notes}
+    events: list[ClaimFrontDoor | ClaimRejected] = []
+    if status != record.front_door:
+        update["front_door"] = status
+        update["front_door_at"] = now
+        about = {
+            "patient_control_number": record.patient_control_number,
+            "claim_id": claim.claim_id,
+            "version": claim.version,
+            "receiver_id": record.receiver_id,
+            "clinic_id": claim.clinic_id,
+            "payer_id": claim.payer_id,
+            "by": verdict.kind,
+            "ack_id": verdict.ack_id,
+        }
+        events.append(
+            ClaimFrontDoor.new(
+                **about,
+                status=status,
+                previous=record.front_door,
+                payer_claim_number=verdict.payer_claim_number,
+                changed_at=now,
+            )
+        )
+        if status == "rejected":
+            reasons = [
+                r
+                for n in notes
+                if n.claim_id == claim.claim_id and n.outcome == "rejected"
+                for r in n.reasons
+            ]
+            events.append(
+                ClaimRejected.new(
+                    **about,
+                    reasons=reasons,
+                    message="; ".join(f"{r.code} {r.text}" for r in reasons)[:500],
+                    file_name=verdict.file_name,
+                    rejected_at=now,
+                )
+            )
+    return Applied(record.model_copy(update=update), events)
+
+
+def needs_follow_up(record: ClaimRecord, now: datetime, after_days: int) -> bool:
+    """Taken in at the front door, no 835 yet, and quiet for ``after_days`` days."""
+    if record.status != "submitted" or record.remitted_at is not None:
+        return False
+    if record.front_door not in ("received", "accepted") or record.front_door_at is None:
+        return False
+    return now - record.front_door_at >= timedelta(days=after_days)
