@@ -96,8 +96,11 @@ from schemas.adjudication import (
 from schemas.base import describe_errors
 from schemas.claims import (
     BillingProvider,
+    CasAdjustment,
     Claim,
     ControlNumbers,
+    LineAdjudication,
+    OtherPayer,
     PatientLoop,
     PersonOrOrganisation,
     Provider,
@@ -114,6 +117,7 @@ __all__ = [
     "MAX_LINES",
     "ClaimRenderError",
     "X837Error",
+    "cob_balance_problems",
     "read_837p",
     "render_837p",
     "transliterate",
@@ -435,6 +439,68 @@ def _check_parties(claim: Claim) -> None:
         raise _claim_error(claim, "referring.name.kind: must be person (NM1*DN*1)")
 
 
+#: CAS groups and reasons per CAS segment (2320 and 2430 hold one CAS per group code).
+_CAS_GROUPS: Final = 5
+_CAS_REASONS: Final = 6
+
+
+def cob_balance_problems(claim: Claim) -> list[str]:
+    """Where an adjudicated other payer (2320/2430) does not balance against the claim.
+
+    Per 2430: the line's charge = the payer's paid amount + its adjustments; per
+    2320: the claim's charge = paid (AMT*D) + claim adjustments + line adjustments.
+    """
+    problems: list[str] = []
+    charges = {ln.line_number: ln.charge for ln in claim.lines}
+    for other in claim.other_payers:
+        if other.paid is None:
+            continue
+        line_adjusted = Decimal(0)
+        for adj in other.lines:
+            adjusted = sum((a.amount for a in adj.adjustments), Decimal(0))
+            line_adjusted += adjusted
+            charge = charges.get(adj.line_number)
+            if charge is None:
+                problems.append(f"2430 of {other.payer_id}: claim has no line {adj.line_number}")
+            elif charge != adj.paid + adjusted:
+                problems.append(
+                    f"line {adj.line_number}: charge {charge} != paid {adj.paid} + "
+                    f"adjustments {adjusted} by {other.payer_id}"
+                )
+        claim_adjusted = sum((a.amount for a in other.claim_adjustments), Decimal(0))
+        if claim.total_charge != other.paid + claim_adjusted + line_adjusted:
+            problems.append(
+                f"claim: charge {claim.total_charge} != paid {other.paid} + adjustments "
+                f"{claim_adjusted + line_adjusted} by {other.payer_id}"
+            )
+    return problems
+
+
+def _check_cas(claim: Claim, adjustments: Sequence[CasAdjustment], where: str) -> None:
+    groups: dict[str, int] = {}
+    for a in adjustments:
+        groups[a.group] = groups.get(a.group, 0) + 1
+    if len(groups) > _CAS_GROUPS or any(n > _CAS_REASONS for n in groups.values()):
+        raise _claim_error(claim, f"{where}: at most 6 reasons per CAS group code")
+
+
+def _check_other_payers(claim: Claim) -> None:
+    for n, other in enumerate(claim.other_payers):
+        where = f"other_payers[{n}]"
+        _check_cas(claim, other.claim_adjustments, f"{where}.claim_adjustments")
+        if other.paid is None and (other.claim_adjustments or other.lines):
+            raise _claim_error(claim, f"{where}.paid: adjustments need the paid amount (AMT*D)")
+        for adj in other.lines:
+            _check_cas(claim, adj.adjustments, f"{where}.lines[{adj.line_number}]")
+        if len({a.line_number for a in other.lines}) != len(other.lines):
+            raise _claim_error(claim, f"{where}.lines: one 2430 per line and payer")
+    if claim.payer_responsibility_of_others() & {claim.subscriber.payer_responsibility}:
+        raise _claim_error(claim, "other_payers: a payer responsibility (SBR01) is used twice")
+    problems = cob_balance_problems(claim)
+    if problems:
+        raise _claim_error(claim, "other payer does not balance: " + "; ".join(problems))
+
+
 def _check_claims(claims: Sequence[Claim], partner: TradingPartner) -> None:
     if not claims:
         raise ClaimRenderError("an 837 needs at least one claim")
@@ -449,6 +515,7 @@ def _check_claims(claims: Sequence[Claim], partner: TradingPartner) -> None:
         _check_frequency(claim)
         _check_related_causes(claim)
         _check_parties(claim)
+        _check_other_payers(claim)
 
 
 def _delimiters(partner: TradingPartner) -> Delimiters:
@@ -630,6 +697,49 @@ def _providers(writer: _Writer, claim: Claim) -> None:
             writer.segment("PRV", "PE", "PXC", rendering.taxonomy_code)
 
 
+def _cas_segments(writer: _Writer, adjustments: Sequence[CasAdjustment]) -> None:
+    """One CAS per group code, its reasons in order (checked: at most six)."""
+    groups: dict[str, list[CasAdjustment]] = {}
+    for a in adjustments:
+        groups.setdefault(a.group, []).append(a)
+    for group, items in groups.items():
+        elements: list[Element] = [group]
+        for a in items:
+            quantity = f"{a.quantity.normalize():f}" if a.quantity is not None else None
+            elements += [a.reason, _money(a.amount), quantity]
+        writer.segment("CAS", *elements)
+
+
+def _other_payer(writer: _Writer, other: OtherPayer) -> None:
+    writer.at("2320")
+    skipped = [None] * 5  # SBR04..SBR08
+    writer.segment(
+        "SBR", other.responsibility, other.relationship, other.group_number, *skipped,
+        other.filing_indicator,
+    )  # fmt: skip
+    _cas_segments(writer, other.claim_adjustments)
+    if other.paid is not None:
+        writer.segment("AMT", "D", _money(other.paid))
+    writer.segment("OI", None, None, "Y", None, None, "Y")
+    writer.at("2330A")
+    _nm1(writer, "IL", other.subscriber_name, "MI", other.member_id)
+    writer.at("2330B")
+    _organisation(writer, "PR", other.payer_name, "PI", other.payer_id)
+    if other.adjudicated_on is not None and not other.lines:
+        writer.segment("DTP", "573", "D8", _d8(other.adjudicated_on))
+    if other.payer_claim_number is not None:
+        writer.segment("REF", "F8", other.payer_claim_number)
+
+
+def _line_adjudication(writer: _Writer, payer_id: str, adj: LineAdjudication) -> None:
+    writer.at("2430")
+    procedure = ("HC", adj.procedure, *adj.modifiers)
+    units = f"{adj.units.normalize():f}"
+    writer.segment("SVD", payer_id, _money(adj.paid), procedure, None, units)
+    _cas_segments(writer, adj.adjustments)
+    writer.segment("DTP", "573", "D8", _d8(adj.adjudicated_on))
+
+
 def _service_line(writer: _Writer, number: int, line: ServiceLine) -> None:
     writer.segment("LX", str(number))
     procedure = ("HC", line.procedure, *line.modifiers)
@@ -651,9 +761,15 @@ def _claim(writer: _Writer, claim: Claim, partner: TradingPartner, parent: int, 
         _patient(writer, claim.patient, last_hl, subscriber_hl)
     _claim_information(writer, claim, partner)
     _providers(writer, claim)
+    for other in claim.other_payers:
+        _other_payer(writer, other)
     for number, line in enumerate(claim.lines, start=1):
         writer.at(f"2400 (line {number})")
         _service_line(writer, number, line)
+        for other in claim.other_payers:
+            for adj in other.lines:
+                if adj.line_number == line.line_number:
+                    _line_adjudication(writer, other.payer_id, adj)
     return last_hl
 
 

@@ -10,6 +10,7 @@ values that contain the partner's delimiters.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -115,6 +116,60 @@ class ServiceLine(Contract):
     expected_allowed: Money | None = Field(default=None, description="Not rendered.")
 
 
+class CasAdjustment(Contract):
+    """One adjustment another payer made (a CAS triple): group, reason, amount."""
+
+    group: Literal["CO", "CR", "OA", "PI", "PR"]
+    reason: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,5}$")]
+    amount: Decimal = Field(max_digits=11, decimal_places=2)
+    quantity: Decimal | None = None
+
+
+class LineAdjudication(Contract):
+    """Loop 2430: how another payer adjudicated one of our lines."""
+
+    line_number: int = Field(ge=1, le=50)
+    procedure: ProcedureCode = Field(description="SVD03-2, as the payer adjudicated it.")
+    modifiers: list[Modifier] = Field(default_factory=list, max_length=4)
+    paid: Money = Field(description="SVD02.")
+    units: Decimal = Field(gt=0, description="SVD05.")
+    adjustments: list[CasAdjustment] = Field(default_factory=list)
+    adjudicated_on: date = Field(description="DTP*573.")
+
+
+class OtherPayer(Contract):
+    """Loops 2320/2330A/2330B: another payer of this claim, and what it did with it.
+
+    On a primary claim: the secondary coverage (no adjudication).  On a secondary
+    claim: the primary payer with its paid amount, claim-level adjustments and, per
+    line, its 2430 adjudication -- each line balances: charge = paid + adjustments.
+    """
+
+    responsibility: Literal["P", "S", "T"] = Field(description="2320 SBR01.")
+    relationship: RelationshipCode = Field(description="2320 SBR02: patient to the subscriber.")
+    group_number: X12Text | None = None
+    filing_indicator: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")]
+    subscriber_name: PersonOrOrganisation = Field(description="2330A NM1*IL.")
+    member_id: X12Text = Field(description="2330A NM109 (MI).")
+    payer_name: X12Text = Field(description="2330B NM103.")
+    payer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,80}$")] = Field(
+        description="2330B NM109 (PI)."
+    )
+    payer_ref: Identifier | None = Field(default=None, description="Our payer id (not rendered).")
+    receiver_id: Identifier | None = Field(
+        default=None, description="Where a claim to this payer goes (not rendered)."
+    )
+    payer_claim_number: X12Text | None = Field(default=None, description="2330B REF*F8.")
+    paid: Money | None = Field(default=None, description="2320 AMT*D, once adjudicated.")
+    claim_adjustments: list[CasAdjustment] = Field(default_factory=list, description="2320 CAS.")
+    adjudicated_on: date | None = Field(default=None, description="2330B DTP*573 (no 2430).")
+    lines: list[LineAdjudication] = Field(default_factory=list)
+
+    @property
+    def adjudicated(self) -> bool:
+        return self.paid is not None
+
+
 class Claim(Versioned):
     """One professional claim (one CLM and its lines) in one version."""
 
@@ -148,6 +203,13 @@ class Claim(Versioned):
     lines: list[ServiceLine] = Field(min_length=1, max_length=50)
     total_charge: Money
     expected_allowed_total: Money | None = None
+    other_payers: list[OtherPayer] = Field(default_factory=list, max_length=10)
+    primary_claim: PatientControlNumber | None = Field(
+        default=None, description="The primary payer's claim this one follows (COB)."
+    )
+
+    def payer_responsibility_of_others(self) -> set[str]:
+        return {o.responsibility for o in self.other_payers}
 
 
 class Submitter(Contract):

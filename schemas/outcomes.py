@@ -81,6 +81,10 @@ class SessionEnriched(Versioned):
         default=None, description="Earliest date of service under the prescription (DTP*454)."
     )
     billed_to_payer: bool
+    next_coverage: Coverage | None = Field(
+        default=None, description="The insurance that pays after this one (secondary claims)."
+    )
+    next_payer: Payer | None = Field(default=None, description="The next coverage's payer.")
     checks: list[Check] = Field(default_factory=list)
 
 

@@ -143,6 +143,12 @@ class SubmittedVersion(Contract):
     receiver_id: str
     lines: list[dict[str, str | int | None]]
     submitted_at: AwareDatetime
+    next_payer_id: str | None = Field(
+        default=None, description="The payer after this one (coordination of benefits)."
+    )
+    primary_claim: str | None = Field(
+        default=None, description="This is the secondary claim of that primary claim."
+    )
 
 
 class LinkedProviderAdjustment(Contract):
@@ -164,6 +170,10 @@ class ClaimLedger(Versioned):
     )
     provider_adjustments: list[LinkedProviderAdjustment] = Field(default_factory=list)
     payer_claim_number: str | None = None
+    coordination: str | None = Field(
+        default=None,
+        description="Coordination of benefits: secondary claim requested, or crossover.",
+    )
 
     @property
     def charge(self) -> Decimal:

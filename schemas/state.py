@@ -172,3 +172,6 @@ class ClaimRecord(Versioned):
     remitted_at: AwareDatetime | None = Field(
         default=None, description="When the first 835 answer for the claim was posted."
     )
+    secondary_pcn: str | None = Field(
+        default=None, description="The secondary claim built after this one's 835 (COB)."
+    )

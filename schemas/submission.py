@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import Identifier, Versioned
 from schemas.claims import Claim, ControlNumbers
+from schemas.remittance import ClaimPayment
 
 
 class ClaimSubmitted(Versioned):
@@ -90,7 +91,7 @@ class ClaimCommand(Versioned):
     (``claims.commands``, key: the receiver)."""
 
     event_type: Literal["claim.command"] = "claim.command"
-    action: Literal["void", "correct", "resend", "payer-claim-number"]
+    action: Literal["void", "correct", "resend", "payer-claim-number", "secondary", "submit"]
     patient_control_number: str
     receiver_id: Identifier
     reason: str | None = None
@@ -100,4 +101,11 @@ class ClaimCommand(Versioned):
     )
     diagnosis_codes: list[str] | None = Field(default=None, description="correct: new diagnoses.")
     payer_claim_number: str | None = None
+    remittance: ClaimPayment | None = Field(
+        default=None, description="secondary: the primary payer's answer (835 claim payment)."
+    )
+    paid_on: date | None = Field(default=None, description="secondary: the payment date.")
+    claim: Claim | None = Field(
+        default=None, description="submit: a claim built elsewhere (a secondary claim)."
+    )
     requested_at: AwareDatetime

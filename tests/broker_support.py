@@ -29,6 +29,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def succeeded(result: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a CLI run that must have succeeded (else its stderr in the failure)."""
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def unique_prefix(tag: str = "t") -> str:
     return f"{tag}{uuid.uuid4().hex[:10]}."
 

@@ -31,6 +31,7 @@ def enriched(
     payer: dict[str, Any] | None = None,
     clinic: dict[str, Any] | None = None,
     rx: dict[str, Any] | None = None,
+    other_payers: list[dict[str, Any]] | None = None,
     now: datetime = NOW,
 ) -> SessionEnriched:
     state = rules.with_patient(PatientState.new(), model(Patient, patient or f.patient()))
@@ -40,7 +41,7 @@ def enriched(
     catalog = FakeCatalog(
         [model(Clinic, clinic or f.clinic())],
         [model(Therapist, f.therapist())],
-        [model(Payer, payer or f.payer())],
+        [model(Payer, p) for p in [payer or f.payer(), *(other_payers or [])]],
     )
     out = rules.on_session_completed(state, event, catalog, now).outcomes[0]  # type: ignore[arg-type]
     assert isinstance(out, SessionEnriched), out

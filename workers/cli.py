@@ -379,8 +379,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 0
         headers = FOLLOW_UP_HEADERS
     else:
+        from workers.remits.reports import cob_report
+
         ledgers = load_ledgers(settings)
-        rows, headers = aging_report(ledgers) if args.action == "ar" else denials_report(ledgers)
+        report = {"ar": aging_report, "denials": denials_report, "cob": cob_report}[args.action]
+        rows, headers = report(ledgers)
     if args.csv:
         import csv
 
@@ -746,6 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("ar", "outstanding balances by age, clinic and payer"),
         ("denials", "denied claims by reason"),
         ("follow-up", "claims taken in at the front door with no 835 after N days"),
+        ("cob", "claims followed through primary and secondary payers"),
     ):
         q = rsub.add_parser(name, help=text)
         q.add_argument("--csv", action="store_true", help="CSV instead of a table")

@@ -12,12 +12,8 @@ from edi.validate import validate_x12
 from edi.x999 import parse_999, render_999
 from schemas.acknowledgements import ElementError, SegmentError, TransactionResponse
 from tests.broker_support import Cluster
+from tests.broker_support import succeeded as ok
 from tests.integration.test_claims import PARTNER, claims_worker, send_billable
-
-
-def ok(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == 0, result.stderr
-    return str(result.stdout)
 
 
 def test_front_door_answers_move_claims_and_a_rejection_is_resent_as_an_original(

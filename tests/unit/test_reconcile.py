@@ -285,3 +285,61 @@ def test_reports_age_outstanding_balances_and_count_denials() -> None:
     assert rows == [["c1", "p1", "0.00", "170.00", "0.00", "0.00", "170.00"]]
     rows, _ = denials_report([open_ledger, denied.ledger])
     assert rows[0][:3] == ["CO-197", rows[0][1], "1"] and "authorization" in rows[0][1]
+
+
+# --- coordination of benefits -------------------------------------------------------------
+
+
+def with_secondary():  # type: ignore[no-untyped-def]
+    from tests.unit.test_secondary_claims import commercial_then_secondary_plan
+
+    return submitted(base=assemble_claim([commercial_then_secondary_plan()]))
+
+
+def test_a_primary_answer_leaving_a_balance_asks_for_the_secondary_claim_once() -> None:
+    event = with_secondary()
+    pcn = event.patient_control_number
+    ledger = reconcile.on_submitted(ClaimLedger.new(patient_control_number=pcn), event, NOW).ledger
+    assert ledger.submitted[-1].next_payer_id == "p2"
+    step = reconcile.on_claim_payment(
+        ledger, payment(pcn, adjustments=(("PR", "1", "40.00"),)), NOW
+    )
+    (due,) = [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+    assert due.patient_control_number == pcn and due.payment.paid == D("130.00")
+    assert due.paid_on == date(2026, 3, 30)
+    assert step.ledger.coordination == f"secondary claim requested ({pcn}S)"
+    # a later payment (e.g. a correction) does not ask again
+    again = reconcile.on_claim_payment(
+        step.ledger, payment(pcn, trace="T2", adjustments=(("PR", "1", "40.00"),)), NOW
+    )
+    assert not [o for o in again.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+
+
+def test_a_crossover_suppresses_our_secondary_claim() -> None:
+    """CLP02 19: processed as primary and forwarded by the payer to the next one."""
+    event = with_secondary()
+    pcn = event.patient_control_number
+    ledger = reconcile.on_submitted(ClaimLedger.new(patient_control_number=pcn), event, NOW).ledger
+    step = reconcile.on_claim_payment(
+        ledger, payment(pcn, status="19", adjustments=(("PR", "1", "40.00"),)), NOW
+    )
+    assert not [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+    assert step.ledger.coordination is not None and "crossover" in step.ledger.coordination
+    assert step.ledger.postings[-1].category == "forwarded"
+
+
+def test_no_next_payer_or_paid_in_full_asks_for_nothing() -> None:
+    plain = submitted()
+    pcn = plain.patient_control_number
+    ledger = reconcile.on_submitted(ClaimLedger.new(patient_control_number=pcn), plain, NOW).ledger
+    step = reconcile.on_claim_payment(
+        ledger, payment(pcn, adjustments=(("PR", "1", "40.00"),)), NOW
+    )
+    assert not [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+    event = with_secondary()
+    pcn = event.patient_control_number
+    ledger = reconcile.on_submitted(ClaimLedger.new(patient_control_number=pcn), event, NOW).ledger
+    full = payment(pcn, paid="170.00", adjustments=())
+    step = reconcile.on_claim_payment(ledger, full, NOW)
+    assert not [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+    assert step.ledger.coordination is None

@@ -30,6 +30,7 @@ from schemas.billing import BillableSession, money
 from schemas.claims import (
     BillingProvider,
     Claim,
+    OtherPayer,
     PatientLoop,
     PayerParty,
     PersonOrOrganisation,
@@ -40,7 +41,7 @@ from schemas.claims import (
     Subscriber,
 )
 from schemas.common import PersonName
-from schemas.reference import Clinic, Coverage
+from schemas.reference import Clinic, Coverage, Payer
 
 ClaimMode = Literal["visit", "day"]
 
@@ -94,7 +95,7 @@ def _person(name: PersonName) -> PersonOrOrganisation:
     )
 
 
-def _subscriber_and_patient(
+def subscriber_and_patient(
     billable: BillableSession, coverage: Coverage, filing: str
 ) -> tuple[Subscriber, PatientLoop | None]:
     patient = billable.enriched.patient
@@ -147,6 +148,29 @@ def _subscriber_and_patient(
     return subscriber, loop
 
 
+def other_payer_of(
+    billable: BillableSession, coverage: Coverage, payer: Payer
+) -> OtherPayer | None:
+    """The next coverage as loops 2320/2330 of the primary claim (None: no member id)."""
+    filing = coverage.filing_indicator or payer.default_filing_indicator
+    subscriber, patient = subscriber_and_patient(billable, coverage, filing)
+    if subscriber.member_id is None:
+        return None
+    relationship = patient.relationship if patient is not None else "18"
+    return OtherPayer(
+        responsibility=subscriber.payer_responsibility,
+        relationship=relationship,
+        group_number=coverage.group_number,
+        filing_indicator=filing,
+        subscriber_name=subscriber.name,
+        member_id=subscriber.member_id,
+        payer_name=payer.name,
+        payer_id=payer.edi_payer_id,
+        payer_ref=payer.payer_id,
+        receiver_id=payer.receiver_id,
+    )
+
+
 def _merged_diagnoses(sources: Sequence[BillableSession]) -> list[str]:
     merged: list[str] = []
     for src in sources:
@@ -178,7 +202,7 @@ def assemble_claim(
         raise ValueError(f"session {first.session_key} is not billed to a payer")
     pcn = patient_control_number(clinic, identities.pop())
     filing = coverage.filing_indicator or payer.default_filing_indicator
-    subscriber, patient_loop = _subscriber_and_patient(first, coverage, filing)
+    subscriber, patient_loop = subscriber_and_patient(first, coverage, filing)
     diagnoses = _merged_diagnoses(sources)
     lines: list[ServiceLine] = []
     by_key: dict[tuple[str, tuple[str, ...]], int] = {}
@@ -277,7 +301,17 @@ def assemble_claim(
         expected_allowed_total=money(sum(expected_values, Decimal(0)))
         if len(expected_values) == len(lines)
         else None,
+        other_payers=_other_payers(first),
     )
+
+
+def _other_payers(billable: BillableSession) -> list[OtherPayer]:
+    """The next coverage as the claim's other payer (loops 2320/2330), if there is one."""
+    enriched = billable.enriched
+    if enriched.next_coverage is None or enriched.next_payer is None:
+        return []
+    other = other_payer_of(billable, enriched.next_coverage, enriched.next_payer)
+    return [other] if other is not None else []
 
 
 def new_version(

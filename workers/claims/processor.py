@@ -61,6 +61,7 @@ from workers.claims.assemble import (
 from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
 from workers.claims.delivery import sha256, write_atomically
 from workers.claims.gate import Gate
+from workers.claims.secondary import SecondaryRefused, secondary_claim
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
 from workers.runtime.dead_letters import Failure, dead_letter
@@ -682,6 +683,8 @@ def register(w: Wiring) -> None:
         scope.bind(pcn=command.patient_control_number)
         when = now()
         async with locks[msg.partition]:
+            if command.action == "submit":
+                return await submit_claim(command, msg, when)
             record = state.record(command.patient_control_number)
             if record is None:
                 raise InvalidInput(
@@ -689,6 +692,8 @@ def register(w: Wiring) -> None:
                     "no submitted claim has this patient "
                     "control number in this receiver's partition",
                 )
+            if command.action == "secondary":
+                return request_secondary(record, command, when)
             if command.action == "payer-claim-number":
                 if not command.payer_claim_number:
                     raise InvalidInput("schema-invalid", "payer_claim_number: required")
@@ -704,6 +709,7 @@ def register(w: Wiring) -> None:
                 if closed:
                     return closed
             else:
+                assert command.action in ("void", "correct")
                 change = PendingChange(
                     action=command.action,
                     reason=command.reason,
@@ -721,6 +727,66 @@ def register(w: Wiring) -> None:
             return out
 
     w.consume("claims.commands", PROCESSOR, on_command)
+
+    # --- coordination of benefits -----------------------------------------------------
+    def request_secondary(
+        record: ClaimRecord, command: ClaimCommand, when: datetime
+    ) -> list[Outgoing]:
+        """Build the secondary claim from the primary's answer and send it to the
+        partition of the next payer's receiver (a ``submit`` command)."""
+        if record.secondary_pcn is not None:
+            w.metrics.outcome(PROCESSOR, "duplicate")
+            return []  # built already
+        if command.remittance is None or command.paid_on is None:
+            raise InvalidInput("schema-invalid", "remittance and paid_on: required")
+        primary = Claim.parse_json(record.current_json)
+        sources = [BillableSession.parse_json(x) for x in record.sources_json]
+        try:
+            claim = secondary_claim(primary, sources, command.remittance, command.paid_on)
+        except SecondaryRefused as exc:
+            raise InvalidInput("secondary-refused", str(exc)) from None
+        state.put_record(record.model_copy(update={"secondary_pcn": claim.patient_control_number}))
+        submit = ClaimCommand.new(
+            action="submit",
+            patient_control_number=claim.patient_control_number,
+            receiver_id=claim.receiver_id,
+            claim=claim,
+            requested_by="claims",
+            requested_at=when,
+        )
+        w.metrics.outcome(PROCESSOR, "secondary-claim-built")
+        log.info(
+            "secondary claim built",
+            pcn=claim.patient_control_number,
+            primary=record.patient_control_number,
+            receiver=claim.receiver_id,
+        )
+        return [Outgoing("claims.commands", claim.receiver_id.encode(), encode(submit))]
+
+    async def submit_claim(command: ClaimCommand, msg: Incoming, when: datetime) -> list[Outgoing]:
+        """A claim built elsewhere (a secondary claim) joins its receiver's batch."""
+        claim = command.claim
+        if claim is None or claim.receiver_id != command.receiver_id:
+            raise InvalidInput("schema-invalid", "claim: required, for the command's receiver")
+        if msg.key_text != claim.receiver_id:
+            raise InvalidInput("key-mismatch", "message key is not the claim's receiver")
+        entry = PendingEntry.new(
+            receiver_id=claim.receiver_id,
+            batch_key=claim.billing_provider.npi,
+            claim_identity=f"secondary:{claim.patient_control_number}",
+            kind="version",
+            claim_json=claim.model_dump_json(),
+            source_json=msg.value.decode() if msg.value else None,
+            source_ref=_ref(msg),
+            received_at=when,
+        )
+        key = ClaimsState.pending_key(entry, claim.claim_id)
+        if state.record(claim.patient_control_number) is not None or state.has_pending(key):
+            w.metrics.outcome(PROCESSOR, "duplicate")
+            return []
+        state.add_pending(key, entry)
+        w.metrics.outcome(PROCESSOR, "claim-pending")
+        return await release_due(claim.receiver_id, entry.batch_key, when)
 
     # --- the front door: rejected claims and acknowledgements --------------------------
     def resend_rejected(

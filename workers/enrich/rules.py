@@ -132,6 +132,21 @@ def active_coverage(patient: Patient, event: SessionCompleted) -> Coverage | Non
     return active[0] if active else None
 
 
+def next_coverage(patient: Patient, coverage: Coverage, day: date) -> Coverage | None:
+    """The insurance that pays after ``coverage`` on ``day``: the active insurance
+    coverage with the next higher priority number (coordination of benefits)."""
+    later = [
+        c
+        for c in patient.coverages
+        if c.kind == "insurance"
+        and c.coverage_id != coverage.coverage_id
+        and c.priority > coverage.priority
+        and c.covers(day)
+    ]
+    later.sort(key=lambda c: (c.priority, c.effective_from, c.coverage_id))
+    return later[0] if later else None
+
+
 def _rx_end(rx: Prescription) -> date | None:
     ends = []
     if rx.expires_on is not None:
@@ -384,6 +399,21 @@ def _judge(
         visit_number = len(counted) + 1
         first_visit = min([day, *(v.date_of_service for v in counted)])
     billed = coverage.kind == "insurance"
+    secondary = next_coverage(patient, coverage, day) if billed else None
+    secondary_payer = (
+        catalog.payer(secondary.payer_id) if secondary and secondary.payer_id else None
+    )
+    if secondary is not None:
+        usable = secondary_payer is not None and secondary_payer.pays_massage
+        checks.append(
+            Check(
+                check="secondary-coverage",
+                result="pass" if usable else "skip",
+                detail=secondary.coverage_id,
+            )
+        )
+        if not usable:
+            secondary, secondary_payer = None, None
     out = SessionEnriched.new(
         session_key=event.session_key,
         session=_without_notes(event),
@@ -397,6 +427,8 @@ def _judge(
         visit_number=visit_number,
         first_visit_date=first_visit,
         billed_to_payer=billed,
+        next_coverage=secondary,
+        next_payer=_effective_payer(secondary_payer, day) if secondary_payer else None,
         checks=checks,
     )
     return _Verdict(

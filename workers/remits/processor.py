@@ -90,6 +90,20 @@ def register(w: Wiring) -> None:
         out: list[Outgoing] = []
         pcn = step.ledger.patient_control_number.encode()
         for o in step.outputs:
+            if isinstance(o, reconcile.SecondaryClaimDue):
+                cmd = ClaimCommand.new(
+                    action="secondary",
+                    patient_control_number=o.patient_control_number,
+                    receiver_id=o.receiver_id,
+                    remittance=o.payment,
+                    paid_on=o.paid_on,
+                    requested_by="reconcile",
+                    requested_at=now(),
+                )
+                out.append(Outgoing("claims.commands", o.receiver_id.encode(), encode(cmd)))
+                w.metrics.outcome(PROCESSOR, "secondary-claim-requested")
+                log.info("secondary claim requested", pcn=o.patient_control_number)
+                continue
             if isinstance(o, reconcile.PayerClaimNumberLearned):
                 cmd = ClaimCommand.new(
                     action="payer-claim-number",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -44,6 +44,7 @@ from schemas.remits import (
 )
 from schemas.remittance import Adjustment, ClaimPayment, ProviderAdjustment, ServicePayment
 from schemas.submission import ClaimSubmitted
+from workers.claims.secondary import CROSSOVER_STATUS, needs_secondary, secondary_pcn
 
 CONTRACTUAL = {("CO", "45"), ("CO", "253")}
 TOLERANCE = Decimal("0.01")
@@ -56,7 +57,23 @@ class PayerClaimNumberLearned:
     payer_claim_number: str
 
 
-Output = ClaimAdjudicated | ClaimDenied | RemittanceUnmatched | PayerClaimNumberLearned
+@dataclass(frozen=True)
+class SecondaryClaimDue:
+    """The primary's answer leaves part of the claim to the next payer."""
+
+    patient_control_number: str
+    receiver_id: str
+    payment: ClaimPayment
+    paid_on: date
+
+
+Output = (
+    ClaimAdjudicated
+    | ClaimDenied
+    | RemittanceUnmatched
+    | PayerClaimNumberLearned
+    | SecondaryClaimDue
+)
 
 
 @dataclass
@@ -97,6 +114,10 @@ def submitted_version(event: ClaimSubmitted) -> SubmittedVersion:
             for ln in claim.lines
         ],
         submitted_at=event.submitted_at,
+        next_payer_id=next(
+            (o.payer_ref or o.payer_id for o in claim.other_payers if o.paid is None), None
+        ),
+        primary_claim=claim.primary_claim,
     )
 
 
@@ -297,7 +318,39 @@ def on_claim_payment(ledger: ClaimLedger, payment: RemittanceClaim, now: datetim
     )
     if category == "denied":
         outputs.append(denial(ledger, version, posting, claim, now))
+    coordination = _coordination(ledger, version, claim, payment, now)
+    if coordination is not None:
+        note, due = coordination
+        ledger = ledger.model_copy(update={"coordination": note})
+        if due is not None:
+            outputs.append(due)
     return Step(ledger, outputs)
+
+
+def _coordination(
+    ledger: ClaimLedger,
+    version: SubmittedVersion,
+    claim: ClaimPayment,
+    payment: RemittanceClaim,
+    now: datetime,
+) -> tuple[str, SecondaryClaimDue | None] | None:
+    """Coordination of benefits after a primary's answer: ask for the secondary claim
+    once, unless the primary forwarded the claim itself (crossover)."""
+    if version.next_payer_id is None or version.primary_claim is not None:
+        return None  # no next payer, or this is already the secondary claim
+    if ledger.coordination is not None and ledger.coordination.startswith("secondary"):
+        return None  # asked for already
+    if claim.status_code in CROSSOVER_STATUS:
+        return f"crossover: the primary forwarded the claim to {version.next_payer_id}", None
+    if not needs_secondary(claim):
+        return None
+    due = SecondaryClaimDue(
+        ledger.patient_control_number,
+        version.receiver_id,
+        claim,
+        payment.payment.date or now.date(),
+    )
+    return f"secondary claim requested ({secondary_pcn(ledger.patient_control_number)})", due
 
 
 def denial(

@@ -63,3 +63,52 @@ def denials_report(ledgers: list[ClaimLedger]) -> tuple[list[list[str]], list[st
         for (group, reason), (n, amount) in sorted(counts.items(), key=lambda i: -i[1][0])
     ]
     return rows, ["reason", "text", "claims", "charges"]
+
+
+def cob_report(ledgers: list[ClaimLedger]) -> tuple[list[list[str]], list[str]]:
+    """Claims followed through both payers: the primary's answer, then the secondary's.
+
+    One row per primary claim that has a next payer and was answered: what the
+    primary paid, what became of the rest (a secondary claim and what it paid, or a
+    crossover the primary forwarded itself), and the patient's share still owed.
+    """
+    secondaries = {
+        s.submitted[-1].primary_claim: s
+        for s in ledgers
+        if s.submitted and s.submitted[-1].primary_claim is not None
+    }
+    rows = []
+    for ledger in sorted(ledgers, key=lambda x: x.patient_control_number):
+        if ledger.coordination is None:
+            continue
+        first = ledger.submitted[0] if ledger.submitted else None
+        secondary = secondaries.get(ledger.patient_control_number)
+        if secondary is not None:
+            status = "secondary paid" if secondary.postings else "secondary sent"
+            patient_share = secondary.patient_responsibility if secondary.postings else None
+        elif ledger.coordination.startswith("crossover"):
+            status, patient_share = "crossover (forwarded by the primary)", None
+        else:
+            status, patient_share = "secondary requested", None
+        rows.append(
+            [
+                ledger.patient_control_number,
+                first.payer_id if first else "",
+                f"{ledger.paid:.2f}",
+                secondary.patient_control_number if secondary else "",
+                secondary.submitted[-1].payer_id if secondary else "",
+                f"{secondary.paid:.2f}" if secondary else "",
+                f"{patient_share:.2f}" if patient_share is not None else "",
+                status,
+            ]
+        )
+    return rows, [
+        "claim",
+        "primary payer",
+        "primary paid",
+        "secondary claim",
+        "secondary payer",
+        "secondary paid",
+        "patient owes",
+        "status",
+    ]
