@@ -264,6 +264,9 @@ class RejectionReason(Contract):
     position: int | None = Field(default=None, description="Segment position in our ST..SE.")
     element: str | None = None
     line_control_number: str | None = None
+    line_number: int | None = Field(
+        default=None, description="Our line the REF*FJ names (null: not a line of this claim)."
+    )
 
 
 class AckNote(Contract):

@@ -165,6 +165,16 @@ def test_a_277ca_rejection_goes_to_the_rejections_queue_with_readable_reasons() 
         "National Provider Identifier" in reasons[0].text and "billing provider" in reasons[0].text
     )
     assert reasons[1].line_control_number == f.commercial_claim().lines[0].line_control_number
+    assert reasons[1].line_number == 1 and reasons[0].line_number is None
+
+
+def test_a_line_status_naming_a_line_we_did_not_send_says_so() -> None:
+    status = ack_277("K20", "A7", "562", "85")
+    line = status.claim.lines[0].model_copy(update={"line_control_number": "NOPE-9"})
+    odd = status.model_copy(update={"claim": status.claim.model_copy(update={"lines": [line]})})
+    step = front_door.apply_verdict(record(), front_door.verdict_of_277(odd, current_id()), T0)
+    (line_reason,) = [r for r in step.record.acknowledgements[-1].reasons if r.level == "line"]
+    assert line_reason.line_number is None and "not a line of this claim" in line_reason.text
 
 
 def test_a_999_rejection_explains_the_segment_and_element() -> None:

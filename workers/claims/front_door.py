@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -239,6 +239,19 @@ def current_claim(record: ClaimRecord) -> Claim:
     return Claim.parse_json(record.current_json)
 
 
+def _with_line_numbers(verdict: Verdict, claim: Claim) -> Verdict:
+    """Line reasons get our line number from their REF*FJ (REF*6R of the claim)."""
+    numbers = {ln.line_control_number: ln.line_number for ln in claim.lines}
+    reasons = []
+    for reason in verdict.reasons:
+        if reason.level == "line" and reason.line_control_number is not None:
+            number = numbers.get(reason.line_control_number)
+            text = reason.text + ("" if number is not None else " (not a line of this claim)")
+            reason = reason.model_copy(update={"line_number": number, "text": text})  # noqa: PLW2901
+        reasons.append(reason)
+    return replace(verdict, reasons=reasons)
+
+
 def apply_verdict(record: ClaimRecord, verdict: Verdict, now: datetime) -> Applied:
     """The record after ``verdict``, and what to announce."""
     if any(
@@ -246,6 +259,9 @@ def apply_verdict(record: ClaimRecord, verdict: Verdict, now: datetime) -> Appli
         for n in record.acknowledgements
     ):
         return Applied(record, duplicate=True)
+    claim = current_claim(record)
+    if verdict.claim_id == claim.claim_id:
+        verdict = _with_line_numbers(verdict, claim)
     note = AckNote(
         ack_id=verdict.ack_id,
         kind=verdict.kind,
@@ -257,7 +273,6 @@ def apply_verdict(record: ClaimRecord, verdict: Verdict, now: datetime) -> Appli
         received_at=verdict.received_at,
     )
     notes = [*record.acknowledgements, note][-MAX_NOTES:]
-    claim = current_claim(record)
     status = front_door_of(notes, claim.claim_id)
     update: dict[str, Any] = {"acknowledgements": notes}
     events: list[ClaimFrontDoor | ClaimRejected] = []
