@@ -76,4 +76,14 @@ def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path)
             assert remittance.balance.ok, (path.name, remittance.balance.errors)
             statuses += [claim.status_code for claim in remittance.claims]
     assert "22" in statuses, "one reversal with its correction"
-    assert (out / "report.html").read_text().count("<table>") == 3
+    assert (out / "report.html").read_text().count("<table>") == 4
+
+    # the front door answered every 837 with a 999 and a 277CA; every claim accepted
+    front = summary["front_door"]
+    assert front["files"] == c["files"] and front["claims"] >= c["count"]
+    assert front["accepted"] == front["claims"]
+    for kind in ("999", "277"):
+        acks = sorted((out / kind).iterdir())
+        assert len(acks) == c["files"]
+        for path in acks:
+            assert validate_x12(path.read_text()).ok, path.name

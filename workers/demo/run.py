@@ -4,10 +4,13 @@
 2. load synthetic reference data and produce the sessions (:mod:`workers.demo.synthetic`);
 3. run every processor (``claims worker all``, one process, short batch ages);
 4. wait until every session has its outcome and every claim its file;
-5. let the payer simulator answer each 837 with an 835, ingest those, and wait
+5. let the payers' front doors answer each 837 with a 999 and a 277CA, ingest them
+   and wait until every claim is accepted;
+6. let the payer simulator answer each 837 with an 835, ingest those, and wait
    until every claim payment is posted;
-6. account for everything from the topics (:mod:`workers.demo.accounting`) and
-   write ``DIR/837/``, ``DIR/835/``, ``DIR/report.html`` and ``DIR/summary.json``.
+7. account for everything from the topics (:mod:`workers.demo.accounting`) and
+   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/report.html``
+   and ``DIR/summary.json``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ WATCHED = (
     "claims.denied",
     "remits.unmatched",
     "remits.835.inbound",
+    "claims.acknowledged",
 )
 
 
@@ -146,7 +150,7 @@ def run_demo(
     out_dir = out_dir.resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    for sub in ("837", "835", "outbox", "inbox", "state"):
+    for sub in ("837", "999", "277", "835", "outbox", "inbox", "state"):
         (out_dir / sub).mkdir(parents=True, mode=0o700)
     settings = base.model_copy(
         update={
@@ -204,6 +208,16 @@ def run_demo(
         files = sorted(p for p in settings.outbox_dir.rglob("*.x12"))
         for path in files:
             shutil.copy2(path, out_dir / "837" / path.name)
+        front_door = acknowledge_files(settings, data, files, out_dir, producer)
+        acc = _wait(
+            reader,
+            worker,
+            deadline,
+            started,
+            progress,
+            "front door",
+            lambda a: _acknowledged(reader) >= front_door["claims"],
+        )
         rules = demo_rules(acc)
         (out_dir / "payer-rules.json").write_text(rules.model_dump_json(indent=2))
         remit_paths = []
@@ -251,6 +265,9 @@ def run_demo(
         "seconds": seconds,
         "sessions": acc.sessions,
         "claims": acc.claims,
+        "front_door": {**front_door, "accepted": _acknowledged(reader, "accepted")}
+        if reader is not None
+        else front_door,
         "remits": acc.remits,
         "topic_prefix": settings.topic_prefix,
         "consistent": not acc.problems,
@@ -262,6 +279,51 @@ def run_demo(
     shutil.rmtree(out_dir / "inbox", ignore_errors=True)
     shutil.rmtree(out_dir / "state", ignore_errors=True)
     return DemoResult(summary, acc, out_dir)
+
+
+def acknowledge_files(
+    settings: Settings,
+    data: synthetic.Dataset,
+    files: list[Path],
+    out_dir: Path,
+    producer: Any,
+) -> dict[str, int]:
+    """The payers' front doors answer each 837 with a 999 and a 277CA (all accepted),
+    written to ``DIR/999`` and ``DIR/277`` and ingested like files from the inbox."""
+    from edi.x837p import read_837p
+    from schemas.claims import TradingPartner
+    from workers.claims.ack_ingest import messages
+    from workers.payer_sim.acknowledge import acknowledge_837
+
+    partners = [TradingPartner.parse_json(json.dumps(p)) for p in data.partners]
+    claims = 0
+    for n, path in enumerate(files, start=1):
+        received = list(read_837p(path.read_bytes()))
+        claims += len(received)
+        acks = acknowledge_837(received, now=datetime.now(UTC), control_number=n)
+        for kind, text in (("999", acks.ack_999), ("277", acks.ack_277)):
+            target = out_dir / kind / f"{path.stem}.{kind}"
+            target.write_text(text)
+            _, records = messages(target, partners)
+            for r in records:
+                producer.send(
+                    settings.topic(r.topic), key=r.key, value=r.value, headers=list(r.headers)
+                )
+    producer.flush()
+    return {"files": len(files), "claims": claims}
+
+
+def _acknowledged(reader: Reader | None, status: str | None = None) -> int:
+    """Claims whose latest front-door status is final (or is ``status``)."""
+    if reader is None:
+        return 0
+    latest: dict[str, str] = {}
+    for value in reader.data.values("claims.acknowledged"):
+        if value.get("status") in ("accepted", "rejected"):
+            latest[value["patient_control_number"]] = value["status"]
+    if status is None:
+        return len(latest)
+    return sum(1 for v in latest.values() if v == status)
 
 
 def demo_rules(acc: Accounting) -> Any:
@@ -296,6 +358,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
     for title, block in (
         ("sessions", s["sessions"]),
         ("claims", s["claims"]),
+        ("front door (999 / 277CA)", s.get("front_door", {})),
         ("remittances", s["remits"]),
     ):
         out.write(f"  {title}\n")
@@ -305,7 +368,8 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         out.write(f"  problem: {problem}\n")
     d = result.out_dir
     out.write(
-        f"\n  837 files:  {d / '837'}\n  835 files:  {d / '835'}\n"
+        f"\n  837 files:  {d / '837'}\n  999 / 277:  {d / '999'}, {d / '277'}\n"
+        f"  835 files:  {d / '835'}\n"
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
         f"  worker log: {d / 'worker.log'}\n"
     )
@@ -397,6 +461,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         f"{'consistent' if summary['consistent'] else 'INCONSISTENT'}.</p>"
         + table("Sessions", summary["sessions"])
         + table("Claims", summary["claims"])
+        + table("Front door (999 / 277CA)", summary.get("front_door", {}))
         + table("Remittances", summary["remits"])
         + "</body></html>\n"
     )
