@@ -181,6 +181,7 @@ class Claim(Versioned):
     payer_claim_number: X12Text | None = Field(default=None, description="REF*F8 (freq 7/8).")
     session_keys: list[str] = Field(min_length=1)
     clinic_id: Identifier
+    patient_id: Identifier | None = Field(default=None, description="Not rendered.")
     receiver_id: Identifier
     payer_id: Identifier
     billing_provider: BillingProvider

@@ -23,8 +23,10 @@ from schemas.acknowledgements import (
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.claims import Claim, TradingPartner
+from schemas.documents import PatientStatement, SuperbillIssued
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
+    PrescriptionAttention,
     ReferenceRejected,
     SessionDuplicate,
     SessionEnriched,
@@ -68,6 +70,9 @@ CONTRACTS: dict[str, Any] = {
     "claim-status-received": ClaimStatusReceived,
     "claim-front-door": ClaimFrontDoor,
     "claim-rejected": ClaimRejected,
+    "prescription-attention": PrescriptionAttention,
+    "superbill-issued": SuperbillIssued,
+    "patient-statement": PatientStatement,
 }
 
 

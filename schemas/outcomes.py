@@ -169,6 +169,30 @@ def parse_enriched_topic(raw: bytes | str) -> SessionEnriched | SessionWithdrawn
     return SessionEnriched.parse_json(raw)
 
 
+AttentionKind = Literal["progress-report-due", "visits-running-out", "prescription-expiring"]
+
+
+class PrescriptionAttention(Versioned):
+    """The prescribing physician needs to hear from the clinic
+    (``prescriptions.attention``, key ``<clinic_id>:<prescription_id>``)."""
+
+    event_type: Literal["prescription.attention"] = "prescription.attention"
+    attention_id: str = Field(description="Stable: the same trigger always has the same id.")
+    kind: AttentionKind
+    clinic_id: Identifier
+    patient_id: Identifier
+    prescription_id: Identifier
+    prescriber_npi: str
+    payer_id: Identifier | None
+    visits_used: int
+    visits_authorized: int
+    valid_until: date | None
+    session_key: str = Field(description="The session whose visit raised it.")
+    date_of_service: date
+    message: str
+    raised_at: AwareDatetime
+
+
 SessionOutcome = (
     SessionEnriched | SessionHeld | SessionRejected | SessionDuplicate | SessionWithdrawn
 )

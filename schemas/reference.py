@@ -151,6 +151,15 @@ PayerKind = Literal[
 ]
 
 
+class AttentionPolicy(Contract):
+    """When the prescribing physician must hear back (per payer; defaults otherwise)."""
+
+    report_every_visits: int = Field(default=6, ge=1, le=100)
+    report_every_days: int = Field(default=30, ge=1, le=365)
+    renew_when_visits_left: int = Field(default=2, ge=0, le=50)
+    renew_days_before_expiry: int = Field(default=14, ge=0, le=365)
+
+
 class Payer(Versioned):
     """A payer and the rules of its contract with the billing company's clinics."""
 
@@ -175,6 +184,10 @@ class Payer(Versioned):
     modifier_rules: list[ModifierRule] = Field(default_factory=list, max_length=100)
     fee_schedule: list[FeeEntry] = Field(default_factory=list, max_length=2000)
     sends_initial_treatment_date: bool = False
+    prescriber_attention: AttentionPolicy = Field(
+        default_factory=AttentionPolicy,
+        description="Progress reports and renewals due to the prescriber.",
+    )
 
     @property
     def key(self) -> str:

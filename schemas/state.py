@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field
 from schemas.acknowledgements import AckNote, FrontDoorStatus
 from schemas.base import Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
-from schemas.outcomes import HoldReason
+from schemas.outcomes import HoldReason, PrescriptionAttention
 from schemas.reference import Patient, Prescription
 
 
@@ -63,6 +63,10 @@ class PatientState(Versioned):
     prescriptions: dict[str, Prescription] = Field(default_factory=dict)
     visits: dict[str, list[Visit]] = Field(default_factory=dict)
     sessions: dict[str, SessionRecord] = Field(default_factory=dict)
+    attention: dict[str, list[PrescriptionAttention]] = Field(
+        default_factory=dict,
+        description="Per prescription: what the prescriber was told is due (the latest 20).",
+    )
 
 
 class Wakeup(Versioned):

@@ -362,7 +362,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from workers.remits.reports import aging_report, denials_report, load_ledgers
 
     settings = _settings()
-    if args.action == "follow-up":
+    if args.action == "prescriptions":
+        from workers.commands import prescriptions
+
+        table = prescriptions.rows(prescriptions.load_events(settings), args.kind)
+        if args.json:
+            print(prescriptions.as_json(table))
+            return 0
+        rows, headers = table, prescriptions.HEADERS
+    elif args.action == "follow-up":
         from datetime import UTC, datetime
 
         from workers.commands.acks import (
@@ -401,6 +409,28 @@ def cmd_remits(args: argparse.Namespace) -> int:
     send_assign(_settings(), args.posting_id, args.filed_under, args.to)
     print(f"payment {args.posting_id} assigned to claim {args.to}")
     return 0
+
+
+def cmd_statements(args: argparse.Namespace) -> int:
+    import re
+
+    from workers.commands.statements import issue
+
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", args.period):
+        raise UsageError("--period: expected YYYY-MM, e.g. 2026-03")
+    rows = issue(_settings(), args.period)
+    if args.json:
+        _print_json(rows)
+        return 0
+    headers = ["statement", "claims", "total due", "file", "status"]
+    print(_table([[r[h] for h in headers] for r in rows], headers))
+    return 0
+
+
+def cmd_superbill(args: argparse.Namespace) -> int:
+    from workers.commands.superbill import superbill_main
+
+    return superbill_main(_settings(), args.session, args.out)
 
 
 def cmd_simulate_payer(args: argparse.Namespace) -> int:
@@ -750,12 +780,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("denials", "denied claims by reason"),
         ("follow-up", "claims taken in at the front door with no 835 after N days"),
         ("cob", "claims followed through primary and secondary payers"),
+        ("prescriptions", "progress reports and renewals due to prescribing physicians"),
     ):
         q = rsub.add_parser(name, help=text)
         q.add_argument("--csv", action="store_true", help="CSV instead of a table")
         if name == "follow-up":
             q.add_argument("--days", type=int, help="default: CLAIMS_CLAIMS_FOLLOW_UP_DAYS (30)")
+        if name in ("follow-up", "prescriptions"):
             q.add_argument("--json", action="store_true", help="JSON instead of a table")
+        if name == "prescriptions":
+            q.add_argument(
+                "--kind",
+                choices=["progress-report-due", "visits-running-out", "prescription-expiring"],
+            )
         q.set_defaults(func=cmd_report)
 
     p = sub.add_parser("remits", help="unmatched remittances")
@@ -770,6 +807,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--to", required=True, metavar="PCN", help="the claim it belongs to")
     q.set_defaults(func=cmd_remits)
+
+    p = sub.add_parser("statements", help="issue the patient statements of a period (PDF)")
+    p.add_argument("--period", required=True, metavar="YYYY-MM", help="month of the postings")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_statements)
+
+    p = sub.add_parser("superbill", help="render a self-pay or HSA session's superbill (PDF)")
+    p.add_argument("session", metavar="SESSION_ID", help="<clinic_id>:<session_id>")
+    p.add_argument("--out", metavar="FILE.pdf", help="default: <outbox>/superbills/<clinic>/")
+    p.set_defaults(func=cmd_superbill)
 
     p = sub.add_parser("simulate-payer", help="answer an 837P with deterministic 835s (stdout)")
     p.add_argument("file", metavar="FILE.837")

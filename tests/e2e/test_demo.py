@@ -78,6 +78,9 @@ def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path)
     assert "22" in statuses, "one reversal with its correction"
     assert (out / "report.html").read_text().count("<table>") == 4
 
+    # every self-pay and HSA session has its superbill
+    assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))
+
     # the front door answered every 837 with a 999 and a 277CA; every claim accepted
     front = summary["front_door"]
     assert front["files"] == c["files"] and front["claims"] >= c["count"]

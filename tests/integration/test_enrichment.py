@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from tests import factories as f
@@ -221,3 +222,31 @@ def test_two_processes_share_the_partitions_without_double_counting(cluster: Clu
         )
     ]
     assert len(worked) == 2, "both processes handled second-round sessions"
+
+
+def test_prescribers_hear_when_a_report_is_due_and_visits_run_out(cluster: Cluster) -> None:
+    """Six visits under an eight-visit prescription: a progress report is due and a
+    renewal should be asked for, once each; ``claims report prescriptions`` lists them."""
+    c = cluster
+    catalogue(c)
+    patient(c, visits_authorized=8)
+    for n in range(1, 7):
+        send(c, "pt1", f"s{n}")
+    worker = c.start_worker("enrich")
+    c.read("sessions.enriched").wait_for(6, worker=worker)
+    events = c.read("prescriptions.attention").wait_for(2, worker=worker, timeout=60)
+    assert sorted((m.json["kind"], m.json["visits_used"]) for m in events) == [
+        ("progress-report-due", 6),
+        ("visits-running-out", 6),
+    ]
+    assert {m.key for m in events} == {b"c1:rx-pt1"}
+    send(c, "pt1", "s6")  # the same session again: a duplicate, nothing new is due
+    send(c, "pt1", "s7")
+    c.read("sessions.enriched").wait_for(7, worker=worker)
+    later = c.read("prescriptions.attention").settle(quiet=2)
+    assert len(later) == 2, [m.json["attention_id"] for m in later]
+    result = c.cli("report", "prescriptions", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert sorted(r["kind"] for r in listed) == ["progress-report-due", "visits-running-out"]
+    assert {r["visits"] for r in listed} == {"6/8"}

@@ -267,6 +267,7 @@ def assemble_claim(
         payer_claim_number=payer_claim_number,
         session_keys=[s.session_key for s in sources],
         clinic_id=clinic.clinic_id,
+        patient_id=first.patient_id,
         receiver_id=payer.receiver_id,
         payer_id=payer.payer_id,
         billing_provider=BillingProvider(

@@ -42,6 +42,7 @@ from schemas.acknowledgements import (
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.claims import Claim, TradingPartner
+from schemas.documents import SuperbillIssued
 from schemas.state import (
     ClaimRecord,
     ClaimVersionSent,
@@ -59,9 +60,10 @@ from workers.claims.assemble import (
     patient_control_number,
 )
 from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
-from workers.claims.delivery import sha256, write_atomically
+from workers.claims.delivery import DeliveryError, sha256, write_atomically
 from workers.claims.gate import Gate
 from workers.claims.secondary import SecondaryRefused, secondary_claim
+from workers.documents.superbill import superbill
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
 from workers.runtime.dead_letters import Failure, dead_letter
@@ -592,11 +594,48 @@ def register(w: Wiring) -> None:
         record = record.model_copy(update={"waiting": [*record.waiting, change]})
         state.put_record(queue_changes(record, when))
 
+    # --- superbills (self-pay and HSA sessions) -------------------------------------
+    def issue_superbill(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        event = decode(parse_charges, msg.value)
+        if isinstance(event, ChargesWithdrawn) or event.billed_to_payer:
+            return []
+        scope.bind(clinic_id=event.clinic_id, session_key=event.session_key)
+        when = now()
+        bill = superbill(event, when.date())
+        directory = outbox / "superbills" / event.clinic_id
+        try:
+            path = write_atomically(directory, bill.file_name, bill.pdf)
+        except DeliveryError:  # issued before (a redelivery): announce the file there is
+            path = directory / bill.file_name
+        issued = SuperbillIssued.new(
+            session_key=event.session_key,
+            clinic_id=event.clinic_id,
+            patient_id=event.patient_id,
+            coverage=bill.coverage,
+            file_name=bill.file_name,
+            path=str(path),
+            sha256=sha256(path.read_bytes()),
+            total_charge=bill.totals.charges,
+            amount_paid=bill.totals.paid,
+            balance=bill.totals.balance,
+            issued_at=when,
+        )
+        w.metrics.outcome(PROCESSOR, "superbill-issued")
+        log.info("superbill issued", file=bill.file_name)
+        return [
+            Outgoing(
+                "documents.issued",
+                event.session_key.encode(),
+                encode(issued),
+                (("claims.event_type", b"SuperbillIssued"),),
+            )
+        ]
+
     # --- handlers ------------------------------------------------------------------
     async def on_charges(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = msg.key_text or ""
         if key.startswith("self-pay:"):
-            return []  # not claims business (superbills)
+            return issue_superbill(msg, scope)
         if not key or partition_for(key, partitions) != msg.partition:
             raise InvalidInput(
                 "misrouted", "charges.billable is keyed by receiver id with the default partitioner"

@@ -9,8 +9,9 @@
 6. let the payer simulator answer each 837 with an 835, ingest those, and wait
    until every claim payment is posted;
 7. account for everything from the topics (:mod:`workers.demo.accounting`) and
-   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/report.html``
-   and ``DIR/summary.json``.
+   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/superbills/``
+   (the self-pay and HSA sessions' superbills), ``DIR/report.html`` and
+   ``DIR/summary.json``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ WATCHED = (
     "remits.unmatched",
     "remits.835.inbound",
     "claims.acknowledged",
+    "documents.issued",
 )
 
 
@@ -150,7 +152,7 @@ def run_demo(
     out_dir = out_dir.resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    for sub in ("837", "999", "277", "835", "outbox", "inbox", "state"):
+    for sub in ("837", "999", "277", "835", "superbills", "outbox", "inbox", "state"):
         (out_dir / sub).mkdir(parents=True, mode=0o700)
     settings = base.model_copy(
         update={
@@ -196,28 +198,26 @@ def run_demo(
         produce_sessions(settings, data, producer)
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
-        acc = _wait(
-            reader,
-            worker,
-            deadline,
-            started,
-            progress,
+
+        def wait(
+            label: str, done: Callable[[Accounting], bool], remit_files: int = 0
+        ) -> Accounting:
+            assert reader is not None
+            return _wait(reader, worker, deadline, started, progress, label, done, remit_files)
+
+        acc = wait(
             "processing sessions",
             lambda a: a.sessions["received"] >= len(data.sessions) - 1 and a.pending == 0,
         )
+        self_pay = acc.sessions["self_pay"]
+        acc = wait("superbills", lambda a: _superbills(reader) >= self_pay)
+        for path in sorted((settings.outbox_dir / "superbills").rglob("*.pdf")):
+            shutil.copy2(path, out_dir / "superbills" / path.name)
         files = sorted(p for p in settings.outbox_dir.rglob("*.x12"))
         for path in files:
             shutil.copy2(path, out_dir / "837" / path.name)
         front_door = acknowledge_files(settings, data, files, out_dir, producer)
-        acc = _wait(
-            reader,
-            worker,
-            deadline,
-            started,
-            progress,
-            "front door",
-            lambda a: _acknowledged(reader) >= front_door["claims"],
-        )
+        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
         rules = demo_rules(acc)
         (out_dir / "payer-rules.json").write_text(rules.model_dump_json(indent=2))
         remit_paths = []
@@ -236,12 +236,7 @@ def run_demo(
             report = ingest_file(path, send, settings.topic)
             expected_payments += report.posted_claims
         producer.flush()
-        acc = _wait(
-            reader,
-            worker,
-            deadline,
-            started,
-            progress,
+        acc = wait(
             "reconciling",
             lambda a: _reconciled(reader, expected_payments),
             remit_files=len(remit_paths),
@@ -268,6 +263,7 @@ def run_demo(
         "front_door": {**front_door, "accepted": _acknowledged(reader, "accepted")}
         if reader is not None
         else front_door,
+        "superbills": _superbills(reader) if reader is not None else 0,
         "remits": acc.remits,
         "topic_prefix": settings.topic_prefix,
         "consistent": not acc.problems,
@@ -311,6 +307,16 @@ def acknowledge_files(
                 )
     producer.flush()
     return {"files": len(files), "claims": claims}
+
+
+def _superbills(reader: Reader) -> int:
+    return len(
+        {
+            v["session_key"]
+            for v in reader.data.values("documents.issued")
+            if v.get("event_type") == "superbill.issued"
+        }
+    )
 
 
 def _acknowledged(reader: Reader | None, status: str | None = None) -> int:
@@ -364,12 +370,13 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         out.write(f"  {title}\n")
         for key, value in block.items():
             out.write(f"    {key.replace('_', ' '):<26} {value:>12}\n")
+    out.write(f"  superbills (self-pay and HSA) {s.get('superbills', 0):>20}\n")
     for problem in s["problems"]:
         out.write(f"  problem: {problem}\n")
     d = result.out_dir
     out.write(
         f"\n  837 files:  {d / '837'}\n  999 / 277:  {d / '999'}, {d / '277'}\n"
-        f"  835 files:  {d / '835'}\n"
+        f"  835 files:  {d / '835'}\n  superbills: {d / 'superbills'}\n"
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
         f"  worker log: {d / 'worker.log'}\n"
     )

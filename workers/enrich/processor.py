@@ -41,7 +41,7 @@ from schemas.outcomes import (
 )
 from schemas.reference import Patient, Prescription
 from schemas.state import PatientState, PrescriptionChange, Wakeup
-from workers.enrich import rules
+from workers.enrich import attention, rules
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
@@ -163,14 +163,23 @@ def register(w: Wiring) -> None:
     def now() -> datetime:
         return datetime.now(UTC)
 
-    def finish(key: str, step: rules.Step, scope: Scope) -> list[Outgoing]:
-        store.put(key, step.state)
+    def finish(key: str, before: PatientState, step: rules.Step, scope: Scope) -> list[Outgoing]:
+        state, raised = attention.after_visits(before, step.state, catalog, now())
+        if step.redelivered is not None:  # what the first handling raised, same ids
+            raised = attention.raised_by(state, step.redelivered)
+        store.put(key, state)
         for o in step.outcomes:
             kind = type(o).__name__
             w.metrics.outcome(PROCESSOR, kind)
             reason = getattr(o, "reason", None)
             log.info("session outcome", outcome=kind, reason=reason, session_key=o.session_key)
-        return outcome_records(key, step.outcomes)
+        records = outcome_records(key, step.outcomes)
+        for event in raised:
+            w.metrics.outcome(PROCESSOR, f"attention:{event.kind}")
+            log.info("prescriber attention", kind=event.kind, prescription=event.prescription_id)
+            rx_key = f"{event.clinic_id}:{event.prescription_id}".encode()
+            records.append(Outgoing("prescriptions.attention", rx_key, encode(event)))
+        return records
 
     # --- sessions ---------------------------------------------------------------
     async def on_session(msg: Incoming, scope: Scope) -> list[Outgoing]:
@@ -191,7 +200,7 @@ def register(w: Wiring) -> None:
         else:
             assert isinstance(event, SessionCancelled)
             step = rules.on_session_cancelled(state, event, now(), msg.ref)
-        return finish(key, step, scope)
+        return finish(key, state, step, scope)
 
     w.consume("sessions.completed", PROCESSOR, on_session)
 
@@ -205,8 +214,9 @@ def register(w: Wiring) -> None:
             scope.add_phi(*_patient_phi(patient))
             _expect_key(key, patient.key, "clinic_id:patient_id")
         await catalog_ready()
-        state = rules.with_patient(store.get(key), patient)
-        return finish(key, rules.reevaluate_held(state, catalog, now(), policy), scope)
+        before = store.get(key)
+        state = rules.with_patient(before, patient)
+        return finish(key, before, rules.reevaluate_held(state, catalog, now(), policy), scope)
 
     w.consume("ref.patients", PROCESSOR, on_patient)
 
@@ -258,10 +268,11 @@ def register(w: Wiring) -> None:
         body = decode(PrescriptionChange, msg.value)
         scope.bind(clinic_id=body.clinic_id, patient_key=key)
         await catalog_ready()
-        state = rules.with_prescription(store.get(key), body.prescription_id, body.prescription)
+        before = store.get(key)
+        state = rules.with_prescription(before, body.prescription_id, body.prescription)
         if state.patient is not None:
             scope.add_phi(*_patient_phi(state.patient))
-        return finish(key, rules.reevaluate_held(state, catalog, now(), policy), scope)
+        return finish(key, before, rules.reevaluate_held(state, catalog, now(), policy), scope)
 
     w.consume("state.enrich.prescriptions-by-patient", PROCESSOR, on_prescription_change)
 
@@ -318,7 +329,7 @@ def register(w: Wiring) -> None:
             state = store.get(key)
             step = rules.reevaluate_held(state, view, now(), policy)
             if step.outcomes:
-                out.extend(finish(key, step, scope))
+                out.extend(finish(key, state, step, scope))
         return out
 
     w.consume("state.enrich.wakeups", PROCESSOR, on_wakeup)

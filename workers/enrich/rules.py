@@ -76,6 +76,7 @@ class Step:
     state: PatientState
     outcomes: list[SessionOutcome] = field(default_factory=list)
     duplicates: int = 0
+    redelivered: str | None = None  # the session key of a message handled before
 
 
 # --- reference records ----------------------------------------------------------
@@ -145,6 +146,11 @@ def next_coverage(patient: Patient, coverage: Coverage, day: date) -> Coverage |
     ]
     later.sort(key=lambda c: (c.priority, c.effective_from, c.coverage_id))
     return later[0] if later else None
+
+
+def prescription_end(rx: Prescription) -> date | None:
+    """The last day the prescription covers (expiry or duration, whichever is first)."""
+    return _rx_end(rx)
 
 
 def _rx_end(rx: Prescription) -> date | None:
@@ -511,7 +517,11 @@ def on_session_completed(
     record = state.sessions.get(event.session_id)
     if record is not None:
         if source is not None and source in record.sources:
-            return Step(state, _redelivered(state, event, record, catalog, now, policy, source))
+            return Step(
+                state,
+                _redelivered(state, event, record, catalog, now, policy, source),
+                redelivered=event.session_key,
+            )
         if record.status == "cancelled" and record.fingerprint is None:
             # The cancel overtook the session: it is withdrawn as soon as it shows up.
             sessions = dict(state.sessions)

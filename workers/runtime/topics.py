@@ -173,6 +173,13 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.outcomes:SessionWithdrawn",
         consumed=True,
     ),
+    TopicSpec(
+        "prescriptions.attention",
+        "Progress reports and renewals due to prescribing physicians (per counted visit).",
+        "<clinic_id>:<prescription_id>",
+        "schemas.outcomes:PrescriptionAttention",
+        retention_ms=RECORDS_MS,
+    ),
     # --- billing -------------------------------------------------------------
     TopicSpec(
         "charges.billable",
@@ -273,6 +280,13 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "Claim payments with no submitted claim to post to (work queue).",
         "<CLP01>",
         "schemas.remits:RemittanceUnmatched",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "documents.issued",
+        "Superbills (self-pay and HSA sessions) and patient statements written to the outbox.",
+        "<session key> | <clinic_id>:<patient_id>",
+        "schemas.documents:SuperbillIssued | schemas.documents:PatientStatement",
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(

@@ -1,0 +1,164 @@
+"""Superbills and patient statements (`workers.documents`): each PDF is produced and the
+text extracted from it (with pypdf, an independent reader) has the right codes,
+identities and totals."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+
+from schemas.claims import ControlNumbers
+from schemas.remits import ClaimLedger
+from schemas.submission import ClaimSubmitted
+from tests import factories as f
+from tests.pipeline import billable
+from tests.unit.test_reconcile import payment
+from workers.claims.assemble import assemble_claim
+from workers.documents.pdf import Page, render
+from workers.documents.statement import statements
+from workers.documents.superbill import icd10, superbill
+from workers.remits import reconcile
+
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+
+
+def text_of(pdf: bytes) -> str:
+    reader = PdfReader(io.BytesIO(pdf))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def hsa_session(session_id: str = "s1"):  # type: ignore[no-untyped-def]
+    return billable(
+        session=f.session(session_id=session_id, dos="2026-03-02"),
+        patient=f.patient(
+            payer_id=None,
+            coverages=[{"coverage_id": "hsa", "kind": "hsa", "effective_from": "2020-01-01"}],
+        ),
+    )
+
+
+def test_the_pdf_writer_escapes_text_and_keeps_latin_1() -> None:
+    page = Page()
+    page.text(54, 60, "Total (incl. tax) \\ 100% - café")
+    pdf = render([page, Page()], title="t")
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 2
+    assert reader.pages[0].extract_text() == "Total (incl. tax) \\ 100% - café"
+    assert render([page], title="t") == render([page], title="t"), "deterministic"
+    with pytest.raises(ValueError):
+        render([])
+
+
+def test_a_superbill_names_provider_patient_prescription_codes_and_totals() -> None:
+    session = hsa_session()
+    assert not session.billed_to_payer
+    bill = superbill(session, date(2026, 3, 3))
+    text = text_of(bill.pdf)
+    e = session.enriched
+    assert e.prescription is not None
+    for expected in (
+        "SUPERBILL",
+        e.clinic.name,
+        f"NPI {e.clinic.npi}",
+        f"Tax ID {e.clinic.tax_id[:2]}-{e.clinic.tax_id[2:]}",
+        f"NPI {e.therapist.npi}",
+        f"{e.patient.name.first_name} {e.patient.name.last_name}",
+        f"Date of birth {e.patient.birth_date.isoformat()}",
+        f"{e.prescription.prescription_id} issued",
+        f"NPI {e.prescription.prescriber.npi}",
+        "M54.50, M62.830",
+        "Date of service 2026-03-02",
+        "Total charges 170.00",
+        "Amount paid 170.00",
+        "Balance due 0.00",
+        "Payment: HSA",
+    ):
+        assert expected in text, expected
+    for line in session.lines:
+        assert (
+            f"{line.code} - {line.units} {line.minutes} {line.unit_price:.2f} {line.charge:.2f}"
+            in text
+        )
+    assert bill.file_name == "superbill_c1_s1.pdf" and bill.coverage == "HSA"
+    assert icd10("M5450") == "M54.50" and icd10("R52") == "R52"
+
+
+def claimed(patient_id: str, session_id: str):  # type: ignore[no-untyped-def]
+    claim = assemble_claim(
+        [
+            billable(
+                session=f.session(session_id=session_id, patient_id=patient_id, dos="2026-03-02"),
+                patient=f.patient(patient_id=patient_id),
+            )
+        ]
+    )
+    event = ClaimSubmitted.of(
+        claim,
+        file_name="f.x12",
+        control_numbers=ControlNumbers(interchange=1, group=1, transaction=1),
+        submitted_at=NOW,
+    )
+    ledger = reconcile.on_submitted(
+        ClaimLedger.new(patient_control_number=claim.patient_control_number), event, NOW
+    ).ledger
+    return claim, ledger
+
+
+def test_statements_group_the_patient_share_per_patient_and_period() -> None:
+    a1, la1 = claimed("pt1", "s1")
+    a2, la2 = claimed("pt1", "s2")
+    b1, lb1 = claimed("pt2", "s3")
+    share = (("CO", "45", "20.00"), ("PR", "1", "15.00"), ("PR", "2", "5.00"))
+    la1 = reconcile.on_claim_payment(
+        la1, payment(a1.patient_control_number, paid="130.00", adjustments=share), NOW
+    ).ledger
+    la2 = reconcile.on_claim_payment(
+        la2,
+        payment(
+            a2.patient_control_number,
+            paid="140.00",
+            adjustments=(("CO", "45", "20.00"), ("PR", "3", "10.00")),
+            trace="T2",
+        ),
+        NOW,
+    ).ledger
+    lb1 = reconcile.on_claim_payment(  # paid in full: no statement for pt2
+        lb1,
+        payment(
+            b1.patient_control_number,
+            paid="150.00",
+            adjustments=(("CO", "45", "20.00"),),
+            trace="T3",
+        ),
+        NOW,
+    ).ledger
+    claims = {c.patient_control_number: c for c in (a1, a2, b1)}
+    drafts = statements([la1, la2, lb1], claims, "2026-04", date(2026, 4, 2))
+    assert [d.statement_id for d in drafts] == ["c1:pt1:2026-04"]
+    (draft,) = drafts
+    assert draft.total_due == Decimal("30.00")
+    shares = {
+        ln.patient_control_number: (ln.deductible, ln.coinsurance, ln.copay) for ln in draft.lines
+    }
+    assert shares == {
+        a1.patient_control_number: (Decimal("15.00"), Decimal("5.00"), Decimal("0.00")),
+        a2.patient_control_number: (Decimal("0.00"), Decimal("0.00"), Decimal("10.00")),
+    }
+    text = text_of(draft.pdf)
+    for expected in (
+        "PATIENT STATEMENT",
+        "Statement period 2026-04",
+        "Zephyrine Quillfeather",
+        "42 Larkspur Lane",
+        a1.patient_control_number,
+        a2.patient_control_number,
+        "Amount due 30.00",
+        f"NPI {a1.billing_provider.npi}",
+    ):
+        assert expected in text, expected
+    assert statements([la1, la2, lb1], claims, "2026-05", date(2026, 5, 2)) == []

@@ -1,0 +1,94 @@
+"""``claims superbill SESSION_ID [--out FILE]``: render one session's superbill on demand.
+
+The session (``<clinic_id>:<session_id>``) is looked up on ``charges.billable``
+(the self-pay and HSA sessions, keyed ``self-pay:<clinic_id>``: only that key's
+partition is read).  The PDF is written atomically with owner-only permissions
+to ``--out`` or to ``<outbox>/superbills/<clinic_id>/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schemas.billing import BillableSession, billing_key
+
+
+class NotFound(LookupError):
+    pass
+
+
+def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> BillableSession:
+    from kafka import KafkaConsumer, TopicPartition
+
+    from workers.claims.processor import parse_charges
+    from workers.runtime.partitioning import partition_for
+    from workers.runtime.topics import Catalogue
+
+    clinic_id = session_key.split(":", 1)[0]
+    key = billing_key(None, clinic_id, False)
+    topic = settings.topic("charges.billable")
+    tp = TopicPartition(
+        topic, partition_for(key, Catalogue(settings).partitions("charges.billable"))
+    )
+    consumer = KafkaConsumer(
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=int(timeout_s * 1000),
+        **settings.kafka_python_config(),
+    )
+    found: BillableSession | None = None
+    try:
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        end = consumer.end_offsets([tp])[tp]
+        while consumer.position(tp) < end:
+            batch = consumer.poll(timeout_ms=1000)
+            if not batch:
+                break
+            for records in batch.values():
+                for r in records:
+                    if r.key != key.encode() or not r.value or session_key.encode() not in r.value:
+                        continue
+                    try:
+                        event = parse_charges(r.value)
+                    except ValueError:
+                        continue
+                    if isinstance(event, BillableSession) and event.session_key == session_key:
+                        found = event
+    finally:
+        consumer.close()
+    if found is None:
+        raise NotFound(f"no self-pay or HSA session {session_key} on charges.billable")
+    return found
+
+
+def superbill_main(settings: Any, session_key: str, out: str | None) -> int:
+    from workers.claims.delivery import DeliveryError, write_atomically
+    from workers.documents.superbill import superbill
+
+    if ":" not in session_key:
+        print("claims superbill: SESSION_ID is <clinic_id>:<session_id>", file=sys.stderr)
+        return 2
+    try:
+        billable = find_billable(settings, session_key)
+    except NotFound as exc:
+        print(f"claims superbill: {exc}", file=sys.stderr)
+        return 1
+    bill = superbill(billable, datetime.now(UTC).date())
+    target = (
+        Path(out)
+        if out
+        else settings.outbox_dir / "superbills" / billable.clinic_id / bill.file_name
+    )
+    try:
+        path = write_atomically(target.parent, target.name, bill.pdf)
+    except DeliveryError as exc:
+        print(f"claims superbill: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{path} ({bill.coverage}, charges {bill.totals.charges:.2f}, paid {bill.totals.paid:.2f})"
+    )
+    return 0
