@@ -220,6 +220,10 @@ def test_files_are_written_atomically_owner_only_and_never_overwritten(tmp_path)
         write_atomically(tmp_path / "rcv1", "a.x12", b"other")
     assert path.read_bytes() == b"ISA..."
     assert [p.name for p in (tmp_path / "rcv1").iterdir()] == ["a.x12"]
+    # every directory it has to create is owner-only, not only the last one
+    deep = write_atomically(tmp_path / "out" / "superbills" / "c1", "s.pdf", b"%PDF")
+    for d in (tmp_path / "out", tmp_path / "out" / "superbills", deep.parent):
+        assert d.stat().st_mode & 0o077 == 0, d
 
 
 def test_charges_topic_values_are_told_apart_and_bad_ones_named() -> None:

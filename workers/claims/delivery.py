@@ -17,10 +17,22 @@ class DeliveryError(OSError):
     """The file could not be written (the message names the path, never content)."""
 
 
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parent, each owner-only (``mkdir -p`` would
+    give the parents the default mode)."""
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
 def write_atomically(directory: Path, name: str, data: bytes) -> Path:
     if "/" in name or name.startswith("."):
         raise DeliveryError(f"refusing file name {name!r}")
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(directory)
     final = directory / name
     tmp = directory / f".{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
