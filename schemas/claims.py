@@ -246,6 +246,9 @@ class TradingPartner(Versioned):
     submitter: Submitter
     send_billing_taxonomy: bool = Field(default=False, description="PRV*BI in 2000A.")
     send_initial_treatment_date: bool = Field(default=False, description="DTP*454 in 2300.")
+    acknowledge_835: bool = Field(
+        default=False, description="Answer this partner's 835 files with a 999."
+    )
 
     @property
     def key(self) -> str:

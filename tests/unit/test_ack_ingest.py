@@ -92,3 +92,16 @@ def test_an_835_is_not_an_acknowledgement() -> None:
     path = DATA / "835" / "azoner_pyx12__pyx12_tests_835_mult_loops.txt"
     with pytest.raises(AckIngestError, match="835 remittance"):
         messages(path, [f.partner()], now=NOW)
+
+
+def test_a_partner_can_ask_for_a_999_for_its_835s() -> None:
+    from workers.claims.ack_ingest import wants_999
+
+    data = (DATA / "835" / "azoner_pyx12__pyx12_tests_835_mult_loops.txt").read_bytes()
+    sender = data[35:50].decode().strip()  # ISA06
+    quiet = f.partner(isa_receiver_id=sender)
+    asking = f.partner(isa_receiver_id=sender, acknowledge_835=True)
+    other = f.partner(isa_receiver_id="SOMEONEELSE", acknowledge_835=True)
+    assert not wants_999(data, [quiet, other])
+    assert wants_999(data, [asking])
+    assert not wants_999(b"not x12", [asking])

@@ -96,6 +96,17 @@ def receiver_for(envelope: AckEnvelope, partners: Sequence[TradingPartner]) -> s
     )
 
 
+def wants_999(data: bytes, partners: Sequence[TradingPartner]) -> bool:
+    """Whether the partner that sent this 835 (its ISA06 is the partner's ISA08 id)
+    asks for a 999 answer (``acknowledge_835``)."""
+    try:
+        isa = next(iter(read_segments(data[:4096])))
+    except (X12Error, StopIteration):
+        return False
+    sender = isa.element(6).strip()
+    return any(p.acknowledge_835 for p in partners if p.isa_receiver_id.strip() == sender)
+
+
 def _ack_id(*parts: str) -> str:
     return "K" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:20].upper()
 

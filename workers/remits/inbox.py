@@ -9,8 +9,9 @@ remittances are parsed, balanced and published (:mod:`workers.remits.ingest`);
 when it cannot be taken in).  A file is picked up only when its size has not
 changed for one poll, so a file still being copied in is left alone.
 
-With ``CLAIMS_INBOX_ACKNOWLEDGE_835=true`` every 835 taken in is answered with a
-999 written to ``<outbox>/999/`` (atomically, mode 0600).
+An 835 from a trading partner with ``acknowledge_835: true`` (or every 835, with
+``CLAIMS_INBOX_ACKNOWLEDGE_835=true``) is answered with a 999 written to
+``<outbox>/999/`` (atomically, mode 0600).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def process_file(
             return None
         report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
         producer.flush()
-        if settings.inbox_acknowledge_835:
+        if settings.inbox_acknowledge_835 or _partner_wants_999(path, settings):
             _acknowledge(path, settings)
     except (X12Error, ValueError, OSError) as exc:
         failed = _move(path, inbox / "failed")
@@ -171,6 +172,14 @@ def _process_ack(
         published=report.published,
         skipped=len(report.skipped),
     )
+
+
+def _partner_wants_999(path: Path, settings: Settings) -> bool:
+    from workers.claims.ack_ingest import load_partners, wants_999
+
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    return wants_999(head, load_partners(settings))
 
 
 def _acknowledge(path: Path, settings: Settings) -> None:
