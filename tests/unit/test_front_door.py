@@ -274,3 +274,17 @@ def test_follow_up_after_the_configured_days_without_an_835() -> None:
     remitted = rec.model_copy(update={"remitted_at": T0 + dt.timedelta(days=3)})
     assert not front_door.needs_follow_up(remitted, T0 + dt.timedelta(days=40), 30)
     assert not front_door.needs_follow_up(record(), T0 + dt.timedelta(days=40), 30)  # never acked
+
+
+def test_a_277_names_the_version_it_acknowledges_through_the_echoed_bht03() -> None:
+    rec = record()
+    second = ClaimVersionSent(
+        claim_id="V2", frequency="1", file_name="b.x12", interchange=7, sent_at=T0
+    )
+    rec = rec.model_copy(update={"versions": [*rec.versions, second]})
+    first_id = rec.versions[0].claim_id
+    assert front_door.version_acknowledged(rec, "0000000010001") == first_id  # interchange 1
+    assert front_door.version_acknowledged(rec, "0000000070001") == "V2"
+    assert front_door.version_acknowledged(rec, "0000000990001") == "V2"  # unknown: latest
+    assert front_door.version_acknowledged(rec, None) == "V2"
+    assert front_door.version_acknowledged(rec, "ABC") == "V2"

@@ -216,6 +216,18 @@ def verdict_of_277(status: ClaimStatusReceived, claim_id: str) -> Verdict:
     )
 
 
+def version_acknowledged(record: ClaimRecord, batch_reference: str | None) -> str:
+    """The claim version a 277 is about: the one sent in the file whose BHT03
+    (9-digit interchange number + 4-digit transaction number, as the claims stage
+    writes it) the 277 echoes in 2200B TRN02; else the latest version."""
+    if batch_reference and len(batch_reference) == 13 and batch_reference.isdigit():
+        interchange = int(batch_reference[:9])
+        for sent in reversed(record.versions):
+            if sent.interchange == interchange:
+                return sent.claim_id
+    return record.versions[-1].claim_id if record.versions else record.patient_control_number
+
+
 def front_door_of(notes: Sequence[AckNote], claim_id: str) -> FrontDoorStatus:
     """The status of version ``claim_id``: the strongest outcome any note gives it."""
     best: FrontDoorStatus = "sent"

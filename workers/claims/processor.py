@@ -966,20 +966,10 @@ def register(w: Wiring) -> None:
                 "unknown-claim",
                 "no submitted claim has this patient control number in this receiver's partition",
             )
-        claim_id = version_acknowledged(record, ack.batch_reference)
+        claim_id = front_door.version_acknowledged(record, ack.batch_reference)
         out = apply(record, front_door.verdict_of_277(ack, claim_id), when)
         w.metrics.outcome(PROCESSOR, f"{ack.kind}-applied")
         return out
-
-    def version_acknowledged(record: ClaimRecord, batch_reference: str | None) -> str:
-        """The claim version a 277 is about: the one sent in the file whose BHT03
-        (interchange number + transaction number) the 277 echoes, else the latest."""
-        if batch_reference and len(batch_reference) == 13 and batch_reference.isdigit():
-            interchange = int(batch_reference[:9])
-            for sent in reversed(record.versions):
-                if sent.interchange == interchange:
-                    return sent.claim_id
-        return record.versions[-1].claim_id if record.versions else record.patient_control_number
 
     w.consume("acks.inbound", PROCESSOR, on_ack)
 
