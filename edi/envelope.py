@@ -22,14 +22,21 @@ segment that revealed it (at the end of input: the last segment read).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import Final, TypeVar
 
 from edi.segments import Segment, X12EnvelopeError
 
-__all__ = ["CONTROL_SEGMENTS", "EnvelopeChecker", "check_envelopes", "check_envelopes_leniently"]
+__all__ = [
+    "CONTROL_SEGMENTS",
+    "EnvelopeChecker",
+    "check_envelopes",
+    "check_envelopes_leniently",
+    "read_leniently",
+]
 
 CONTROL_SEGMENTS: Final = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
+T = TypeVar("T")
 
 
 def _digits(value: str) -> bool:
@@ -212,3 +219,13 @@ def check_envelopes_leniently(
             checker.body(segment)
         yield segment
     checker.finish()
+
+
+def read_leniently(
+    segments: Iterable[Segment], parse: Callable[[Iterator[Segment]], Iterator[T]]
+) -> tuple[list[T], list[str]]:
+    """Everything ``parse`` yields from ``segments`` checked by
+    :func:`check_envelopes_leniently`, and the envelope problems it noted."""
+    problems: list[str] = []
+    items = list(parse(check_envelopes_leniently(segments, problems)))
+    return items, problems

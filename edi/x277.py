@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
-from edi.envelope import check_envelopes_leniently
+from edi.envelope import read_leniently
 from edi.segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -327,11 +327,8 @@ class _Parser:
 
 def parse_277(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack277:
     """Every 277 transaction set of ``source`` (bytes, a binary file or chunks)."""
-    warnings: list[str] = []
-    segments = check_envelopes_leniently(
-        read_segments(source, encoding_errors=encoding_errors), warnings
-    )
-    reports = list(_Parser().run(segments))
+    segments = read_segments(source, encoding_errors=encoding_errors)
+    reports, warnings = read_leniently(segments, _Parser().run)
     if not reports:
         raise X277Error("the file holds no 277 transaction set")
     return Ack277(reports=reports, warnings=warnings)

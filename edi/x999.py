@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, cast
 
-from edi.envelope import check_envelopes_leniently
+from edi.envelope import read_leniently
 from edi.segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -259,11 +259,8 @@ class _Parser:
 
 def parse_999(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack999:
     """Every 999 transaction set of ``source`` (bytes, a binary file or chunks)."""
-    warnings: list[str] = []
-    segments = check_envelopes_leniently(
-        read_segments(source, encoding_errors=encoding_errors), warnings
-    )
-    groups = list(_Parser().run(segments))
+    segments = read_segments(source, encoding_errors=encoding_errors)
+    groups, warnings = read_leniently(segments, _Parser().run)
     if not groups:
         raise X999Error("the file holds no 999 transaction set")
     return Ack999(groups=groups, warnings=warnings)
