@@ -494,7 +494,7 @@ def _check_other_payers(claim: Claim) -> None:
             _check_cas(claim, adj.adjustments, f"{where}.lines[{adj.line_number}]")
         if len({a.line_number for a in other.lines}) != len(other.lines):
             raise _claim_error(claim, f"{where}.lines: one 2430 per line and payer")
-    if claim.payer_responsibility_of_others() & {claim.subscriber.payer_responsibility}:
+    if claim.subscriber.payer_responsibility in {o.responsibility for o in claim.other_payers}:
         raise _claim_error(claim, "other_payers: a payer responsibility (SBR01) is used twice")
     problems = cob_balance_problems(claim)
     if problems:

@@ -209,9 +209,6 @@ class Claim(Versioned):
         default=None, description="The primary payer's claim this one follows (COB)."
     )
 
-    def payer_responsibility_of_others(self) -> set[str]:
-        return {o.responsibility for o in self.other_payers}
-
 
 class Submitter(Contract):
     """Loop 1000A: the billing company sending the file."""

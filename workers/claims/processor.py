@@ -947,7 +947,9 @@ def register(w: Wiring) -> None:
         out: list[Outgoing] = []
         for pcn, claim_id in sorted(sent.claims.items()):
             record = state.record(pcn)
-            if record is None:
+            if record is None:  # written with the transmission; absent only if state was lost
+                log.error("999 names a claim with no record", pcn=pcn, claim_id=claim_id)
+                w.metrics.outcome(PROCESSOR, "999-claim-without-record")
                 continue
             out += apply(record, front_door.verdict_of_999(ack, claim_id), when)
         w.metrics.outcome(PROCESSOR, "999-applied")

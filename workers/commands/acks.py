@@ -17,7 +17,9 @@ from typing import TextIO
 
 from edi.segments import X12Error
 from schemas.acknowledgements import Ack277, Ack999
+from schemas.state import ClaimRecord
 from workers.runtime.limits import FileTooLarge, check_file_size
+from workers.runtime.settings import Settings
 
 
 def _read(path: str, prog: str, err: TextIO, max_bytes: int | None) -> bytes | None:
@@ -149,13 +151,11 @@ def ack_835_main(
     return 0
 
 
-def ingest_ack_main(settings: object, files: Sequence[str], expected: str) -> int:
+def ingest_ack_main(settings: Settings, files: Sequence[str], expected: str) -> int:
     """``claims ingest 999|277 FILE...``: publish acknowledgements on ``acks.inbound``."""
     from workers.claims.ack_ingest import AckIngestError, load_partners, messages
     from workers.remits.inbox import producer_for
-    from workers.runtime.settings import Settings
 
-    assert isinstance(settings, Settings)
     partners = load_partners(settings)
     producer = producer_for(settings)
     status = 0
@@ -196,13 +196,11 @@ def ingest_ack_main(settings: object, files: Sequence[str], expected: str) -> in
     return status
 
 
-def follow_up_rows(records: Sequence[object], now: datetime, days: int) -> list[list[str]]:
-    from schemas.state import ClaimRecord
+def follow_up_rows(records: Sequence[ClaimRecord], now: datetime, days: int) -> list[list[str]]:
     from workers.claims.front_door import needs_follow_up
 
     rows = []
     for record in records:
-        assert isinstance(record, ClaimRecord)
         if not needs_follow_up(record, now, days):
             continue
         assert record.front_door_at is not None
@@ -223,13 +221,10 @@ def follow_up_rows(records: Sequence[object], now: datetime, days: int) -> list[
 FOLLOW_UP_HEADERS = ["claim", "receiver", "version", "front door", "since", "days"]
 
 
-def load_claim_records(settings: object) -> list[object]:
-    from schemas.state import ClaimRecord
+def load_claim_records(settings: Settings) -> list[ClaimRecord]:
     from workers.runtime.compacted import read_latest
-    from workers.runtime.settings import Settings
 
-    assert isinstance(settings, Settings)
-    out: list[object] = []
+    out: list[ClaimRecord] = []
     for value in read_latest(settings, "state.claims.records").values():
         try:
             out.append(ClaimRecord.parse_json(value))
