@@ -120,6 +120,23 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+@contextlib.contextmanager
+def stop_cleanly_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (``timeout``, a CI runner giving up) into ``SystemExit`` while the
+    block runs, so its ``finally`` clauses stop the workers and the private broker a
+    benchmark started instead of leaving them running on the machine."""
+    import signal
+
+    def terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {

@@ -42,9 +42,7 @@ def group_name(hops: list[int]) -> str:
 
 
 def build(hops: list[int]) -> Any:
-    import faust
-
-    from workers.runtime.app import app_options
+    from workers.runtime.app import new_app
     from workers.runtime.settings import load_settings
     from workers.runtime.topics import Catalogue
 
@@ -52,7 +50,7 @@ def build(hops: list[int]) -> Any:
     catalogue = Catalogue(settings)
     app_id = settings.group_id(group_name(hops))
     (settings.state_dir / app_id).mkdir(parents=True, exist_ok=True)
-    app = faust.App(app_id, **app_options(settings, app_id))
+    app = new_app(settings, app_id)
 
     def topic(name: str) -> Any:
         return app.topic(

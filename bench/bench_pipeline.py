@@ -1166,4 +1166,5 @@ def print_profiles(directory: Path, top: int = 25) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with common.stop_cleanly_on_sigterm():
+        main()

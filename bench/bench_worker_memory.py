@@ -401,4 +401,5 @@ def _delete(bootstrap: str, prefix: str, workers: list[str]) -> int | None:
 
 
 if __name__ == "__main__":
-    main()
+    with common.stop_cleanly_on_sigterm():
+        main()

@@ -433,19 +433,58 @@ def app_options(settings: Settings, app_id: str) -> dict[str, Any]:
         "producer_acks": -1,
         "producer_linger": settings.producer_linger_ms / 1000.0,
         "producer_max_batch_size": settings.producer_max_batch_bytes,
+        "consumer_max_fetch_size": settings.consumer_max_fetch_bytes,
         "processing_guarantee": "at_least_once",
     }
 
 
-def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiring]:
-    """Build the faust app for a worker mode (one processor name, or ``all``)."""
+def new_app(settings: Settings, app_id: str) -> faust.App:
+    """A faust app with :func:`app_options` and the consumer's fetch wait from settings
+    (every claims worker, and the benchmark's baseline)."""
     import faust
 
+    _hold_fetches_at_most()
+    app = faust.App(app_id, **app_options(settings, app_id))
+    app._claims_fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms  # type: ignore[attr-defined]
+    return app
+
+
+def _hold_fetches_at_most() -> None:
+    """Let each app choose how long the broker may hold an empty fetch.
+
+    faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` and offers no
+    setting.  aiokafka keeps one fetch per broker in flight and leaves out of it the
+    partitions whose records are still buffered; when such a partition's buffer
+    empties, its next fetch waits for the one in flight, which the broker holds for
+    the whole wait when the other partitions are quiet.  Under load a stage then
+    stalls for up to 1.5 s after every fetched batch.  The consumer keeps the value
+    in ``_fetch_max_wait_ms`` until it starts and builds its fetcher from it.
+    """
+    from faust.transport.drivers import aiokafka as driver
+
+    thread_cls: Any = driver.AIOKafkaConsumerThread
+    if getattr(thread_cls, "_claims_wait_patched", False):
+        return
+    create = thread_cls._create_worker_consumer
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        wait_ms = getattr(self.app, "_claims_fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            consumer._fetch_max_wait_ms = int(wait_ms)
+        return consumer
+
+    thread_cls._create_worker_consumer = create_worker_consumer
+    thread_cls._claims_wait_patched = True
+
+
+def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiring]:
+    """Build the faust app for a worker mode (one processor name, or ``all``)."""
     defs = resolve(names)
     mode = "all" if list(names) == ["all"] else "_".join(d.name for d in defs)
     app_id = settings.group_id(mode)
     (settings.state_dir / app_id).mkdir(parents=True, exist_ok=True)
-    app = faust.App(app_id, **app_options(settings, app_id))
+    app = new_app(settings, app_id)
     wiring = Wiring(app, settings, mode)
     for defn in defs:
         module_name, func_name = defn.register.split(":")

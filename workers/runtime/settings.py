@@ -91,6 +91,22 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Largest batch of messages for one partition in one produce request.",
     )
+    consumer_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description=(
+            "How long the broker may hold a fetch that finds no new data. One fetch per "
+            "broker is in flight at a time, so a busy partition whose next batch missed "
+            "the request waits this long (faust fixes it at 1,500 ms)."
+        ),
+    )
+    consumer_max_fetch_bytes: int = Field(
+        default=4_194_304,
+        ge=65_536,
+        le=67_108_864,
+        description="Most data one fetch takes from one partition.",
+    )
     consumer_session_timeout_s: float = Field(
         default=30.0, ge=6, description="A worker that stops heart-beating loses its partitions."
     )
