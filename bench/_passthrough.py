@@ -12,8 +12,9 @@ next topic of the claims pipeline::
 
 The topics are the catalogue's (same names under ``CLAIMS_TOPIC_PREFIX``, same
 partition counts) and the app is built with the options the claims workers get
-(``workers.runtime.app.app_options``: acks=all, at-least-once, memory store,
-the same commit interval and producer linger, web view on), settings
+(``workers.runtime.app.new_app``: acks=all, at-least-once, memory store,
+the same commit interval, producer linger and consumer fetch wait, web view
+on), settings
 read from the same ``CLAIMS_*`` environment, logging configured the same way;
 only what happens to a message differs.  The consumer group is
 ``<prefix>passthrough-<hops>``.  Run by ``bench/bench_pipeline.py``; nothing

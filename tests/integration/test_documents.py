@@ -4,6 +4,7 @@ turns the patient share of posted 835s into statements."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import stat
@@ -48,6 +49,7 @@ def test_an_hsa_session_gets_its_superbill_and_one_can_be_rendered_on_demand(
     path = Path(body["path"])
     assert path.parent == outbox / "superbills" / "c1"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert body["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     text = text_of(path)
     assert "SUPERBILL" in text and f"Total charges {b.charge_total:.2f}" in text
     assert Decimal(body["total_charge"]) == b.charge_total == Decimal(body["amount_paid"])

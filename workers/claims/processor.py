@@ -449,7 +449,9 @@ def register(w: Wiring) -> None:
             f"{partner.isa_sender_id.strip()}_{partner.isa_receiver_id.strip()}_"
             f"{numbers.interchange:09d}_{stamp}.x12"
         ).replace(" ", "")
-        path = write_atomically(outbox / partner.receiver_id, name, data)
+        # fsync waits on the disk: in a thread, so the other partitions and stages
+        # go on meanwhile (this partition's lock is still held)
+        path = await asyncio.to_thread(write_atomically, outbox / partner.receiver_id, name, data)
         out: list[Outgoing] = []
         billing_npi = renderable[0][0].billing_provider.npi
         for claim, members in renderable:
@@ -595,7 +597,7 @@ def register(w: Wiring) -> None:
         state.put_record(queue_changes(record, when))
 
     # --- superbills (self-pay and HSA sessions) -------------------------------------
-    def issue_superbill(msg: Incoming, scope: Scope) -> list[Outgoing]:
+    async def issue_superbill(msg: Incoming, scope: Scope) -> list[Outgoing]:
         event = decode(parse_charges, msg.value)
         if isinstance(event, ChargesWithdrawn) or event.billed_to_payer:
             return []
@@ -604,9 +606,11 @@ def register(w: Wiring) -> None:
         bill = superbill(event, when.date())
         directory = outbox / "superbills" / event.clinic_id
         try:
-            path = write_atomically(directory, bill.file_name, bill.pdf)
+            path = await asyncio.to_thread(write_atomically, directory, bill.file_name, bill.pdf)
+            digest = sha256(bill.pdf)
         except DeliveryError:  # issued before (a redelivery): announce the file there is
             path = directory / bill.file_name
+            digest = sha256(path.read_bytes())
         issued = SuperbillIssued.new(
             session_key=event.session_key,
             clinic_id=event.clinic_id,
@@ -614,7 +618,7 @@ def register(w: Wiring) -> None:
             coverage=bill.coverage,
             file_name=bill.file_name,
             path=str(path),
-            sha256=sha256(path.read_bytes()),
+            sha256=digest,
             total_charge=bill.totals.charges,
             amount_paid=bill.totals.paid,
             balance=bill.totals.balance,
@@ -635,7 +639,7 @@ def register(w: Wiring) -> None:
     async def on_charges(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = msg.key_text or ""
         if key.startswith("self-pay:"):
-            return issue_superbill(msg, scope)
+            return await issue_superbill(msg, scope)
         if not key or partition_for(key, partitions) != msg.partition:
             raise InvalidInput(
                 "misrouted", "charges.billable is keyed by receiver id with the default partitioner"
