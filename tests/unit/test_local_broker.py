@@ -73,3 +73,20 @@ def test_the_server_properties_template_renders(tmp_path: Path) -> None:
     assert f"listeners=PLAINTEXT://127.0.0.1:{b.settings.broker_port}," in text
     assert "process.roles=broker,controller" in text
     assert "${" not in text
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id starting with ``-`` reads as an option to the storage tool (format fails)."""
+    import uuid
+
+    from workers.runtime import local_broker
+
+    dash_first = uuid.UUID(bytes=b"\xf8" + bytes(15))  # base64 "-A..."
+    plain = uuid.UUID(bytes=b"\x00" + bytes(15))
+    draws = iter([dash_first, dash_first, plain])
+    monkeypatch.setattr(local_broker.uuid, "uuid4", lambda: next(draws))
+    assert local_broker.new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
+    monkeypatch.undo()
+    ids = {local_broker.new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000 and not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)

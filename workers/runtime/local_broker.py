@@ -56,6 +56,19 @@ class StartResult:
     started: bool  # False: an already-running broker was reused
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    One id in 64 would start with ``-``, which the storage tool's argument parser
+    reads as an option (the broker then fails to format, at random); Kafka's own
+    ``Uuid.randomUuid`` draws again in that case, and so does this.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalBroker:
     def __init__(
         self,
@@ -182,7 +195,7 @@ class LocalBroker:
         classpath = f"{jars}/*"
         if not (self.data_dir / "meta.properties").exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             fmt = subprocess.run(
                 [
                     "java",
@@ -190,8 +203,7 @@ class LocalBroker:
                     classpath,
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_id,
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(self.properties_path),
                     "--ignore-formatted",
