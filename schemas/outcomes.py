@@ -159,7 +159,14 @@ class ReferenceRejected(Versioned):
 
 def parse_enriched_topic(raw: bytes | str) -> SessionEnriched | SessionWithdrawn:
     """A message of ``sessions.enriched``: a SessionEnriched, or a SessionWithdrawn
-    for a session enriched earlier."""
+    for a session enriched earlier.
+
+    Only a value that mentions ``session.withdrawn`` at all is decoded twice (once
+    to read its ``event_type``): an enriched session is several kilobytes.
+    """
+    text = raw.encode("utf-8", errors="replace") if isinstance(raw, str) else raw
+    if b"session.withdrawn" not in text:
+        return SessionEnriched.parse_json(raw)
     try:
         kind = json.loads(raw).get("event_type")
     except (ValueError, AttributeError, RecursionError):  # the model refuses it below

@@ -202,10 +202,11 @@ def test_two_processes_share_the_partitions_without_double_counting(cluster: Clu
         patient(c, pid)
     for pid in pids:
         send(c, pid, f"{pid}-a")
-    first = c.start_worker("enrich")
+    # an enriched session is logged at debug (the usual outcome is only counted)
+    first = c.start_worker("enrich", CLAIMS_LOG_LEVEL="DEBUG")
     enriched = c.read("sessions.enriched")
     enriched.wait_for(len(pids), worker=first)
-    second = c.start_worker("enrich")
+    second = c.start_worker("enrich", CLAIMS_LOG_LEVEL="DEBUG")
     second.wait_log(lambda e: "Worker ready" in str(e.get("event", "")), timeout=60)
     for pid in pids:
         send(c, pid, f"{pid}-b")

@@ -274,3 +274,58 @@ def test_claims_state_parses_pending_entries_once_and_follows_the_table() -> Non
     state.drop_pending(key)
     assert state.pending_of(first.receiver_id, first.batch_key) == []
     assert not state.has_pending(key)
+
+
+def test_a_batch_summary_closes_exactly_when_its_entries_would() -> None:
+    """The kept summary (claim count, oldest arrival) answers like ``is_due`` over the
+    batch's entries after any sequence of arrivals, replacements and removals."""
+    import random
+
+    rng = random.Random(11)
+    partner = PARTNER.model_copy(update={"batch_max_claims": 4, "batch_max_age_s": 30})
+    for _ in range(200):
+        summary = batching.BatchSummary()
+        entries: dict[str, PendingEntry] = {}
+        for _step in range(rng.randint(1, 25)):
+            key = f"k{rng.randint(0, 8)}"
+            if entries and rng.random() < 0.35:
+                gone = rng.choice(sorted(entries))
+                summary.remove(gone)
+                del entries[gone]
+            else:
+                e = entry(f"id{rng.randint(0, 5)}", rng.uniform(0, 60))
+                summary.add(key, e)
+                entries[key] = e
+            expected = batching.is_due(list(entries.values()), partner, NOW)
+            assert summary.due(partner, NOW) == expected
+            assert len(summary) == len(entries)
+            assert summary.oldest == min((e.received_at for e in entries.values()), default=None)
+
+
+def test_claims_state_checks_a_batch_from_its_summary_and_after_recovery() -> None:
+    """``ClaimsState.is_due`` follows arrivals and removals, and after a recovery
+    (other bytes in the table) it is built again from the table."""
+    import asyncio
+
+    from workers.claims.processor import ClaimsState
+    from workers.runtime.codec import encode
+
+    partner = PARTNER.model_copy(update={"batch_max_claims": 2, "batch_max_age_s": 60})
+    state = ClaimsState({}, {}, {}, {}, 6)
+    young = entry("a", 1)
+    key_a = ClaimsState.pending_key(young, "c1:s1")
+    assert not state.is_due("rcv1", young.batch_key, partner, NOW)
+    state.add_pending(key_a, young)
+    assert not state.is_due("rcv1", young.batch_key, partner, NOW)  # one young claim
+    other = entry("b", 1)
+    key_b = ClaimsState.pending_key(other, "c1:s2")
+    state.add_pending(key_b, other)
+    assert state.is_due("rcv1", young.batch_key, partner, NOW)  # two claims: full
+    state.drop_pending(key_b)
+    assert not state.is_due("rcv1", young.batch_key, partner, NOW)
+    # recovery restores an old entry under the first key: due by age
+    state.pending[key_a.encode()] = encode(entry("a", 120))
+    asyncio.run(state.rebuild_index())
+    assert state.is_due("rcv1", young.batch_key, partner, NOW)
+    state.drop_pending(key_a)
+    assert not state.is_due("rcv1", young.batch_key, partner, NOW)

@@ -428,6 +428,28 @@ def test_cancelling_an_enriched_session_releases_its_visit() -> None:
     assert step.state.visits["rx1"] == []
 
 
+def test_the_enriched_topic_tells_withdrawals_from_enriched_sessions() -> None:
+    """``sessions.enriched`` carries both; an enriched session whose free text
+    mentions the withdrawal's event type is still read as an enriched session, and a
+    broken withdrawal is refused naming its field."""
+    from schemas.outcomes import SessionEnriched, parse_enriched_topic
+
+    s = run(state(prescriptions=[rx()]), session()).state
+    enriched = only(run(state(prescriptions=[rx()]), session()))
+    assert isinstance(enriched, SessionEnriched)
+    withdrawn = only(rules.on_session_cancelled(s, cancel(), NOW))
+    for model in (enriched, withdrawn):
+        raw = model.model_dump_json()
+        assert parse_enriched_topic(raw.encode()) == model
+        assert parse_enriched_topic(raw) == model
+    mentioned = enriched.model_copy(update={"session_key": "c1:session.withdrawn"})
+    assert parse_enriched_topic(mentioned.model_dump_json().encode()) == mentioned
+    broken = json.loads(withdrawn.model_dump_json())
+    del broken["state_at_cancel"]
+    with pytest.raises(ValueError, match="state_at_cancel"):
+        parse_enriched_topic(json.dumps(broken).encode())
+
+
 def test_cancelling_a_held_session_withdraws_it_and_it_stays_withdrawn() -> None:
     s = run(state(), session()).state
     step = rules.on_session_cancelled(s, cancel(), NOW)

@@ -81,3 +81,26 @@ def test_console_format_is_readable_text() -> None:
     structlog.stdlib.get_logger("t").info("hello", clinic_id="c1")
     text = out.getvalue()
     assert "hello" in text and "clinic_id" in text and not text.startswith("{")
+
+
+def test_lines_below_the_level_stop_before_the_processors() -> None:
+    """A debug line at INFO is dropped by the first processor: its values are never
+    rendered or redacted (per-message debug lines must cost a level check only)."""
+    out = capture(level="INFO")
+    rendered: list[str] = []
+
+    class Spy:
+        def __str__(self) -> str:
+            rendered.append("str")
+            return "spy"
+
+        def __repr__(self) -> str:
+            rendered.append("repr")
+            return "spy"
+
+    log = structlog.stdlib.get_logger("claims.test")
+    log.debug("session priced for %s", Spy())  # formatting would call str()
+    assert rendered == []
+    log.info("kept for %s", Spy())
+    assert [e["event"] for e in lines(out)] == ["kept for spy"]
+    assert rendered == ["str"]

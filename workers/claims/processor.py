@@ -155,6 +155,9 @@ class ClaimsState:
         self._parsed: dict[str, tuple[bytes, PendingEntry]] = {}
         # pending key -> the billable session it holds, as parsed when it arrived
         self._billable: dict[str, BillableSession] = {}
+        # (receiver, batch key) -> its claim count and oldest arrival, so an arrival
+        # checks its batch without reading it (built from the table when first asked)
+        self._summaries: dict[tuple[str, str], batching.BatchSummary] = {}
 
     @staticmethod
     def pending_key(entry: PendingEntry, entry_id: str) -> str:
@@ -171,7 +174,11 @@ class ClaimsState:
         else:
             self._billable.pop(key, None)
         part = partition_for(entry.receiver_id, self.partitions)
-        self._index[part].setdefault((entry.receiver_id, entry.batch_key), set()).add(key)
+        batch = (entry.receiver_id, entry.batch_key)
+        self._index[part].setdefault(batch, set()).add(key)
+        summary = self._summaries.get(batch)
+        if summary is not None:
+            summary.add(key, entry)
 
     def drop_pending(self, key: str) -> None:
         receiver, batch_key, _ = key.split("|", 2)
@@ -180,10 +187,14 @@ class ClaimsState:
         self._billable.pop(key, None)
         part = partition_for(receiver, self.partitions)
         keys = self._index[part].get((receiver, batch_key))
+        summary = self._summaries.get((receiver, batch_key))
+        if summary is not None:
+            summary.remove(key)
         if keys is not None:
             keys.discard(key)
             if not keys:
                 del self._index[part][(receiver, batch_key)]
+                self._summaries.pop((receiver, batch_key), None)
 
     def has_pending(self, key: str) -> bool:
         return self.pending.get(key.encode()) is not None
@@ -199,6 +210,20 @@ class ClaimsState:
             if raw is not None:
                 out.append((key, self._entry(key, raw)))
         return out
+
+    def is_due(
+        self, receiver: str, batch_key: str, partner: TradingPartner, when: datetime
+    ) -> bool:
+        """:func:`batching.is_due` for a pending batch, from its kept summary."""
+        summary = self._summaries.get((receiver, batch_key))
+        if summary is None:
+            summary = batching.BatchSummary()
+            for key, entry in self.pending_of(receiver, batch_key):
+                summary.add(key, entry)
+            if not len(summary):
+                return False
+            self._summaries[(receiver, batch_key)] = summary
+        return summary.due(partner, when)
 
     def billable_of(self, key: str, entry: PendingEntry) -> BillableSession:
         """The billable session a pending entry holds (parsed once, when it arrived)."""
@@ -272,6 +297,7 @@ class ClaimsState:
 
     async def rebuild_index(self) -> None:
         self._index.clear()
+        self._summaries.clear()
         self._parsed.clear()
         self._billable.clear()
         for raw_key in list(self.pending.keys()):
@@ -553,12 +579,11 @@ def register(w: Wiring) -> None:
             log.warning("claims wait: no trading partner configured", receiver=receiver)
             return []
         out: list[Outgoing] = []
-        entries = state.pending_of(receiver, batch_key)
-        while batching.is_due([e for _, e in entries], partner, when):
+        while state.is_due(receiver, batch_key, partner, when):
+            entries = state.pending_of(receiver, batch_key)
             chosen = batching.take_batch([e for _, e in entries], partner)
             ids = {id(e) for e in chosen}
             out += await release_batch([(k, e) for k, e in entries if id(e) in ids], partner, when)
-            entries = state.pending_of(receiver, batch_key)
         return out
 
     # --- changes to submitted claims -----------------------------------------------

@@ -172,7 +172,9 @@ def register(w: Wiring) -> None:
             kind = type(o).__name__
             w.metrics.outcome(PROCESSOR, kind)
             reason = getattr(o, "reason", None)
-            log.info("session outcome", outcome=kind, reason=reason, session_key=o.session_key)
+            # the usual outcome is counted, not logged line by line (debug)
+            emit = log.debug if isinstance(o, SessionEnriched) else log.info
+            emit("session outcome", outcome=kind, reason=reason, session_key=o.session_key)
         records = outcome_records(key, step.outcomes)
         for event in raised:
             w.metrics.outcome(PROCESSOR, f"attention:{event.kind}")

@@ -60,7 +60,7 @@ def register(w: Wiring) -> None:
         if priced.billable is not None:
             b = priced.billable
             w.metrics.outcome(PROCESSOR, "billable")
-            log.info(
+            log.debug(  # counted in claims_outcomes_total; one line per session at debug
                 "session priced",
                 lines=len(b.lines),
                 units=b.total_units,
