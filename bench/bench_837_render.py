@@ -10,7 +10,9 @@ lines per claim.  For each file size it measures, pinned to one CPU:
 * ``render``: :func:`edi.x837p.render_837p` alone (claims/s);
 * ``gate``: :func:`edi.validate.validate_x12` on the rendered text;
 * ``pyx12``: pyx12 alone on the same text, called exactly as the gate calls it
-  (``x12n_document(ParamsBase(), StringIO(text), None, None, None, json_sink)``);
+  (``x12n_document(ParamsBase(), StringIO(text), None, None, None, json_sink)``)
+  but as pyx12 ships: its XML maps loaded on every call (the gate loads them once
+  per process, :func:`edi.validate.reuse_maps`);
 * ``render+gate``: claims/s of rendering followed by the gate (what the claims
   worker does per file; in the worker the gate runs in its own process).
 
@@ -49,16 +51,23 @@ QUICK_SIZES = (1, 10)
 
 
 def _pyx12_alone(text: str) -> bool:
-    """pyx12's validating read exactly as ``edi.validate`` runs it."""
+    """pyx12's validating read as ``edi.validate`` runs it, with pyx12's own map
+    loading (every call)."""
     import pyx12.params
     import pyx12.x12n_document
 
+    from edi.validate import reuse_maps
+
     sink = io.StringIO()
-    return bool(
-        pyx12.x12n_document.x12n_document(
-            pyx12.params.ParamsBase(), io.StringIO(text), None, None, None, sink
+    previous = reuse_maps(False)
+    try:
+        return bool(
+            pyx12.x12n_document.x12n_document(
+                pyx12.params.ParamsBase(), io.StringIO(text), None, None, None, sink
+            )
         )
-    )
+    finally:
+        reuse_maps(previous)
 
 
 def _gate_repeats(size: int, quick: bool) -> int:

@@ -18,11 +18,15 @@ Guarantees
   code, segment and element).  Segment ids are reported only when they are
   real segment ids of the 837P/envelope maps.  Findings can therefore go
   into dead-letter headers and logs.
-* **No state between calls.**  pyx12 builds its maps, error tree and walker
-  afresh on every call, so one file cannot influence the next; this is also
-  where its fixed cost per call comes from (about 0.12 s on the 2-core
-  development machine, nearly all of it parsing pyx12's XML maps; each claim
-  adds about 2 ms).
+* **No state between calls.**  pyx12 builds its error tree and walker afresh on
+  every call, so one file cannot influence the next.  Its XML maps are loaded
+  once per process and reused (:func:`reuse_maps`): loading them was nearly all
+  of pyx12's fixed cost per call (about 0.15 s on the 2-core development
+  machine; each claim adds about 2 ms).  In pyx12 4 a map is read-only while a
+  file is walked (loop and segment counts live in the walker's ``NodeCounter``;
+  the map nodes' own counters raise ``DeprecationWarning``); the unit tests pin
+  that, and check on a corpus of good and broken files, in mixed order, that
+  every verdict and finding equals the one from freshly loaded maps.
   The only process-wide change is that pyx12's loggers are silenced (they log
   the same value-quoting messages): the ``pyx12`` logger gets a ``NullHandler``,
   level ``CRITICAL`` and no propagation.
@@ -415,10 +419,45 @@ def _isa_problem(text: str) -> Finding | None:
     return None
 
 
+#: pyx12 maps loaded in this process, by (file, directory, parameters).
+_MAPS: dict[tuple[str, str | None, str], Any] = {}
+_reuse = True
+
+
+def reuse_maps(enabled: bool) -> bool:
+    """Whether :func:`validate_x12` reuses the maps it loaded (the default) or loads
+    them afresh on every call, as pyx12 itself does; returns the previous setting."""
+    global _reuse
+    previous, _reuse = _reuse, enabled
+    return previous
+
+
+def _load_maps_once() -> None:
+    """Route ``x12n_document``'s map loads through :data:`_MAPS`."""
+    import pyx12.map_if
+
+    if getattr(pyx12.map_if, "_claims_maps_reused", False):
+        return
+    load = pyx12.map_if.load_map_file
+
+    def load_map_file(map_file: str, param: Any, map_path: str | None = None) -> Any:
+        if not _reuse:
+            return load(map_file, param, map_path)
+        key = (map_file, map_path, repr(sorted(param.params.items())))
+        found = _MAPS.get(key)
+        if found is None:
+            found = _MAPS[key] = load(map_file, param, map_path)
+        return found
+
+    pyx12.map_if.load_map_file = load_map_file
+    pyx12.map_if._claims_maps_reused = True
+
+
 def _run_pyx12(text: str) -> tuple[bool, dict[str, Any]]:
     import pyx12.params
     import pyx12.x12n_document
 
+    _load_maps_once()
     sink = io.StringIO()
     valid = pyx12.x12n_document.x12n_document(
         pyx12.params.ParamsBase(), io.StringIO(text), None, None, None, sink

@@ -250,3 +250,136 @@ def test_imsweb_valid_sample_fails_on_its_hi_composites() -> None:
         (SAMPLES / "imsweb_x12-parser__src_test_resources_837_5010_x12_valid.txt").read_bytes()
     )
     assert ("HI", "HI01-02", "1") in {(x.segment_id, x.element, x.code) for x in found}
+
+
+# --- maps loaded once per process ---------------------------------------------------------
+
+
+def corpus() -> list[tuple[str, str | bytes]]:
+    """Good and broken files: the golden 837s, the public samples (good ones, and
+    broken ones: bad envelopes, several ISA/GS/ST, loop and segment errors; the two
+    of several hundred kilobytes left out for time), every corruption above, and
+    structural ones (a missing and a repeated segment)."""
+    golden = Path(__file__).resolve().parents[1] / "data" / "837" / "golden"
+    files: list[tuple[str, str | bytes]] = [
+        (p.name, p.read_bytes()) for p in sorted(golden.glob("*.x12"))
+    ]
+    files += [
+        (p.name, p.read_bytes())
+        for p in sorted(SAMPLES.iterdir())
+        if p.suffix != ".md" and p.stat().st_size < 50_000
+    ]
+    files += [
+        (f"corrupt-{i}", replace_segment(good_text(), a, b)[0])
+        for i, (a, b) in enumerate(CORRUPTIONS)
+    ]
+    text = good_text()
+    lines = text.split("\n")
+    drop_clm = "\n".join(x for x in lines if not x.startswith("CLM*"))
+    twice_n3 = "\n".join(x + ("\n" + x if x.startswith("N3*") else "") for x in lines)
+    files += [("no-clm", drop_clm), ("n3-twice", twice_n3), ("good", text)]
+    return files
+
+
+def verdicts(files: list[tuple[str, str | bytes]]) -> dict[str, tuple[bool, list[Finding]]]:
+    out = {}
+    for name, data in files:
+        report = validate_x12(data)
+        out[name] = (report.ok, report.findings)
+    return out
+
+
+def test_reused_maps_give_every_verdict_and_finding_fresh_maps_give() -> None:
+    """A corpus validated with freshly loaded maps (pyx12's own way) and with the
+    process's reused maps, forwards and backwards: the same verdicts and findings."""
+    import random
+
+    from edi import validate
+
+    files = corpus()
+    assert sum(1 for _, d in files) >= 25
+    previous = validate.reuse_maps(False)
+    try:
+        fresh = verdicts(files)
+    finally:
+        validate.reuse_maps(previous)
+    assert any(ok for ok, _ in fresh.values()) and any(not ok for ok, _ in fresh.values())
+    shuffled = files[:]
+    random.Random(5).shuffle(shuffled)
+    for order in (files, files[::-1], shuffled):
+        assert verdicts(order) == fresh
+
+
+#: Attributes pyx12 fills on first use from the map's static tree (its paths).
+MEMOS = frozenset({"_x12path", "_fullpath"})
+
+
+def differences(x: Any, y: Any, path: str = "map", seen: set[int] | None = None) -> list[str]:
+    """Where two pyx12 map object graphs differ (cycles followed once; memos skipped)."""
+    seen = set() if seen is None else seen
+    if id(x) in seen:
+        return []
+    seen.add(id(x))
+    if type(x) is not type(y):
+        return [f"{path}: {type(x).__name__} != {type(y).__name__}"]
+    if isinstance(x, (int, str, float, bool, bytes, type(None))):
+        return [] if x == y else [f"{path}: {x!r} != {y!r}"]
+    if isinstance(x, dict):
+        if list(x) != list(y):
+            return [f"{path}: keys differ"]
+        return [d for k in x for d in differences(x[k], y[k], f"{path}[{k!r}]", seen)]
+    if isinstance(x, (list, tuple)):
+        if len(x) != len(y):
+            return [f"{path}: length {len(x)} != {len(y)}"]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(x, y, strict=True))
+            for d in differences(a, b, f"{path}[{i}]", seen)
+        ]
+    if isinstance(x, (set, frozenset)):
+        return [] if x == y else [f"{path}: sets differ"]
+    if hasattr(x, "__dict__"):
+        mine = {k: v for k, v in vars(x).items() if k not in MEMOS}
+        theirs = {k: v for k, v in vars(y).items() if k not in MEMOS}
+        return differences(mine, theirs, path, seen)
+    return []  # compiled patterns, loggers: built by the loader, never written
+
+
+def fresh_map(map_file: str, map_path: str | None) -> Any:
+    """The map as pyx12 loads it, bypassing the process's reused maps."""
+    import pyx12.map_if
+    import pyx12.params
+
+    from edi import validate
+
+    previous = validate.reuse_maps(False)
+    try:
+        return pyx12.map_if.load_map_file(map_file, pyx12.params.ParamsBase(), map_path)
+    finally:
+        validate.reuse_maps(previous)
+
+
+def test_a_map_is_unchanged_by_the_files_walked_with_it() -> None:
+    """The reused map objects hold what a freshly loaded map holds after a corpus of
+    good and broken files was walked with them, apart from the paths pyx12 memoizes
+    (pyx12 4 keeps loop and segment counts in the walker; the map nodes' counters
+    are retired)."""
+    from edi import validate
+
+    verdicts(corpus())
+    assert len(validate._MAPS) >= 2, "the control and 837 maps were loaded through the cache"
+    for (map_file, map_path, _), used in validate._MAPS.items():
+        fresh = fresh_map(map_file, map_path)
+        assert fresh is not used
+        assert differences(used, fresh) == [], map_file
+    # the comparison does see a change made to a map node
+    (map_file, map_path, _), used = next(iter(validate._MAPS.items()))
+    node = next(iter(used.pos_map.values()))[0]
+    saved = node.usage
+    node.usage = "X" if saved != "X" else "R"
+    try:
+        assert differences(used, fresh_map(map_file, map_path)) != []
+    finally:
+        node.usage = saved
+    with pytest.raises(DeprecationWarning):
+        node.reset_cur_count()
