@@ -212,15 +212,22 @@ class ClaimsState:
         return out
 
     def is_due(
-        self, receiver: str, batch_key: str, partner: TradingPartner, when: datetime
+        self,
+        receiver: str,
+        batch_key: str,
+        partner: TradingPartner,
+        when: datetime,
+        exact: bool = False,
     ) -> bool:
-        """:func:`batching.is_due` for a pending batch, from its kept summary."""
-        summary = self._summaries.get((receiver, batch_key))
+        """:func:`batching.is_due` for a pending batch, from its kept summary
+        (``exact``: the summary is first built again from the table)."""
+        summary = None if exact else self._summaries.get((receiver, batch_key))
         if summary is None:
             summary = batching.BatchSummary()
             for key, entry in self.pending_of(receiver, batch_key):
                 summary.add(key, entry)
             if not len(summary):
+                self._summaries.pop((receiver, batch_key), None)
                 return False
             self._summaries[(receiver, batch_key)] = summary
         return summary.due(partner, when)
@@ -573,14 +580,24 @@ def register(w: Wiring) -> None:
         )
         return out
 
-    async def release_due(receiver: str, batch_key: str, when: datetime) -> list[Outgoing]:
+    async def release_due(
+        receiver: str, batch_key: str, when: datetime, exact: bool = False
+    ) -> list[Outgoing]:
+        """Release the batch's due files.  An arrival asks the batch's kept summary
+        (no read of the batch); a tick asks the table (``exact``), and every release
+        is confirmed from the table, so a summary that drifted from the table can
+        neither hold a batch past the next tick nor release what is not there."""
         partner = partners.get(receiver)
         if partner is None:
             log.warning("claims wait: no trading partner configured", receiver=receiver)
             return []
         out: list[Outgoing] = []
-        while state.is_due(receiver, batch_key, partner, when):
+        while state.is_due(receiver, batch_key, partner, when, exact=exact):
             entries = state.pending_of(receiver, batch_key)
+            if not batching.is_due([e for _, e in entries], partner, when):
+                state.is_due(receiver, batch_key, partner, when, exact=True)  # the table wins
+                w.metrics.outcome(PROCESSOR, "batch-summary-resynced")
+                break
             chosen = batching.take_batch([e for _, e in entries], partner)
             ids = {id(e) for e in chosen}
             out += await release_batch([(k, e) for k, e in entries if id(e) in ids], partner, when)
@@ -1010,7 +1027,7 @@ def register(w: Wiring) -> None:
         out: list[Outgoing] = []
         async with locks[msg.partition]:
             for receiver, batch_key in state.batches(msg.partition):
-                out += await release_due(receiver, batch_key, when)
+                out += await release_due(receiver, batch_key, when, exact=True)
         return out
 
     w.consume("state.claims.ticks", PROCESSOR, on_tick)

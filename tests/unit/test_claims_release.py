@@ -1,0 +1,202 @@
+"""The claims processor's release decisions, through its real handlers without Kafka.
+
+An arrival checks its batch from a kept summary; a tick checks the table.  These
+tests change the pending table behind the processor's back (as a changelog replay
+would) and check that a release still follows the table: nothing released that is
+not there, nothing held past the next tick, and no endless release loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from schemas.billing import billing_key
+from tests import claim_factories as cf
+from tests import factories as f
+from tests.fakes import FakeSink
+from tests.pipeline import billable
+from workers.claims import processor as claims_processor
+from workers.runtime.metrics import Metrics
+from workers.runtime.partitioning import partition_for
+from workers.runtime.processing import MessageRunner
+from workers.runtime.records import Incoming
+from workers.runtime.settings import Settings
+from workers.runtime.topics import Catalogue
+
+#: the test's "now" (the factories date sessions a few days before the real today)
+START = datetime.now(UTC).replace(microsecond=0)
+
+
+class Clock:
+    """``datetime`` for the processor module, with a time the test moves."""
+
+    now_at = START
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:
+        return cls.now_at
+
+
+class Table(dict[Any, Any]):
+    def on_recover(self, callback: Any) -> None:
+        self.recover = callback
+
+
+class Mirror:
+    last: Mirror | None = None
+
+    def __init__(self, settings: Any, topics: Any, on_record: Any) -> None:
+        self.on_record = on_record
+        self.ready = asyncio.Event()
+        self.ready.set()
+        Mirror.last = self
+
+    async def wait_ready(self, timeout: float) -> bool:
+        return True
+
+    async def run(self) -> None:  # pragma: no cover - never started
+        return None
+
+
+class Wiring:
+    consumer_group = "claims-release-test"
+
+    def __init__(self, settings: Settings, sink: FakeSink) -> None:
+        self.settings = settings
+        self.catalogue = Catalogue(settings)
+        self.metrics = Metrics()
+        self.sink = sink
+        self.handlers: dict[str, Any] = {}
+        self.tables: dict[str, Table] = {}
+        self.ready_checks: list[Any] = []
+
+    def table(self, name: str, changelog: str, **_: Any) -> Table:
+        return self.tables.setdefault(name, Table())
+
+    def consume(self, source: str, processor_name: str, handler: Any) -> None:
+        self.handlers[source] = handler
+
+    def background(self, fn: Any, name: str) -> None:
+        pass
+
+    def timer(self, seconds: float, fn: Any, name: str) -> None:
+        pass
+
+
+class Claims:
+    """The registered claims processor, fed one message at a time."""
+
+    def __init__(self, tmp_path: Path, batch_max_claims: int, batch_max_age_s: int) -> None:
+        settings = Settings(outbox_dir=tmp_path / "outbox", claims_validate=False)
+        self.sink = FakeSink()
+        self.wiring = Wiring(settings, self.sink)
+        claims_processor.register(self.wiring)  # type: ignore[arg-type]
+        assert Mirror.last is not None
+        partner = cf.partner_data(
+            batch_max_claims=batch_max_claims, batch_max_age_s=batch_max_age_s
+        )
+        Mirror.last.on_record("ref.partners", b"rcv1", json.dumps(partner).encode())
+        self.runner = MessageRunner("claims", "g", self.sink, metrics=self.wiring.metrics)
+        self.partitions = self.wiring.catalogue.partitions("charges.billable")
+        self.offset = 0
+
+    @property
+    def pending(self) -> Table:
+        return self.wiring.tables["claims.pending"]
+
+    def released(self) -> list[dict[str, Any]]:
+        return [json.loads(r.value or b"{}") for r in self.sink.sent if r.topic == "edi.outbound"]
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        self.offset += 1
+        msg = Incoming(topic, partition_for(key, self.partitions), self.offset, 0, key, value, ())
+        result = await asyncio.wait_for(self.runner.process(msg, self.wiring.handlers[topic]), 10)
+        assert result.status == "ok", result
+
+    async def session(self, session_id: str) -> None:
+        b = billable(
+            session=f.session(session_id=session_id),
+            payer=f.payer(receiver_id="rcv1"),
+            now=Clock.now_at,
+        )
+        key = billing_key(b.receiver_id, b.clinic_id, True).encode()
+        await self.send("charges.billable", key, b.model_dump_json().encode())
+
+    async def tick(self) -> None:
+        await self.send("state.claims.ticks", b"rcv1", b'{"tick": true}')
+
+
+@pytest.fixture
+def claims(tmp_path: Path) -> Any:
+    Clock.now_at = START
+    with (
+        mock.patch.object(claims_processor, "TopicMirror", Mirror),
+        mock.patch.object(claims_processor, "datetime", Clock),
+    ):
+        yield lambda **kw: Claims(tmp_path, **kw)
+
+
+def test_a_full_batch_is_released_on_the_arrival_that_fills_it(claims: Any) -> None:
+    c = claims(batch_max_claims=2, batch_max_age_s=600)
+
+    async def run() -> None:
+        await c.session("s1")
+        assert c.released() == [] and len(c.pending) == 1
+        await c.session("s2")
+        [released] = c.released()
+        assert released["claim_count"] == 2 and len(c.pending) == 0
+
+    asyncio.run(run())
+
+
+def test_an_entry_gone_from_the_table_does_not_fill_a_batch(claims: Any) -> None:
+    """The summary still counts an entry the table no longer holds: the arrival the
+    summary thinks fills the batch finds one claim in the table and releases
+    nothing; the tick after the age limit releases what is there."""
+    c = claims(batch_max_claims=2, batch_max_age_s=600)
+
+    async def run() -> None:
+        await c.session("s1")
+        [gone] = list(c.pending)
+        del c.pending[gone]  # replayed away behind the processor's back
+        await c.session("s2")  # the summary says 2 claims: full
+        assert c.released() == []
+        assert len(c.pending) == 1
+        assert c.wiring.metrics.outcomes[("claims", "batch-summary-resynced")] == 1
+        Clock.now_at = START + timedelta(seconds=601)
+        await c.tick()
+        [released] = c.released()
+        assert released["claim_count"] == 1 and len(c.pending) == 0
+
+    asyncio.run(run())
+
+
+@pytest.mark.timeout(60)
+def test_an_old_entry_gone_from_the_table_does_not_make_the_release_loop(claims: Any) -> None:
+    """The summary's oldest entry is gone from the table: the next arrival is not
+    released by its age (and the release does not go round for ever on a batch the
+    table says is empty); the young claim leaves on a tick once it is old itself."""
+    c = claims(batch_max_claims=5, batch_max_age_s=600)
+
+    async def run() -> None:
+        await c.session("s1")
+        [gone] = list(c.pending)
+        del c.pending[gone]
+        Clock.now_at = START + timedelta(seconds=601)
+        await c.session("s2")  # the summary's oldest entry is past the age limit
+        assert c.released() == [] and len(c.pending) == 1
+        await c.tick()
+        assert c.released() == []
+        Clock.now_at = START + timedelta(seconds=1202)
+        await c.tick()
+        [released] = c.released()
+        assert released["claim_count"] == 1 and len(c.pending) == 0
+
+    asyncio.run(run())
