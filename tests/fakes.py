@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from workers.runtime.records import Outgoing
 
 
@@ -55,3 +58,30 @@ class FakeCatalog:
 
     def payer(self, payer_id: str):  # type: ignore[no-untyped-def]
         return self.payers.get(payer_id)
+
+
+class FakeTable(dict[Any, Any]):
+    """A faust table as the processors use it: a dict with ``on_recover``."""
+
+    def on_recover(self, callback: Any) -> None:
+        self.recover = callback
+
+
+class FakeMirror:
+    """The reference mirror (:class:`workers.runtime.mirror.TopicMirror`), fed by the
+    test through ``on_record`` instead of a consumer; always caught up.  The last one
+    built is ``FakeMirror.last``."""
+
+    last: FakeMirror | None = None
+
+    def __init__(self, settings: Any, topics: Any, on_record: Any) -> None:
+        self.on_record = on_record
+        self.ready = asyncio.Event()
+        self.ready.set()
+        FakeMirror.last = self
+
+    async def wait_ready(self, timeout: float) -> bool:
+        return True
+
+    async def run(self) -> None:  # pragma: no cover - never started
+        return None

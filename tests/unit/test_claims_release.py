@@ -20,7 +20,7 @@ import pytest
 from schemas.billing import billing_key
 from tests import claim_factories as cf
 from tests import factories as f
-from tests.fakes import FakeSink
+from tests.fakes import FakeMirror, FakeSink, FakeTable
 from tests.pipeline import billable
 from workers.claims import processor as claims_processor
 from workers.runtime.metrics import Metrics
@@ -44,27 +44,6 @@ class Clock:
         return cls.now_at
 
 
-class Table(dict[Any, Any]):
-    def on_recover(self, callback: Any) -> None:
-        self.recover = callback
-
-
-class Mirror:
-    last: Mirror | None = None
-
-    def __init__(self, settings: Any, topics: Any, on_record: Any) -> None:
-        self.on_record = on_record
-        self.ready = asyncio.Event()
-        self.ready.set()
-        Mirror.last = self
-
-    async def wait_ready(self, timeout: float) -> bool:
-        return True
-
-    async def run(self) -> None:  # pragma: no cover - never started
-        return None
-
-
 class Wiring:
     consumer_group = "claims-release-test"
 
@@ -74,11 +53,11 @@ class Wiring:
         self.metrics = Metrics()
         self.sink = sink
         self.handlers: dict[str, Any] = {}
-        self.tables: dict[str, Table] = {}
+        self.tables: dict[str, FakeTable] = {}
         self.ready_checks: list[Any] = []
 
-    def table(self, name: str, changelog: str, **_: Any) -> Table:
-        return self.tables.setdefault(name, Table())
+    def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
+        return self.tables.setdefault(name, FakeTable())
 
     def consume(self, source: str, processor_name: str, handler: Any) -> None:
         self.handlers[source] = handler
@@ -98,17 +77,17 @@ class Claims:
         self.sink = FakeSink()
         self.wiring = Wiring(settings, self.sink)
         claims_processor.register(self.wiring)  # type: ignore[arg-type]
-        assert Mirror.last is not None
+        assert FakeMirror.last is not None
         partner = cf.partner_data(
             batch_max_claims=batch_max_claims, batch_max_age_s=batch_max_age_s
         )
-        Mirror.last.on_record("ref.partners", b"rcv1", json.dumps(partner).encode())
+        FakeMirror.last.on_record("ref.partners", b"rcv1", json.dumps(partner).encode())
         self.runner = MessageRunner("claims", "g", self.sink, metrics=self.wiring.metrics)
         self.partitions = self.wiring.catalogue.partitions("charges.billable")
         self.offset = 0
 
     @property
-    def pending(self) -> Table:
+    def pending(self) -> FakeTable:
         return self.wiring.tables["claims.pending"]
 
     def released(self) -> list[dict[str, Any]]:
@@ -137,7 +116,7 @@ class Claims:
 def claims(tmp_path: Path) -> Any:
     Clock.now_at = START
     with (
-        mock.patch.object(claims_processor, "TopicMirror", Mirror),
+        mock.patch.object(claims_processor, "TopicMirror", FakeMirror),
         mock.patch.object(claims_processor, "datetime", Clock),
     ):
         yield lambda **kw: Claims(tmp_path, **kw)

@@ -77,7 +77,7 @@ from schemas.outcomes import (
 from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
 from schemas.state import PatientState, PrescriptionChange, Wakeup
 from tests import factories, pipeline
-from tests.fakes import FakeCatalog, FakeSink
+from tests.fakes import FakeCatalog, FakeMirror, FakeSink, FakeTable
 from tests.fuzzing import fuzz
 from workers.claims.assemble import assemble_claim
 from workers.commands.edi837 import builtin_test_partner
@@ -1007,31 +1007,6 @@ class _FrozenDatetime(datetime):
         return NOW if tz is None else NOW.astimezone(tz)
 
 
-class _Table(dict[Any, Any]):
-    """A faust table as the processors use it: a dict with ``on_recover``."""
-
-    def on_recover(self, callback: Any) -> None:
-        self.recover = callback
-
-
-class _Mirror:
-    """The reference mirror, fed by the test instead of a consumer."""
-
-    last: _Mirror | None = None
-
-    def __init__(self, settings: Any, topics: Any, on_record: Any) -> None:
-        self.on_record = on_record
-        self.ready = asyncio.Event()
-        self.ready.set()
-        _Mirror.last = self
-
-    async def wait_ready(self, timeout: float) -> bool:
-        return True
-
-    async def run(self) -> None:  # pragma: no cover - never started
-        return None
-
-
 class _Wiring:
     """What ``register`` needs from :class:`workers.runtime.app.Wiring`, without faust."""
 
@@ -1045,8 +1020,8 @@ class _Wiring:
         self.handlers: dict[str, Any] = {}
         self.ready_checks: list[Any] = []
 
-    def table(self, name: str, changelog: str, **_: Any) -> _Table:
-        return _Table()
+    def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
+        return FakeTable()
 
     def consume(self, source: str, processor_name: str, handler: Any) -> None:
         self.handlers[source] = handler
@@ -1059,21 +1034,21 @@ class _Wiring:
 
 
 @contextmanager
-def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[_Wiring, _Mirror]]:
+def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[_Wiring, FakeMirror]]:
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(enrich_processor, "TopicMirror", _Mirror))
+        stack.enter_context(mock.patch.object(enrich_processor, "TopicMirror", FakeMirror))
         stack.enter_context(mock.patch.object(enrich_processor, "datetime", _FrozenDatetime))
         wiring = _Wiring(sink)
         enrich_processor.register(wiring)  # type: ignore[arg-type]
         units_processor.register(wiring)  # type: ignore[arg-type]
-        assert _Mirror.last is not None
-        yield wiring, _Mirror.last
+        assert FakeMirror.last is not None
+        yield wiring, FakeMirror.last
 
 
 @dataclass
 class Harness:
     wiring: _Wiring
-    mirror: _Mirror
+    mirror: FakeMirror
     sink: FakeSink
     runner: MessageRunner
     offsets: dict[str, int] = field(default_factory=dict)
