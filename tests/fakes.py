@@ -85,3 +85,35 @@ class FakeMirror:
 
     async def run(self) -> None:  # pragma: no cover - never started
         return None
+
+
+class FakeWiring:
+    """What a processor's ``register`` needs from :class:`workers.runtime.app.Wiring`,
+    without faust: handlers by source topic, tables by name, no timers or tasks."""
+
+    consumer_group = "claims-test"
+
+    def __init__(self, sink: FakeSink, settings: Any = None) -> None:
+        from workers.runtime.metrics import Metrics
+        from workers.runtime.settings import Settings
+        from workers.runtime.topics import Catalogue
+
+        self.settings = settings if settings is not None else Settings()
+        self.catalogue = Catalogue(self.settings)
+        self.metrics = Metrics()
+        self.sink = sink
+        self.handlers: dict[str, Any] = {}
+        self.tables: dict[str, FakeTable] = {}
+        self.ready_checks: list[Any] = []
+
+    def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
+        return self.tables.setdefault(name, FakeTable())
+
+    def consume(self, source: str, processor_name: str, handler: Any) -> None:
+        self.handlers[source] = handler
+
+    def background(self, fn: Any, name: str) -> None:
+        pass
+
+    def timer(self, seconds: float, fn: Any, name: str) -> None:
+        pass

@@ -20,15 +20,13 @@ import pytest
 from schemas.billing import billing_key
 from tests import claim_factories as cf
 from tests import factories as f
-from tests.fakes import FakeMirror, FakeSink, FakeTable
+from tests.fakes import FakeMirror, FakeSink, FakeTable, FakeWiring
 from tests.pipeline import billable
 from workers.claims import processor as claims_processor
-from workers.runtime.metrics import Metrics
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import MessageRunner
 from workers.runtime.records import Incoming
 from workers.runtime.settings import Settings
-from workers.runtime.topics import Catalogue
 
 #: the test's "now" (the factories date sessions a few days before the real today)
 START = datetime.now(UTC).replace(microsecond=0)
@@ -44,38 +42,13 @@ class Clock:
         return cls.now_at
 
 
-class Wiring:
-    consumer_group = "claims-release-test"
-
-    def __init__(self, settings: Settings, sink: FakeSink) -> None:
-        self.settings = settings
-        self.catalogue = Catalogue(settings)
-        self.metrics = Metrics()
-        self.sink = sink
-        self.handlers: dict[str, Any] = {}
-        self.tables: dict[str, FakeTable] = {}
-        self.ready_checks: list[Any] = []
-
-    def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
-        return self.tables.setdefault(name, FakeTable())
-
-    def consume(self, source: str, processor_name: str, handler: Any) -> None:
-        self.handlers[source] = handler
-
-    def background(self, fn: Any, name: str) -> None:
-        pass
-
-    def timer(self, seconds: float, fn: Any, name: str) -> None:
-        pass
-
-
 class Claims:
     """The registered claims processor, fed one message at a time."""
 
     def __init__(self, tmp_path: Path, batch_max_claims: int, batch_max_age_s: int) -> None:
         settings = Settings(outbox_dir=tmp_path / "outbox", claims_validate=False)
         self.sink = FakeSink()
-        self.wiring = Wiring(settings, self.sink)
+        self.wiring = FakeWiring(self.sink, settings)
         claims_processor.register(self.wiring)  # type: ignore[arg-type]
         assert FakeMirror.last is not None
         partner = cf.partner_data(

@@ -77,7 +77,7 @@ from schemas.outcomes import (
 from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
 from schemas.state import PatientState, PrescriptionChange, Wakeup
 from tests import factories, pipeline
-from tests.fakes import FakeCatalog, FakeMirror, FakeSink, FakeTable
+from tests.fakes import FakeCatalog, FakeMirror, FakeSink, FakeWiring
 from tests.fuzzing import fuzz
 from workers.claims.assemble import assemble_claim
 from workers.commands.edi837 import builtin_test_partner
@@ -86,12 +86,9 @@ from workers.enrich import rules
 from workers.runtime.codec import decode, encode
 from workers.runtime.dead_letters import dead_letter_info
 from workers.runtime.failures import InvalidInput
-from workers.runtime.metrics import Metrics
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import MessageRunner, RetryPolicy
 from workers.runtime.records import Incoming, Outgoing
-from workers.runtime.settings import Settings
-from workers.runtime.topics import Catalogue
 from workers.units import processor as units_processor
 from workers.units.code_lists import default_code_lists
 from workers.units.engine import price_session
@@ -1007,38 +1004,12 @@ class _FrozenDatetime(datetime):
         return NOW if tz is None else NOW.astimezone(tz)
 
 
-class _Wiring:
-    """What ``register`` needs from :class:`workers.runtime.app.Wiring`, without faust."""
-
-    consumer_group = "claims-fuzz"
-
-    def __init__(self, sink: FakeSink) -> None:
-        self.settings = Settings()
-        self.catalogue = Catalogue(self.settings)
-        self.metrics = Metrics()
-        self.sink = sink
-        self.handlers: dict[str, Any] = {}
-        self.ready_checks: list[Any] = []
-
-    def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
-        return FakeTable()
-
-    def consume(self, source: str, processor_name: str, handler: Any) -> None:
-        self.handlers[source] = handler
-
-    def background(self, fn: Any, name: str) -> None:
-        pass
-
-    def timer(self, seconds: float, fn: Any, name: str) -> None:
-        pass
-
-
 @contextmanager
-def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[_Wiring, FakeMirror]]:
+def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[FakeWiring, FakeMirror]]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(enrich_processor, "TopicMirror", FakeMirror))
         stack.enter_context(mock.patch.object(enrich_processor, "datetime", _FrozenDatetime))
-        wiring = _Wiring(sink)
+        wiring = FakeWiring(sink)
         enrich_processor.register(wiring)  # type: ignore[arg-type]
         units_processor.register(wiring)  # type: ignore[arg-type]
         assert FakeMirror.last is not None
@@ -1047,7 +1018,7 @@ def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[_Wiring, FakeMirror]]
 
 @dataclass
 class Harness:
-    wiring: _Wiring
+    wiring: FakeWiring
     mirror: FakeMirror
     sink: FakeSink
     runner: MessageRunner
