@@ -103,14 +103,33 @@ class FakeWiring:
         self.metrics = Metrics()
         self.sink = sink
         self.handlers: dict[str, Any] = {}
+        self.lanes: dict[str, list[tuple[Any, Any]]] = {}
         self.tables: dict[str, FakeTable] = {}
         self.ready_checks: list[Any] = []
 
     def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
         return self.tables.setdefault(name, FakeTable())
 
-    def consume(self, source: str, processor_name: str, handler: Any) -> None:
-        self.handlers[source] = handler
+    def consume(
+        self,
+        source: str,
+        processor_name: str,
+        handler: Any,
+        *,
+        lane: str | None = None,
+        accepts: Any = None,
+    ) -> None:
+        """``handlers[source]`` hands each message to the lane that accepts its key
+        (as the agents of one topic share its messages)."""
+        lanes = self.lanes.setdefault(source, [])
+        lanes.append((accepts, handler))
+
+        async def dispatch(msg: Any, scope: Any) -> Any:
+            taken = [h for ok, h in lanes if ok is None or ok(msg.key)]
+            assert len(taken) == 1, f"{len(taken)} lanes of {source} take key {msg.key!r}"
+            return await taken[0](msg, scope)
+
+        self.handlers[source] = dispatch if len(lanes) > 1 else handler
 
     def background(self, fn: Any, name: str) -> None:
         pass

@@ -152,3 +152,33 @@ def test_an_old_entry_gone_from_the_table_does_not_make_the_release_loop(claims:
         assert released["claim_count"] == 1 and len(c.pending) == 0
 
     asyncio.run(run())
+
+
+def test_charges_are_shared_by_two_lanes_claims_and_superbills(claims: Any) -> None:
+    """Every key of ``charges.billable`` is taken by exactly one lane: self-pay
+    sessions by the superbill lane (its disk waits hold up no claim), the rest,
+    a missing key included (dead-lettered there), by the claims lane."""
+    c = claims(batch_max_claims=1, batch_max_age_s=3600)
+    lanes = c.wiring.lanes["charges.billable"]
+
+    def takers(key: bytes | None) -> list[str]:
+        return [handler.__name__ for accepts, handler in lanes if accepts(key)]
+
+    assert takers(b"self-pay:c1") == ["issue_superbill"]
+    assert takers(b"rcv1") == takers(None) == takers(b"") == ["on_charges"]
+
+    hsa = billable(
+        session=f.session(session_id="s9"),
+        patient=f.patient(
+            payer_id=None,
+            coverages=[{"coverage_id": "hsa", "kind": "hsa", "effective_from": "2020-01-01"}],
+        ),
+        now=Clock.now_at,
+    )
+    key = billing_key(None, hsa.clinic_id, False).encode()
+    asyncio.run(c.send("charges.billable", key, hsa.model_dump_json().encode()))
+    asyncio.run(c.session("s1"))
+    issued = [json.loads(r.value or b"{}") for r in c.sink.on("documents.issued")]
+    assert [d["session_key"] for d in issued] == ["c1:s9"]
+    submitted = [json.loads(r.value or b"{}") for r in c.sink.on("claims.submitted")]
+    assert len(submitted) == 1 and submitted[0]["claim"]["session_keys"] == ["c1:s1"]

@@ -103,3 +103,45 @@ def test_a_partition_never_processed_nor_committed_is_read_from_its_start() -> N
     g.track("sessions.completed").changed = time.monotonic() - 10
     asyncio.run(g.check())
     assert consumer.seeks == [(lost, 0)]
+
+
+def test_with_two_lanes_on_a_topic_the_lane_furthest_behind_decides() -> None:
+    """Two agents share a topic's messages (each passes the other's by): the
+    partition is sent back to the first offset one of them has not finished."""
+    tp = TP("charges.billable", 0)
+    consumer = FakeConsumer({tp: 9}, {tp: 2})
+    g = guard(consumer)
+    claims, superbills = g.track("charges.billable"), g.track("charges.billable")
+    claims.finish(0, 8)
+    superbills.finish(0, 4)
+    for lane in (claims, superbills):
+        lane.changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 5)]
+    assert all(time.monotonic() - lane.changed < 1 for lane in (claims, superbills))
+
+
+def test_with_two_lanes_a_busy_lane_keeps_the_partition_where_it_is() -> None:
+    tp = TP("charges.billable", 0)
+    consumer = FakeConsumer({tp: 9}, {tp: 2})
+    g = guard(consumer)
+    claims, superbills = g.track("charges.billable"), g.track("charges.billable")
+    claims.finish(0, 3)
+    superbills.finish(0, 3)
+    for lane in (claims, superbills):
+        lane.changed = time.monotonic() - 10
+    superbills.start()
+    asyncio.run(g.check())
+    assert consumer.seeks == []
+
+
+def test_with_two_lanes_a_lane_that_finished_nothing_falls_back_to_the_commit() -> None:
+    tp = TP("charges.billable", 0)
+    consumer = FakeConsumer({tp: 9}, {tp: 2})
+    g = guard(consumer)
+    claims, superbills = g.track("charges.billable"), g.track("charges.billable")
+    claims.finish(0, 8)
+    for lane in (claims, superbills):
+        lane.changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 2)]

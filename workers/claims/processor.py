@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -283,10 +284,11 @@ class ClaimsState:
         raw = self.sequences.get(receiver.encode())
         return int(raw) if raw else 0
 
-    async def reserve_sequence(self, receiver: str, last: int) -> None:
-        """Record the last control number used for ``receiver`` and wait until the
-        broker has it in the changelog: no file exists with numbers a restart would
-        hand out again.
+    def reserve_sequence(self, receiver: str, last: int) -> Awaitable[Any]:
+        """Record the last control number used for ``receiver``; what it returns
+        completes when the broker has the record in the changelog.  A file is
+        written only after that (no file exists with numbers a restart would hand
+        out again); the file is rendered and checked meanwhile.
 
         Only this one changelog record is waited for (flushing the whole producer
         made every 837 file wait for every buffered output and table write).
@@ -296,11 +298,11 @@ class ClaimsState:
         send_changelog = getattr(table, "send_changelog", None)
         if send_changelog is None:  # a plain mapping (unit tests): nothing to wait for
             table[key] = value
-            return
+            return asyncio.sleep(0)
         # what ``table[key] = value`` does, keeping hold of the changelog record
-        sent = send_changelog(table.partition_for_key(key), key, value)
+        sent: Awaitable[Any] = send_changelog(table.partition_for_key(key), key, value)
         table.data[key] = value
-        await sent
+        return sent
 
     async def rebuild_index(self) -> None:
         self._index.clear()
@@ -312,6 +314,15 @@ class ClaimsState:
             receiver, batch_key, _ = key.split("|", 2)
             part = partition_for(receiver, self.partitions)
             self._index[part].setdefault((receiver, batch_key), set()).add(key)
+
+
+def _self_pay(key: bytes | None) -> bool:
+    """A self-pay session's key on ``charges.billable`` (see :func:`billing_key`)."""
+    return key is not None and key.startswith(b"self-pay:")
+
+
+def _not_self_pay(key: bytes | None) -> bool:
+    return not _self_pay(key)
 
 
 def _ref(msg: Incoming) -> SourceRef:
@@ -419,6 +430,11 @@ def register(w: Wiring) -> None:
             in_file.add(claim.patient_control_number)
             candidates.append((claim, members))
         numbers, last = batching.reserve(state.sequence(partner.receiver_id))
+        # The numbers are reserved at once; the broker's acknowledgement is awaited
+        # only before the file is written, so it arrives while the file is rendered
+        # and checked.  (A batch none of whose claims renders leaves its numbers
+        # unused: interchange numbers must be unique, not unbroken.)
+        reserved = state.reserve_sequence(partner.receiver_id, last) if candidates else None
         # The file is rendered once; only when that fails is each claim rendered
         # alone, to dead-letter the ones that cannot be rendered and keep the rest.
         rendered = None
@@ -439,12 +455,14 @@ def register(w: Wiring) -> None:
                     ]
                     continue
                 renderable.append((claim, members))
+        if reserved is not None and (failed or rendered is None):
+            await reserved  # an unusual batch: its reservation is settled first
+            reserved = None
         for key, entry, why in failed:
             await dead_letter_stored(entry.source_json, entry.source_ref, "render-failed", why)
             state.drop_pending(key)
         if not renderable:
             return []
-        await state.reserve_sequence(partner.receiver_id, last)
         if rendered is None:
             try:
                 rendered = render_837p([c for c, _ in renderable], partner, numbers, when)
@@ -460,6 +478,8 @@ def register(w: Wiring) -> None:
                         state.drop_pending(key)
                 return []
         verdict = await gate.check(rendered.text)
+        if reserved is not None:
+            await reserved  # a file is written only once its numbers are on record
         if not verdict.ok:
             why = "837P validation failed: " + "; ".join(verdict.findings[:10])
             for _claim, members in renderable:
@@ -680,8 +700,6 @@ def register(w: Wiring) -> None:
     # --- handlers ------------------------------------------------------------------
     async def on_charges(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = msg.key_text or ""
-        if key.startswith("self-pay:"):
-            return await issue_superbill(msg, scope)
         if not key or partition_for(key, partitions) != msg.partition:
             raise InvalidInput(
                 "misrouted", "charges.billable is keyed by receiver id with the default partitioner"
@@ -761,7 +779,12 @@ def register(w: Wiring) -> None:
         log.info("void requested for a claimed session", pcn=record.patient_control_number)
         return []
 
-    w.consume("charges.billable", PROCESSOR, on_charges)
+    # Two lanes over charges.billable: claims (keyed by receiver) and superbills
+    # (self-pay, keyed by clinic).  A superbill waits on the disk (its PDF is
+    # written and synced before its offset may be committed); in its own lane
+    # that wait does not hold up the claims behind it.
+    w.consume("charges.billable", PROCESSOR, on_charges, accepts=_not_self_pay)
+    w.consume("charges.billable", PROCESSOR, issue_superbill, lane="superbills", accepts=_self_pay)
 
     async def on_command(msg: Incoming, scope: Scope) -> list[Outgoing]:
         command = decode(ClaimCommand, msg.value)

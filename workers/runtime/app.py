@@ -191,7 +191,7 @@ class GapGuard:
         self.app = app
         self.metrics = metrics
         self.idle_s = idle_s
-        self._tracked: dict[str, _Progress] = {}
+        self._tracked: dict[str, list[_Progress]] = {}
         self._earliest_known: dict[Any, int] = {}
 
     async def _earliest(self, tp: Any) -> int | None:
@@ -206,7 +206,11 @@ class GapGuard:
         return self._earliest_known[tp]
 
     def track(self, physical_topic: str) -> _Progress:
-        return self._tracked.setdefault(physical_topic, _Progress())
+        """A new agent's progress on ``physical_topic`` (a topic read by several
+        agents, each taking its own share of the messages, has one per agent)."""
+        progress = _Progress()
+        self._tracked.setdefault(physical_topic, []).append(progress)
+        return progress
 
     async def check(self) -> None:
         consumer = self.app.consumer
@@ -214,19 +218,25 @@ class GapGuard:
             return
         now = time.monotonic()
         for tp in sorted(consumer.assignment()):
-            progress = self._tracked.get(tp.topic)
-            if progress is None or progress.busy or now - progress.changed < self.idle_s:
+            agents = self._tracked.get(tp.topic)
+            if not agents or any(p.busy or now - p.changed < self.idle_s for p in agents):
                 continue
-            done = progress.done.get(tp.partition)
-            committed = consumer._committed_offset.get(tp)
-            expected = done + 1 if done is not None else committed
             position = await consumer.position(tp)
             if not position:
                 continue  # nothing fetched (or unknown): nothing can have been skipped
-            if expected is None:
-                # nothing processed here and nothing committed by the group: the
-                # stream began at the partition's start (auto_offset_reset=earliest)
-                expected = await self._earliest(tp)
+            committed = consumer._committed_offset.get(tp)
+            expected: int | None = None
+            for progress in agents:  # the agent furthest behind decides
+                done = progress.done.get(tp.partition)
+                behind = done + 1 if done is not None else committed
+                if behind is None:
+                    # nothing processed here and nothing committed by the group: the
+                    # stream began at the partition's start (auto_offset_reset=earliest)
+                    behind = await self._earliest(tp)
+                if behind is None:
+                    expected = None
+                    break
+                expected = behind if expected is None else min(expected, behind)
             if expected is None or position <= expected:
                 continue
             log.warning(
@@ -237,7 +247,8 @@ class GapGuard:
                 position=position,
             )
             self.metrics.outcome("runtime", "stream-gap-reread")
-            progress.changed = now
+            for progress in agents:
+                progress.changed = now
             await consumer.seek(tp, expected)
 
     async def record_lag(self, prefix: str) -> None:
@@ -314,7 +325,15 @@ class Wiring:
             max_value_bytes=self.settings.max_event_bytes,
         )
 
-    def consume(self, source: str, processor_name: str, handler: Handler) -> None:
+    def consume(
+        self,
+        source: str,
+        processor_name: str,
+        handler: Handler,
+        *,
+        lane: str | None = None,
+        accepts: Callable[[bytes | None], bool] | None = None,
+    ) -> None:
         """Run ``handler`` for every message of ``source`` through the shared loop.
 
         Faust can hand a message to the agent twice in one process (after its
@@ -322,6 +341,12 @@ class Wiring:
         given back before a commit).  Offsets at or below the last one this
         process finished for the partition are skipped: their outputs were
         already produced by this process.
+
+        ``lane``/``accepts``: one topic read by several agents of the processor,
+        each handling the messages whose key it ``accepts`` (the others pass it
+        by).  Faust gives every agent of a topic each message and commits an
+        offset once all of them are done with it, so a lane that waits (on a disk,
+        say) does not hold up the other lanes' messages behind it.
         """
         runner = self.runner(processor_name)
         topic = self.topic(source)
@@ -333,6 +358,9 @@ class Wiring:
                 message = event.message
                 if message.offset <= done.get(message.partition, -1):
                     self.metrics.outcome(processor_name, "redelivery-skipped")
+                    continue
+                if accepts is not None and not accepts(event.key):
+                    progress.finish(message.partition, message.offset)  # another lane's
                     continue
                 progress.start()
                 try:
@@ -351,8 +379,11 @@ class Wiring:
                 finally:
                     progress.finish(message.partition, message.offset)
 
-        agent.__name__ = agent.__qualname__ = f"{processor_name}_{source.replace('.', '_')}"
-        self.app.agent(topic, name=f"{processor_name}:{source}")(agent)
+        suffix = f"_{lane}" if lane else ""
+        agent.__name__ = agent.__qualname__ = (
+            f"{processor_name}_{source.replace('.', '_')}{suffix.replace('-', '_')}"
+        )
+        self.app.agent(topic, name=f"{processor_name}:{source}{':' + lane if lane else ''}")(agent)
 
     def table(
         self,

@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(default=0.2, ge=0)
     retry_backoff_max_s: float = Field(default=5.0, ge=0)
     stacktrace_limit: int = Field(default=4000, ge=200)
+    gc_first_generation_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description=(
+            "Net allocations between passes of the garbage collector's young generation "
+            "(Python's default is 700); objects alive at start-up are frozen. 0: Python's "
+            "defaults."
+        ),
+    )
 
     # --- Enrichment ---------------------------------------------------------
     enrich_hold_limit_s: float = Field(

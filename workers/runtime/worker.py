@@ -119,6 +119,8 @@ def execute(app: Any, settings: Settings) -> None:
     """Run a built faust app the way every worker runs (our logging, no banner)."""
     from faust.worker import Worker
 
+    from workers.runtime import collector
+
     worker = Worker(
         app,
         loglevel=settings.log_level.lower(),
@@ -127,4 +129,5 @@ def execute(app: Any, settings: Settings) -> None:
         redirect_stdouts=False,
         console_port=0,
     )
+    collector.tune(settings.gc_first_generation_threshold)
     worker.execute_from_commandline()
