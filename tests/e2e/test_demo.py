@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,13 +23,50 @@ def count(bootstrap: str, topic: str, where=lambda m: True) -> int:  # type: ign
         reader.close()
 
 
+def demo_topics(settings: Settings) -> set[str]:
+    from workers.runtime.admin import admin_client
+
+    client = admin_client(settings)
+    try:
+        return {t for t in client.list_topics() if t.startswith(settings.topic_prefix + "demo")}
+    finally:
+        client.close()
+
+
 def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path) -> None:
+    from kafka.admin import NewTopic
+
+    from workers.runtime.admin import admin_client, delete_topics_with_prefix
+
     settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix="e2e.")
-    result = run_demo(
-        settings, clinics=2, sessions=80, seed=11, out_dir=tmp_path / "demo", keep_broker=True
+    # what an old demo run left behind, and a run that may still be going
+    recent = (datetime.now(UTC) - timedelta(seconds=90)).strftime(
+        "e2e.demo%Y%m%d%H%M%S.sessions.completed"
     )
-    out = result.out_dir
-    summary = json.loads((out / "summary.json").read_text())
+    old = "e2e.demo20200101000000.sessions.completed"
+    client = admin_client(settings)
+    try:
+        client.create_topics(
+            [NewTopic(t, 1, 1) for t in (old, recent) if t not in client.list_topics()]
+        )
+    finally:
+        client.close()
+    try:
+        result = run_demo(
+            settings, clinics=2, sessions=80, seed=11, out_dir=tmp_path / "demo", keep_broker=True
+        )
+        out = result.out_dir
+        summary = json.loads((out / "summary.json").read_text())
+        left = demo_topics(settings)
+        assert old not in left, "an earlier demo's topics are deleted before a run"
+        assert recent in left, "a run younger than the time limit is left alone"
+        assert any(t.startswith(summary["topic_prefix"]) for t in left), "this run's stay"
+        _check_demo(bootstrap, summary, out)
+    finally:
+        delete_topics_with_prefix(settings, "e2e.demo")  # the broker outlives the test
+
+
+def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:  # type: ignore[type-arg]
     assert summary["consistent"], summary["problems"]
     s, c, r = summary["sessions"], summary["claims"], summary["remits"]
 

@@ -1,6 +1,8 @@
 """``claims demo``: the whole business on a local broker, every message accounted for.
 
-1. start (or reuse) the local broker; create the topics under a fresh prefix;
+1. start (or reuse) the local broker; delete the topics earlier demo runs left
+   (their prefixes carry their start time; runs younger than the time limit are
+   left alone, they may still be going); create the topics under a fresh prefix;
 2. load synthetic reference data and produce the sessions (:mod:`workers.demo.synthetic`);
 3. run every processor (``claims worker all``, one process, short batch ages);
 4. wait until every session has its outcome and every claim its file;
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +54,49 @@ WATCHED = (
     "claims.acknowledged",
     "documents.issued",
 )
+
+
+_DEMO_STAMP = "%Y%m%d%H%M%S"
+
+
+def earlier_demo_prefixes(
+    topics: Iterable[str], base_prefix: str, now: datetime, keep_younger_than_s: float
+) -> list[str]:
+    """The topic prefixes of demo runs (``<base>demo<YYYYmmddHHMMSS>.``) started more
+    than ``keep_younger_than_s`` before ``now``.  Every run creates ~60 topics and
+    leaves them for inspection; without this a broker used for many demos (and the
+    end-to-end tests, which run one) collects thousands of partitions and starts
+    ever more slowly."""
+    pattern = re.compile(re.escape(base_prefix) + r"demo(\d{14})\.")
+    found = set()
+    for name in topics:
+        match = pattern.match(name)
+        if match is None:
+            continue
+        try:
+            began = datetime.strptime(match.group(1), _DEMO_STAMP).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        if (now - began).total_seconds() > keep_younger_than_s:
+            found.add(match.group(0))
+    return sorted(found)
+
+
+def forget_earlier_demos(base: Settings, now: datetime, keep_younger_than_s: float) -> int:
+    """Delete the topics of earlier demo runs (see :func:`earlier_demo_prefixes`);
+    returns how many runs' topics were deleted."""
+    from workers.runtime.admin import admin_client
+
+    client = admin_client(base)
+    try:
+        topics = list(client.list_topics())
+        prefixes = earlier_demo_prefixes(topics, base.topic_prefix, now, keep_younger_than_s)
+        doomed = [t for t in topics if t.startswith(tuple(prefixes))] if prefixes else []
+        if doomed:
+            client.delete_topics(doomed, raise_errors=False)
+        return len(prefixes)
+    finally:
+        client.close()
 
 
 class DemoError(RuntimeError):
@@ -148,7 +194,7 @@ def run_demo(
     from workers.runtime.local_broker import LocalBroker
 
     started = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.now(UTC).strftime(_DEMO_STAMP)
     out_dir = out_dir.resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -169,6 +215,9 @@ def run_demo(
     if settings.kafka_bootstrap_servers == broker.bootstrap:
         result = broker.start()
         started_broker = result.started
+    forgotten = forget_earlier_demos(base, datetime.now(UTC), keep_younger_than_s=timeout_s + 60)
+    if forgotten:
+        progress.write(f"removed the topics of {forgotten} earlier demo run(s)\n")
     ensure_topics(settings)
     data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
     producer = _producer(settings)
