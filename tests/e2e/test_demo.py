@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -51,6 +52,10 @@ def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path)
         )
     finally:
         client.close()
+    deadline = time.monotonic() + 60  # a new topic reaches the metadata a little later
+    while not {old, recent} <= demo_topics(settings):
+        assert time.monotonic() < deadline, "the planted topics never appeared"
+        time.sleep(0.5)
     try:
         result = run_demo(
             settings, clinics=2, sessions=80, seed=11, out_dir=tmp_path / "demo", keep_broker=True
@@ -58,6 +63,10 @@ def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path)
         out = result.out_dir
         summary = json.loads((out / "summary.json").read_text())
         left = demo_topics(settings)
+        deadline = time.monotonic() + 60  # a deletion reaches the metadata a little later
+        while old in left and time.monotonic() < deadline:
+            time.sleep(0.5)
+            left = demo_topics(settings)
         assert old not in left, "an earlier demo's topics are deleted before a run"
         assert recent in left, "a run younger than the time limit is left alone"
         assert any(t.startswith(summary["topic_prefix"]) for t in left), "this run's stay"
