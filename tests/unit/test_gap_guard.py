@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from workers.runtime.app import GapGuard
 from workers.runtime.metrics import Metrics
@@ -105,43 +106,41 @@ def test_a_partition_never_processed_nor_committed_is_read_from_its_start() -> N
     assert consumer.seeks == [(lost, 0)]
 
 
+BILLABLE_0 = TP("charges.billable", 0)
+
+
+def two_idle_lanes(
+    claims_done: int | None, superbills_done: int | None
+) -> tuple[FakeConsumer, GapGuard, list[Any]]:
+    """A partition fetched up to offset 9 with offset 2 committed, read by two lanes
+    that finished the given offsets and have been idle for a while."""
+    consumer = FakeConsumer({BILLABLE_0: 9}, {BILLABLE_0: 2})
+    g = guard(consumer)
+    lanes = [g.track("charges.billable"), g.track("charges.billable")]
+    for lane, done in zip(lanes, (claims_done, superbills_done), strict=True):
+        if done is not None:
+            lane.finish(0, done)
+        lane.changed = time.monotonic() - 10
+    return consumer, g, lanes
+
+
 def test_with_two_lanes_on_a_topic_the_lane_furthest_behind_decides() -> None:
     """Two agents share a topic's messages (each passes the other's by): the
     partition is sent back to the first offset one of them has not finished."""
-    tp = TP("charges.billable", 0)
-    consumer = FakeConsumer({tp: 9}, {tp: 2})
-    g = guard(consumer)
-    claims, superbills = g.track("charges.billable"), g.track("charges.billable")
-    claims.finish(0, 8)
-    superbills.finish(0, 4)
-    for lane in (claims, superbills):
-        lane.changed = time.monotonic() - 10
+    consumer, g, lanes = two_idle_lanes(8, 4)
     asyncio.run(g.check())
-    assert consumer.seeks == [(tp, 5)]
-    assert all(time.monotonic() - lane.changed < 1 for lane in (claims, superbills))
+    assert consumer.seeks == [(BILLABLE_0, 5)]
+    assert all(time.monotonic() - lane.changed < 1 for lane in lanes)
 
 
 def test_with_two_lanes_a_busy_lane_keeps_the_partition_where_it_is() -> None:
-    tp = TP("charges.billable", 0)
-    consumer = FakeConsumer({tp: 9}, {tp: 2})
-    g = guard(consumer)
-    claims, superbills = g.track("charges.billable"), g.track("charges.billable")
-    claims.finish(0, 3)
-    superbills.finish(0, 3)
-    for lane in (claims, superbills):
-        lane.changed = time.monotonic() - 10
-    superbills.start()
+    consumer, g, lanes = two_idle_lanes(3, 3)
+    lanes[1].start()
     asyncio.run(g.check())
     assert consumer.seeks == []
 
 
 def test_with_two_lanes_a_lane_that_finished_nothing_falls_back_to_the_commit() -> None:
-    tp = TP("charges.billable", 0)
-    consumer = FakeConsumer({tp: 9}, {tp: 2})
-    g = guard(consumer)
-    claims, superbills = g.track("charges.billable"), g.track("charges.billable")
-    claims.finish(0, 8)
-    for lane in (claims, superbills):
-        lane.changed = time.monotonic() - 10
+    consumer, g, _ = two_idle_lanes(8, None)
     asyncio.run(g.check())
-    assert consumer.seeks == [(tp, 2)]
+    assert consumer.seeks == [(BILLABLE_0, 2)]
