@@ -298,7 +298,9 @@ class ClaimsState:
         send_changelog = getattr(table, "send_changelog", None)
         if send_changelog is None:  # a plain mapping (unit tests): nothing to wait for
             table[key] = value
-            return asyncio.sleep(0)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         # what ``table[key] = value`` does, keeping hold of the changelog record
         sent: Awaitable[Any] = send_changelog(table.partition_for_key(key), key, value)
         table.data[key] = value
