@@ -22,6 +22,7 @@ import structlog
 from workers.runtime.metrics import Metrics
 from workers.runtime.processing import Handler, MessageRunner, RetryPolicy
 from workers.runtime.records import Incoming, Outgoing
+from workers.runtime.recovery_watch import RecoveryWatch
 from workers.runtime.settings import Settings
 from workers.runtime.topics import Catalogue
 
@@ -527,6 +528,10 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
         await wiring.gaps.run(prefix)
 
     wiring.background(guard, name="stream_gap_guard")
+    watch = RecoveryWatch(
+        app, wiring.metrics, stall_s=settings.recovery_stall_s, nudges=settings.recovery_nudges
+    )
+    app.add_dependency(watch.as_service())
     _register_views(app, wiring)
     from workers.ops import dashboard
 

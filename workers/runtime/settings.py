@@ -117,6 +117,22 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(default=0.2, ge=0)
     retry_backoff_max_s: float = Field(default=5.0, ge=0)
     stacktrace_limit: int = Field(default=4000, ge=200)
+    recovery_stall_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "A changelog partition being recovered that has records left but has not "
+            "moved for this long is re-read (sought to its next offset)."
+        ),
+    )
+    recovery_nudges: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "Re-reads of a stalled changelog partition before the worker stops itself "
+            "(for its supervisor to start it again) rather than hang."
+        ),
+    )
     gc_first_generation_threshold: int = Field(
         default=50_000,
         ge=0,
