@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_pipeline.py             # 4,000 sessions, 3 rounds, stages alone
     .venv/bin/python bench/bench_pipeline.py --quick     # 300 sessions, 1 round, no stage runs
     .venv/bin/python bench/bench_pipeline.py --layout split --rounds 2
+    .venv/bin/python bench/bench_pipeline.py --no-stages --only baseline off --ceiling
 
 Needs the Kafka broker, found like ``bench_worker_memory.py`` does (``--bootstrap``,
 ``CLAIMS_KAFKA_BOOTSTRAP_SERVERS``, else ``claims broker start``: a running project
@@ -31,6 +32,13 @@ pending) with a timeout -- never after a fixed sleep.  Its figures come from the
 timestamps the producers put on the messages: *end to end* is from the first
 message the pipeline wrote to the last ``claims.submitted``, so worker start-up
 is not counted; sessions/s = messages on ``sessions.completed`` / that time.
+
+**Topology ceiling** (``--ceiling``): after each gate-off run, the pass-through
+again, shaped like that run (``_passthrough.py --shape``, the shape from
+:func:`shape_of`): no work on a message, but the same topics written per input,
+as many messages of the same mean size, state through faust tables, as many
+agents on each input.  Its ratio to the baseline bounds what the pipeline can
+reach while it writes what it writes.
 
 **Stages alone** (not with ``--quick`` or ``--no-stages``): with the input of one
 stage preloaded, that stage runs by itself (``claims worker enrich``, then
@@ -121,6 +129,33 @@ STAGES: dict[str, dict[str, Any]] = {
 }
 #: the baseline's hop standing in for each stage
 HOP_OF = {"enrich": 1, "units": 2, "claims": 3}
+#: ``--ceiling``: what each stage writes per input (its outputs and state topics),
+#: measured on the gate-off run and replayed by the shaped pass-through
+WRITES: dict[str, tuple[str, ...]] = {
+    "enrich": (
+        "sessions.enriched",
+        "sessions.held",
+        "sessions.rejected",
+        "sessions.duplicates",
+        "sessions.cancelled",
+        "prescriptions.attention",
+        "state.enrich.patients",
+    ),
+    "units": ("charges.billable",),
+    "claims": (
+        "claims.submitted",
+        "edi.outbound",
+        "documents.issued",
+        "state.claims.pending",
+        "state.claims.records",
+        "state.claims.sessions",
+        "state.claims.sequences",
+        "state.claims.transmissions",
+    ),
+}
+#: agents reading each stage's input (the claims processor reads in two lanes)
+LANES = {"enrich": 1, "units": 1, "claims": 2}
+CEILING = "ceiling"
 #: what the enrich worker reads besides sessions (consumed before the timed part)
 REFERENCE_SOURCES = PROCESSORS["enrich"].sources[1:]
 LAYOUTS = {
@@ -558,10 +593,14 @@ class Bench:
             argv = [sys.executable, "-m", "cProfile", "-o", str(out), *argv[1:]]
         return Process(label, argv, env, self.log_path(prefix, "_".join(names)), port)
 
-    def passthrough(self, prefix: str, hops: Sequence[int], label: str) -> Process:
+    def passthrough(
+        self, prefix: str, hops: Sequence[int], label: str, shape: Path | None = None
+    ) -> Process:
         port = free_port()
         env = self.env(prefix, CLAIMS_WEB_PORT=str(port))
         argv = [sys.executable, str(PASSTHROUGH), *map(str, hops)]
+        if shape is not None:
+            argv[2:2] = ["--shape", str(shape)]
         log = self.log_path(prefix, "passthrough-" + "".join(map(str, hops)))
         return Process(label, argv, env, log, port, kind="passthrough")
 
@@ -605,6 +644,7 @@ class Bench:
         if baseline:
             return self.tps(prefix, _hop_topics())
         names = {n for s in STAGES.values() for n in (*s["outputs"], *s["first"], s["input"])}
+        names |= {n for written in WRITES.values() for n in written}
         return self.tps(prefix, sorted(names))
 
     def measure(
@@ -778,18 +818,39 @@ class Bench:
         finally:
             self.cleanup(prefix)
 
+    def ceiling_run(self, data: Data, real: Run, round_no: int) -> Run:
+        """The pass-through shaped like ``real`` (see ``_passthrough.py --shape``)."""
+        return self._forwarding_run(data, round_no, real)
+
     def baseline_run(self, data: Data, round_no: int) -> Run:
-        prefix = self.new_prefix("base")
+        return self._forwarding_run(data, round_no, None)
+
+    def _forwarding_run(self, data: Data, round_no: int, shaped_like: Run | None) -> Run:
+        prefix = self.new_prefix("ceil" if shaped_like else "base")
         hops_layout = [[HOP_OF[s] for s in names] for names in LAYOUTS[self.args.layout]]
-        run = Run(BASELINE, round_no, self.args.layout, messages=len(data.sessions))
+        variant = CEILING if shaped_like else BASELINE
+        run = Run(variant, round_no, self.args.layout, messages=len(data.sessions))
+        shape = None
+        if shaped_like is not None:
+            shape = self.tmp / f"{prefix.rstrip('.')}-shape.json"
+            shape.write_text(json.dumps(shape_of(shaped_like)))
         try:
-            self.create_topics(prefix, only=_hop_topics())
+            self.create_topics(prefix, only=None if shape else _hop_topics())
             processes = [
-                self.passthrough(prefix, hops, f"baseline hops {hops}") for hops in hops_layout
+                self.passthrough(prefix, hops, f"{variant} hops {hops}", shape)
+                for hops in hops_layout
             ]
             final = self.tps(prefix, ["claims.submitted"])
+            wanted = {
+                self.group(prefix, _passthrough_group(hops)): self.tps(
+                    prefix, [HOPS[h][0] for h in hops]
+                )
+                for hops in hops_layout
+            }
 
             def done() -> bool:
+                if shape is not None:  # as many outputs as the shape owes: read the groups
+                    return self.kafka.caught_up(wanted)
                 return sum(self.kafka.ends(final).values()) >= run.messages
 
             return self.measure(
@@ -886,6 +947,33 @@ class Bench:
 def _worker_name(names: Sequence[str]) -> str:
     """The mode name ``build_app`` gives a worker of these processors."""
     return "_".join(names)
+
+
+def _passthrough_group(hops: Sequence[int]) -> str:
+    from bench._passthrough import group_name
+
+    return group_name(list(hops))
+
+
+def shape_of(real: Run) -> dict[str, dict[str, Any]]:
+    """Per hop: messages written per input message and their mean size, per topic,
+    as the real run wrote them (state topics marked as tables)."""
+    inputs = {
+        "enrich": real.messages,
+        "units": real.outputs.get("sessions.enriched", 0),
+        "claims": real.outputs.get("charges.billable", 0),
+    }
+    shape: dict[str, dict[str, Any]] = {}
+    for stage, written in WRITES.items():
+        outputs, tables = [], []
+        for name in written:
+            count = real.outputs.get(name, 0)
+            if not count or not inputs[stage]:
+                continue
+            entry = [name, count / inputs[stage], real.bytes_written.get(name, 0) // count]
+            (tables if name.startswith("state.") else outputs).append(entry)
+        shape[str(HOP_OF[stage])] = {"agents": LANES[stage], "outputs": outputs, "tables": tables}
+    return shape
 
 
 def _hop_topics() -> list[str]:
@@ -1081,6 +1169,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--private-broker", action="store_true", help="always a private broker")
     parser.add_argument("--bin", type=Path, default=common.VENV_BIN, help="the venv's bin/")
     parser.add_argument("--keep-logs", action="store_true", help="keep the workers' logs")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="after each gate-off run, run the pass-through shaped like it (topology ceiling)",
+    )
     args = parser.parse_args(argv)
     args.sessions = args.sessions or (QUICK_SESSIONS if args.quick else SESSIONS)
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else ROUNDS)
@@ -1097,6 +1190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     broker = Broker(args.bin, tmp)
     base = f"benchpipe{uuid.uuid4().hex[:8]}"
     pipeline: list[Run] = []
+    ceilings: list[Run] = []
     stages: dict[str, Run] = {}
     bench: Bench | None = None
     try:
@@ -1116,6 +1210,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     f"({run.end_to_end_s:.2f} s end to end, {run.cpu_s:.1f} CPU s)",
                     flush=True,
                 )
+                if v == GATE_OFF and args.ceiling:
+                    ceiling = bench.ceiling_run(data, run, n)
+                    ceilings.append(ceiling)
+                    print(
+                        f"round {n} {CEILING:<8} {ceiling.rate:8,.0f} sessions/s  "
+                        f"({ceiling.end_to_end_s:.2f} s end to end, {ceiling.cpu_s:.1f} CPU s)",
+                        flush=True,
+                    )
         if with_stages:
             stages.update(bench.stages_baseline(data))
             stages.update(bench.stages_real(data))
@@ -1134,6 +1236,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             shutil.rmtree(tmp, ignore_errors=True)
 
     verdicts = report(pipeline, stages, args, data)
+    if ceilings:
+        verdicts["ceiling"] = report_ceiling(pipeline, ceilings)
     if args.profile:
         print_profiles(Path(args.profile))
     figures = {
@@ -1155,6 +1259,50 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     common.emit(NAME, figures)
     return figures
+
+
+def report_ceiling(pipeline: Sequence[Run], ceilings: Sequence[Run]) -> dict[str, Any]:
+    """The topology ceiling against the baseline and the real pipeline of its round."""
+    rows = []
+    for c in ceilings:
+        base = [r for r in pipeline if r.variant == BASELINE and r.round == c.round]
+        real = [r for r in pipeline if r.variant == GATE_OFF and r.round == c.round]
+        rows.append(
+            {
+                "round": c.round,
+                "sessions_per_s": round(c.rate, 1),
+                "x_baseline": round(c.rate / base[0].rate, 3) if base and base[0].rate else None,
+                "gate_off_x_ceiling": round(real[0].rate / c.rate, 3) if real and c.rate else None,
+                "cpu_ms_per_session": round(1000 * c.cpu_s / c.messages, 3) if c.messages else 0,
+                "kb_written_per_session": round(
+                    sum(c.bytes_written.values()) / 1024 / c.messages, 2
+                )
+                if c.messages
+                else 0,
+            }
+        )
+    x_base = [r["x_baseline"] for r in rows if r["x_baseline"] is not None]
+    x_real = [r["gate_off_x_ceiling"] for r in rows if r["gate_off_x_ceiling"] is not None]
+    print(
+        "\ntopology ceiling: the pass-through writing what the gate-off run wrote per input "
+        "(same topics, counts, sizes, tables, lanes), doing nothing else"
+    )
+    for r in rows:
+        print(
+            f"round {r['round']}: {r['sessions_per_s']:,.0f} sessions/s = "
+            f"{r['x_baseline']} x baseline; gate off = {r['gate_off_x_ceiling']} x ceiling; "
+            f"CPU {r['cpu_ms_per_session']} ms/session; {r['kb_written_per_session']} KB/session"
+        )
+    summary = {
+        "runs": rows,
+        "x_baseline_median": round(_median(x_base), 3) if x_base else None,
+        "gate_off_x_ceiling_median": round(_median(x_real), 3) if x_real else None,
+    }
+    print(
+        f"median: ceiling {summary['x_baseline_median']} x baseline; "
+        f"gate off {summary['gate_off_x_ceiling_median']} x ceiling"
+    )
+    return summary
 
 
 def print_profiles(directory: Path, top: int = 25) -> None:
