@@ -82,21 +82,36 @@ def earlier_demo_prefixes(
     return sorted(found)
 
 
-def forget_earlier_demos(base: Settings, now: datetime, keep_younger_than_s: float) -> int:
+#: delete_topics error codes that leave a topic gone: none, and unknown topic (already gone)
+_GONE = (0, 3)
+
+
+def forget_earlier_demos(
+    base: Settings, now: datetime, keep_younger_than_s: float, client: Any = None
+) -> int:
     """Delete the topics of earlier demo runs (see :func:`earlier_demo_prefixes`);
-    returns how many runs' topics were deleted."""
+    returns how many runs had every topic deleted (a run the broker refused to
+    delete a topic of is not counted, and is tried again next time)."""
     from workers.runtime.admin import admin_client
 
-    client = admin_client(base)
+    own = client is None
+    client = admin_client(base) if own else client
     try:
         topics = list(client.list_topics())
         prefixes = earlier_demo_prefixes(topics, base.topic_prefix, now, keep_younger_than_s)
         doomed = [t for t in topics if t.startswith(tuple(prefixes))] if prefixes else []
+        refused: list[str] = []
         if doomed:
-            client.delete_topics(doomed, raise_errors=False)
-        return len(prefixes)
+            answer = client.delete_topics(doomed, raise_errors=False)
+            refused = [
+                str(t.get("name"))
+                for t in (answer or {}).get("topics", [])
+                if t.get("error_code") not in _GONE
+            ]
+        return sum(1 for p in prefixes if not any(name.startswith(p) for name in refused))
     finally:
-        client.close()
+        if own:
+            client.close()
 
 
 class DemoError(RuntimeError):
