@@ -37,6 +37,9 @@ import structlog
 
 log = structlog.stdlib.get_logger("claims.recovery")
 
+#: the ``processor`` label of the watch's outcomes (``claims_outcomes_total``)
+RUNTIME = "runtime"
+
 
 class RecoveryStalled(RuntimeError):
     """Changelog recovery made no progress, even after the partition was re-read."""
@@ -182,7 +185,7 @@ class RecoveryWatch:
             nudge=verdict.nudges + 1,
             **self._diagnosis(tp, verdict.offset),
         )
-        self.metrics.outcome("runtime", "recovery-nudged")
+        self.metrics.outcome(RUNTIME, "recovery-nudged")
         consumer.resume_partitions([tp])
         await consumer.seek_wait({tp: verdict.offset + 1})
 
@@ -194,7 +197,7 @@ class RecoveryWatch:
             **_where(verdict),
             nudges=verdict.nudges,
         )
-        self.metrics.outcome("runtime", "recovery-stalled")
+        self.metrics.outcome(RUNTIME, "recovery-stalled")
         crash: Callable[[BaseException], Awaitable[None]] = self.app.crash
         await crash(
             RecoveryStalled(
