@@ -49,7 +49,7 @@ from edi.segments import (
     X12RenderError,
     read_segments,
 )
-from edi.x999 import AckWriter, envelope_of
+from edi.x999 import envelope_of, open_acknowledgement
 from schemas.acknowledgements import (
     Ack277,
     AckEnvelope,
@@ -390,7 +390,15 @@ def render_277ca(
     with action ``U`` and no amount.
     """
     env = report.envelope
-    out = AckWriter(env, "HN", CLAIM_ACK_GUIDE, control_number, created_at, usage, delimiters)
+    out = open_acknowledgement(
+        env,
+        "HN",
+        CLAIM_ACK_GUIDE,
+        control_number=control_number,
+        created_at=created_at,
+        usage=usage,
+        delimiters=delimiters,
+    )
     seg = out.segment
     day = created_at.strftime("%Y%m%d")
 
@@ -398,8 +406,7 @@ def render_277ca(
         for status in statuses:
             seg("STC", *_stc(status))
 
-    start = len(out.lines)
-    seg("ST", "277", report.control_number, CLAIM_ACK_GUIDE)
+    out.open_transaction("277", report.control_number, CLAIM_ACK_GUIDE)
     seg("BHT", "0085", "08", report.reference, day, created_at.strftime("%H%M"), "TH")
     seg("HL", "1", None, "20", "1")
     seg("NM1", "PR", "2", report.payer_name or "PAYER", None, None, None, None, "PI",
@@ -460,5 +467,7 @@ def render_277ca(
                     seg("REF", "FJ", line.line_control_number)
                 if line.service_date:
                     seg("DTP", "472", "D8", line.service_date.strftime("%Y%m%d"))
-    seg("SE", str(len(out.lines) - start + 1), report.control_number)
-    return out.close(1)
+    out.close_transaction()
+    out.close_group()
+    out.close_interchange()
+    return out.text()

@@ -55,6 +55,7 @@ from sys import intern
 from typing import Final, Literal, TypeAlias
 
 from edi.envelope import CONTROL_SEGMENTS, EnvelopeChecker
+from edi.envelope_writer import EnvelopeWriter
 from edi.segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -65,8 +66,6 @@ from edi.segments import (
     X12Error,
     X12RenderError,
     read_segments,
-    render_isa,
-    render_segment,
 )
 from schemas.adjudication import (
     ClaimDetails,
@@ -766,23 +765,16 @@ def _d8(day: dt.date) -> str:
 
 
 class _Writer835:
-    """Collects the segments of one interchange and says where an error happened."""
+    """Checks lengths, says where an error happened and writes through ``envelope``."""
 
-    __slots__ = ("count", "delimiters", "line_end", "parts", "where")
+    __slots__ = ("envelope", "where")
 
-    def __init__(self, delimiters: Delimiters, line_end: str) -> None:
-        self.delimiters = delimiters
-        self.line_end = line_end
-        self.parts: list[str] = []
-        self.count = 0
+    def __init__(self, envelope: EnvelopeWriter) -> None:
+        self.envelope = envelope
         self.where = "envelope"
 
     def error(self, reason: str) -> X835RenderError:
         return X835RenderError(f"{self.where}: {reason}")
-
-    def raw(self, text: str) -> None:
-        self.parts.append(text + self.line_end)
-        self.count += 1
 
     def segment(self, segment_id: str, *elements: Element) -> None:
         for index, value in enumerate(elements, start=1):
@@ -793,11 +785,17 @@ class _Writer835:
                     if part:
                         self._check_length(f"{segment_id}{index:02d}-{n}", part)
         try:
-            text = render_segment(segment_id, elements, self.delimiters)
+            self.envelope.segment(segment_id, *elements)
         except X12RenderError as exc:
             raise self.error(exc.reason) from None
-        self.parts.append(text + self.line_end)
-        self.count += 1
+
+    def open_transaction(self, control: str) -> None:
+        """``ST*835`` (no ST03 in the 835), ST02 checked for length like any element."""
+        self._check_length("ST02", control)
+        try:
+            self.envelope.open_transaction("835", control)
+        except X12RenderError as exc:
+            raise self.error(exc.reason) from None
 
     def _check_length(self, ref: str, value: str) -> None:
         limits = _LENGTHS_835.get(ref)
@@ -1044,8 +1042,7 @@ def _transaction(writer: _Writer835, advice: RemittanceAdvice) -> None:
     writer.where = f"transaction {control}"
     if details.claims and len(details.claims) != len(remittance.claims):
         raise writer.error("details: one ClaimDetails per claim, or none")
-    before = writer.count
-    writer.segment("ST", "835", control)
+    writer.open_transaction(control)
     _financial_information(writer, remittance, details)
     _parties(writer, remittance, details)
     if remittance.claims:
@@ -1055,8 +1052,7 @@ def _transaction(writer: _Writer835, advice: RemittanceAdvice) -> None:
         extra = details.claims[number] if details.claims else None
         _claim_payment(writer, claim, extra, f"transaction {control}, claim {number + 1}")
     _provider_adjustments(writer, remittance)
-    writer.where = f"transaction {control}"
-    writer.segment("SE", str(writer.count - before + 1), control)
+    writer.envelope.close_transaction()
 
 
 def render_835(
@@ -1142,29 +1138,32 @@ def render_835_interchange(
     controls = [advice.remittance.control_number for advice in advices]
     if len(set(controls)) != len(controls):
         raise X835RenderError("ST02: each transaction set needs its own control number")
-    writer = _Writer835(delimiters, "\n" if line_break else "")
+    envelope = EnvelopeWriter(delimiters, line_break=line_break)
     try:
-        isa = render_isa(
+        envelope.open_interchange(
             sender_id=sender_id,
             receiver_id=receiver_id,
             control_number=control_number,
-            created=created_at.date(),
-            created_time=created_at.time(),
+            created_at=created_at,
             sender_qualifier=sender_qualifier,
             receiver_qualifier=receiver_qualifier,
             usage=usage,
-            delimiters=delimiters,
         )
     except X12RenderError as exc:
         raise X835RenderError(exc.reason) from None
-    writer.raw(isa)
-    day, hhmm = _d8(created_at.date()), created_at.strftime("%H%M")
-    group = str(control_number)
-    sender, receiver = gs_sender_code or sender_id, gs_receiver_code or receiver_id
-    writer.segment("GS", "HP", sender, receiver, day, hhmm, group, "X", REMITTANCE_GUIDE)
+    writer = _Writer835(envelope)
+    try:
+        envelope.open_group(
+            "HP",
+            sender_code=gs_sender_code or sender_id,
+            receiver_code=gs_receiver_code or receiver_id,
+            control_number=control_number,
+            guide=REMITTANCE_GUIDE,
+        )
+    except X12RenderError as exc:
+        raise writer.error(exc.reason) from None
     for advice in advices:
         _transaction(writer, advice)
-    writer.where = "trailer"
-    writer.segment("GE", str(len(advices)), group)
-    writer.segment("IEA", "1", f"{control_number:09d}")
-    return "".join(writer.parts)
+    envelope.close_group()
+    envelope.close_interchange()
+    return envelope.text()

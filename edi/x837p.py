@@ -72,6 +72,7 @@ from typing import Final
 from pydantic import ValidationError
 
 from edi.envelope import CONTROL_SEGMENTS, EnvelopeChecker
+from edi.envelope_writer import EnvelopeWriter
 from edi.segments import (
     Delimiters,
     Element,
@@ -81,8 +82,6 @@ from edi.segments import (
     X12Error,
     X12RenderError,
     read_segments,
-    render_isa,
-    render_segment,
 )
 from schemas.adjudication import (
     BillingProviderReceived,
@@ -259,15 +258,12 @@ _NO_LENGTHS: Final[dict[int, tuple[int, int]]] = {}
 
 
 class _Writer:
-    """Collects rendered segments, cleans values and puts context on every error."""
+    """Cleans values, puts context on every error and writes through ``envelope``."""
 
-    __slots__ = ("count", "delimiters", "line_end", "loop", "parts", "pcn", "transliterations")
+    __slots__ = ("envelope", "loop", "pcn", "transliterations")
 
-    def __init__(self, delimiters: Delimiters, line_end: str) -> None:
-        self.delimiters = delimiters
-        self.line_end = line_end
-        self.parts: list[str] = []
-        self.count = 0
+    def __init__(self, envelope: EnvelopeWriter) -> None:
+        self.envelope = envelope
         self.transliterations: list[str] = []
         self.pcn: str | None = None
         self.loop = "envelope"
@@ -284,11 +280,6 @@ class _Writer:
     def error(self, reason: str) -> ClaimRenderError:
         return ClaimRenderError(f"{self.where()}: {reason}", patient_control_number=self.pcn)
 
-    def raw(self, text: str) -> None:
-        """A segment rendered elsewhere (the ISA)."""
-        self.parts.append(text + self.line_end)
-        self.count += 1
-
     def segment(self, segment_id: str, *elements: Element) -> None:
         """Clean, check and render one segment (``elements[0]`` is element 1)."""
         lengths = _LENGTHS.get(segment_id, _NO_LENGTHS)
@@ -303,11 +294,9 @@ class _Writer:
                     [self._part(segment_id, index, n, p) for n, p in enumerate(value, 1)]
                 )
         try:
-            text = render_segment(segment_id, cleaned, self.delimiters)
+            self.envelope.segment(segment_id, *cleaned)
         except X12RenderError as exc:
             raise self.error(exc.reason) from None
-        self.parts.append(text + self.line_end)
-        self.count += 1
 
     def _text(self, segment_id: str, index: int, value: str, limits: tuple[int, int] | None) -> str:
         text = value.strip()
@@ -786,33 +775,32 @@ def _by_billing_provider(claims: Iterable[Claim]) -> list[list[Claim]]:
 
 def _open_envelope(
     writer: _Writer, partner: TradingPartner, numbers: ControlNumbers, when: datetime
-) -> int:
-    """ISA, GS and ST; returns the segment count before ST (for SE01)."""
+) -> None:
+    """ISA, GS and ST (ST02 the transaction number, at least 4 digits)."""
+    envelope = writer.envelope
     try:
-        isa = render_isa(
+        envelope.open_interchange(
             sender_id=partner.isa_sender_id,
             receiver_id=partner.isa_receiver_id,
             control_number=numbers.interchange,
-            created=when.date(),
-            created_time=when.time(),
+            created_at=when,
             sender_qualifier=partner.isa_sender_qualifier,
             receiver_qualifier=partner.isa_receiver_qualifier,
             usage=partner.usage,
-            delimiters=writer.delimiters,
         )
     except X12RenderError as exc:
         raise ClaimRenderError(f"trading partner {partner.receiver_id}: {exc.reason}") from None
-    writer.raw(isa)
-    sender, receiver = partner.gs_sender_code, partner.gs_receiver_code
-    day, group = _d8(when.date()), str(numbers.group)
-    writer.segment("GS", "HC", sender, receiver, day, _hhmm(when), group, "X", IMPLEMENTATION_GUIDE)
-    before_st = writer.count
-    writer.segment("ST", "837", _st02(numbers), IMPLEMENTATION_GUIDE)
-    return before_st
-
-
-def _st02(numbers: ControlNumbers) -> str:
-    return f"{numbers.transaction:04d}"
+    try:
+        envelope.open_group(
+            "HC",
+            sender_code=partner.gs_sender_code,
+            receiver_code=partner.gs_receiver_code,
+            control_number=numbers.group,
+            guide=IMPLEMENTATION_GUIDE,
+        )
+        envelope.open_transaction("837", numbers.transaction, IMPLEMENTATION_GUIDE)
+    except X12RenderError as exc:
+        raise writer.error(exc.reason) from None
 
 
 def _body(writer: _Writer, claims: Sequence[Claim], partner: TradingPartner) -> None:
@@ -825,15 +813,6 @@ def _body(writer: _Writer, claims: Sequence[Claim], partner: TradingPartner) -> 
         _billing_provider(writer, provider_claims[0].billing_provider, provider_hl, partner)
         for claim in provider_claims:
             hl = _claim(writer, claim, partner, provider_hl, hl)
-
-
-def _close_envelope(writer: _Writer, numbers: ControlNumbers, before_st: int) -> None:
-    """SE (counting ST..SE as written), GE and IEA."""
-    writer.pcn = None
-    writer.at("trailer")
-    writer.segment("SE", str(writer.count - before_st + 1), _st02(numbers))
-    writer.segment("GE", "1", str(numbers.group))
-    writer.segment("IEA", "1", f"{numbers.interchange:09d}")
 
 
 def render_837p(
@@ -855,16 +834,19 @@ def render_837p(
     delimiters = _delimiters(partner)
     _check_envelope_ids(partner)
     _check_claims(claims, partner)
-    writer = _Writer(delimiters, "\n" if partner.line_break_after_segment else "")
-    before_st = _open_envelope(writer, partner, numbers, created_at)
+    envelope = EnvelopeWriter(delimiters, line_break=partner.line_break_after_segment)
+    writer = _Writer(envelope)
+    _open_envelope(writer, partner, numbers, created_at)
     _header(writer, partner, numbers, created_at)
     _body(writer, claims, partner)
-    _close_envelope(writer, numbers, before_st)
+    envelope.close_transaction()
+    envelope.close_group()
+    envelope.close_interchange()
     return RenderedFile(
-        text="".join(writer.parts),
+        text=envelope.text(),
         control_numbers=numbers,
         claim_count=len(claims),
-        segment_count=writer.count,
+        segment_count=envelope.segment_count,
         transliterations=writer.transliterations,
         created_at=created_at,
     )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, cast
 
 from edi.envelope import read_leniently
+from edi.envelope_writer import EnvelopeWriter
 from edi.segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -37,8 +38,6 @@ from edi.segments import (
     X12Error,
     X12RenderError,
     read_segments,
-    render_isa,
-    render_segment,
 )
 from edi.validate import Finding
 from schemas.acknowledgements import (
@@ -54,10 +53,10 @@ from schemas.acknowledgements import (
 
 __all__ = [
     "ACK_GUIDE",
-    "AckWriter",
     "X999Error",
     "acknowledge",
     "envelope_of",
+    "open_acknowledgement",
     "parse_999",
     "render_999",
 ]
@@ -269,61 +268,37 @@ def parse_999(source: Source, *, encoding_errors: EncodingErrors = "replace") ->
 # --- writing -------------------------------------------------------------------------
 
 
-def _d8(day: dt.date) -> str:
-    return day.strftime("%Y%m%d")
-
-
-class AckWriter:
-    """An acknowledgement interchange being written: ISA and GS from the envelope of
-    who sends it (one functional group), segments, then GE/IEA."""
-
-    def __init__(
-        self,
-        env: AckEnvelope,
-        functional_id: str,
-        guide: str,
-        control_number: int,
-        created_at: dt.datetime,
-        usage: Literal["P", "T"],
-        delimiters: Delimiters,
-    ) -> None:
-        if created_at.tzinfo is None or created_at.utcoffset() is None:
-            raise X12RenderError("created_at must be timezone-aware")
-        self.delimiters = delimiters
-        self.control_number = control_number
-        self.lines = [
-            render_isa(
-                sender_id=env.isa_sender_id,
-                receiver_id=env.isa_receiver_id,
-                sender_qualifier=env.isa_sender_qualifier,
-                receiver_qualifier=env.isa_receiver_qualifier,
-                control_number=control_number,
-                created=created_at.date(),
-                created_time=created_at.time(),
-                usage=usage,
-                delimiters=delimiters,
-            )
-        ]
-        self.segment(
-            "GS",
-            functional_id,
-            env.gs_sender_code,
-            env.gs_receiver_code,
-            _d8(created_at.date()),
-            created_at.strftime("%H%M"),
-            str(control_number),
-            "X",
-            guide,
-        )
-
-    def segment(self, segment_id: str, *elements: str | Sequence[str] | None) -> None:
-        self.lines.append(render_segment(segment_id, list(elements), self.delimiters))
-
-    def close(self, transactions: int, line_break: bool = True) -> str:
-        self.segment("GE", str(transactions), str(self.control_number))
-        self.segment("IEA", "1", f"{self.control_number:09d}")
-        end = "\n" if line_break else ""
-        return end.join(self.lines) + end
+def open_acknowledgement(
+    env: AckEnvelope,
+    functional_id: str,
+    guide: str,
+    *,
+    control_number: int,
+    created_at: dt.datetime,
+    usage: Literal["P", "T"],
+    delimiters: Delimiters,
+    line_break: bool = True,
+) -> EnvelopeWriter:
+    """An acknowledgement interchange with its ISA and its one GS written, ids from the
+    envelope of who sends it; ``control_number`` is both ISA13 and GS06."""
+    envelope = EnvelopeWriter(delimiters, line_break=line_break)
+    envelope.open_interchange(
+        sender_id=env.isa_sender_id,
+        receiver_id=env.isa_receiver_id,
+        sender_qualifier=env.isa_sender_qualifier,
+        receiver_qualifier=env.isa_receiver_qualifier,
+        control_number=control_number,
+        created_at=created_at,
+        usage=usage,
+    )
+    envelope.open_group(
+        functional_id,
+        sender_code=env.gs_sender_code,
+        receiver_code=env.gs_receiver_code,
+        control_number=control_number,
+        guide=guide,
+    )
+    return envelope
 
 
 def render_999(
@@ -345,13 +320,19 @@ def render_999(
     """
     if not groups:
         raise X12RenderError("a 999 interchange needs at least one group verdict")
-    out = AckWriter(
-        groups[0].envelope, "FA", ACK_GUIDE, control_number, created_at, usage, delimiters
+    out = open_acknowledgement(
+        groups[0].envelope,
+        "FA",
+        ACK_GUIDE,
+        control_number=control_number,
+        created_at=created_at,
+        usage=usage,
+        delimiters=delimiters,
+        line_break=line_break,
     )
     seg = out.segment
     for group in groups:
-        start = len(out.lines)
-        seg("ST", "999", group.control_number, ACK_GUIDE)
+        out.open_transaction("999", group.control_number, ACK_GUIDE)
         seg("AK1", group.functional_id, group.group_control_number, group.version)
         for tx in group.transactions:
             seg("AK2", tx.transaction_set_id, tx.control_number, tx.implementation)
@@ -369,8 +350,10 @@ def render_999(
             str(group.accepted),
             *group.error_codes[:5],
         )
-        seg("SE", str(len(out.lines) - start + 1), group.control_number)
-    return out.close(len(groups), line_break)
+        out.close_transaction()
+    out.close_group()
+    out.close_interchange()
+    return out.text()
 
 
 # --- acknowledging what we receive ------------------------------------------------------
