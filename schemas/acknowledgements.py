@@ -320,3 +320,11 @@ class ClaimRejected(Versioned):
     message: str = Field(description="The reasons in one line.")
     file_name: str = Field(description="The acknowledgement file.")
     rejected_at: AwareDatetime
+
+
+def parse_ack(raw: bytes) -> TransactionAcknowledged | ClaimStatusReceived:
+    """A message of ``acks.inbound``: a 999 transaction verdict or a 277 claim status
+    (told apart by ``event_type``)."""
+    if b'"ack.999-transaction"' in raw:
+        return TransactionAcknowledged.parse_json(raw)
+    return ClaimStatusReceived.parse_json(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -129,3 +130,20 @@ def billing_key(receiver_id: str | None, clinic_id: str, billed_to_payer: bool |
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"))
+
+
+def parse_charges(raw: bytes) -> BillableSession | ChargesWithdrawn:
+    """A message of ``charges.billable``: a billable session or a withdrawal (told
+    apart by ``event_type``).
+
+    Only a value that mentions ``charges.withdrawn`` at all is decoded twice (once
+    to read its ``event_type``): a billable session is several kilobytes.
+    """
+    if b"charges.withdrawn" in raw and raw.lstrip().startswith(b"{"):
+        try:
+            kind = json.loads(raw).get("event_type")
+        except (ValueError, AttributeError):  # not a JSON object: the parser names it
+            kind = None
+        if kind == "charges.withdrawn":
+            return ChargesWithdrawn.parse_json(raw)
+    return BillableSession.parse_json(raw)

@@ -36,7 +36,7 @@ from schemas.outcomes import (
 )
 from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
 from schemas.remittance import Remittance
-from schemas.submission import ClaimCommand, ClaimSubmitted, FileReleased
+from schemas.submission import CLAIM_COMMAND, ClaimSubmitted, FileReleased
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -62,7 +62,7 @@ CONTRACTS: dict[str, Any] = {
     "trading-partner": TradingPartner,
     "claim-submitted": ClaimSubmitted,
     "file-released": FileReleased,
-    "claim-command": ClaimCommand,
+    "claim-command": CLAIM_COMMAND,
     "remittance-835": Remittance,
     "acknowledgement-999": Ack999,
     "acknowledgement-277": Ack277,

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import (
+    AwareDatetime,
+    Discriminator,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from schemas.base import Identifier, Versioned
 from schemas.claims import Claim, ControlNumbers
@@ -86,26 +94,122 @@ class FileReleased(Versioned):
     released_at: AwareDatetime
 
 
-class ClaimCommand(Versioned):
-    """An operator's or the reconciliation's instruction about a submitted claim
-    (``claims.commands``, key: the receiver)."""
+class _ClaimCommandBase(Versioned):
+    """What every instruction about a claim carries (``claims.commands``, key: the
+    receiver).  One model per ``action`` (:data:`ClaimCommand`), so a command that
+    lacks what its action needs is refused by the contract, naming the field.
+
+    Messages written before the split carried every field of every action, unused
+    ones as ``null``; :func:`parse_claim_command` still reads them (a value in a
+    field the action does not have is refused).
+    """
 
     event_type: Literal["claim.command"] = "claim.command"
-    action: Literal["void", "correct", "resend", "payer-claim-number", "secondary", "submit"]
     patient_control_number: str
     receiver_id: Identifier
     reason: str | None = None
     requested_by: str | None = None
-    line_units: dict[int, int] | None = Field(
-        default=None, description="correct: new units per line number (0 removes the line)."
-    )
-    diagnosis_codes: list[str] | None = Field(default=None, description="correct: new diagnoses.")
-    payer_claim_number: str | None = None
-    remittance: ClaimPayment | None = Field(
-        default=None, description="secondary: the primary payer's answer (835 claim payment)."
-    )
-    paid_on: date | None = Field(default=None, description="secondary: the payment date.")
-    claim: Claim | None = Field(
-        default=None, description="submit: a claim built elsewhere (a secondary claim)."
-    )
     requested_at: AwareDatetime
+
+
+
+class VoidClaim(_ClaimCommandBase):
+    """Void a submitted claim (frequency 8), or close a rejected one without sending."""
+
+    action: Literal["void"]
+
+
+class _LineEdits(_ClaimCommandBase):
+    line_units: dict[int, int] | None = Field(
+        default=None, description="New units per line number (0 removes the line)."
+    )
+    diagnosis_codes: list[str] | None = Field(default=None, description="New diagnoses.")
+
+
+class CorrectClaim(_LineEdits):
+    """Replace a submitted claim (frequency 7) with edited units or diagnoses; for a
+    claim the front door rejected, resend it as a new original with the edits."""
+
+    action: Literal["correct"]
+
+
+class ResendClaim(_LineEdits):
+    """Send again, as a new original, a claim the payer's front door rejected."""
+
+    action: Literal["resend"]
+
+
+class RecordPayerClaimNumber(_ClaimCommandBase):
+    """The payer's claim number (CLP07) learned from an 835: waiting changes may go."""
+
+    action: Literal["payer-claim-number"]
+    payer_claim_number: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+
+class RequestSecondary(_ClaimCommandBase):
+    """Build the secondary claim from the primary payer's answer."""
+
+    action: Literal["secondary"]
+    remittance: ClaimPayment = Field(description="The primary payer's answer (835 claim payment).")
+    paid_on: date = Field(description="The payment date.")
+
+
+class SubmitClaim(_ClaimCommandBase):
+    """A claim built elsewhere (a secondary claim) joins its receiver's batch."""
+
+    action: Literal["submit"]
+    claim: Claim
+
+
+#: An instruction about a claim, one model per action.
+ClaimCommand = Annotated[
+    VoidClaim
+    | CorrectClaim
+    | ResendClaim
+    | RecordPayerClaimNumber
+    | RequestSecondary
+    | SubmitClaim,
+    Discriminator("action"),
+]
+CLAIM_COMMAND: TypeAdapter[ClaimCommand] = TypeAdapter(ClaimCommand)
+_BY_ACTION: dict[str, type[_ClaimCommandBase]] = {
+    "void": VoidClaim,
+    "correct": CorrectClaim,
+    "resend": ResendClaim,
+    "payer-claim-number": RecordPayerClaimNumber,
+    "secondary": RequestSecondary,
+    "submit": SubmitClaim,
+}
+
+
+def parse_claim_command(raw: bytes | str) -> ClaimCommand:
+    """Validate a claim command.
+
+    Errors of a known action come from its own model, so field paths read
+    ``payer_claim_number`` rather than carrying the union's tag.  A command written
+    before the split (every action's fields present, the unused ones ``null``) is
+    read by dropping those nulls first.
+    """
+    try:
+        return CLAIM_COMMAND.validate_json(raw)
+    except ValidationError as exc:
+        first = exc
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON: pydantic's error names it
+        raise first from None
+    action = data.get("action") if isinstance(data, dict) else None
+    model = _BY_ACTION.get(action) if isinstance(action, str) else None
+    if model is None:
+        raise first
+    known = model.model_fields
+    cleaned = {k: v for k, v in data.items() if v is not None or k in known}
+    return model.parse_json(json.dumps(cleaned))  # type: ignore[return-value]  # a member
+
+
+def claim_command(**fields: Any) -> ClaimCommand:
+    """Build the current version of the command for ``fields['action']``."""
+    model = _BY_ACTION.get(str(fields.get("action")))
+    if model is None:
+        raise ValueError(f"action: must be one of {sorted(_BY_ACTION)}")
+    return model.new(**fields)  # type: ignore[return-value]  # one member of the union

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from workers.runtime.records import Outgoing
@@ -93,7 +94,7 @@ class FakeWiring:
 
     consumer_group = "claims-test"
 
-    def __init__(self, sink: FakeSink, settings: Any = None) -> None:
+    def __init__(self, sink: FakeSink, settings: Any = None, now: datetime | None = None) -> None:
         from workers.runtime.metrics import Metrics
         from workers.runtime.settings import Settings
         from workers.runtime.topics import Catalogue
@@ -106,6 +107,18 @@ class FakeWiring:
         self.lanes: dict[str, list[tuple[Any, Any]]] = {}
         self.tables: dict[str, FakeTable] = {}
         self.ready_checks: list[Any] = []
+        #: the processors' clock: ``now()`` answers this until a test moves it
+        self.time = now if now is not None else datetime.now(UTC).replace(microsecond=0)
+        self.mirrors: dict[str, FakeMirror] = {}
+
+    def now(self) -> datetime:
+        return self.time
+
+    def mirror(self, topics: Any, on_record: Any, *, name: str) -> FakeMirror:
+        """A :class:`FakeMirror` the test feeds (``mirrors[name]``)."""
+        mirror = FakeMirror(self.settings, topics, on_record)
+        self.mirrors[name] = mirror
+        return mirror
 
     def table(self, name: str, changelog: str, **_: Any) -> FakeTable:
         return self.tables.setdefault(name, FakeTable())

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.submission import ClaimCommand
+from schemas.submission import ClaimCommand, claim_command
 from workers.runtime.partitioning import partition_for
 from workers.runtime.settings import Settings
 from workers.runtime.topics import Catalogue
@@ -79,7 +79,7 @@ def build_command(
 ) -> ClaimCommand:
     if receiver is None:
         receiver = find_submitted(settings, pcn)["receiver_id"]
-    return ClaimCommand.new(
+    return claim_command(
         action=action,
         patient_control_number=pcn,
         receiver_id=receiver,

@@ -229,7 +229,7 @@ def test_files_are_written_atomically_owner_only_and_never_overwritten(tmp_path)
 def test_charges_topic_values_are_told_apart_and_bad_ones_named() -> None:
     """``charges.billable`` carries billable sessions and withdrawals; a truncated
     value is refused as undecodable (not an unexpected failure)."""
-    from workers.claims.processor import parse_charges
+    from schemas.billing import parse_charges
     from workers.runtime.codec import decode
     from workers.runtime.failures import InvalidInput
 
@@ -251,7 +251,7 @@ def test_claims_state_parses_pending_entries_once_and_follows_the_table() -> Non
     recovered table (other bytes) is read again, never served from the memo."""
     import asyncio
 
-    from workers.claims.processor import ClaimsState
+    from workers.claims.state import ClaimsState
     from workers.runtime.codec import encode
 
     b = billable()
@@ -307,7 +307,7 @@ def test_claims_state_checks_a_batch_from_its_summary_and_after_recovery() -> No
     (other bytes in the table) it is built again from the table."""
     import asyncio
 
-    from workers.claims.processor import ClaimsState
+    from workers.claims.state import ClaimsState
     from workers.runtime.codec import encode
 
     partner = PARTNER.model_copy(update={"batch_max_claims": 2, "batch_max_age_s": 60})

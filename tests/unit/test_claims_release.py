@@ -13,14 +13,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
 from schemas.billing import billing_key
 from tests import claim_factories as cf
 from tests import factories as f
-from tests.fakes import FakeMirror, FakeSink, FakeTable, FakeWiring
+from tests.fakes import FakeSink, FakeTable, FakeWiring
 from tests.pipeline import billable
 from workers.claims import processor as claims_processor
 from workers.runtime.partitioning import partition_for
@@ -32,29 +31,19 @@ from workers.runtime.settings import Settings
 START = datetime.now(UTC).replace(microsecond=0)
 
 
-class Clock:
-    """``datetime`` for the processor module, with a time the test moves."""
-
-    now_at = START
-
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime:
-        return cls.now_at
-
-
 class Claims:
     """The registered claims processor, fed one message at a time."""
 
     def __init__(self, tmp_path: Path, batch_max_claims: int, batch_max_age_s: int) -> None:
         settings = Settings(outbox_dir=tmp_path / "outbox", claims_validate=False)
         self.sink = FakeSink()
-        self.wiring = FakeWiring(self.sink, settings)
+        self.wiring = FakeWiring(self.sink, settings, now=START)
         claims_processor.register(self.wiring)  # type: ignore[arg-type]
-        assert FakeMirror.last is not None
         partner = cf.partner_data(
             batch_max_claims=batch_max_claims, batch_max_age_s=batch_max_age_s
         )
-        FakeMirror.last.on_record("ref.partners", b"rcv1", json.dumps(partner).encode())
+        mirror = self.wiring.mirrors["partner_mirror"]
+        mirror.on_record("ref.partners", b"rcv1", json.dumps(partner).encode())
         self.runner = MessageRunner("claims", "g", self.sink, metrics=self.wiring.metrics)
         self.partitions = self.wiring.catalogue.partitions("charges.billable")
         self.offset = 0
@@ -76,7 +65,7 @@ class Claims:
         b = billable(
             session=f.session(session_id=session_id),
             payer=f.payer(receiver_id="rcv1"),
-            now=Clock.now_at,
+            now=self.wiring.time,
         )
         key = billing_key(b.receiver_id, b.clinic_id, True).encode()
         await self.send("charges.billable", key, b.model_dump_json().encode())
@@ -87,12 +76,7 @@ class Claims:
 
 @pytest.fixture
 def claims(tmp_path: Path) -> Any:
-    Clock.now_at = START
-    with (
-        mock.patch.object(claims_processor, "TopicMirror", FakeMirror),
-        mock.patch.object(claims_processor, "datetime", Clock),
-    ):
-        yield lambda **kw: Claims(tmp_path, **kw)
+    return lambda **kw: Claims(tmp_path, **kw)
 
 
 def test_a_full_batch_is_released_on_the_arrival_that_fills_it(claims: Any) -> None:
@@ -122,7 +106,7 @@ def test_an_entry_gone_from_the_table_does_not_fill_a_batch(claims: Any) -> None
         assert c.released() == []
         assert len(c.pending) == 1
         assert c.wiring.metrics.outcomes[("claims", "batch-summary-resynced")] == 1
-        Clock.now_at = START + timedelta(seconds=601)
+        c.wiring.time = START + timedelta(seconds=601)
         await c.tick()
         [released] = c.released()
         assert released["claim_count"] == 1 and len(c.pending) == 0
@@ -141,12 +125,12 @@ def test_an_old_entry_gone_from_the_table_does_not_make_the_release_loop(claims:
         await c.session("s1")
         [gone] = list(c.pending)
         del c.pending[gone]
-        Clock.now_at = START + timedelta(seconds=601)
+        c.wiring.time = START + timedelta(seconds=601)
         await c.session("s2")  # the summary's oldest entry is past the age limit
         assert c.released() == [] and len(c.pending) == 1
         await c.tick()
         assert c.released() == []
-        Clock.now_at = START + timedelta(seconds=1202)
+        c.wiring.time = START + timedelta(seconds=1202)
         await c.tick()
         [released] = c.released()
         assert released["claim_count"] == 1 and len(c.pending) == 0
@@ -173,7 +157,7 @@ def test_charges_are_shared_by_two_lanes_claims_and_superbills(claims: Any) -> N
             payer_id=None,
             coverages=[{"coverage_id": "hsa", "kind": "hsa", "effective_from": "2020-01-01"}],
         ),
-        now=Clock.now_at,
+        now=c.wiring.time,
     )
     key = billing_key(None, hsa.clinic_id, False).encode()
     asyncio.run(c.send("charges.billable", key, hsa.model_dump_json().encode()))

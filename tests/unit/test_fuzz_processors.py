@@ -45,12 +45,11 @@ import copy
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import event as tally
@@ -998,22 +997,12 @@ def test_garbage_through_the_decode_path_is_only_invalid_input(raw: bytes) -> No
 # --- the real handlers, end to end without Kafka ----------------------------------------------
 
 
-class _FrozenDatetime(datetime):
-    @classmethod
-    def now(cls, tz: Any = None) -> Any:
-        return NOW if tz is None else NOW.astimezone(tz)
-
-
 @contextmanager
 def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[FakeWiring, FakeMirror]]:
-    with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(enrich_processor, "TopicMirror", FakeMirror))
-        stack.enter_context(mock.patch.object(enrich_processor, "datetime", _FrozenDatetime))
-        wiring = FakeWiring(sink)
-        enrich_processor.register(wiring)  # type: ignore[arg-type]
-        units_processor.register(wiring)  # type: ignore[arg-type]
-        assert FakeMirror.last is not None
-        yield wiring, FakeMirror.last
+    wiring = FakeWiring(sink, now=NOW)
+    enrich_processor.register(wiring)  # type: ignore[arg-type]
+    units_processor.register(wiring)  # type: ignore[arg-type]
+    yield wiring, wiring.mirrors["reference_mirror"]
 
 
 @dataclass

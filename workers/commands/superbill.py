@@ -23,7 +23,7 @@ class NotFound(LookupError):
 def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> BillableSession:
     from kafka import KafkaConsumer, TopicPartition
 
-    from workers.claims.processor import parse_charges
+    from schemas.billing import parse_charges
     from workers.runtime.partitioning import partition_for
     from workers.runtime.topics import Catalogue
 

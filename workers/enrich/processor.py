@@ -23,7 +23,7 @@ sweeps that expire old holds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -46,7 +46,6 @@ from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCata
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
 from workers.runtime.failures import InvalidInput, TransientFailure
-from workers.runtime.mirror import TopicMirror
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing
@@ -145,14 +144,12 @@ def register(w: Wiring) -> None:
             raise RuntimeError(f"{name} must have as many partitions as sessions.completed")
     policy = rules.Policy(hold_limit=timedelta(seconds=settings.enrich_hold_limit_s))
     catalog = ReferenceCatalog()
-    mirror = TopicMirror(settings, list(CATALOG_TOPICS), catalog.apply)
+    mirror = w.mirror(list(CATALOG_TOPICS), catalog.apply, name="reference_mirror")
     store = PatientStore(w.table("enrich.patients", "state.enrich.patients"), partitions)
     store.table.on_recover(store.rebuild_index)
     rx_index = w.table("enrich.prescription-index", "state.enrich.prescription-index")
     wakeup_partitions = w.catalogue.partitions("state.enrich.wakeups")
 
-    w.background(mirror.run, name="reference_mirror")
-    w.ready_checks.append(mirror.ready.is_set)
 
     async def catalog_ready() -> None:
         if not await mirror.wait_ready(settings.reference_ready_timeout_s):
@@ -160,8 +157,7 @@ def register(w: Wiring) -> None:
                 "reference-not-ready", "the clinic/therapist/payer mirror has not caught up yet"
             )
 
-    def now() -> datetime:
-        return datetime.now(UTC)
+    now = w.now
 
     def finish(key: str, before: PatientState, step: rules.Step, scope: Scope) -> list[Outgoing]:
         state, raised = attention.after_visits(before, step.state, catalog, now())
@@ -252,7 +248,7 @@ def register(w: Wiring) -> None:
             reason, message = problem
             w.metrics.outcome(PROCESSOR, f"ref-rejected:{reason}")
             log.warning("prescription refused", reason=reason)
-            out.append(_ref_rejected(msg, key, reason, message))
+            out.append(_ref_rejected(msg, key, reason, message, now()))
             if old_patient:
                 rx_index.pop(key.encode(), None)
                 out.append(change(key, old_patient, None))
@@ -302,7 +298,7 @@ def register(w: Wiring) -> None:
             problem = rules.provider_problem(record) if topic != "ref.payers" else None  # type: ignore[arg-type]
             if problem is not None:
                 w.metrics.outcome(PROCESSOR, f"ref-rejected:{problem[0]}")
-                return [_ref_rejected(msg, key, problem[0], problem[1])]
+                return [_ref_rejected(msg, key, problem[0], problem[1], now())]
             return wakeups(
                 Wakeup.new(
                     kind="reference",
@@ -361,8 +357,10 @@ def _patient_phi(patient: Patient) -> list[str]:
     return [v for v in values if v]
 
 
-def _ref_rejected(msg: Incoming, key: str, reason: str, message: str) -> Outgoing:
+def _ref_rejected(
+    msg: Incoming, key: str, reason: str, message: str, now: datetime
+) -> Outgoing:
     body = ReferenceRejected.new(
-        topic=msg.topic, key=key, reason=reason, message=message, rejected_at=datetime.now(UTC)
+        topic=msg.topic, key=key, reason=reason, message=message, rejected_at=now
     )
     return Outgoing("ref.rejected", msg.key, encode(body))

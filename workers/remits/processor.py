@@ -13,7 +13,6 @@ provider-level adjustments that reference a claim are re-keyed onto
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -28,7 +27,7 @@ from schemas.remits import (
     RemittanceUnmatched,
 )
 from schemas.remittance import ProviderAdjustment
-from schemas.submission import ClaimCommand, ClaimSubmitted
+from schemas.submission import ClaimSubmitted, claim_command
 from workers.remits import reconcile
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
@@ -71,8 +70,7 @@ def register(w: Wiring) -> None:
     ledgers = Ledgers(w.table("reconcile.claims", "state.reconcile.claims"))
     remittances = w.table("reconcile.remittances", "state.reconcile.remittances")
 
-    def now() -> datetime:
-        return datetime.now(UTC)
+    now = w.now
 
     def key_of(msg: Incoming) -> str:
         key = msg.key_text
@@ -91,7 +89,7 @@ def register(w: Wiring) -> None:
         pcn = step.ledger.patient_control_number.encode()
         for o in step.outputs:
             if isinstance(o, reconcile.SecondaryClaimDue):
-                cmd = ClaimCommand.new(
+                cmd = claim_command(
                     action="secondary",
                     patient_control_number=o.patient_control_number,
                     receiver_id=o.receiver_id,
@@ -105,7 +103,7 @@ def register(w: Wiring) -> None:
                 log.info("secondary claim requested", pcn=o.patient_control_number)
                 continue
             if isinstance(o, reconcile.PayerClaimNumberLearned):
-                cmd = ClaimCommand.new(
+                cmd = claim_command(
                     action="payer-claim-number",
                     patient_control_number=o.patient_control_number,
                     receiver_id=o.receiver_id,

@@ -15,11 +15,13 @@ import importlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from workers.runtime.metrics import Metrics
+from workers.runtime.mirror import Mirror, OnRecord, TopicMirror
 from workers.runtime.processing import Handler, MessageRunner, RetryPolicy
 from workers.runtime.records import Incoming, Outgoing
 from workers.runtime.recovery_watch import RecoveryWatch
@@ -282,10 +284,17 @@ class GapGuard:
 class Wiring:
     """What a processor's ``register`` function receives."""
 
-    def __init__(self, app: faust.App, settings: Settings, mode: str) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        mode: str,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.mode = mode
+        self._clock = clock or _utc_now
         self.catalogue = Catalogue(settings)
         self.metrics = Metrics()
         self._topics: dict[str, Any] = {}
@@ -301,6 +310,18 @@ class Wiring:
     @property
     def consumer_group(self) -> str:
         return str(self.app.conf.id)
+
+    def now(self) -> datetime:
+        """The time for a processor's decisions (the one clock; tests give their own)."""
+        return self._clock()
+
+    def mirror(self, topics: Sequence[str], on_record: OnRecord, *, name: str) -> Mirror:
+        """A mirror of small compacted topics, run for the life of the worker and
+        part of its readiness (:class:`~workers.runtime.mirror.TopicMirror`)."""
+        mirror = TopicMirror(self.settings, topics, on_record)
+        self.background(mirror.run, name=name)
+        self.ready_checks.append(mirror.ready.is_set)
+        return mirror
 
     def topic(self, name: str) -> Any:
         """The faust topic for a catalogue topic (raw bytes keys and values)."""
@@ -425,8 +446,15 @@ class Wiring:
         self.app.task(task)
 
     def timer(self, seconds: float, fn: Callable[[], Awaitable[None]], name: str) -> None:
-        fn.__name__ = fn.__qualname__ = name
-        self.app.timer(seconds, on_leader=True, name=name)(fn)
+        async def timer() -> None:
+            await fn()
+
+        timer.__name__ = timer.__qualname__ = name
+        self.app.timer(seconds, on_leader=True, name=name)(timer)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _timestamp_ms(ts: float) -> int:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from schemas.state import SourceRef
 from workers.runtime.failures import classify, reason_of, safe_message
 from workers.runtime.records import Incoming, Outgoing
 from workers.runtime.topics import DLQ_SUFFIX
@@ -142,3 +143,38 @@ def original_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, by
 def header_map(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes]) -> dict[str, bytes]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     return dict(items)
+
+
+def stored_dead_letter(
+    source_json: str | None,
+    ref: SourceRef | None,
+    *,
+    reason: str,
+    message: str,
+    error_class: str,
+    processor: str,
+    consumer_group: str,
+) -> Outgoing | None:
+    """The dead letter of a message a processor kept in its state and gives up on
+    later (a claim a file could not carry): the message as it came, from where it
+    came (None when the state did not keep it)."""
+    if source_json is None or ref is None:
+        return None
+    incoming = Incoming(
+        topic=ref.topic,
+        partition=ref.partition,
+        offset=ref.offset,
+        timestamp_ms=ref.timestamp_ms,
+        key=ref.key.encode() if ref.key is not None else None,
+        value=source_json.encode(),
+    )
+    failure = Failure(
+        kind="invalid-input",
+        reason=reason,
+        error_class=error_class,
+        message=message[:2000],
+        stacktrace="",
+    )
+    return dead_letter(
+        incoming, failure, processor=processor, consumer_group=consumer_group, attempts=1
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -60,6 +60,16 @@ async def all_partitions(consumer: Any, topics: Sequence[str], wait_s: float = 3
                 await asyncio.sleep(0.5)
         tps.extend(TopicPartition(name, p) for p in sorted(parts or ()))
     return tps
+
+
+class Mirror(Protocol):
+    """What a processor needs of a mirror: whether it has caught up."""
+
+    ready: asyncio.Event
+
+    async def wait_ready(self, timeout: float) -> bool: ...
+
+    async def run(self) -> None: ...
 
 
 class TopicMirror:

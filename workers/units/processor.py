@@ -8,8 +8,6 @@ Output key: the receiver (see :func:`schemas.billing.billing_key`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import structlog
 
 from schemas.billing import ChargesWithdrawn, billing_key
@@ -33,7 +31,7 @@ def register(w: Wiring) -> None:
     async def on_enriched(msg: Incoming, scope: Scope) -> list[Outgoing]:
         event = decode(parse_enriched_topic, msg.value)
         scope.bind(clinic_id=event.session_key.split(":", 1)[0], session_key=event.session_key)
-        now = datetime.now(UTC)
+        now = w.now()
         if isinstance(event, SessionWithdrawn):
             key = billing_key(event.receiver_id, event.clinic_id, event.billed_to_payer)
             body = ChargesWithdrawn.new(

@@ -1,0 +1,516 @@
+"""The life of a claim record after its sessions arrive (pure).
+
+Each function takes what the claims stage knows about one claim (its record,
+whether an entry is already pending) and one input -- a billable session, a
+withdrawal, an operator's or the reconciliation's command, a 999 or a 277 --
+and returns a :class:`Step`: the records to store, the pending entries to add
+or drop, the session index, the commands and front-door events to send, and
+the outcomes to count.  Nothing here reads a clock, a table or a topic; the
+processor passes ``now`` and read-only lookups, applies the step and routes
+what it produced.
+
+An input that cannot apply raises :class:`Refused` (its reason and message name
+the rule, never a value), which the processor dead-letters.
+
+Changes to a claim already sent (a void, a correction, or a session added to
+its date of service) need the payer's claim number for REF*F8: they wait on the
+record, in order, until an 835 tells it (:func:`record_payer_claim_number`),
+and then each becomes the claim's next version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from schemas.acknowledgements import (
+    ClaimFrontDoor,
+    ClaimRejected,
+    ClaimStatusReceived,
+    TransactionAcknowledged,
+)
+from schemas.billing import BillableSession, ChargesWithdrawn
+from schemas.claims import Claim
+from schemas.state import ClaimRecord, PendingChange, PendingEntry, SourceRef, Transmission
+from schemas.submission import (
+    ClaimCommand,
+    CorrectClaim,
+    RecordPayerClaimNumber,
+    RequestSecondary,
+    ResendClaim,
+    SubmitClaim,
+    VoidClaim,
+    claim_command,
+)
+from workers.claims import front_door
+from workers.claims.assemble import ClaimMode, claim_identity, patient_control_number
+from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
+from workers.claims.secondary import SecondaryRefused, secondary_claim
+
+
+class Refused(Exception):
+    """The input cannot apply to the claim; ``reason`` is the dead letter's reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the log (fields carry ids and counts, never PHI)."""
+
+    level: Literal["info", "warning", "error"]
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The message an input came in (kept on what it produces, to dead-letter it later)."""
+
+    json: str | None
+    ref: SourceRef | None
+
+
+@dataclass
+class Step:
+    """What handling one input changes and produces."""
+
+    records: list[ClaimRecord] = field(default_factory=list)
+    pending: list[tuple[str, PendingEntry, BillableSession | None]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=dict)
+    commands: list[ClaimCommand] = field(default_factory=list)
+    events: list[ClaimFrontDoor | ClaimRejected] = field(default_factory=list)
+    #: rejected claims closed without sending (resolved on the rejections queue)
+    closed: list[str] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    #: batches (receiver, billing provider NPI) to check for release now
+    release: list[tuple[str, str]] = field(default_factory=list)
+    #: check every batch of this receiver for release now
+    release_receiver: str | None = None
+
+    def add(self, other: Step) -> Step:
+        """Merge ``other`` (a step taken on the result of this one) into this one."""
+        self.records += other.records
+        self.pending += other.pending
+        self.dropped += other.dropped
+        self.sessions.update(other.sessions)
+        self.commands += other.commands
+        self.events += other.events
+        self.closed += other.closed
+        self.outcomes += other.outcomes
+        self.notes += other.notes
+        self.release += other.release
+        self.release_receiver = self.release_receiver or other.release_receiver
+        return self
+
+
+def pending_key(receiver_id: str, batch_key: str, entry_id: str) -> str:
+    """Key of a pending entry: ``<receiver>|<billing provider NPI>|<session key or claim id>``."""
+    return f"{receiver_id}|{batch_key}|{entry_id}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a billable session belongs: its claim and its pending entry."""
+
+    identity: str
+    pcn: str
+    batch_key: str
+    entry_key: str
+
+
+def placement(billable: BillableSession, mode: ClaimMode) -> Placement:
+    identity = claim_identity(billable, mode)
+    batch_key = billable.enriched.clinic.npi
+    return Placement(
+        identity=identity,
+        pcn=patient_control_number(billable.enriched.clinic, identity),
+        batch_key=batch_key,
+        entry_key=pending_key(billable.receiver_id or "", batch_key, billable.session_key),
+    )
+
+
+# --- sessions --------------------------------------------------------------------
+
+
+def charges_arrived(
+    billable: BillableSession,
+    source: Source,
+    *,
+    record: ClaimRecord | None,
+    seen: bool,
+    mode: ClaimMode,
+    now: datetime,
+) -> Step:
+    """A billable session for a payer: a new pending entry, or (``day`` mode) a
+    correction of its date's claim already sent.  ``seen``: the session is pending
+    or claimed already (a redelivery or a re-sent session)."""
+    if seen:
+        ignored = Note("info", "duplicate billable session ignored")
+        return Step(outcomes=["duplicate"], notes=[ignored])
+    where = placement(billable, mode)
+    if record is not None:  # day mode: a session joins a claim already sent
+        record = record.model_copy(
+            update={"sources_json": [*record.sources_json, source.json or ""]}
+        )
+        change = PendingChange(
+            action="correct",
+            reassemble=True,
+            reason="session added to the claim's date of service",
+            source_json=source.json,
+            source_ref=source.ref,
+            requested_at=now,
+        )
+        step = request_change(record, change, mode, now)
+        step.sessions[billable.session_key] = where.pcn
+        return step
+    assert billable.receiver_id is not None  # the processor routes only payer sessions here
+    entry = PendingEntry.new(
+        receiver_id=billable.receiver_id,
+        batch_key=where.batch_key,
+        claim_identity=where.identity,
+        kind="session",
+        source_json=source.json,
+        source_ref=source.ref,
+        received_at=now,
+    )
+    return Step(
+        pending=[(where.entry_key, entry, billable)],
+        outcomes=["claim-pending"],
+        release=[(billable.receiver_id, where.batch_key)],
+    )
+
+
+def charges_withdrawn(
+    event: ChargesWithdrawn,
+    source: Source,
+    *,
+    pending: str | None,
+    record: ClaimRecord | None,
+    mode: ClaimMode,
+    now: datetime,
+) -> Step:
+    """A session withdrawn by its clinic: dropped while pending, else its claim is voided."""
+    if pending is not None:
+        return Step(
+            dropped=[pending],
+            outcomes=["withdrawn-before-claim"],
+            notes=[Note("info", "session withdrawn before it was claimed")],
+        )
+    if record is None or record.status == "voided":
+        return Step()
+    change = PendingChange(
+        action="void",
+        reason="session cancelled by the clinic",
+        source_json=source.json,
+        source_ref=source.ref,
+        requested_at=now,
+    )
+    step = request_change(record, change, mode, now)
+    step.outcomes.append("void-requested")
+    pcn = record.patient_control_number
+    step.notes.append(Note("info", "void requested for a claimed session", {"pcn": pcn}))
+    return step
+
+
+# --- changes to claims sent --------------------------------------------------------
+
+
+def queue_changes(record: ClaimRecord, mode: ClaimMode, now: datetime) -> Step:
+    """Turn the record's waiting changes into pending versions once the payer's
+    claim number is known (a change that cannot apply is refused with a warning)."""
+    changes = ready_changes(record)
+    if not changes:
+        return Step(records=[record])
+    assert record.payer_claim_number is not None
+    current = Claim.parse_json(record.current_json)
+    sources = [BillableSession.parse_json(s) for s in record.sources_json]
+    step = Step()
+    for change in changes:
+        try:
+            version = apply_change(current, change, record.payer_claim_number, sources, mode)
+        except ChangeRefused as exc:
+            fields = {"pcn": record.patient_control_number, "reason": str(exc)}
+            step.notes.append(Note("warning", "claim change refused", fields))
+            continue
+        entry = _version_entry(record, version, Source(change.source_json, change.source_ref), now)
+        step.pending.append((_version_key(entry, version), entry, None))
+        current = version
+    step.records.append(record.model_copy(update={"waiting": []}))
+    return step
+
+
+def request_change(
+    record: ClaimRecord, change: PendingChange, mode: ClaimMode, now: datetime
+) -> Step:
+    """Add a change to the record's queue (sent at once if the payer's number is known)."""
+    waiting = record.model_copy(update={"waiting": [*record.waiting, change]})
+    return queue_changes(waiting, mode, now)
+
+
+def record_payer_claim_number(
+    record: ClaimRecord, command: RecordPayerClaimNumber, mode: ClaimMode, now: datetime
+) -> Step:
+    updated = record.model_copy(
+        update={
+            "payer_claim_number": command.payer_claim_number,
+            "remitted_at": record.remitted_at or now,
+        }
+    )
+    return queue_changes(updated, mode, now)
+
+
+def _version_entry(
+    record: ClaimRecord, version: Claim, source: Source, now: datetime
+) -> PendingEntry:
+    return PendingEntry.new(
+        receiver_id=record.receiver_id,
+        batch_key=version.billing_provider.npi,
+        claim_identity=record.claim_identity,
+        kind="version",
+        claim_json=version.model_dump_json(),
+        source_json=source.json,
+        source_ref=source.ref,
+        received_at=now,
+    )
+
+
+def _version_key(entry: PendingEntry, version: Claim) -> str:
+    return pending_key(entry.receiver_id, entry.batch_key, version.claim_id)
+
+
+# --- commands ----------------------------------------------------------------------
+
+
+def on_command(
+    command: ClaimCommand,
+    source: Source,
+    *,
+    record_of: Callable[[str], ClaimRecord | None],
+    pending_exists: Callable[[str], bool],
+    mode: ClaimMode,
+    now: datetime,
+) -> Step:
+    """Apply an operator's or the reconciliation's command to its claim."""
+    if isinstance(command, SubmitClaim):
+        return submit(command, source, record_of=record_of, pending_exists=pending_exists, now=now)
+    record = record_of(command.patient_control_number)
+    if record is None:
+        raise Refused(
+            "unknown-claim",
+            "no submitted claim has this patient control number in this receiver's partition",
+        )
+    if isinstance(command, RequestSecondary):
+        return request_secondary(record, command, now)
+    if isinstance(command, RecordPayerClaimNumber):
+        step = record_payer_claim_number(record, command, mode, now)
+    elif isinstance(command, ResendClaim) or record.front_door == "rejected":
+        step = resend_rejected(record, command, source, pending_exists=pending_exists, now=now)
+        if step.closed:
+            return step
+    else:
+        assert isinstance(command, VoidClaim | CorrectClaim)
+        change = PendingChange(
+            action=command.action,
+            reason=command.reason,
+            line_units=getattr(command, "line_units", None),
+            diagnosis_codes=getattr(command, "diagnosis_codes", None),
+            source_json=source.json,
+            source_ref=source.ref,
+            requested_at=now,
+        )
+        step = request_change(record, change, mode, now)
+    step.release_receiver = record.receiver_id
+    return step
+
+
+def submit(
+    command: SubmitClaim,
+    source: Source,
+    *,
+    record_of: Callable[[str], ClaimRecord | None],
+    pending_exists: Callable[[str], bool],
+    now: datetime,
+) -> Step:
+    """A claim built elsewhere (a secondary claim) joins its receiver's batch."""
+    claim = command.claim
+    if claim.receiver_id != command.receiver_id:
+        raise Refused("schema-invalid", "claim: must be for the command's receiver")
+    entry = PendingEntry.new(
+        receiver_id=claim.receiver_id,
+        batch_key=claim.billing_provider.npi,
+        claim_identity=f"secondary:{claim.patient_control_number}",
+        kind="version",
+        claim_json=claim.model_dump_json(),
+        source_json=source.json,
+        source_ref=source.ref,
+        received_at=now,
+    )
+    key = _version_key(entry, claim)
+    if record_of(claim.patient_control_number) is not None or pending_exists(key):
+        return Step(outcomes=["duplicate"])
+    return Step(
+        pending=[(key, entry, None)],
+        outcomes=["claim-pending"],
+        release=[(claim.receiver_id, entry.batch_key)],
+    )
+
+
+def request_secondary(record: ClaimRecord, command: RequestSecondary, now: datetime) -> Step:
+    """Build the secondary claim from the primary's answer; it goes to the partition
+    of the next payer's receiver as a ``submit`` command."""
+    if record.secondary_pcn is not None:
+        return Step(outcomes=["duplicate"])  # built already
+    primary = Claim.parse_json(record.current_json)
+    sources = [BillableSession.parse_json(x) for x in record.sources_json]
+    try:
+        claim = secondary_claim(primary, sources, command.remittance, command.paid_on)
+    except SecondaryRefused as exc:
+        raise Refused("secondary-refused", str(exc)) from None
+    submit_command = claim_command(
+        action="submit",
+        patient_control_number=claim.patient_control_number,
+        receiver_id=claim.receiver_id,
+        claim=claim,
+        requested_by="claims",
+        requested_at=now,
+    )
+    fields = {
+        "pcn": claim.patient_control_number,
+        "primary": record.patient_control_number,
+        "receiver": claim.receiver_id,
+    }
+    return Step(
+        records=[record.model_copy(update={"secondary_pcn": claim.patient_control_number})],
+        commands=[submit_command],
+        outcomes=["secondary-claim-built"],
+        notes=[Note("info", "secondary claim built", fields)],
+    )
+
+
+def resend_rejected(
+    record: ClaimRecord,
+    command: ClaimCommand,
+    source: Source,
+    *,
+    pending_exists: Callable[[str], bool],
+    now: datetime,
+) -> Step:
+    """A claim the front door rejected goes again as a new original (frequency 1);
+    voiding it only closes it here (the payer never took it in)."""
+    pcn = record.patient_control_number
+    if record.front_door != "rejected":
+        raise Refused(
+            "not-rejected",
+            f"claim is {record.front_door} at the front door: only a rejected claim is "
+            "resent (use correct or void for a claim the payer took in)",
+        )
+    if isinstance(command, VoidClaim):
+        return Step(
+            records=[record.model_copy(update={"status": "voided"})],
+            closed=[pcn],
+            outcomes=["rejected-claim-closed"],
+            notes=[Note("info", "rejected claim closed without sending", {"pcn": pcn})],
+        )
+    current = Claim.parse_json(record.current_json)
+    next_id = f"{current.patient_control_number}-{current.version + 1}"
+    if pending_exists(pending_key(record.receiver_id, current.billing_provider.npi, next_id)):
+        return Step(outcomes=["duplicate"])  # the resend is already waiting for its batch
+    try:
+        version = resend_version(
+            current,
+            getattr(command, "line_units", None),
+            getattr(command, "diagnosis_codes", None),
+        )
+    except ChangeRefused as exc:
+        raise Refused("change-refused", str(exc)) from None
+    entry = _version_entry(record, version, source, now)
+    return Step(
+        pending=[(_version_key(entry, version), entry, None)],
+        outcomes=["rejected-claim-resent"],
+        notes=[Note("info", "rejected claim queued as a new original", {"pcn": pcn})],
+    )
+
+
+# --- the front door: 999 and 277 ---------------------------------------------------
+
+
+def _apply(record: ClaimRecord, verdict: front_door.Verdict, now: datetime) -> Step:
+    applied = front_door.apply_verdict(record, verdict, now)
+    if applied.duplicate:
+        return Step(outcomes=["acknowledgement-repeated"])
+    outcomes = [f"front-door-{e.status}" for e in applied.events if isinstance(e, ClaimFrontDoor)]
+    return Step(records=[applied.record], events=list(applied.events), outcomes=outcomes)
+
+
+def on_999(
+    ack: TransactionAcknowledged,
+    *,
+    transmission_of: Callable[[int], Transmission | None],
+    record_of: Callable[[str], ClaimRecord | None],
+    now: datetime,
+) -> Step:
+    """A 999's verdict applied to every claim of the 837 file it acknowledges."""
+    if ack.functional_id != "HC":
+        raise Refused(
+            "not-a-claim-acknowledgement",
+            f"the 999 acknowledges a functional group of type {ack.functional_id}, not 837 "
+            "claims (HC)",
+        )
+    number = int(ack.group_control_number) if ack.group_control_number.isdigit() else None
+    sent = transmission_of(number) if number is not None else None
+    if sent is None:
+        raise Refused(
+            "unknown-transmission",
+            "no 837 file sent to this receiver has the group control number the 999 names "
+            "(AK102)",
+        )
+    response = ack.response
+    if response is not None and (
+        not response.control_number.isdigit() or int(response.control_number) != number
+    ):
+        raise Refused(
+            "unknown-transmission",
+            "the 999's AK202 is not the transaction set control number of the file its "
+            "AK102 names",
+        )
+    step = Step()
+    for pcn, claim_id in sorted(sent.claims.items()):
+        record = record_of(pcn)
+        if record is None:  # written with the transmission; absent only if state was lost
+            fields = {"pcn": pcn, "claim_id": claim_id}
+            step.notes.append(Note("error", "999 names a claim with no record", fields))
+            step.outcomes.append("999-claim-without-record")
+            continue
+        step.add(_apply(record, front_door.verdict_of_999(ack, claim_id), now))
+    step.outcomes.append("999-applied")
+    return step
+
+
+def on_277(
+    ack: ClaimStatusReceived,
+    *,
+    record_of: Callable[[str], ClaimRecord | None],
+    now: datetime,
+) -> Step:
+    """A 277CA's (or 277's) verdict on the one claim it names."""
+    pcn = ack.claim.patient_control_number
+    if not pcn:
+        raise Refused("no-claim-reference", "the claim status names no patient control number")
+    record = record_of(pcn)
+    if record is None:
+        raise Refused(
+            "unknown-claim",
+            "no submitted claim has this patient control number in this receiver's partition",
+        )
+    claim_id = front_door.version_acknowledged(record, ack.batch_reference)
+    step = _apply(record, front_door.verdict_of_277(ack, claim_id), now)
+    step.outcomes.append(f"{ack.kind}-applied")
+    return step

@@ -1,0 +1,266 @@
+"""The claims stage's state: its changelog-backed tables seen as models.
+
+``ClaimsState`` wraps the tables ``claims.pending`` (claims waiting for their
+batch), ``claims.records`` (every claim sent, by patient control number),
+``claims.sessions`` (session key -> patient control number),
+``claims.sequences`` (the last control number per receiver) and
+``claims.transmissions`` (each 837 file sent), and keeps derived indexes that
+are rebuilt after every recovery: pending batches per partition, parsed
+entries, and a summary per batch so an arrival can tell whether its batch is
+due without reading it.  ``PartnerCatalog`` is the trading-partner mirror.
+
+No decisions are made here: what to store comes from
+:mod:`workers.claims.lifecycle` and :mod:`workers.claims.filing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any
+
+from schemas.billing import BillableSession
+from schemas.claims import TradingPartner
+from schemas.state import ClaimRecord, PendingEntry, Transmission
+from workers.claims import batching, filing, lifecycle
+from workers.runtime.codec import encode
+from workers.runtime.partitioning import partition_for
+
+
+class PartnerCatalog:
+    """Trading partners mirrored from ``ref.partners`` (invalid records are unknown)."""
+
+    def __init__(self) -> None:
+        self._raw: dict[str, bytes] = {}
+        self._parsed: dict[str, TradingPartner | None] = {}
+
+    def apply(self, _topic: str, key: bytes, value: bytes | None) -> None:
+        k = key.decode("utf-8", errors="replace")
+        self._parsed.pop(k, None)
+        if value is None:
+            self._raw.pop(k, None)
+        else:
+            self._raw[k] = value
+
+    def get(self, receiver_id: str) -> TradingPartner | None:
+        if receiver_id not in self._parsed:
+            raw = self._raw.get(receiver_id)
+            try:
+                self._parsed[receiver_id] = TradingPartner.parse_json(raw) if raw else None
+            except ValueError:
+                self._parsed[receiver_id] = None
+        return self._parsed[receiver_id]
+
+
+class ClaimsState:
+    """The claims tables as models, plus a derived index of pending batches."""
+
+    def __init__(
+        self,
+        pending: Any,
+        records: Any,
+        sessions: Any,
+        sequences: Any,
+        parts: int,
+        transmissions: Any = None,
+    ):
+        self.pending, self.records, self.sessions, self.sequences = (
+            pending,
+            records,
+            sessions,
+            sequences,
+        )
+        self.transmissions = transmissions if transmissions is not None else {}
+        self.partitions = parts
+        # partition -> (receiver, batch key) -> pending keys
+        self._index: dict[int, dict[tuple[str, str], set[str]]] = defaultdict(dict)
+        # pending key -> (the table's bytes, parsed): a batch is checked on every
+        # arrival, so its entries are parsed once, not once per arrival
+        self._parsed: dict[str, tuple[bytes, PendingEntry]] = {}
+        # pending key -> the billable session it holds, as parsed when it arrived
+        self._billable: dict[str, BillableSession] = {}
+        # (receiver, batch key) -> its claim count and oldest arrival, so an arrival
+        # checks its batch without reading it (built from the table when first asked)
+        self._summaries: dict[tuple[str, str], batching.BatchSummary] = {}
+
+    @staticmethod
+    def pending_key(entry: PendingEntry, entry_id: str) -> str:
+        return f"{entry.receiver_id}|{entry.batch_key}|{entry_id}"
+
+    def add_pending(
+        self, key: str, entry: PendingEntry, billable: BillableSession | None = None
+    ) -> None:
+        raw = encode(entry)
+        self.pending[key.encode()] = raw
+        self._parsed[key] = (raw, entry)
+        if billable is not None:
+            self._billable[key] = billable
+        else:
+            self._billable.pop(key, None)
+        part = partition_for(entry.receiver_id, self.partitions)
+        batch = (entry.receiver_id, entry.batch_key)
+        self._index[part].setdefault(batch, set()).add(key)
+        summary = self._summaries.get(batch)
+        if summary is not None:
+            summary.add(key, entry)
+
+    def drop_pending(self, key: str) -> None:
+        receiver, batch_key, _ = key.split("|", 2)
+        self.pending.pop(key.encode(), None)
+        self._parsed.pop(key, None)
+        self._billable.pop(key, None)
+        part = partition_for(receiver, self.partitions)
+        keys = self._index[part].get((receiver, batch_key))
+        summary = self._summaries.get((receiver, batch_key))
+        if summary is not None:
+            summary.remove(key)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._index[part][(receiver, batch_key)]
+                self._summaries.pop((receiver, batch_key), None)
+
+    def has_pending(self, key: str) -> bool:
+        return self.pending.get(key.encode()) is not None
+
+    def batches(self, partition: int) -> list[tuple[str, str]]:
+        return sorted(self._index[partition])
+
+    def pending_of(self, receiver: str, batch_key: str) -> list[tuple[str, PendingEntry]]:
+        part = partition_for(receiver, self.partitions)
+        out = []
+        for key in sorted(self._index[part].get((receiver, batch_key), ())):
+            raw = self.pending.get(key.encode())
+            if raw is not None:
+                out.append((key, self._entry(key, raw)))
+        return out
+
+    def is_due(
+        self,
+        receiver: str,
+        batch_key: str,
+        partner: TradingPartner,
+        when: datetime,
+        exact: bool = False,
+    ) -> bool:
+        """:func:`batching.is_due` for a pending batch, from its kept summary
+        (``exact``: the summary is first built again from the table)."""
+        summary = None if exact else self._summaries.get((receiver, batch_key))
+        if summary is None:
+            summary = batching.BatchSummary()
+            for key, entry in self.pending_of(receiver, batch_key):
+                summary.add(key, entry)
+            if not len(summary):
+                self._summaries.pop((receiver, batch_key), None)
+                return False
+            self._summaries[(receiver, batch_key)] = summary
+        return summary.due(partner, when)
+
+    def billable_of(self, key: str, entry: PendingEntry) -> BillableSession:
+        """The billable session a pending entry holds (parsed once, when it arrived)."""
+        cached = self._billable.get(key)
+        if cached is not None:
+            return cached
+        billable = BillableSession.parse_json(entry.source_json or "")
+        self._billable[key] = billable
+        return billable
+
+    def _entry(self, key: str, raw: bytes) -> PendingEntry:
+        """The parsed entry, from the memo while the table holds the same bytes."""
+        cached = self._parsed.get(key)
+        if cached is not None and (cached[0] is raw or cached[0] == raw):
+            return cached[1]
+        entry = PendingEntry.parse_json(raw)
+        self._parsed[key] = (raw, entry)
+        return entry
+
+    def pending_for_session(self, receiver: str, session_key: str) -> str | None:
+        part = partition_for(receiver, self.partitions)
+        for (rcv, _batch), keys in self._index[part].items():
+            if rcv != receiver:
+                continue
+            for key in keys:
+                if key.endswith("|" + session_key):
+                    return key
+        return None
+
+    def record(self, pcn: str) -> ClaimRecord | None:
+        raw = self.records.get(pcn.encode())
+        return ClaimRecord.parse_json(raw) if raw else None
+
+    def put_record(self, record: ClaimRecord) -> None:
+        self.records[record.patient_control_number.encode()] = encode(record)
+
+    def transmission(self, receiver: str, interchange: int) -> Transmission | None:
+        raw = self.transmissions.get(Transmission.key_of(receiver, interchange).encode())
+        return Transmission.parse_json(raw) if raw else None
+
+    def put_transmission(self, sent: Transmission) -> None:
+        key = Transmission.key_of(sent.receiver_id, sent.interchange).encode()
+        self.transmissions[key] = encode(sent)
+
+    def claim_of_session(self, session_key: str) -> str | None:
+        raw = self.sessions.get(session_key.encode())
+        return raw.decode() if raw else None
+
+    def sequence(self, receiver: str) -> int:
+        raw = self.sequences.get(receiver.encode())
+        return int(raw) if raw else 0
+
+    def reserve_sequence(self, receiver: str, last: int) -> Awaitable[Any]:
+        """Record the last control number used for ``receiver``; what it returns
+        completes when the broker has the record in the changelog.  A file is
+        written only after that (no file exists with numbers a restart would hand
+        out again); the file is rendered and checked meanwhile.
+
+        Only this one changelog record is waited for (flushing the whole producer
+        made every 837 file wait for every buffered output and table write).
+        """
+        key, value = receiver.encode(), str(last).encode()
+        table = self.sequences
+        send_changelog = getattr(table, "send_changelog", None)
+        if send_changelog is None:  # a plain mapping (unit tests): nothing to wait for
+            table[key] = value
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        # what ``table[key] = value`` does, keeping hold of the changelog record
+        sent: Awaitable[Any] = send_changelog(table.partition_for_key(key), key, value)
+        table.data[key] = value
+        return sent
+
+    def apply(self, step: lifecycle.Step) -> None:
+        """Store what a lifecycle step changed."""
+        for record in step.records:
+            self.put_record(record)
+        for key in step.dropped:
+            self.drop_pending(key)
+        for key, entry, billable in step.pending:
+            self.add_pending(key, entry, billable)
+        self._index_sessions(step.sessions)
+
+    def apply_release(self, release: filing.Release) -> None:
+        """Store what a written file changed: its entries leave the pending table."""
+        for key in release.released_keys:
+            self.drop_pending(key)
+        for record in release.records:
+            self.put_record(record)
+        self._index_sessions(release.sessions)
+        self.put_transmission(release.transmission)
+
+    def _index_sessions(self, sessions: dict[str, str]) -> None:
+        for session_key, pcn in sessions.items():
+            self.sessions[session_key.encode()] = pcn.encode()
+
+    async def rebuild_index(self) -> None:
+        self._index.clear()
+        self._summaries.clear()
+        self._parsed.clear()
+        self._billable.clear()
+        for raw_key in list(self.pending.keys()):
+            key = raw_key.decode()
+            receiver, batch_key, _ = key.split("|", 2)
+            part = partition_for(receiver, self.partitions)
+            self._index[part].setdefault((receiver, batch_key), set()).add(key)
