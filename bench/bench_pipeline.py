@@ -83,8 +83,8 @@ if str(REPO) not in sys.path:
 from bench import _common as common  # noqa: E402
 from bench._passthrough import HOPS  # noqa: E402
 from bench.bench_worker_memory import Broker, descendants, free_port  # noqa: E402
+from workers.engine import PROCESSORS  # noqa: E402
 from workers.ops.dashboard import group_id_of  # noqa: E402
-from workers.runtime.app import PROCESSORS  # noqa: E402
 
 NAME = "pipeline"
 SESSIONS = 4000

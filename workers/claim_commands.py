@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.submission import ClaimCommand, claim_command
+from workers.runtime import kafka_clients
 from workers.runtime.partitioning import partition_for
 from workers.runtime.settings import Settings
 from workers.runtime.topics import Catalogue
@@ -25,17 +26,12 @@ class ClaimNotFound(LookupError):
 
 def find_submitted(settings: Settings, pcn: str, timeout_s: float = 10.0) -> dict[str, Any]:
     """The latest ``claims.submitted`` event of a claim (read from its partition)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
     topic = settings.topic("claims.submitted")
     partitions = Catalogue(settings).partitions("claims.submitted")
     tp = TopicPartition(topic, partition_for(pcn, partitions))
-    consumer = KafkaConsumer(
-        enable_auto_commit=False,
-        group_id=None,
-        consumer_timeout_ms=int(timeout_s * 1000),
-        **settings.kafka_python_config(),
-    )
+    consumer = kafka_clients.reader(settings, consumer_timeout_ms=int(timeout_s * 1000))
     try:
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
@@ -57,9 +53,7 @@ def find_submitted(settings: Settings, pcn: str, timeout_s: float = 10.0) -> dic
 
 
 def send_command(settings: Settings, command: ClaimCommand) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+    producer = kafka_clients.producer(settings)
     try:
         producer.send(
             settings.topic("claims.commands"),

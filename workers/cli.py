@@ -147,8 +147,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.runtime.app import resolve
-    from workers.runtime.worker import run_worker
+    from workers.engine import resolve, run_worker
 
     names = args.names
     if names == ["inbox"]:

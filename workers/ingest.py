@@ -97,11 +97,9 @@ def ingest_file(
     report = IngestReport(topic=settings.topic(target.topic))
     own = producer is None and not dry_run
     if own:
-        from kafka import KafkaProducer
+        from workers.runtime.kafka_clients import producer as new_producer
 
-        producer = KafkaProducer(
-            client_id="claims-ingest", acks="all", linger_ms=5, **settings.kafka_python_config()
-        )
+        producer = new_producer(settings, client_id="claims-ingest", linger_ms=5)
     total = None
     if show_progress and path.stat().st_size > 1_000_000:
         with path.open("rb") as fh:

@@ -14,7 +14,7 @@ from tests.pipeline import NOW, billable
 from workers.claims import batching
 from workers.claims.assemble import assemble_claim, claim_identity, patient_control_number
 from workers.claims.changes import ChangeRefused, apply_change
-from workers.claims.delivery import DeliveryError, write_atomically
+from workers.runtime.atomic_files import DeliveryError, write_atomically
 
 
 def test_patient_control_number_is_deterministic_short_and_clinic_specific() -> None:

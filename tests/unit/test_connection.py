@@ -16,9 +16,8 @@ from workers.runtime.connection import (
     BrokerUnavailable,
     FailureRecorder,
     check_connection,
-    client_ssl_context,
 )
-from workers.runtime.mirror import aiokafka_options
+from workers.runtime.kafka_clients import aiokafka_options, client_ssl_context
 from workers.runtime.settings import Settings
 
 SASL = {

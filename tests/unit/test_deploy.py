@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workers.runtime.app import PROCESSORS
+from workers.engine import PROCESSORS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from workers.runtime.app import PROCESSORS
+from workers.engine import PROCESSORS
 from workers.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ import yaml
 
 from schemas import outcomes as outcome_schemas
 from schemas.remits import ClaimCategory
-from workers.runtime.app import PROCESSORS
+from workers.engine import PROCESSORS
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = REPO / "deploy" / "prometheus"

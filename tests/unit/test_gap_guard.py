@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.runtime.app import GapGuard
+from workers.runtime.gap_guard import GapGuard
 from workers.runtime.metrics import Metrics
 
 

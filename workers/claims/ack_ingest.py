@@ -243,7 +243,7 @@ def ingest_ack_file(
 
 def load_partners(settings: Any) -> list[TradingPartner]:
     """Every valid trading partner on ``ref.partners`` (latest record per key)."""
-    from workers.runtime.compacted import read_latest
+    from workers.runtime.topic_scan import read_latest
 
     partners = []
     for value in read_latest(settings, "ref.partners").values():

@@ -50,11 +50,11 @@ from schemas.state import PendingEntry, SourceRef
 from schemas.submission import parse_claim_command
 from workers.claims import batching, filing, lifecycle
 from workers.claims.assemble import ClaimMode
-from workers.claims.delivery import sha256, write_atomically
 from workers.claims.gate import Gate
 from workers.claims.state import ClaimsState, PartnerCatalog
 from workers.claims.superbill_lane import SuperbillLane, is_self_pay
 from workers.runtime.app import Wiring
+from workers.runtime.atomic_files import sha256, write_atomically
 from workers.runtime.codec import decode, encode
 from workers.runtime.dead_letters import stored_dead_letter
 from workers.runtime.failures import InvalidInput

@@ -17,9 +17,9 @@ import structlog
 
 from schemas.billing import ChargesWithdrawn, parse_charges
 from schemas.documents import SuperbillIssued
-from workers.claims.delivery import DeliveryError, sha256, write_atomically
 from workers.documents.superbill import superbill
 from workers.runtime.app import Wiring
+from workers.runtime.atomic_files import DeliveryError, sha256, write_atomically
 from workers.runtime.codec import decode, encode
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing

@@ -124,7 +124,7 @@ def ack_835_main(
     """``claims edi ack-835 FILE [--out F]``: the 999 answering an 835 we received."""
     from edi.validate import validate_x12
     from edi.x999 import acknowledge
-    from workers.claims.delivery import write_atomically
+    from workers.runtime.atomic_files import write_atomically
 
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
@@ -222,7 +222,7 @@ FOLLOW_UP_HEADERS = ["claim", "receiver", "version", "front door", "since", "day
 
 
 def load_claim_records(settings: Settings) -> list[ClaimRecord]:
-    from workers.runtime.compacted import read_latest
+    from workers.runtime.topic_scan import read_latest
 
     out: list[ClaimRecord] = []
     for value in read_latest(settings, "state.claims.records").values():

@@ -53,10 +53,10 @@ def as_json(table: list[list[str]]) -> str:
 
 
 def load_events(settings: Any) -> list[PrescriptionAttention]:
-    from workers.ops.dead_letters import _read
+    from workers.runtime.topic_scan import scan_topics
 
     events = []
-    for _name, record in _read(settings, ("prescriptions.attention",)):
+    for _name, record in scan_topics(settings, ("prescriptions.attention",)):
         if record.value:
             try:
                 events.append(PrescriptionAttention.parse_json(record.value))

@@ -143,8 +143,8 @@ def simulate_front_door_main(
     """Answer the 837P at ``path`` at the front door: ``DIR/<name>.999`` and
     ``DIR/<name>.277`` (written atomically, mode 0600); see
     :mod:`workers.payer_sim.acknowledge`."""
-    from workers.claims.delivery import write_atomically
     from workers.payer_sim.acknowledge import acknowledge_837
+    from workers.runtime.atomic_files import write_atomically
 
     err = sys.stderr if err is None else err
     when = datetime.now(UTC) if now is None else now

@@ -24,10 +24,10 @@ from workers.documents.statement import StatementDraft, statements
 
 def load_claims(settings: Any) -> dict[str, Claim]:
     """The latest submitted version of every claim (from ``claims.submitted``)."""
-    from workers.ops.dead_letters import _read
+    from workers.runtime.topic_scan import scan_topics
 
     latest: dict[str, tuple[int, Claim]] = {}
-    for _name, record in _read(settings, ("claims.submitted",)):
+    for _name, record in scan_topics(settings, ("claims.submitted",)):
         if not record.value:
             continue
         try:
@@ -43,7 +43,7 @@ def load_claims(settings: Any) -> dict[str, Claim]:
 
 def _write(directory: Path, draft: StatementDraft) -> tuple[Path, bool]:
     """The file of the statement, and whether it is new (same bytes: issued before)."""
-    from workers.claims.delivery import write_atomically
+    from workers.runtime.atomic_files import write_atomically
 
     stem = draft.file_name.removesuffix(".pdf")
     for n in range(1, 100):
@@ -65,9 +65,9 @@ def issue(settings: Any, period: str, producer: Any | None = None) -> list[dict[
     rows = []
     owned = producer is None
     if producer is None:
-        from kafka import KafkaProducer
+        from workers.runtime import kafka_clients
 
-        producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+        producer = kafka_clients.producer(settings)
     try:
         for draft in drafts:
             directory = settings.outbox_dir / "statements" / draft.patient.clinic_id

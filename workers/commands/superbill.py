@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.billing import BillableSession, billing_key
+from workers.runtime import kafka_clients
 
 
 class NotFound(LookupError):
@@ -21,7 +22,7 @@ class NotFound(LookupError):
 
 
 def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> BillableSession:
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
     from schemas.billing import parse_charges
     from workers.runtime.partitioning import partition_for
@@ -33,12 +34,7 @@ def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> B
     tp = TopicPartition(
         topic, partition_for(key, Catalogue(settings).partitions("charges.billable"))
     )
-    consumer = KafkaConsumer(
-        enable_auto_commit=False,
-        group_id=None,
-        consumer_timeout_ms=int(timeout_s * 1000),
-        **settings.kafka_python_config(),
-    )
+    consumer = kafka_clients.reader(settings, consumer_timeout_ms=int(timeout_s * 1000))
     found: BillableSession | None = None
     try:
         consumer.assign([tp])
@@ -66,8 +62,8 @@ def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> B
 
 
 def superbill_main(settings: Any, session_key: str, out: str | None) -> int:
-    from workers.claims.delivery import DeliveryError, write_atomically
     from workers.documents.superbill import superbill
+    from workers.runtime.atomic_files import DeliveryError, write_atomically
 
     if ":" not in session_key:
         print("claims superbill: SESSION_ID is <clinic_id>:<session_id>", file=sys.stderr)

@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from workers.demo import synthetic
 from workers.demo.accounting import Accounting, TopicData, account
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
 WATCHED = (
@@ -129,12 +130,10 @@ class Reader:
     """Reads the watched topics incrementally (all partitions, from the beginning)."""
 
     def __init__(self, settings: Settings) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         self.settings = settings
-        self.consumer = KafkaConsumer(
-            enable_auto_commit=False, group_id=None, **settings.kafka_python_config()
-        )
+        self.consumer = kafka_clients.reader(settings)
         tps = []
         for name in WATCHED:
             topic = settings.topic(name)
@@ -164,11 +163,7 @@ class Reader:
 
 
 def _producer(settings: Settings) -> Any:
-    from kafka import KafkaProducer
-
-    return KafkaProducer(
-        client_id="claims-demo", acks="all", linger_ms=5, **settings.kafka_python_config()
-    )
+    return kafka_clients.producer(settings, client_id="claims-demo", linger_ms=5)
 
 
 def _free_port() -> int:

@@ -62,9 +62,9 @@ def audit(
     )
     own = producer is None
     if own:
-        from kafka import KafkaProducer
+        from workers.runtime import kafka_clients
 
-        producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+        producer = kafka_clients.producer(settings)
     try:
         producer.send(
             settings.topic("ops.audit"),

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from workers.ops.overview import TOPICS, Overview
-from workers.runtime.mirror import aiokafka_options, all_partitions
+from workers.runtime import kafka_clients
+from workers.runtime.mirror import all_partitions
 from workers.runtime.settings import Settings
 from workers.runtime.topics import DLQ_SUFFIX, Catalogue
 
@@ -69,21 +70,13 @@ class Feed:
             self._lag_thread.start()
 
     async def _run(self) -> None:
-        from aiokafka import AIOKafkaConsumer
-
         names = [
             *TOPICS,
             *(s.name for s in Catalogue(self.settings) if s.name.endswith(DLQ_SUFFIX)),
         ]
         physical = {self.settings.topic(n): n for n in names}
         while True:
-            consumer = AIOKafkaConsumer(
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                client_id="claims-dashboard",
-                **aiokafka_options(self.settings),
-            )
+            consumer = kafka_clients.async_reader(self.settings, "claims-dashboard")
             try:
                 await consumer.start()
                 tps = await all_partitions(consumer, list(physical), wait_s=5)
@@ -123,13 +116,9 @@ class Feed:
 
 def consumer_lag(settings: Settings) -> dict[str, dict[str, int]]:
     """Per consumer group of this deployment: total lag per source topic."""
-    from kafka import KafkaConsumer
-
-    from workers.runtime.admin import admin_client
-
     prefix = settings.group_id("")
-    admin = admin_client(settings)
-    consumer = KafkaConsumer(group_id=None, **settings.kafka_python_config())
+    admin = kafka_clients.admin(settings)
+    consumer = kafka_clients.reader(settings)
     try:
         groups = [g for g in (group_id_of(x) for x in admin.list_groups()) if g.startswith(prefix)]
         out: dict[str, dict[str, int]] = {}

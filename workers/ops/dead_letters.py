@@ -23,10 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workers.ops.audit import audit, operator_name
+from workers.runtime import kafka_clients
 from workers.runtime.dead_letters import REPLAY_PREFIX, dead_letter_info, original_headers
 from workers.runtime.logging import MASK, PHI_KEYS
 from workers.runtime.progress import Progress
 from workers.runtime.settings import Settings
+from workers.runtime.topic_scan import scan_topics
 from workers.runtime.topics import DLQ_SUFFIX, Catalogue
 
 STATUS_TOPIC = "ops.dead-letters.status"
@@ -115,43 +117,9 @@ def dead_letter_topics(settings: Settings) -> list[str]:
     return [s.name for s in Catalogue(settings) if s.name.endswith(DLQ_SUFFIX)]
 
 
-def _read(settings: Settings, topics: Iterable[str]) -> Iterable[tuple[str, Any]]:
-    """Every record of the given logical topics, from the beginning to the current end."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        enable_auto_commit=False, group_id=None, **settings.kafka_python_config()
-    )
-    try:
-        tps = []
-        for name in topics:
-            physical = settings.topic(name)
-            for p in sorted(consumer.partitions_for_topic(physical) or ()):
-                tps.append(TopicPartition(physical, p))
-        if not tps:
-            return
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        pending = {tp for tp in tps if end[tp] > 0}
-        while pending:
-            batch = consumer.poll(timeout_ms=1000)
-            for tp, records in batch.items():
-                name = tp.topic[len(settings.topic_prefix) :]
-                for r in records:
-                    yield name, r
-                if consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
-            for tp in list(pending):
-                if consumer.position(tp) >= end[tp]:
-                    pending.discard(tp)
-    finally:
-        consumer.close()
-
-
 def load_status(settings: Settings) -> dict[str, dict[str, Any]]:
     status: dict[str, dict[str, Any]] = {}
-    for _name, r in _read(settings, [STATUS_TOPIC]):
+    for _name, r in scan_topics(settings, [STATUS_TOPIC]):
         if r.key is None:
             continue
         key = r.key.decode()
@@ -171,7 +139,7 @@ def load(settings: Settings, topic: str | None = None) -> list[DeadLetter]:
         topics = [wanted]
     status = load_status(settings)
     out = []
-    for name, r in _read(settings, topics):
+    for name, r in scan_topics(settings, topics):
         dl_id = f"{name}:{r.partition}:{r.offset}"
         headers = list(r.headers or [])
         mark = status.get(dl_id, {})
@@ -256,8 +224,6 @@ def replay(
     progress: bool = True,
     producer_factory: Callable[[], Any] | None = None,
 ) -> ReplayReport:
-    from kafka import KafkaProducer
-
     report = ReplayReport()
     todo = []
     for dl in letters:
@@ -269,7 +235,7 @@ def replay(
         report.replayed = [dl.id for dl in todo] if dry_run else []
         return report
     producer = (
-        producer_factory or (lambda: KafkaProducer(acks="all", **settings.kafka_python_config()))
+        producer_factory or (lambda: kafka_clients.producer(settings))
     )()
     bar = Progress("replay", len(todo)) if progress and len(todo) > 20 else None
     who = operator_name(settings)
@@ -309,9 +275,7 @@ def replay(
 def purge(
     settings: Settings, letters: list[DeadLetter], filters: dict[str, str] | None = None
 ) -> list[str]:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+    producer = kafka_clients.producer(settings)
     done = []
     try:
         for dl in letters:

@@ -17,9 +17,11 @@ from typing import Any
 
 from schemas.events import SessionRetry
 from workers.ops.audit import audit, operator_name
-from workers.ops.dead_letters import _read, masked
+from workers.ops.dead_letters import masked
 from workers.ops.overview import TOPICS, Overview
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
+from workers.runtime.topic_scan import scan_topics
 
 QUEUES = (
     "sessions.held",
@@ -77,7 +79,7 @@ def current_items(settings: Settings, queue: str) -> list[QueueItem]:
     if queue not in QUEUES:
         raise KeyError(f"{queue!r} is not a work queue; queues: {', '.join(QUEUES)}")
     overview = Overview()
-    for name, r in _read(settings, TOPICS):
+    for name, r in scan_topics(settings, TOPICS):
         overview.apply(
             name, r.partition, r.offset, r.key, r.value, list(r.headers or []), r.timestamp
         )
@@ -92,11 +94,9 @@ def retry_rejected(
     settings: Settings, items: list[QueueItem], reason: str | None = None
 ) -> tuple[list[str], list[str]]:
     """Ask the enrichment processor to check rejected sessions again (audited)."""
-    from kafka import KafkaProducer
-
     who = operator_name(settings)
     sent, skipped = [], []
-    producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+    producer = kafka_clients.producer(settings)
     try:
         for item in items:
             body = item.body

@@ -6,12 +6,11 @@ import getpass
 from datetime import UTC, datetime
 
 from schemas.remits import RemitCommand
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
 
 def send_assign(settings: Settings, posting_id: str, filed_under: str, assign_to: str) -> None:
-    from kafka import KafkaProducer
-
     command = RemitCommand.new(
         action="assign",
         posting_id=posting_id,
@@ -20,7 +19,7 @@ def send_assign(settings: Settings, posting_id: str, filed_under: str, assign_to
         requested_by=getpass.getuser(),
         requested_at=datetime.now(UTC),
     )
-    producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+    producer = kafka_clients.producer(settings)
     try:
         producer.send(
             settings.topic("remits.commands"),

@@ -27,6 +27,7 @@ import structlog
 
 from edi.segments import X12Error
 from workers.remits.ingest import FileReport, ingest_file
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
 log = structlog.stdlib.get_logger("claims.inbox")
@@ -98,11 +99,7 @@ def _move(path: Path, target_dir: Path) -> Path:
 
 
 def producer_for(settings: Settings) -> Any:
-    from kafka import KafkaProducer
-
-    return KafkaProducer(
-        client_id="claims-inbox", acks="all", linger_ms=5, **settings.kafka_python_config()
-    )
+    return kafka_clients.producer(settings, client_id="claims-inbox", linger_ms=5)
 
 
 def process_file(
@@ -186,7 +183,7 @@ def _acknowledge(path: Path, settings: Settings) -> None:
     """Write the 999 answering the 835 at ``path`` to ``<outbox>/999/``."""
     from edi.validate import validate_x12
     from edi.x999 import acknowledge
-    from workers.claims.delivery import write_atomically
+    from workers.runtime.atomic_files import write_atomically
 
     data = path.read_bytes()
     number = int(datetime.now(UTC).strftime("%H%M%S%f")[:9]) or 1

@@ -18,7 +18,7 @@ BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10
 
 
 def load_ledgers(settings: Settings, timeout_s: float = 10.0) -> list[ClaimLedger]:
-    from workers.runtime.compacted import read_latest
+    from workers.runtime.topic_scan import read_latest
 
     latest = read_latest(settings, "state.reconcile.claims", timeout_s)
     return [ClaimLedger.parse_json(v) for v in latest.values()]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 from workers.runtime.topics import Catalogue, TopicSpec
 
@@ -27,9 +28,7 @@ class TopicReport:
 
 
 def admin_client(settings: Settings) -> Any:
-    from kafka.admin import KafkaAdminClient
-
-    return KafkaAdminClient(client_id="claims-admin", **settings.kafka_python_config())
+    return kafka_clients.admin(settings)
 
 
 def ensure_topics(

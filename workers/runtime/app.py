@@ -1,25 +1,23 @@
-"""The one wiring place: faust apps, topics, tables and agents are built here from settings.
+"""What a processor is wired with: faust apps, topics, tables and agents built from settings.
 
-Nothing is built at import time.  ``build_app(settings, names)`` makes a faust
-app whose id (and therefore consumer group) is ``claims-<mode>`` (``mode`` is
-a processor name, or ``all``) and asks each processor to register its agents
-through a :class:`Wiring`, which hands out catalogue topics by logical name,
-tables with explicitly named changelog topics (shared by every mode), and the
-shared :class:`~workers.runtime.processing.MessageRunner` loop.
+Nothing is built at import time.  :func:`new_app` makes a faust app from the
+settings; a :class:`Wiring` is what each processor's ``register`` receives: it
+hands out catalogue topics by logical name, tables with explicitly named
+changelog topics (shared by every mode), reference mirrors, the clock, and the
+shared :class:`~workers.runtime.processing.MessageRunner` loop.  Which
+processors a worker runs is decided by the composition root,
+:mod:`workers.engine`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from workers.runtime.gap_guard import GapGuard
 from workers.runtime.metrics import Metrics
 from workers.runtime.mirror import Mirror, OnRecord, TopicMirror
 from workers.runtime.processing import Handler, MessageRunner, RetryPolicy
@@ -34,95 +32,13 @@ if TYPE_CHECKING:  # faust is imported lazily: `claims --help` must start fast
 log = structlog.stdlib.get_logger("claims.runtime")
 
 
-@dataclass(frozen=True)
-class ProcessorDef:
-    name: str
-    description: str
-    register: str  # "module:function" called with a Wiring
-    sources: tuple[str, ...]  # logical topics it consumes (for position hand-over)
-
-
-#: Every stream processor the engine runs, in pipeline order.
-PROCESSORS: dict[str, ProcessorDef] = {}
-
-
-def processor(defn: ProcessorDef) -> ProcessorDef:
-    PROCESSORS[defn.name] = defn
-    return defn
-
-
-processor(
-    ProcessorDef(
-        "enrich",
-        "validates sessions.completed and checks prescriptions and coverage",
-        "workers.enrich.processor:register",
-        (
-            "sessions.completed",
-            "ref.clinics",
-            "ref.therapists",
-            "ref.payers",
-            "ref.patients",
-            "ref.prescriptions",
-            "state.enrich.prescriptions-by-patient",
-            "state.enrich.wakeups",
-        ),
-    )
-)
-
-
-processor(
-    ProcessorDef(
-        "units",
-        "turns enriched sessions into billable lines with charges (sessions.enriched)",
-        "workers.units.processor:register",
-        ("sessions.enriched",),
-    )
-)
-
-
-processor(
-    ProcessorDef(
-        "claims",
-        "assembles, batches, validates and writes 837P files (charges.billable)",
-        "workers.claims.processor:register",
-        ("charges.billable", "claims.commands", "state.claims.ticks"),
-    )
-)
-
-
-processor(
-    ProcessorDef(
-        "reconcile",
-        "posts 835 claim payments to submitted claims (remits.835.inbound, claims.submitted)",
-        "workers.remits.processor:register",
-        (
-            "claims.submitted",
-            "remits.835.inbound",
-            "remits.provider-adjustments",
-            "remits.commands",
-        ),
-    )
-)
-
-
-def resolve(names: Sequence[str]) -> list[ProcessorDef]:
-    if list(names) == ["all"]:
-        return list(PROCESSORS.values())
-    unknown = [n for n in names if n not in PROCESSORS]
-    if unknown:
-        raise KeyError(
-            f"unknown processor {', '.join(unknown)}; known: {', '.join(PROCESSORS)} or all"
-        )
-    return [PROCESSORS[n] for n in names]
-
-
 def broker_credentials(settings: Settings) -> Any:
     import faust
 
     proto = settings.kafka_security_protocol
     if proto == "PLAINTEXT":
         return None
-    from workers.runtime.connection import client_ssl_context
+    from workers.runtime.kafka_clients import client_ssl_context
 
     context = client_ssl_context(settings)
     if proto == "SSL":
@@ -158,127 +74,6 @@ class FaustSink:
             partition=record.partition,
         )
         await fut
-
-
-class _Progress:
-    """What one agent has finished, per partition, and whether it is busy."""
-
-    def __init__(self) -> None:
-        self.done: dict[int, int] = {}
-        self.busy = False
-        self.changed = time.monotonic()
-
-    def start(self) -> None:
-        self.busy = True
-
-    def finish(self, partition: int, offset: int) -> None:
-        self.done[partition] = offset
-        self.busy = False
-        self.changed = time.monotonic()
-
-
-class GapGuard:
-    """Re-reads messages faust fetched but never handed to the agent.
-
-    faust-streaming can lose fetched messages of a partition it keeps across a
-    rebalance (its flow control drops them without seeking back; see
-    faust-streaming/faust#629): the partition's position runs ahead of what the
-    agent processed while nothing is in flight, and the messages would only
-    be seen again after a restart.  When an agent has been idle for a while and
-    a partition's position is beyond the next offset to process, the guard seeks
-    the partition back to it (nothing is skipped; already processed offsets are
-    filtered by the agent).
-    """
-
-    def __init__(self, app: Any, metrics: Metrics, idle_s: float = 5.0) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.idle_s = idle_s
-        self._tracked: dict[str, list[_Progress]] = {}
-        self._earliest_known: dict[Any, int] = {}
-
-    async def _earliest(self, tp: Any) -> int | None:
-        """The partition's first offset, asked once (each ask is a broker round trip
-        through faust's consumer thread; a stale answer is harmless: seeking below
-        the log start resets to the earliest offset)."""
-        if tp not in self._earliest_known:
-            found = (await self.app.consumer.earliest_offsets(tp)).get(tp)
-            if found is None:
-                return None
-            self._earliest_known[tp] = found
-        return self._earliest_known[tp]
-
-    def track(self, physical_topic: str) -> _Progress:
-        """A new agent's progress on ``physical_topic`` (a topic read by several
-        agents, each taking its own share of the messages, has one per agent)."""
-        progress = _Progress()
-        self._tracked.setdefault(physical_topic, []).append(progress)
-        return progress
-
-    async def check(self) -> None:
-        consumer = self.app.consumer
-        if self.app.in_recovery or self.app.rebalancing:
-            return
-        now = time.monotonic()
-        for tp in sorted(consumer.assignment()):
-            agents = self._tracked.get(tp.topic)
-            if not agents or any(p.busy or now - p.changed < self.idle_s for p in agents):
-                continue
-            position = await consumer.position(tp)
-            if not position:
-                continue  # nothing fetched (or unknown): nothing can have been skipped
-            committed = consumer._committed_offset.get(tp)
-            expected: int | None = None
-            for progress in agents:  # the agent furthest behind decides
-                done = progress.done.get(tp.partition)
-                behind = done + 1 if done is not None else committed
-                if behind is None:
-                    # nothing processed here and nothing committed by the group: the
-                    # stream began at the partition's start (auto_offset_reset=earliest)
-                    behind = await self._earliest(tp)
-                if behind is None:
-                    expected = None
-                    break
-                expected = behind if expected is None else min(expected, behind)
-            if expected is None or position <= expected:
-                continue
-            log.warning(
-                "stream gap: re-reading fetched messages the agent never got",
-                topic=tp.topic,
-                partition=tp.partition,
-                offset=expected,
-                position=position,
-            )
-            self.metrics.outcome("runtime", "stream-gap-reread")
-            for progress in agents:
-                progress.changed = now
-            await consumer.seek(tp, expected)
-
-    async def record_lag(self, prefix: str) -> None:
-        """Consumer lag (end offset minus position) of every partition an agent reads."""
-        consumer = self.app.consumer
-        for tp in sorted(consumer.assignment()):
-            if tp.topic not in self._tracked:
-                continue
-            position = await consumer.position(tp)
-            highwater = consumer.highwater(tp)
-            if position is None or highwater is None:
-                continue
-            self.metrics.set_lag(
-                str(self.app.conf.id),
-                tp.topic.removeprefix(prefix),
-                tp.partition,
-                max(highwater - position, 0),
-            )
-
-    async def run(self, prefix: str = "") -> None:
-        while True:
-            await asyncio.sleep(self.idle_s / 2)
-            try:
-                await self.check()
-                await self.record_lag(prefix)
-            except Exception as exc:  # never let the guard take the worker down
-                log.warning("gap guard check failed", error=str(exc)[:200])
 
 
 class Wiring:
@@ -538,18 +333,17 @@ def _hold_fetches_at_most() -> None:
     thread_cls._claims_wait_patched = True
 
 
-def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiring]:
-    """Build the faust app for a worker mode (one processor name, or ``all``)."""
-    defs = resolve(names)
-    mode = "all" if list(names) == ["all"] else "_".join(d.name for d in defs)
+def new_wiring(settings: Settings, mode: str) -> Wiring:
+    """A new app for worker mode ``mode`` and the wiring its processors register on."""
     app_id = settings.group_id(mode)
     (settings.state_dir / app_id).mkdir(parents=True, exist_ok=True)
-    app = new_app(settings, app_id)
-    wiring = Wiring(app, settings, mode)
-    for defn in defs:
-        module_name, func_name = defn.register.split(":")
-        register = getattr(importlib.import_module(module_name), func_name)
-        register(wiring)
+    return Wiring(new_app(settings, app_id), settings, mode)
+
+
+def add_runtime_services(wiring: Wiring) -> None:
+    """What every worker runs beside its processors: the stream gap guard, the
+    recovery watch, and the metrics, liveness and readiness pages."""
+    settings, app = wiring.settings, wiring.app
     prefix = settings.topic_prefix
 
     async def guard() -> None:
@@ -560,14 +354,10 @@ def build_app(settings: Settings, names: Sequence[str]) -> tuple[faust.App, Wiri
         app, wiring.metrics, stall_s=settings.recovery_stall_s, nudges=settings.recovery_nudges
     )
     app.add_dependency(watch.as_service())
-    _register_views(app, wiring)
-    from workers.ops import dashboard
-
-    dashboard.register(app, settings, wiring.metrics)
-    return app, wiring
+    register_views(app, wiring)
 
 
-def _register_views(app: faust.App, wiring: Wiring) -> None:
+def register_views(app: faust.App, wiring: Wiring) -> None:
     from aiohttp import web as aioweb
 
     @app.page("/claims/metrics")

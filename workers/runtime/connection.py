@@ -1,9 +1,5 @@
 """Kafka connection security (TLS, SASL) and a plain-language diagnosis of failures.
 
-Every client the engine makes — kafka-python in the CLI and admin code, aiokafka
-under faust and the mirrors — takes its TLS context from :func:`client_ssl_context`
-so the three cannot drift apart.
-
 When the broker cannot be used, the client libraries retry and finally say
 ``Unable to bootstrap``; the real cause (a refused password, an untrusted
 certificate, a plaintext client on a TLS port) is only in their log lines.
@@ -23,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
 Cause = Literal["unreachable", "tls-untrusted", "tls-handshake", "authentication", "no-answer"]
@@ -37,15 +34,6 @@ class BrokerUnavailable(Exception):
         super().__init__(message)
         self.cause = cause
         self.message = message
-
-
-def client_ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """The TLS context for SSL and SASL_SSL (verifies the broker's certificate
-    and host name against ``kafka_ssl_cafile``, else the system's trust store)."""
-    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
-        return None
-    cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-    return ssl.create_default_context(cafile=cafile)
 
 
 @dataclass
@@ -131,7 +119,7 @@ def _split(hostport: str) -> tuple[str, int]:
 
 def _probe_transport(settings: Settings, timeout_s: float) -> BrokerUnavailable | None:
     """TCP (and TLS) to each bootstrap address; None once one of them works."""
-    context = client_ssl_context(settings)
+    context = kafka_clients.client_ssl_context(settings)
     problems: list[BrokerUnavailable] = []
     for hostport in settings.bootstrap_list:
         try:
@@ -220,14 +208,8 @@ def _metadata_request(settings: Settings, timeout_s: float) -> None:
     per-host failure reasons reach the recorder through the ``aiokafka`` logger."""
     import asyncio
 
-    from aiokafka.client import AIOKafkaClient
-
-    from workers.runtime.mirror import aiokafka_options
-
     async def bootstrap() -> None:
-        opts = aiokafka_options(settings)
-        opts["request_timeout_ms"] = int(min(timeout_s, settings.kafka_request_timeout_s) * 1000)
-        client = AIOKafkaClient(client_id="claims-connection-check", **opts)
+        client = kafka_clients.async_client(settings, "claims-connection-check", timeout_s)
         try:
             await asyncio.wait_for(client.bootstrap(), timeout_s)
         finally:

@@ -338,14 +338,9 @@ def probe(bootstrap: str, timeout: float = 5.0) -> bool:
     if not _port_open(first):
         return False
     try:
-        from kafka import KafkaConsumer
+        from workers.runtime.kafka_clients import bootstrap_probe
 
-        consumer = KafkaConsumer(
-            bootstrap_servers=[first],
-            request_timeout_ms=int(max(timeout, 1.0) * 1000) + 500,
-            bootstrap_timeout_ms=int(max(timeout, 1.0) * 1000),
-            client_id="claims-probe",
-        )
+        consumer = bootstrap_probe(first, timeout)
         try:
             consumer.topics()
             return True

@@ -18,30 +18,12 @@ from typing import Any, Protocol
 
 import structlog
 
+from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
 log = structlog.stdlib.get_logger("claims.mirror")
 
 OnRecord = Callable[[str, bytes, bytes | None], None]
-
-
-def aiokafka_options(settings: Settings) -> dict[str, Any]:
-    from workers.runtime.connection import client_ssl_context
-
-    opts: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_list,
-        "security_protocol": settings.kafka_security_protocol,
-        "request_timeout_ms": int(settings.kafka_request_timeout_s * 1000),
-    }
-    context = client_ssl_context(settings)
-    if context is not None:
-        opts["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL"):
-        assert settings.kafka_sasl_password is not None
-        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        opts["sasl_plain_username"] = settings.kafka_sasl_username
-        opts["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return opts
 
 
 async def all_partitions(consumer: Any, topics: Sequence[str], wait_s: float = 30.0) -> list[Any]:
@@ -99,16 +81,8 @@ class TopicMirror:
                 await asyncio.sleep(1.0)
 
     async def _run_once(self) -> None:
-        from aiokafka import AIOKafkaConsumer
-
         physical = {self.settings.topic(t): t for t in self.topics}
-        consumer = AIOKafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id="claims-reference-mirror",
-            **aiokafka_options(self.settings),
-        )
+        consumer = kafka_clients.async_reader(self.settings, "claims-reference-mirror")
         await consumer.start()
         try:
             tps = await all_partitions(consumer, list(physical), wait_s=3600)

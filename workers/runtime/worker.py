@@ -1,28 +1,21 @@
-"""Running processors: ``claims worker NAME`` and ``claims worker all``.
+"""Running a built worker app, and handing consumer positions over between modes.
 
-Each mode is one faust app and therefore one consumer group: ``claims-enrich``,
-``claims-units``, ... or ``claims-all``.  State is *not* per group: every
-table's changelog is a catalogue topic with a fixed name, so any mode recovers
-the same state.  Consumer positions *are* per group, so when a group starts
-with no committed position on a source topic, the positions of the other mode
-are handed over (:func:`hand_over_positions`) before it joins: switching from
-``all`` to separate workers (or back) resumes where the other mode stopped
-instead of re-reading the topics from the beginning.  Never run both modes at
-once against the same topics: each would process every message.
+Consumer positions are per consumer group (one per worker mode), so when a
+group starts with no committed position on a source topic, the positions of
+the other mode are handed over (:func:`hand_over_positions`) before it joins:
+switching from ``all`` to separate workers (or back) resumes where the other
+mode stopped instead of re-reading the topics from the beginning.  Which
+processors a worker runs is decided by :mod:`workers.engine`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
-from workers.runtime.admin import admin_client, ensure_topics
-from workers.runtime.app import PROCESSORS, build_app, resolve
-from workers.runtime.connection import BrokerUnavailable, check_connection
-from workers.runtime.logging import configure_logging
+from workers.runtime.admin import admin_client
 from workers.runtime.settings import Settings
 
 log = structlog.stdlib.get_logger("claims.worker")
@@ -70,49 +63,6 @@ def hand_over_positions(
         return moved
     finally:
         client.close()
-
-
-def other_mode_groups(settings: Settings, names: Sequence[str]) -> list[str]:
-    if list(names) == ["all"]:
-        return [settings.group_id(n) for n in PROCESSORS]
-    return [settings.group_id("all")]
-
-
-def run_worker(settings: Settings, names: Sequence[str], *, create_topics: bool = True) -> None:
-    """Run processors until SIGTERM/SIGINT; never returns normally."""
-
-    configure_logging(settings.log_level, settings.log_format)
-    defs = resolve(names)
-    try:
-        check_connection(settings)
-    except BrokerUnavailable as exc:
-        # a supervisor restarts the worker; its log says why in one line
-        log.error("cannot use the Kafka broker", cause=exc.cause, detail=exc.message)
-        raise SystemExit(3) from None
-    if create_topics:
-        reports = ensure_topics(settings)
-        bad = [r for r in reports if r.status == "mismatch"]
-        for r in bad:
-            log.error("topic does not match the catalogue", topic=r.physical, detail=r.detail)
-        if bad:
-            raise SystemExit(2)
-    app, wiring = build_app(settings, names)
-    sources = sorted({s for d in defs for s in d.sources})
-    moved = hand_over_positions(
-        settings, wiring.consumer_group, other_mode_groups(settings, names), sources
-    )
-    if moved:
-        log.info("consumer positions handed over", group=wiring.consumer_group, topics=moved)
-    log.info(
-        "worker starting",
-        mode=wiring.mode,
-        group=wiring.consumer_group,
-        processors=[d.name for d in defs],
-        bootstrap=settings.kafka_bootstrap_servers,
-        web_port=settings.web_port if settings.web_enabled else None,
-        pid=os.getpid(),
-    )
-    execute(app, settings)
 
 
 def execute(app: Any, settings: Settings) -> None:

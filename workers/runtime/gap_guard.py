@@ -1,0 +1,134 @@
+"""The stream gap guard: re-read messages faust fetched but never handed to an agent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+
+from workers.runtime.metrics import Metrics
+
+log = structlog.stdlib.get_logger("claims.runtime")
+
+
+class _Progress:
+    """What one agent has finished, per partition, and whether it is busy."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, int] = {}
+        self.busy = False
+        self.changed = time.monotonic()
+
+    def start(self) -> None:
+        self.busy = True
+
+    def finish(self, partition: int, offset: int) -> None:
+        self.done[partition] = offset
+        self.busy = False
+        self.changed = time.monotonic()
+
+
+class GapGuard:
+    """Re-reads messages faust fetched but never handed to the agent.
+
+    faust-streaming can lose fetched messages of a partition it keeps across a
+    rebalance (its flow control drops them without seeking back; see
+    faust-streaming/faust#629): the partition's position runs ahead of what the
+    agent processed while nothing is in flight, and the messages would only
+    be seen again after a restart.  When an agent has been idle for a while and
+    a partition's position is beyond the next offset to process, the guard seeks
+    the partition back to it (nothing is skipped; already processed offsets are
+    filtered by the agent).
+    """
+
+    def __init__(self, app: Any, metrics: Metrics, idle_s: float = 5.0) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.idle_s = idle_s
+        self._tracked: dict[str, list[_Progress]] = {}
+        self._earliest_known: dict[Any, int] = {}
+
+    async def _earliest(self, tp: Any) -> int | None:
+        """The partition's first offset, asked once (each ask is a broker round trip
+        through faust's consumer thread; a stale answer is harmless: seeking below
+        the log start resets to the earliest offset)."""
+        if tp not in self._earliest_known:
+            found = (await self.app.consumer.earliest_offsets(tp)).get(tp)
+            if found is None:
+                return None
+            self._earliest_known[tp] = found
+        return self._earliest_known[tp]
+
+    def track(self, physical_topic: str) -> _Progress:
+        """A new agent's progress on ``physical_topic`` (a topic read by several
+        agents, each taking its own share of the messages, has one per agent)."""
+        progress = _Progress()
+        self._tracked.setdefault(physical_topic, []).append(progress)
+        return progress
+
+    async def check(self) -> None:
+        consumer = self.app.consumer
+        if self.app.in_recovery or self.app.rebalancing:
+            return
+        now = time.monotonic()
+        for tp in sorted(consumer.assignment()):
+            agents = self._tracked.get(tp.topic)
+            if not agents or any(p.busy or now - p.changed < self.idle_s for p in agents):
+                continue
+            position = await consumer.position(tp)
+            if not position:
+                continue  # nothing fetched (or unknown): nothing can have been skipped
+            committed = consumer._committed_offset.get(tp)
+            expected: int | None = None
+            for progress in agents:  # the agent furthest behind decides
+                done = progress.done.get(tp.partition)
+                behind = done + 1 if done is not None else committed
+                if behind is None:
+                    # nothing processed here and nothing committed by the group: the
+                    # stream began at the partition's start (auto_offset_reset=earliest)
+                    behind = await self._earliest(tp)
+                if behind is None:
+                    expected = None
+                    break
+                expected = behind if expected is None else min(expected, behind)
+            if expected is None or position <= expected:
+                continue
+            log.warning(
+                "stream gap: re-reading fetched messages the agent never got",
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=expected,
+                position=position,
+            )
+            self.metrics.outcome("runtime", "stream-gap-reread")
+            for progress in agents:
+                progress.changed = now
+            await consumer.seek(tp, expected)
+
+    async def record_lag(self, prefix: str) -> None:
+        """Consumer lag (end offset minus position) of every partition an agent reads."""
+        consumer = self.app.consumer
+        for tp in sorted(consumer.assignment()):
+            if tp.topic not in self._tracked:
+                continue
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is None or highwater is None:
+                continue
+            self.metrics.set_lag(
+                str(self.app.conf.id),
+                tp.topic.removeprefix(prefix),
+                tp.partition,
+                max(highwater - position, 0),
+            )
+
+    async def run(self, prefix: str = "") -> None:
+        while True:
+            await asyncio.sleep(self.idle_s / 2)
+            try:
+                await self.check()
+                await self.record_lag(prefix)
+            except Exception as exc:  # never let the guard take the worker down
+                log.warning("gap guard check failed", error=str(exc)[:200])
