@@ -151,7 +151,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     names = args.names
     if names == ["inbox"]:
-        from workers.remits.inbox import watch
+        from workers.inbound.inbox import watch
         from workers.runtime.logging import configure_logging
 
         settings = _settings()
@@ -174,8 +174,8 @@ def cmd_ingest_835(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edi.segments import X12Error
-    from workers.remits.inbox import producer_for
-    from workers.remits.ingest import ingest_file
+    from workers.inbound.inbox import producer_for
+    from workers.inbound.remittances import ingest_file
 
     settings = _settings()
     producer = producer_for(settings)
@@ -225,7 +225,7 @@ def cmd_ingest_ack(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workers.ingest import ingest_file
+    from workers.inbound.clinic_files import ingest_file
 
     settings = _settings()
     kind = "sessions" if args.what == "sessions" else args.kind
@@ -305,7 +305,7 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
-    from workers.claim_commands import ClaimNotFound, build_command, send_command
+    from workers.commands.claim_changes import ClaimNotFound, build_command, send_command
 
     settings = _settings()
     fields: dict[str, Any] = {"reason": args.reason}
@@ -403,7 +403,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_remits(args: argparse.Namespace) -> int:
-    from workers.remits.commands import send_assign
+    from workers.commands.payment_assignment import send_assign
 
     send_assign(_settings(), args.posting_id, args.filed_under, args.to)
     print(f"payment {args.posting_id} assigned to claim {args.to}")
@@ -481,7 +481,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _dlq_filters(args: argparse.Namespace) -> Any:
     from datetime import UTC, datetime
 
-    from workers.ops.dead_letters import Filters
+    from workers.ops.dead_letter_review import Filters
 
     since = None
     if getattr(args, "since", None):
@@ -502,7 +502,7 @@ def _dlq_filters(args: argparse.Namespace) -> Any:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from workers.ops import dead_letters as dlq
+    from workers.ops import dead_letter_review as dlq
     from workers.ops.audit import audit, require_reveal
 
     settings = _settings()

@@ -1,4 +1,4 @@
-"""999/277 files to ``acks.inbound`` messages (`workers.claims.ack_ingest`), no broker."""
+"""999/277 files to ``acks.inbound`` messages (`workers.inbound.acknowledgements`), no broker."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from edi.x837p import read_837p, render_837p
 from schemas.acknowledgements import ClaimStatusReceived, TransactionAcknowledged
 from tests import claim_factories as f
-from workers.claims.ack_ingest import AckIngestError, messages
+from workers.inbound.acknowledgements import AckIngestError, messages
 from workers.payer_sim.acknowledge import acknowledge_837
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -95,7 +95,7 @@ def test_an_835_is_not_an_acknowledgement() -> None:
 
 
 def test_a_partner_can_ask_for_a_999_for_its_835s() -> None:
-    from workers.claims.ack_ingest import wants_999
+    from workers.inbound.acknowledgements import wants_999
 
     data = (DATA / "835" / "azoner_pyx12__pyx12_tests_835_mult_loops.txt").read_bytes()
     sender = data[35:50].decode().strip()  # ISA06

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from schemas.billing import BillableSession, ChargesWithdrawn
+from schemas.coordination import secondary_pcn
 from schemas.outcomes import SessionWithdrawn
 from schemas.state import ClaimRecord, ClaimVersionSent, PendingChange, Transmission
 from schemas.submission import (
@@ -23,7 +24,6 @@ from tests.pipeline import billable
 from workers.claims import lifecycle
 from workers.claims.assemble import assemble_claim
 from workers.claims.lifecycle import Source
-from workers.claims.secondary import secondary_pcn
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 SOURCE = Source('{"x": 1}', None)

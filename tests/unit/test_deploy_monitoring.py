@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from schemas import outcomes as outcome_schemas
-from schemas.remits import ClaimCategory
+from schemas.reconciliation import ClaimCategory
 from workers.engine import PROCESSORS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from schemas.claims import ControlNumbers
-from schemas.remits import ClaimLedger
+from schemas.reconciliation import ClaimLedger
 from schemas.submission import ClaimSubmitted
 from tests import factories as f
 from tests.pipeline import billable

@@ -50,7 +50,7 @@ from edi.x835 import X835Error, iter_835_events, parse_835
 from edi.x837p import X837Error, read_837p, render_837p
 from schemas.base import Versioned
 from schemas.claims import Claim
-from schemas.remits import ClaimLedger, RemittanceClaim, RemittanceSource, remittance_id
+from schemas.reconciliation import ClaimLedger, RemittanceClaim, RemittanceSource, remittance_id
 from schemas.remittance import ClaimPayment, RemittanceHeader, RemittanceSummary
 from schemas.submission import ClaimSubmitted
 from tests import claim_factories as f

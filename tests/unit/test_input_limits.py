@@ -16,9 +16,9 @@ from tests.fakes import FakeClock, FakeSink
 from workers.commands.edi835 import parse_835_main
 from workers.commands.edi837 import validate_main
 from workers.commands.simulate_payer import simulate_payer_main
-from workers.ingest import ingest_file
-from workers.remits.inbox import process_file
-from workers.remits.ingest import messages
+from workers.inbound.clinic_files import ingest_file
+from workers.inbound.inbox import process_file
+from workers.inbound.remittances import messages
 from workers.runtime.dead_letters import dead_letter_info
 from workers.runtime.limits import FileTooLarge
 from workers.runtime.processing import MessageRunner, Scope

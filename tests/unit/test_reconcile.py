@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from schemas.claims import ControlNumbers
-from schemas.remits import (
+from schemas.reconciliation import (
     ClaimAdjudicated,
     ClaimDenied,
     ClaimLedger,

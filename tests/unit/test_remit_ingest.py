@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edi.segments import X12Error
-from workers.remits.ingest import H_FILE, H_SHA, file_sha256, messages
+from workers.inbound.remittances import H_FILE, H_SHA, file_sha256, messages
 from workers.runtime.dead_letters import dead_letter_info
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "835"

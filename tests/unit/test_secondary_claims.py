@@ -18,16 +18,12 @@ from edi.x835 import parse_835
 from edi.x837p import ClaimRenderError, read_837p, render_837p
 from schemas.billing import BillableSession
 from schemas.claims import Claim, ControlNumbers
+from schemas.coordination import needs_secondary, secondary_pcn
 from schemas.remittance import Adjustment, ClaimPayment, ServicePayment
 from tests import factories as f
 from tests.pipeline import billable
 from workers.claims.assemble import assemble_claim
-from workers.claims.secondary import (
-    SecondaryRefused,
-    needs_secondary,
-    secondary_claim,
-    secondary_pcn,
-)
+from workers.claims.secondary import SecondaryRefused, secondary_claim
 from workers.commands.edi837 import builtin_test_partner
 from workers.payer_sim.adjudicate import adjudicate, render_answers
 from workers.payer_sim.rules import default_rules, load_rules

@@ -37,32 +37,15 @@ from schemas.claims import (
     OtherPayer,
     PayerParty,
 )
+from schemas.coordination import secondary_pcn
 from schemas.remittance import Adjustment, ClaimPayment, ServicePayment
 from workers.claims.assemble import line_control_number, subscriber_and_patient
 
-#: CLP02 codes meaning the primary forwarded the claim itself (crossover).
-CROSSOVER_STATUS = frozenset({"19", "20", "21"})
-SUFFIX = "S"
 _GROUPS = ("CO", "CR", "OA", "PI", "PR")
 
 
 class SecondaryRefused(ValueError):
     """The secondary claim cannot be built (the message says why)."""
-
-
-def secondary_pcn(primary_pcn: str) -> str:
-    return primary_pcn + SUFFIX
-
-
-def needs_secondary(payment: ClaimPayment) -> bool:
-    """The primary left part of the charge unpaid, and did not forward the claim itself.
-
-    Paid in full, reversals (CLP02 22), predeterminations (25) and crossovers (19,
-    20, 21: the primary sent the claim on to the next payer) need nothing from us.
-    """
-    if payment.status_code in CROSSOVER_STATUS or payment.status_code in ("22", "25"):
-        return False
-    return payment.paid < payment.charge
 
 
 def _cas(adjustments: Sequence[Adjustment]) -> list[CasAdjustment]:

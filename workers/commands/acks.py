@@ -153,8 +153,8 @@ def ack_835_main(
 
 def ingest_ack_main(settings: Settings, files: Sequence[str], expected: str) -> int:
     """``claims ingest 999|277 FILE...``: publish acknowledgements on ``acks.inbound``."""
-    from workers.claims.ack_ingest import AckIngestError, load_partners, messages
-    from workers.remits.inbox import producer_for
+    from workers.inbound.acknowledgements import AckIngestError, load_partners, messages
+    from workers.inbound.inbox import producer_for
 
     partners = load_partners(settings)
     producer = producer_for(settings)

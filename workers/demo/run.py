@@ -199,7 +199,7 @@ def run_demo(
     progress: TextIO = sys.stderr,
     timeout_s: float = 300.0,
 ) -> DemoResult:
-    from workers.remits.ingest import ingest_file
+    from workers.inbound.remittances import ingest_file
     from workers.runtime.admin import ensure_topics
     from workers.runtime.local_broker import LocalBroker
 
@@ -347,7 +347,7 @@ def acknowledge_files(
     written to ``DIR/999`` and ``DIR/277`` and ingested like files from the inbox."""
     from edi.x837p import read_837p
     from schemas.claims import TradingPartner
-    from workers.claims.ack_ingest import messages
+    from workers.inbound.acknowledgements import messages
     from workers.payer_sim.acknowledge import acknowledge_837
 
     partners = [TradingPartner.parse_json(json.dumps(p)) for p in data.partners]

@@ -18,7 +18,7 @@ from decimal import Decimal
 from schemas.claims import Claim
 from schemas.common import Address
 from schemas.documents import StatementLine
-from schemas.remits import ClaimLedger
+from schemas.reconciliation import ClaimLedger
 from workers.documents.pdf import Page, render
 
 LEFT = 54

@@ -17,7 +17,7 @@ from typing import Any
 
 from schemas.events import SessionRetry
 from workers.ops.audit import audit, operator_name
-from workers.ops.dead_letters import masked
+from workers.ops.dead_letter_review import masked
 from workers.ops.overview import TOPICS, Overview
 from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from schemas.remits import (
+from schemas.reconciliation import (
     ClaimAdjudicated,
     ClaimDenied,
     ClaimLedger,

@@ -9,7 +9,7 @@ matched is recorded on every line.
 
 **Posting.**  Each claim payment is posted once (its id is the remittance id and
 its position in the transaction, so the same 835 delivered twice changes
-nothing) as an immutable :class:`~schemas.remits.Posting`.  The claim's balance
+nothing) as an immutable :class:`~schemas.reconciliation.Posting`.  The claim's balance
 is derived from its postings: charge = paid + adjustments + outstanding.  A
 reversal (CLP02 22) carries negated amounts and nets out the posting it
 reverses; its correction is simply the next posting.  A payment that arrives
@@ -30,7 +30,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from schemas.remits import (
+from schemas.coordination import CROSSOVER_STATUS, needs_secondary, secondary_pcn
+from schemas.reconciliation import (
     ClaimAdjudicated,
     ClaimCategory,
     ClaimDenied,
@@ -44,7 +45,6 @@ from schemas.remits import (
 )
 from schemas.remittance import Adjustment, ClaimPayment, ProviderAdjustment, ServicePayment
 from schemas.submission import ClaimSubmitted
-from workers.claims.secondary import CROSSOVER_STATUS, needs_secondary, secondary_pcn
 
 CONTRACTUAL = {("CO", "45"), ("CO", "253")}
 TOLERANCE = Decimal("0.01")

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from schemas.remits import ClaimLedger
+from schemas.reconciliation import ClaimLedger
 from workers.remits.reconcile import code_texts
 from workers.runtime.settings import Settings
 

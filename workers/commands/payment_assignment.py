@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from datetime import UTC, datetime
 
-from schemas.remits import RemitCommand
+from schemas.reconciliation import RemitCommand
 from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 

@@ -1,9 +1,9 @@
 """``claims worker inbox``: watch the inbox directory and ingest 835, 999 and 277 files.
 
 What a file is comes from its first functional group (``GS01``): ``HP`` 835
-remittances are parsed, balanced and published (:mod:`workers.remits.ingest`);
+remittances are parsed, balanced and published (:mod:`workers.inbound.remittances`);
 ``FA`` 999 and ``HN`` 277CA/277 acknowledgements are published on
-``acks.inbound`` (:mod:`workers.claims.ack_ingest`, trading partners read from
+``acks.inbound`` (:mod:`workers.inbound.acknowledgements`, trading partners read from
 ``ref.partners``).  The producer is flushed, then the file moves atomically to
 ``processed/`` (or to ``failed/`` with a ``.reason`` file naming the problem
 when it cannot be taken in).  A file is picked up only when its size has not
@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from edi.segments import X12Error
-from workers.remits.ingest import FileReport, ingest_file
+from workers.inbound.remittances import FileReport, ingest_file
 from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
@@ -144,7 +144,7 @@ def process_file(
 
 
 def _sniff(path: Path) -> str | None:
-    from workers.claims.ack_ingest import sniff
+    from workers.inbound.acknowledgements import sniff
 
     with path.open("rb") as fh:
         return sniff(fh.read(8192))
@@ -153,7 +153,7 @@ def _sniff(path: Path) -> str | None:
 def _process_ack(
     path: Path, settings: Settings, send: Any, producer: Any, health: InboxHealth | None
 ) -> None:
-    from workers.claims.ack_ingest import ingest_ack_file, load_partners
+    from workers.inbound.acknowledgements import ingest_ack_file, load_partners
 
     report = ingest_ack_file(
         path, send, settings.topic, load_partners(settings), settings.max_edi_file_bytes
@@ -172,7 +172,7 @@ def _process_ack(
 
 
 def _partner_wants_999(path: Path, settings: Settings) -> bool:
-    from workers.claims.ack_ingest import load_partners, wants_999
+    from workers.inbound.acknowledgements import load_partners, wants_999
 
     with path.open("rb") as fh:
         head = fh.read(4096)

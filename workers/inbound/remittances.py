@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edi.x835 import iter_835_events
-from schemas.remits import (
+from schemas.reconciliation import (
     RemittanceClaim,
     RemittanceSource,
     RemittanceTransaction,
@@ -178,7 +178,7 @@ def _unbalanced(record: Outgoing, tx: TransactionReport, when: datetime) -> Outg
     failure = Failure(
         kind="invalid-input",
         reason="unbalanced",
-        error_class="workers.remits.ingest.Unbalanced",
+        error_class="workers.inbound.remittances.Unbalanced",
         message=(
             "835 transaction " + tx.control_number + " does not balance: " + "; ".join(tx.problems)
         )[:2000],

@@ -41,7 +41,7 @@ from schemas.acknowledgements import (
     TransactionResponse,
 )
 from schemas.claims import TradingPartner
-from workers.remits.ingest import H_FILE, H_SHA, file_sha256
+from workers.inbound.remittances import H_FILE, H_SHA, file_sha256
 from workers.runtime.limits import check_file_size
 from workers.runtime.records import Outgoing
 
