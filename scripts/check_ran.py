@@ -3,7 +3,7 @@
 import sys
 import xml.etree.ElementTree as ET
 
-root = ET.parse(sys.argv[1]).getroot()
+root = ET.parse(sys.argv[1]).getroot()  # noqa: S314 -- the JUnit report pytest just wrote
 suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
 total = sum(int(s.get("tests", 0)) for s in suites)
 skipped = sum(int(s.get("skipped", 0)) for s in suites)

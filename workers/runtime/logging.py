@@ -143,7 +143,7 @@ def configure_logging(
     level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None, force: bool = False
 ) -> None:
     """Configure structlog and the standard library once per process."""
-    global _configured
+    global _configured  # noqa: PLW0603 -- logging is configured once per process
     if _configured and not force:
         return
     out = stream if stream is not None else sys.stderr
