@@ -656,6 +656,11 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
+    if args.reference:
+        from workers.runtime.settings_doc import reference
+
+        print(reference())
+        return 0
     _print_json(_settings().redacted())
     return 0
 
@@ -910,6 +915,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_queue)
 
     p = sub.add_parser("settings", help="print the effective settings (secrets masked)")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="print the Markdown reference of every setting (docs/configuration.md)",
+    )
     p.set_defaults(func=cmd_settings)
 
     return parser

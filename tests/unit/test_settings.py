@@ -72,3 +72,21 @@ def test_bad_settings_are_one_clear_line() -> None:
     )
     assert proc.returncode == 2
     assert "CLAIMS_TOPIC_PARTITIONS" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_setting_is_documented_and_the_reference_page_is_current() -> None:
+    """docs/configuration.md carries the table generated from the settings' field
+    descriptions (``claims settings --reference``); a new or changed setting must
+    be described and the page regenerated."""
+    from pathlib import Path
+
+    from workers.runtime.settings_doc import reference, section_of
+
+    undescribed = [n for n, f in Settings.model_fields.items() if not (f.description or "").strip()]
+    assert not undescribed, f"settings without a description: {undescribed}"
+    page = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert section_of(page.read_text()) == reference(), (
+        "docs/configuration.md is stale: replace its table with `claims settings --reference`"
+    )
+    for name in Settings.model_fields:
+        assert f"`CLAIMS_{name.upper()}`" in reference()

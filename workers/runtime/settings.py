@@ -38,24 +38,54 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated host:port list; defaults to the local broker.",
     )
-    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
-    kafka_sasl_mechanism: SaslMechanism | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    kafka_request_timeout_s: float = Field(default=30.0, gt=0)
-    kafka_connect_timeout_s: float = Field(default=60.0, gt=0)
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="How clients talk to the brokers (TLS, SASL)."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (a secret: never printed or logged)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that signed the brokers' certificates (must exist); "
+        "unset: the system's trust store.",
+    )
+    kafka_request_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time-out of one client request."
+    )
+    kafka_connect_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a starting worker waits for the brokers before it exits (status 3).",
+    )
 
     # --- Input limits ---------------------------------------------------------
-    max_event_bytes: int = Field(default=1_000_000, ge=1024)
-    max_edi_file_bytes: int = Field(default=100_000_000, ge=1024)
+    max_event_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="Largest message a processor or `claims ingest` accepts; larger ones are "
+        "dead-lettered (`too-large`) or reported by line.",
+    )
+    max_edi_file_bytes: int = Field(
+        default=100_000_000,
+        ge=1024,
+        description="Largest EDI file the inbox, `claims ingest 835`, `claims edi` and "
+        "`claims simulate-payer` read.",
+    )
 
     # --- Topics -------------------------------------------------------------
     topic_prefix: str = Field(
         default="", description="Prepended to every topic and consumer group name."
     )
-    topic_partitions: int = Field(default=6, ge=1, le=1000)
-    topic_replication: int = Field(default=1, ge=1, le=10)
+    topic_partitions: int = Field(
+        default=6, ge=1, le=1000, description="Partitions of topics the engine creates."
+    )
+    topic_replication: int = Field(
+        default=1, ge=1, le=10, description="Replication factor of topics the engine creates."
+    )
 
     # --- Local development broker ----------------------------------------
     broker_home: Path = Field(
@@ -66,19 +96,37 @@ class Settings(BaseSettings):
         default_factory=lambda: _default_cache_dir() / "kafka-jars",
         description="Where the broker's jars are downloaded once (outside the git tree).",
     )
-    broker_port: int = Field(default=9092, ge=1, le=65535)
-    broker_controller_port: int = Field(default=9093, ge=1, le=65535)
-    broker_heap: str = "512m"
-    broker_start_timeout_s: float = Field(default=90.0, gt=0)
+    broker_port: int = Field(
+        default=9092, ge=1, le=65535, description="Client port of the local broker."
+    )
+    broker_controller_port: int = Field(
+        default=9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+    )
+    broker_heap: str = Field(default="512m", description="JVM heap of the local broker.")
+    broker_start_timeout_s: float = Field(
+        default=90.0, gt=0, description="How long `claims broker start` waits for the broker."
+    )
 
     # --- Workers ----------------------------------------------------------
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(default=6066, ge=1, le=65535)
-    web_enabled: bool = True
-    state_dir: Path = Field(default_factory=lambda: Path("var") / "state")
-    table_store: str = "memory://"
-    table_standby_replicas: int = Field(default=0, ge=0)
-    commit_interval_s: float = Field(default=2.8, gt=0)
+    web_host: str = Field(
+        default="127.0.0.1", description="Interface of a worker's web view (metrics, health)."
+    )
+    web_port: int = Field(default=6066, ge=1, le=65535, description="Port of the web view.")
+    web_enabled: bool = Field(default=True, description="Serve the web view.")
+    state_dir: Path = Field(
+        default_factory=lambda: Path("var") / "state", description="faust's data directory."
+    )
+    table_store: str = Field(
+        default="memory://",
+        description="faust table store (`rocksdb://` with the rocksdict extra); tables are "
+        "recovered from their changelog topics either way.",
+    )
+    table_standby_replicas: int = Field(
+        default=0, ge=0, description="Standby copies of table partitions on other workers."
+    )
+    commit_interval_s: float = Field(
+        default=2.8, gt=0, description="How often consumer offsets are committed."
+    )
     producer_linger_ms: float = Field(
         default=5.0,
         ge=0,
@@ -113,10 +161,19 @@ class Settings(BaseSettings):
     consumer_rebalance_timeout_s: float = Field(
         default=60.0, ge=5, description="How long a rebalance waits for members to rejoin."
     )
-    retry_attempts: int = Field(default=4, ge=1, le=50)
-    retry_backoff_s: float = Field(default=0.2, ge=0)
-    retry_backoff_max_s: float = Field(default=5.0, ge=0)
-    stacktrace_limit: int = Field(default=4000, ge=200)
+    retry_attempts: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        description="Attempts at a message whose failure is transient before it is dead-lettered.",
+    )
+    retry_backoff_s: float = Field(
+        default=0.2, ge=0, description="First back-off between attempts (doubles each time)."
+    )
+    retry_backoff_max_s: float = Field(default=5.0, ge=0, description="Longest back-off.")
+    stacktrace_limit: int = Field(
+        default=4000, ge=200, description="Characters of stack trace kept in a dead letter."
+    )
     recovery_stall_s: float = Field(
         default=10.0,
         gt=0,
@@ -145,7 +202,9 @@ class Settings(BaseSettings):
 
     # --- Enrichment ---------------------------------------------------------
     enrich_hold_limit_s: float = Field(
-        default=30 * 24 * 3600, gt=0, description="Held sessions older than this are rejected."
+        default=30 * 24 * 3600,
+        gt=0,
+        description="Held sessions older than this are rejected `hold-expired`.",
     )
     enrich_sweep_interval_s: float = Field(
         default=60.0, gt=0, description="How often held sessions are re-checked and expired."
@@ -169,7 +228,9 @@ class Settings(BaseSettings):
     claims_validate: bool = Field(
         default=True, description="Validate every 837P file with pyx12 before release."
     )
-    claims_validation_workers: int = Field(default=1, ge=1, le=16)
+    claims_validation_workers: int = Field(
+        default=1, ge=1, le=16, description="Processes of the validation gate."
+    )
 
     # --- Operations -----------------------------------------------------------
     operator: str | None = Field(
@@ -183,16 +244,31 @@ class Settings(BaseSettings):
     )
 
     # --- Retention of new topics, by class (days) -------------------------------
-    retention_days_events: float = Field(default=30, gt=0, description="Events and outcomes.")
-    retention_days_records: float = Field(
-        default=400, gt=0, description="Submitted claims, files, remittances, postings."
+    retention_days_events: float = Field(
+        default=30, gt=0, description="Retention of new event and outcome topics (days)."
     )
-    retention_days_dead_letters: float = Field(default=90, gt=0)
-    retention_days_audit: float = Field(default=7 * 365, gt=0, description="ops.audit.")
+    retention_days_records: float = Field(
+        default=400,
+        gt=0,
+        description="Retention of new record topics: submitted claims, files, remittances, "
+        "postings (days).",
+    )
+    retention_days_dead_letters: float = Field(
+        default=90, gt=0, description="Dead-letter topics."
+    )
+    retention_days_audit: float = Field(
+        default=7 * 365, gt=0, description="Retention of `ops.audit` (days)."
+    )
 
     # --- Files ------------------------------------------------------------
-    inbox_dir: Path = Field(default_factory=lambda: Path("var") / "inbox")
-    outbox_dir: Path = Field(default_factory=lambda: Path("var") / "outbox")
+    inbox_dir: Path = Field(
+        default_factory=lambda: Path("var") / "inbox",
+        description="Where payers' and receivers' EDI files arrive (835, 999, 277CA).",
+    )
+    outbox_dir: Path = Field(
+        default_factory=lambda: Path("var") / "outbox",
+        description="Where 837 files, superbills, statements and 999s are written.",
+    )
     inbox_acknowledge_835: bool = Field(
         default=False,
         description="Write a 999 for every 835 taken from the inbox (to <outbox>/999/), "
@@ -205,8 +281,12 @@ class Settings(BaseSettings):
     )
 
     # --- Logging ------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: LogFormat = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Our loggers' level; client libraries never go below INFO."
+    )
+    log_format: LogFormat = Field(
+        default="auto", description="`json` when not a terminal, `console` otherwise (`auto`)."
+    )
 
     @field_validator("kafka_ssl_cafile", mode="before")
     @classmethod
