@@ -16,8 +16,11 @@ fi
 stamp="$VENV/.installed"
 want="$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  step "installing the project and its test tools into $VENV"
+  step "installing the project and its development tools into $VENV"
+  # dependency groups (PEP 735) need pip 25.1 or newer: the pinned pip first
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -c constraints.txt -e '.[test]'
+    -c constraints.txt pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -c constraints.txt --group dev -e .
   echo "$want" > "$stamp"
 fi

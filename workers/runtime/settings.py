@@ -271,7 +271,7 @@ class Settings(BaseSettings):
     )
     inbox_acknowledge_835: bool = Field(
         default=False,
-        description="Write a 999 for every 835 taken from the inbox (to <outbox>/999/), "
+        description="Write a 999 for every 835 taken from the inbox (to `<outbox>/999/`), "
         "for payers that ask for one.",
     )
     claims_follow_up_days: int = Field(
