@@ -228,7 +228,7 @@ def measure(mode: str, path: Path) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"mode {mode} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def count_segments(path: Path) -> int:

@@ -46,9 +46,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import _common as common  # noqa: E402
-from bench import _data as data  # noqa: E402
-from bench import bench_835_memory as memory  # noqa: E402
+from bench import _common as common  # noqa: E402 -- importable only after REPO is put on sys.path above
+from bench import _data as data  # noqa: E402 -- importable only after REPO is put on sys.path above
+from bench import bench_835_memory as memory  # noqa: E402 -- importable only after REPO is put on sys.path above
 
 NAME = "835_parse"
 SIZES = (1_000, 10_000)

@@ -41,8 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import _common as common  # noqa: E402
-from bench import _data as data  # noqa: E402
+from bench import _common as common  # noqa: E402 -- importable only after REPO is put on sys.path above
+from bench import _data as data  # noqa: E402 -- importable only after REPO is put on sys.path above
 
 NAME = "837_render"
 GATE_GOAL = 1.10

@@ -80,11 +80,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import _common as common  # noqa: E402
-from bench._passthrough import HOPS  # noqa: E402
-from bench.bench_worker_memory import Broker, descendants, free_port  # noqa: E402
-from workers.engine import PROCESSORS  # noqa: E402
-from workers.ops.dashboard import group_id_of  # noqa: E402
+from bench import _common as common  # noqa: E402 -- importable only after REPO is put on sys.path above
+from bench._passthrough import HOPS  # noqa: E402 -- importable only after REPO is put on sys.path above
+from bench.bench_worker_memory import Broker, descendants, free_port  # noqa: E402 -- importable only after REPO is put on sys.path above
+from workers.engine import PROCESSORS  # noqa: E402 -- importable only after REPO is put on sys.path above
+from workers.ops.dashboard import group_id_of  # noqa: E402 -- importable only after REPO is put on sys.path above
 
 NAME = "pipeline"
 SESSIONS = 4000
@@ -880,7 +880,7 @@ class Bench:
                 label = f"{stage} alone" + (", gate off" if stage == "claims" else "")
                 produce = None
                 if stage == "enrich":  # produced once the worker is ready (see measure)
-                    produce = lambda: self.produce_sessions(prefix, data)  # noqa: E731
+                    produce = lambda: self.produce_sessions(prefix, data)  # noqa: E731 -- a thunk only for the enrich stage, None otherwise
                 out[label] = self._stage_alone(prefix, stage, False, count, label, produce)
                 count = out[label].outputs.get(
                     {"enrich": "sessions.enriched", "units": "charges.billable"}.get(stage, ""), 0

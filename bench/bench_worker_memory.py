@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import _common as common  # noqa: E402
+from bench import _common as common  # noqa: E402 -- importable only after REPO is put on sys.path above
 
 NAME = "worker_memory"
 WORKERS = ("enrich", "units", "claims", "reconcile", "all")

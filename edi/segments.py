@@ -217,6 +217,13 @@ _ISA_ELEMENTS: Final = (
 _ISA_SEPARATORS: Final = tuple(start - 1 for start, _ in _ISA_ELEMENTS)
 
 
+def _skip_whitespace(buf: bytes, pos: int) -> int:
+    """Where the whitespace starting at ``pos`` ends (``pos`` itself when there is none)."""
+    match = _SKIP_WHITESPACE.match(buf, pos)
+    assert match is not None  # the pattern matches the empty string at any position
+    return match.end()
+
+
 def read_segments(
     source: Source,
     *,
@@ -329,7 +336,7 @@ class _Tokenizer:
         """Yield the complete segments of ``buf[pos:]``; return where unread data starts."""
         while True:
             if self.expect_isa or (not self.in_interchange and self._next_isa_differs(buf, pos)):
-                start = _SKIP_WHITESPACE.match(buf, pos).end()  # type: ignore[union-attr]
+                start = _skip_whitespace(buf, pos)
                 if start == len(buf) or (len(buf) - start < ISA_LENGTH and not final):
                     return start
                 yield self._read_isa(buf, base, start)
@@ -343,7 +350,7 @@ class _Tokenizer:
     def _next_isa_differs(self, buf: bytes, pos: int) -> bool:
         """After an IEA: is the next ISA unread, or does it end with another terminator?"""
         assert self.delimiters is not None
-        start = _SKIP_WHITESPACE.match(buf, pos).end()  # type: ignore[union-attr]
+        start = _skip_whitespace(buf, pos)
         if start == len(buf) or not _is_isa_start(buf[start : start + 4]):
             return False  # nothing yet, or not an ISA (which _split reports)
         end = start + ISA_LENGTH - 1
@@ -403,7 +410,7 @@ class _Tokenizer:
             if size and (part[0] in whitespace or part[-1] in whitespace):
                 stripped = part.lstrip()
                 lead = size - len(stripped)
-                part = stripped.rstrip()  # noqa: PLW2901 (hot loop)
+                part = stripped.rstrip()  # noqa: PLW2901 -- hot loop: no second name for the stripped part
             if not part:
                 cursor += size + 1
                 continue

@@ -425,7 +425,7 @@ class _Parser:
                 payer=Payer(name=tx.payer_name, id=tx.payer_id or tx.payer_trace_id),
                 payee=Payee(name=tx.payee_name, npi=tx.payee_npi, tax_id=tx.payee_tax_id),
                 payment=Payment(
-                    **tx.payment,  # type: ignore[arg-type]
+                    **tx.payment,  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
                     trace_number=tx.trace_number,
                     payer_trace_id=tx.payer_trace_id,
                 ),
@@ -645,7 +645,7 @@ class _Parser:
             fields["adjustments"] = tuple(service.adjustments)
         if service.remarks:
             fields["remarks"] = tuple(service.remarks)
-        claim.services.append(ServicePayment(**fields))  # type: ignore[arg-type]
+        claim.services.append(ServicePayment(**fields))  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
 
     def _end_claim(self) -> None:
         self._end_service()
@@ -660,7 +660,7 @@ class _Parser:
             fields["adjustments"] = tuple(claim.adjustments)
         if claim.services:
             fields["services"] = tuple(claim.services)
-        payment = ClaimPayment(**fields)  # type: ignore[arg-type]
+        payment = ClaimPayment(**fields)  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
         errors = claim_balance_errors(payment)
         if errors:
             tx.errors.extend(errors)

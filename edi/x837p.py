@@ -968,7 +968,7 @@ class _Line:
         start, end = self.dates
         return LineReceived(
             line_number=int(number),
-            **self.sv1,  # type: ignore[arg-type]
+            **self.sv1,  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
             service_date=start,
             service_date_end=end,
             line_control_number=self.control,
@@ -1249,17 +1249,17 @@ class _Reader:
         if self.level == "23":
             if self.patient is None or "name" not in self.patient:
                 raise X837Error.at(clm, "the patient loop has no NM1*QC")
-            patient = PatientReceived(**self.patient)  # type: ignore[arg-type]
+            patient = PatientReceived(**self.patient)  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
         assert self.envelope is not None
         try:
             return ClaimReceived(
                 envelope=self.envelope,
-                billing_provider=BillingProviderReceived(**self.provider),  # type: ignore[arg-type]
+                billing_provider=BillingProviderReceived(**self.provider),  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
                 payer=self.payer,
-                subscriber=SubscriberReceived(**self.subscriber),  # type: ignore[arg-type]
+                subscriber=SubscriberReceived(**self.subscriber),  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
                 patient=patient,
                 lines=tuple(claim.lines),
-                **claim.fields,  # type: ignore[arg-type]
+                **claim.fields,  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
             )
         except ValidationError as exc:
             problems = "; ".join(describe_errors(exc, limit=3))

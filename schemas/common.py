@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -31,7 +31,7 @@ Technique = Literal[
     "muscle_testing",
     "hot_cold_pack",
 ]
-TECHNIQUES: tuple[str, ...] = Technique.__args__  # type: ignore[attr-defined]
+TECHNIQUES: tuple[str, ...] = get_args(Technique)
 
 Sex = Literal["F", "M", "U"]
 

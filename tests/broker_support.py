@@ -238,7 +238,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         env = self.cluster.env(**{"CLAIMS_WEB_PORT": str(free_port()), **self.extra_env})
-        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 -- the worker's stdout while it runs; stop() and kill() close it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workers.cli", "worker", *self.names],
             cwd=REPO,

@@ -46,18 +46,18 @@ class FakeClock:
 class FakeCatalog:
     """Clinic/therapist/payer lookups from dicts (the enrichment Catalog port)."""
 
-    def __init__(self, clinics=(), therapists=(), payers=()) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, clinics=(), therapists=(), payers=()) -> None:
         self.clinics = {c.clinic_id: c for c in clinics}
         self.therapists = {t.key: t for t in therapists}
         self.payers = {p.payer_id: p for p in payers}
 
-    def clinic(self, clinic_id: str):  # type: ignore[no-untyped-def]
+    def clinic(self, clinic_id: str):
         return self.clinics.get(clinic_id)
 
-    def therapist(self, therapist_key: str):  # type: ignore[no-untyped-def]
+    def therapist(self, therapist_key: str):
         return self.therapists.get(therapist_key)
 
-    def payer(self, payer_id: str):  # type: ignore[no-untyped-def]
+    def payer(self, payer_id: str):
         return self.payers.get(payer_id)
 
 

@@ -43,7 +43,7 @@ def enriched(
         [model(Therapist, f.therapist())],
         [model(Payer, p) for p in [payer or f.payer(), *(other_payers or [])]],
     )
-    out = rules.on_session_completed(state, event, catalog, now).outcomes[0]  # type: ignore[arg-type]
+    out = rules.on_session_completed(state, event, catalog, now).outcomes[0]
     assert isinstance(out, SessionEnriched), out
     return out
 

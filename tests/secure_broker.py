@@ -65,7 +65,7 @@ class SecureBroker:
                 kafka_sasl_password=self.password,
             )
         values.update(over)
-        return Settings(**values)  # type: ignore[arg-type]
+        return Settings(**values)
 
     def env(self, protocol: str = "SASL_SSL", password: str | None = None) -> dict[str, str]:
         """``CLAIMS_KAFKA_*`` variables for a worker or CLI process."""

@@ -33,12 +33,12 @@ def count(bootstrap: str, topic: str) -> int:
         reader.close()
 
 
-def browser():  # type: ignore[no-untyped-def]
+def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    options.binary_location = CHROMIUM
     for flag in (
         "--headless=new",
         "--no-sandbox",
@@ -54,7 +54,7 @@ def browser():  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(DRIVER), options=options)
 
 
-def text(driver, element_id: str, timeout: float = 30.0) -> str:  # type: ignore[no-untyped-def]
+def text(driver, element_id: str, timeout: float = 30.0) -> str:
     from selenium.webdriver.common.by import By
 
     deadline = time.monotonic() + timeout

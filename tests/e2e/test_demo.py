@@ -16,7 +16,7 @@ from workers.demo.synthetic import generate
 from workers.runtime.settings import Settings
 
 
-def count(bootstrap: str, topic: str, where=lambda m: True) -> int:  # type: ignore[no-untyped-def]
+def count(bootstrap: str, topic: str, where=lambda m: True) -> int:
     reader = TopicReader(bootstrap, topic)
     try:
         return len([m for m in reader.settle(quiet=1.0) if where(m)])
@@ -75,7 +75,7 @@ def test_a_small_demo_accounts_for_every_message(bootstrap: str, tmp_path: Path)
         delete_topics_with_prefix(settings, "e2e.demo")  # the broker outlives the test
 
 
-def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:  # type: ignore[type-arg]
+def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     assert summary["consistent"], summary["problems"]
     s, c, r = summary["sessions"], summary["claims"], summary["remits"]
 

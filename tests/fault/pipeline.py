@@ -62,7 +62,7 @@ def send_late_prescriptions(c: Cluster, data: synthetic.Dataset) -> None:
 
 def wait_settled(
     c: Cluster, received: int, timeout: float = 240.0, workers: list | None = None
-) -> Accounting:  # type: ignore[type-arg]
+) -> Accounting:
     """Until every received session has its one outcome (and its claim, if billed)."""
     reader = Reader(c.settings())
     deadline = time.monotonic() + timeout

@@ -54,7 +54,7 @@ def isa13(path: Path) -> int:
     return int(text[90:99])
 
 
-def claims_worker(c: Cluster, outbox: Path):  # type: ignore[no-untyped-def]
+def claims_worker(c: Cluster, outbox: Path):
     return c.start_worker(
         "claims", CLAIMS_OUTBOX_DIR=str(outbox), CLAIMS_CLAIMS_TICK_INTERVAL_S="0.5"
     )

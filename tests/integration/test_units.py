@@ -18,7 +18,7 @@ from workers.enrich import rules
 def enriched_event(
     session_id: str, techniques: list[dict], **payer_over: object
 ) -> SessionEnriched:
-    def m(cls, data):  # type: ignore[no-untyped-def]
+    def m(cls, data):
         return cls.parse_json(json.dumps(data))
 
     state = rules.with_patient(PatientState.new(), m(Patient, f.patient()))
@@ -27,7 +27,7 @@ def enriched_event(
         [m(Clinic, f.clinic())], [m(Therapist, f.therapist())], [m(Payer, f.payer(**payer_over))]
     )
     event = parse_session_event(json.dumps(f.session(session_id=session_id, techniques=techniques)))
-    out = rules.on_session_completed(state, event, cat, datetime.now(UTC)).outcomes[0]  # type: ignore[arg-type]
+    out = rules.on_session_completed(state, event, cat, datetime.now(UTC)).outcomes[0]
     assert isinstance(out, SessionEnriched)
     return out
 

@@ -9,8 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import bench_pipeline  # noqa: E402
-from bench._passthrough import Credits, sized  # noqa: E402
+from bench import bench_pipeline  # noqa: E402 -- importable only after REPO is put on sys.path above
+from bench._passthrough import Credits, sized  # noqa: E402 -- importable only after REPO is put on sys.path above
 
 
 def test_fractional_rates_owe_whole_messages_in_the_right_proportion() -> None:

@@ -141,7 +141,7 @@ def test_self_pay_sessions_are_not_claims() -> None:
 
 
 def change(action: str, **kw: object) -> PendingChange:
-    return PendingChange(action=action, requested_at=NOW, **kw)  # type: ignore[arg-type]
+    return PendingChange(action=action, requested_at=NOW, **kw)
 
 
 def test_void_resends_the_whole_claim_with_the_payer_number() -> None:
@@ -213,7 +213,7 @@ def test_control_numbers_never_repeat_and_wrap_only_at_the_maximum() -> None:
     assert batching.reserve(999_999_999)[1] == 1
 
 
-def test_files_are_written_atomically_owner_only_and_never_overwritten(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_files_are_written_atomically_owner_only_and_never_overwritten(tmp_path) -> None:
     path = write_atomically(tmp_path / "rcv1", "a.x12", b"ISA...")
     assert path.read_bytes() == b"ISA..." and (path.stat().st_mode & 0o777) == 0o600
     with pytest.raises(DeliveryError, match="never overwritten"):

@@ -22,7 +22,7 @@ NUMBERS = batching.reserve(41)[0]
 
 def session(session_id: str, **over: object) -> BillableSession:
     return billable(
-        session=f.session(session_id=session_id, dos="2026-03-02", **over),  # type: ignore[arg-type]
+        session=f.session(session_id=session_id, dos="2026-03-02", **over),
         payer=f.payer(receiver_id="rcv1"),
     )
 

@@ -38,7 +38,7 @@ class Claims:
         settings = Settings(outbox_dir=tmp_path / "outbox", claims_validate=False)
         self.sink = FakeSink()
         self.wiring = FakeWiring(self.sink, settings, now=START)
-        claims_processor.register(self.wiring)  # type: ignore[arg-type]
+        claims_processor.register(self.wiring)
         partner = cf.partner_data(
             batch_max_claims=batch_max_claims, batch_max_age_s=batch_max_age_s
         )

@@ -46,7 +46,7 @@ def test_cyclic_garbage_is_still_collected_after_tuning(restored: None) -> None:
         pass
 
     a, b = Node(), Node()
-    a.other, b.other = b, a  # type: ignore[attr-defined]
+    a.other, b.other = b, a
     ref = weakref.ref(a)
     del a, b
     assert ref() is not None  # a cycle: reference counting alone cannot free it

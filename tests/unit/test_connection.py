@@ -29,7 +29,7 @@ SASL = {
 
 
 def test_the_ca_file_must_exist_and_an_empty_value_means_none(tmp_path: Path) -> None:
-    assert Settings(kafka_ssl_cafile="").kafka_ssl_cafile is None  # type: ignore[arg-type]
+    assert Settings(kafka_ssl_cafile="").kafka_ssl_cafile is None
     with pytest.raises(ValidationError, match="kafka_ssl_cafile"):
         Settings(kafka_ssl_cafile=tmp_path / "missing.pem")
     with pytest.raises(ValidationError, match="kafka_ssl_cafile"):
@@ -38,16 +38,16 @@ def test_the_ca_file_must_exist_and_an_empty_value_means_none(tmp_path: Path) ->
 
 def test_every_client_gets_the_same_verifying_tls_context() -> None:
     assert client_ssl_context(Settings()) is None
-    context = client_ssl_context(Settings(**SASL))  # type: ignore[arg-type]
+    context = client_ssl_context(Settings(**SASL))
     assert context is not None and context.check_hostname
-    opts = aiokafka_options(Settings(**SASL))  # type: ignore[arg-type]
+    opts = aiokafka_options(Settings(**SASL))
     assert opts["ssl_context"].verify_mode == context.verify_mode
     assert opts["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert Settings(**SASL).kafka_python_config()["security_protocol"] == "SASL_SSL"  # type: ignore[arg-type]
+    assert Settings(**SASL).kafka_python_config()["security_protocol"] == "SASL_SSL"
 
 
 def test_a_refused_login_reported_by_the_client_library_is_named() -> None:
-    settings = Settings(**SASL)  # type: ignore[arg-type]
+    settings = Settings(**SASL)
     with FailureRecorder() as recorder:
         logging.getLogger("aiokafka").error(
             'Unable connect to "h:9093": [Error 58] SaslAuthenticationFailed: invalid credentials'

@@ -315,7 +315,7 @@ def test_the_settings_accept_the_config_map_and_secret(monkeypatch: pytest.Monke
     values = {**config(), **secret_values(of_kind("Secret")[SECRET])}
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.web_host == "0.0.0.0"
     assert str(settings.state_dir) == values["CLAIMS_STATE_DIR"]
     assert settings.topic_partitions == int(values["CLAIMS_TOPIC_PARTITIONS"])

@@ -31,7 +31,7 @@ def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-def hsa_session(session_id: str = "s1"):  # type: ignore[no-untyped-def]
+def hsa_session(session_id: str = "s1"):
     return billable(
         session=f.session(session_id=session_id, dos="2026-03-02"),
         patient=f.patient(
@@ -88,7 +88,7 @@ def test_a_superbill_names_provider_patient_prescription_codes_and_totals() -> N
     assert icd10("M5450") == "M54.50" and icd10("R52") == "R52"
 
 
-def claimed(patient_id: str, session_id: str):  # type: ignore[no-untyped-def]
+def claimed(patient_id: str, session_id: str):
     claim = assemble_claim(
         [
             billable(

@@ -62,9 +62,9 @@ def rx(**over: Any) -> Prescription:
 
 def state(
     patient: dict[str, Any] | None = None, prescriptions: list[Prescription] = ()
-) -> PatientState:  # type: ignore[assignment]
+) -> PatientState:
     s = PatientState.new()
-    if patient is not False:  # type: ignore[comparison-overlap]
+    if patient is not False:
         s = rules.with_patient(s, model(Patient, patient or f.patient()))
     for p in prescriptions:
         s = rules.with_prescription(s, p.prescription_id, p)
@@ -158,7 +158,7 @@ def test_technique_order_does_not_make_a_session_different() -> None:
     s = run(state(prescriptions=[rx()]), session()).state
     ev = f.session(dos=DOS)
     ev["techniques"].reverse()
-    out = only(run(s, parse_session_event(json.dumps(ev))))  # type: ignore[arg-type]
+    out = only(run(s, parse_session_event(json.dumps(ev))))
     assert isinstance(out, SessionDuplicate)
 
 
@@ -215,7 +215,7 @@ def test_unknown_reference_data_holds_the_session(missing: str, reason: str) -> 
 
 
 def test_unknown_patient_holds_then_the_patient_releases_it() -> None:
-    s = state(patient=False, prescriptions=[rx()])  # type: ignore[arg-type]
+    s = state(patient=False, prescriptions=[rx()])
     step = run(s, session())
     assert only(step).reason == "unknown-patient"
     released = rules.reevaluate_held(
@@ -226,7 +226,7 @@ def test_unknown_patient_holds_then_the_patient_releases_it() -> None:
 
 
 def test_clinic_is_checked_before_therapist_before_patient() -> None:
-    s = state(patient=False)  # type: ignore[arg-type]
+    s = state(patient=False)
     assert (
         only(run(s, session(), catalog(clinic=False, therapist=False))).reason == "unknown-clinic"
     )

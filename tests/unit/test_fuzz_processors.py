@@ -1000,8 +1000,8 @@ def test_garbage_through_the_decode_path_is_only_invalid_input(raw: bytes) -> No
 @contextmanager
 def enrichment_and_units(sink: FakeSink) -> Iterator[tuple[FakeWiring, FakeMirror]]:
     wiring = FakeWiring(sink, now=NOW)
-    enrich_processor.register(wiring)  # type: ignore[arg-type]
-    units_processor.register(wiring)  # type: ignore[arg-type]
+    enrich_processor.register(wiring)
+    units_processor.register(wiring)
     yield wiring, wiring.mirrors["reference_mirror"]
 
 

@@ -83,7 +83,7 @@ MESSAGES = [
 ]
 
 
-def fold(order) -> dict:  # type: ignore[no-untyped-def]
+def fold(order) -> dict:
     o = Overview()
     for i, (topic, body) in enumerate(order):
         o.apply(topic, 0, i, None, json.dumps(body).encode())

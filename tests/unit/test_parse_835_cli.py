@@ -72,7 +72,7 @@ def run(path: Path | str, as_json: bool) -> tuple[int, str, str]:
 def as_json(path: Path) -> dict[str, Any]:
     status, out, err = run(path, True)
     assert (status, err) == (0, "")
-    return json.loads(out)  # type: ignore[no-any-return]
+    return json.loads(out)
 
 
 def money(value: object, nullable: bool = False) -> None:

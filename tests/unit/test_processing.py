@@ -36,7 +36,7 @@ def runner(sink: FakeSink, clock: FakeClock, attempts: int = 3) -> MessageRunner
     )
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro):
     return asyncio.run(coro)
 
 

@@ -27,7 +27,7 @@ NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 D = Decimal
 
 
-def submitted(frequency: str = "1", base=None):  # type: ignore[no-untyped-def]
+def submitted(frequency: str = "1", base=None):
     claim = base or assemble_claim([billable()])  # 97124 x2 (80.00) + 97140 x2 (90.00)
     if frequency == "8":
         claim = new_version(claim, "8", "PCN-PAYER-1")
@@ -290,7 +290,7 @@ def test_reports_age_outstanding_balances_and_count_denials() -> None:
 # --- coordination of benefits -------------------------------------------------------------
 
 
-def with_secondary():  # type: ignore[no-untyped-def]
+def with_secondary():
     from tests.unit.test_secondary_claims import commercial_then_secondary_plan
 
     return submitted(base=assemble_claim([commercial_then_secondary_plan()]))

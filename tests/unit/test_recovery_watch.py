@@ -237,7 +237,7 @@ def test_as_a_service_the_watch_runs_from_the_start_and_stops_with_its_owner() -
         checks.append(clock.now)
         await original()
 
-    watch.check = counted  # type: ignore[method-assign]
+    watch.check = counted
 
     async def scenario() -> bool:
         service = watch.as_service()

@@ -114,7 +114,7 @@ def commercial_then_secondary_plan(
 
 def primary_payment(
     primary: Claim, payer_rules: dict | None = None
-) -> tuple[ClaimPayment, dt.date]:  # type: ignore[type-arg]
+) -> tuple[ClaimPayment, dt.date]:
     """The payer simulator's 835 answer to the primary claim, parsed back."""
     text = render_837p([primary], builtin_test_partner(primary.receiver_id), NUMBERS, WHEN).text
     rules = default_rules().model_dump(mode="json")
@@ -127,7 +127,7 @@ def primary_payment(
     return payment, remittance.payment.date
 
 
-def load_rules_from(document: dict) -> object:  # type: ignore[type-arg]
+def load_rules_from(document: dict) -> object:
     import json
 
     return load_rules(json.dumps(document))
@@ -214,7 +214,7 @@ def test_the_primary_claim_names_the_next_payer_in_2320_and_2330() -> None:
 def test_golden_secondary_claims_validate_and_balance(
     scenario: str,
     build,
-    payer_rules: dict,  # type: ignore[no-untyped-def, type-arg]
+    payer_rules: dict,
 ) -> None:
     source = build()
     primary = assemble_claim([source])

@@ -12,7 +12,7 @@ UNTIMED = frozenset({"97010"})
 
 
 def units(policy: str, *entries: tuple[str, int]) -> dict[str, int]:
-    return {r.code: r.units for r in compute(policy, list(entries), UNTIMED)}  # type: ignore[arg-type]
+    return {r.code: r.units for r in compute(policy, list(entries), UNTIMED)}
 
 
 # CMS manual 100-04 ch.5 §20.2 examples, and the AMA count of the same minutes.

@@ -48,7 +48,7 @@ def enriched(
         [m(Therapist, f.therapist())],
         [m(Payer, payer or f.payer())],
     )
-    step = rules.on_session_completed(state, event, cat, NOW)  # type: ignore[arg-type]
+    step = rules.on_session_completed(state, event, cat, NOW)
     out = step.outcomes[0]
     assert isinstance(out, SessionEnriched), out
     return out

@@ -40,7 +40,7 @@ VALID_SYNTHETIC = [
 
 
 def segments(data: bytes, **kwargs: object) -> list[Segment]:
-    return list(read_segments(data, **kwargs))  # type: ignore[arg-type]
+    return list(read_segments(data, **kwargs))
 
 
 def isa(control: int = 1, delimiters: Delimiters = DEFAULT_DELIMITERS) -> str:
@@ -291,7 +291,7 @@ def test_all_reader_errors_are_x12_errors() -> None:
 
 def test_bytes_are_required() -> None:
     with pytest.raises(TypeError):
-        segments("ISA*00*")  # type: ignore[arg-type]
+        segments("ISA*00*")
 
 
 # --- envelopes -----------------------------------------------------------------------
@@ -384,7 +384,7 @@ def test_a_delimiter_in_a_value_names_the_position_not_the_value(
     elements: list[object], where: str
 ) -> None:
     with pytest.raises(X12DelimiterError) as caught:
-        render_segment("NM1", elements)  # type: ignore[arg-type]
+        render_segment("NM1", elements)
     message = str(caught.value)
     assert where in message
     assert "BRIEN" not in message and "Y*Z" not in message
@@ -394,7 +394,7 @@ def test_render_refuses_a_bad_id_or_non_text() -> None:
     with pytest.raises(X12RenderError, match="segment id"):
         render_segment("nm1", ["QC"])
     with pytest.raises(X12RenderError, match="SV102: expected text"):
-        render_segment("SV1", ["HC", 40])  # type: ignore[list-item]
+        render_segment("SV1", ["HC", 40])
 
 
 @pytest.mark.parametrize(
@@ -460,4 +460,4 @@ def test_render_isa_refuses_bad_values(kwargs: dict[str, object], where: str) ->
         **kwargs,
     }
     with pytest.raises(X12RenderError, match=where):
-        render_isa(**arguments)  # type: ignore[arg-type]
+        render_isa(**arguments)

@@ -493,10 +493,10 @@ def test_the_model_round_trips_through_its_json() -> None:
 
 def test_models_are_strict_and_frozen() -> None:
     with pytest.raises(ValidationError):
-        Adjustment(group="CO", reason="45", amount=1.5)  # type: ignore[arg-type]
+        Adjustment(group="CO", reason="45", amount=1.5)
     item = adjustment("1")
     with pytest.raises(ValidationError):
-        item.amount = D(2)  # type: ignore[misc]
+        item.amount = D(2)
 
 
 # --- streaming -----------------------------------------------------------------------------

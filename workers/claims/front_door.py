@@ -259,7 +259,7 @@ def _with_line_numbers(verdict: Verdict, claim: Claim) -> Verdict:
         if reason.level == "line" and reason.line_control_number is not None:
             number = numbers.get(reason.line_control_number)
             text = reason.text + ("" if number is not None else " (not a line of this claim)")
-            reason = reason.model_copy(update={"line_number": number, "text": text})  # noqa: PLW2901
+            reason = reason.model_copy(update={"line_number": number, "text": text})  # noqa: PLW2901 -- the numbered copy is what gets appended
         reasons.append(reason)
     return replace(verdict, reasons=reasons)
 

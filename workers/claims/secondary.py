@@ -55,7 +55,7 @@ def _cas(adjustments: Sequence[Adjustment]) -> list[CasAdjustment]:
             raise SecondaryRefused(f"adjustment group {a.group} is not a CAS group code")
         out.append(
             CasAdjustment(
-                group=a.group,  # type: ignore[arg-type]
+                group=a.group,  # type: ignore[arg-type]  # a str, checked against _GROUPS above
                 reason=a.reason,
                 amount=a.amount,
                 quantity=a.quantity,

@@ -55,7 +55,7 @@ def parse_835_main(
         err.write(f"{_PROG}: {exc}\n")
         return 2
     try:
-        stream = open(path, "rb")  # noqa: SIM115 (closed below, errors told apart)
+        stream = open(path, "rb")  # noqa: SIM115 -- closed by `with` below; open errors reported apart
     except OSError as exc:
         err.write(f"{_PROG}: cannot read {path}: {exc.strerror or type(exc).__name__}\n")
         return 2

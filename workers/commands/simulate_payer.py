@@ -72,7 +72,7 @@ def _rules(rules_path: str | None) -> SimulatorRules:
 
 def _claims(path: str) -> list[ClaimReceived]:
     try:
-        stream = open(path, "rb")  # noqa: SIM115 (closed below, errors told apart)
+        stream = open(path, "rb")  # noqa: SIM115 -- closed by `with` below; open errors reported apart
     except OSError as exc:
         raise _cannot_read(path, exc) from None
     with stream:

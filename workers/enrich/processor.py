@@ -39,7 +39,7 @@ from schemas.outcomes import (
     SessionRejected,
     SessionWithdrawn,
 )
-from schemas.reference import Patient, Prescription
+from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
 from schemas.state import PatientState, PrescriptionChange, Wakeup
 from workers.enrich import attention, rules
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
@@ -293,9 +293,9 @@ def register(w: Wiring) -> None:
             if msg.value is None:
                 return []
             record = decode(model, msg.value)
-            actual_key = record.key  # type: ignore[attr-defined]
-            _expect_key(key, actual_key, "id")
-            problem = rules.provider_problem(record) if topic != "ref.payers" else None  # type: ignore[arg-type]
+            assert isinstance(record, Clinic | Therapist | Payer)  # the models of CATALOG_TOPICS
+            _expect_key(key, record.key, "id")
+            problem = None if isinstance(record, Payer) else rules.provider_problem(record)
             if problem is not None:
                 w.metrics.outcome(PROCESSOR, f"ref-rejected:{problem[0]}")
                 return [_ref_rejected(msg, key, problem[0], problem[1], now())]

@@ -33,7 +33,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 from schemas.events import SessionCancelled, SessionCompleted, SessionRetry
 from schemas.identifiers import icd10cm_valid, npi_valid
@@ -50,7 +50,7 @@ from schemas.outcomes import (
     SessionWithdrawn,
 )
 from schemas.reference import Clinic, Coverage, Patient, Payer, Prescription, Therapist
-from schemas.state import Hold, PatientState, SessionRecord, Visit
+from schemas.state import Hold, PatientState, SessionRecord, SessionStatus, Visit
 
 
 class Catalog(Protocol):
@@ -263,7 +263,7 @@ def _effective_clinic(clinic: Clinic, day: date) -> Clinic:
 
 @dataclass(frozen=True)
 class _Verdict:
-    kind: str  # enriched | held | rejected
+    kind: SessionStatus  # enriched | held | rejected
     reason: str | None
     message: str
     outcome: SessionOutcome
@@ -386,7 +386,7 @@ def _judge(
     if needs_rx:
         rx, (reason, message) = covering_prescription(state, event)
         if rx is None:
-            return _held(event, reason, message, held_since, now)  # type: ignore[arg-type]
+            return _held(event, cast(HoldReason, reason), message, held_since, now)
         checks.append(Check(check="prescription", result="pass", detail=rx.prescription_id))
     else:
         # Not required (self-pay, HSA, or payer rule): attach one when it covers the
@@ -478,7 +478,7 @@ def _apply(
         fingerprint=fp,
         event_ids=event_ids[-8:],
         sources=(sources or [])[-16:],
-        status=verdict.kind,  # type: ignore[arg-type]
+        status=verdict.kind,
         reason=verdict.reason,
         message=verdict.message,
         prescription_id=verdict.prescription_id,
@@ -766,7 +766,7 @@ def reevaluate_held(
 ) -> Step:
     """Re-check every held session of the patient, oldest date of service first."""
     held = [(sid, r) for sid, r in state.sessions.items() if r.status == "held" and r.hold]
-    held.sort(key=lambda item: (item[1].hold.event.date_of_service, item[0]))  # type: ignore[union-attr]
+    held.sort(key=lambda item: (item[1].hold.event.date_of_service, item[0]))  # type: ignore[union-attr]  # the filter above keeps only records with a hold
     outcomes: list[SessionOutcome] = []
     for _sid, record in held:
         hold = record.hold

@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from edi.x277 import PartyName, render_277ca
@@ -70,7 +71,7 @@ def payer_claim_number(pcn: str) -> str:
 
 
 def _status(
-    code: tuple[str, str | None, str | None], when: datetime, action: str, amount: object
+    code: tuple[str, str | None, str | None], when: datetime, action: str, amount: Decimal
 ) -> StatusInfo:
     return StatusInfo(
         category=code[0],
@@ -78,7 +79,7 @@ def _status(
         entity=code[2],
         effective_date=when.date(),
         action=action,
-        amount=amount,  # type: ignore[arg-type]
+        amount=amount,
     )
 
 

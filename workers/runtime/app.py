@@ -300,7 +300,7 @@ def new_app(settings: Settings, app_id: str) -> faust.App:
 
     _hold_fetches_at_most()
     app = faust.App(app_id, **app_options(settings, app_id))
-    app._claims_fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms  # type: ignore[attr-defined]
+    app._claims_fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms  # type: ignore[attr-defined]  # not faust's: our patched consumer factory reads it
     return app
 
 

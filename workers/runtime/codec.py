@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -32,10 +32,10 @@ def decode(
         if isinstance(schema, TypeAdapter):
             return schema.validate_json(raw)
         if isinstance(schema, type) and issubclass(schema, Versioned):
-            return schema.parse_json(raw)  # type: ignore[return-value]
+            return cast(T, schema.parse_json(raw))
         if isinstance(schema, type) and issubclass(schema, BaseModel):
-            return schema.model_validate_json(raw)  # type: ignore[return-value]
-        return schema(raw)  # type: ignore[call-arg,return-value]
+            return cast(T, schema.model_validate_json(raw))
+        return cast("Callable[[bytes], T]", schema)(raw)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False, include_context=False)
         if errors and errors[0]["type"] == "json_invalid":

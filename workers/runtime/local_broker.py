@@ -215,7 +215,7 @@ class LocalBroker:
             )
             if fmt.returncode != 0:
                 raise BrokerError("formatting KRaft storage failed:\n" + fmt.stdout + fmt.stderr)
-        stdout = open(self.log_dir / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+        stdout = open(self.log_dir / "stdout.log", "ab")  # noqa: SIM115 -- the broker's stdout; closed in the finally once Popen has it
         try:
             proc = subprocess.Popen(
                 [

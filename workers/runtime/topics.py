@@ -10,6 +10,7 @@ enrichment state of a patient lives beside the patient's sessions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -437,7 +438,7 @@ class Catalogue:
                 specs[dlq.name] = dlq
         self._specs = specs
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[TopicSpec]:
         return iter(self._specs.values())
 
     def __contains__(self, name: object) -> bool:

@@ -368,7 +368,7 @@ def price_session(
             w.derivation.append(
                 Derivation(
                     step="expected-allowed",
-                    rule_id=f"payer:{payer.payer_id}:fee_schedule",  # type: ignore[union-attr]
+                    rule_id=f"payer:{payer.payer_id}:fee_schedule",  # type: ignore[union-attr]  # fee is set only when payer is
                     rule_version=f"payer@{fee.effective_from.isoformat()}",
                     detail=f"{w.units} x {fee.amount} = {expected}",
                 )
