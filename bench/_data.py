@@ -2,7 +2,7 @@
 
 * :func:`realistic_claims`: 837P claim models produced the way the workers produce
   them -- a session event goes through enrichment (``workers.enrich.rules``),
-  pricing (``workers.units.engine.price_session``) and claim assembly
+  pricing (``workers.pricing.session.price_session``) and claim assembly
   (``workers.claims.assemble.assemble_claim``).  Four clinics (four billing
   providers), two therapists each, three payers (a commercial AMA plan, a CMS
   plan with GP modifiers, an auto-PIP carrier), one patient in six a child on a
@@ -81,7 +81,7 @@ class _World:
         from schemas.reference import Clinic, Payer, Therapist
         from tests import factories as f
         from tests.fakes import FakeCatalog
-        from workers.units.code_lists import default_code_lists
+        from workers.pricing.code_lists import default_code_lists
 
         self.f = f
         self.clinics = [f"c{n + 1}" for n in range(clinics)]
@@ -210,7 +210,7 @@ class _World:
         from schemas.state import PatientState
         from workers.claims.assemble import assemble_claim
         from workers.enrich import rules
-        from workers.units.engine import price_session
+        from workers.pricing.session import price_session
 
         f = self.f
         clinic_id = self.clinics[n % len(self.clinics)]

@@ -5,45 +5,30 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
 from schemas.base import Contract, Identifier, Versioned
-from schemas.common import BodyRegion, Modifier, Money, ProcedureCode, Technique
+from schemas.common import Modifier, Money, ProcedureCode
+from schemas.derivation import Derivation, DroppedService, TechniqueMinutes
 from schemas.outcomes import SessionEnriched, SessionWithdrawn
 
+__all__ = [
+    "BillableLine",
+    "BillableSession",
+    "ChargesWithdrawn",
+    "Derivation",
+    "DroppedService",
+    "ScrubProblem",
+    "TechniqueMinutes",
+    "UnitPolicy",
+    "billing_key",
+    "money",
+    "parse_charges",
+]
+
 UnitPolicy = Literal["cms", "ama"]
-
-
-class Derivation(Contract):
-    """One step that produced or changed a line, with the rule that did it."""
-
-    step: Literal[
-        "code-map",
-        "code-not-allowed",
-        "not-billed",
-        "units",
-        "code-pair",
-        "modifier",
-        "cap",
-        "charge",
-        "expected-allowed",
-        "diagnosis-pointers",
-    ]
-    rule_id: str | None = None
-    rule_version: str | None = Field(
-        default=None, description="Version of the data the rule came from (effective date)."
-    )
-    detail: str
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-
-
-class TechniqueMinutes(Contract):
-    technique: Technique
-    minutes: int
-    body_region: BodyRegion | None = None
 
 
 class BillableLine(Contract):
@@ -63,18 +48,6 @@ class BillableLine(Contract):
     charge: Money
     expected_unit_allowed: Money | None = None
     expected_allowed: Money | None = None
-    derivation: list[Derivation]
-
-
-class DroppedService(Contract):
-    """A code that ends with no billable units, and why."""
-
-    code: ProcedureCode | None
-    techniques: list[TechniqueMinutes]
-    reason: Literal[
-        "not-billed", "code-not-allowed", "zero-units", "code-pair", "cap", "untimed-excluded"
-    ]
-    units_lost: int = 0
     derivation: list[Derivation]
 
 

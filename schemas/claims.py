@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from schemas.base import Contract, Identifier, NpiText, Versioned
 from schemas.common import Address, Modifier, Money, ProcedureCode, Sex, StateCode
+from schemas.derivation import Derivation, DroppedService
 
 #: CLM01, at most 20 characters (receivers must keep 20).
 PatientControlNumber = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,20}$")]
@@ -114,6 +115,11 @@ class ServiceLine(Contract):
     service_date: date
     line_control_number: LineControlNumber
     expected_allowed: Money | None = Field(default=None, description="Not rendered.")
+    derivation: list[Derivation] = Field(
+        default_factory=list,
+        description="How the day's code, units, modifiers and amounts were derived (not "
+        "rendered).",
+    )
 
 
 class CasAdjustment(Contract):
@@ -207,6 +213,10 @@ class Claim(Versioned):
     other_payers: list[OtherPayer] = Field(default_factory=list, max_length=10)
     primary_claim: PatientControlNumber | None = Field(
         default=None, description="The primary payer's claim this one follows (COB)."
+    )
+    dropped: list[DroppedService] = Field(
+        default_factory=list,
+        description="Services of the day that are not billed, and why (not rendered).",
     )
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from schemas.base import Contract, Identifier, NpiText, Versioned
+from schemas.calendar import state_zone, zone_named
 from schemas.common import (
     Address,
     BodyRegion,
@@ -117,10 +119,28 @@ class Clinic(Versioned):
         default=None, description="Short prefix of this clinic's claim numbers (CLM01)."
     )
     price_list: list[PriceEntry] = Field(default_factory=list, max_length=500)
+    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None,
+        description="IANA time zone of the clinic (its days of service close at its "
+        "midnight); default: the usual zone of the clinic's state.",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and zone_named(value) is None:
+            raise ValueError("must be an IANA time zone name, e.g. America/Chicago")
+        return value
 
     @property
     def key(self) -> str:
         return self.clinic_id
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The clinic's time zone: its own, else its state's, else UTC."""
+        found = zone_named(self.time_zone) if self.time_zone else None
+        return found or zone_named(state_zone(self.address.state) or "UTC") or ZoneInfo("UTC")
 
 
 class Therapist(Versioned):
@@ -172,7 +192,19 @@ class Payer(Versioned):
     pays_massage: bool = True
     requires_prescription: bool = True
     timely_filing_days: int = Field(ge=1, le=3650)
-    max_units_per_visit: int | None = Field(default=None, ge=1, le=96)
+    max_units_per_visit: int | None = Field(
+        default=None,
+        ge=1,
+        le=96,
+        description="Most units the payer pays for one day of service (all visits of the "
+        "day together).",
+    )
+    unit_pool: Literal["billing-provider", "rendering-provider"] = Field(
+        default="billing-provider",
+        description="Whose minutes of a day are counted together: every visit of the "
+        "patient at the billing provider (default), or each rendering therapist's "
+        "visits apart (one claim per therapist and day), where the contract says so.",
+    )
     default_filing_indicator: FilingIndicator = "CI"
     code_map: list[CodeMapEntry] = Field(default_factory=list, max_length=200)
     allowed_codes: list[ProcedureCode] | None = None
@@ -296,7 +328,13 @@ class Prescription(Versioned):
     diagnosis_codes: list[DiagnosisText] = Field(min_length=1, max_length=12)
     allowed_techniques: list[Technique] | None = None
     allowed_body_regions: list[BodyRegion] | None = None
-    max_units_per_visit: int | None = Field(default=None, ge=1, le=96)
+    max_units_per_visit: int | None = Field(
+        default=None,
+        ge=1,
+        le=96,
+        description="Most units the prescriber orders for one day of service (all visits of "
+        "the day together).",
+    )
     prior_authorization: ExternalId | None = None
     referral_number: ExternalId | None = None
 

@@ -115,6 +115,11 @@ class PendingEntry(Versioned):
     source_ref: SourceRef | None = None
     claim_json: str | None = Field(default=None, description="kind version: the claim to send.")
     received_at: AwareDatetime
+    release_at: AwareDatetime | None = Field(
+        default=None,
+        description="kind session: when its day of service closes (the end of the clinic's "
+        "day plus the grace period); its claim waits until then.",
+    )
 
 
 class ClaimVersionSent(Contract):
@@ -178,4 +183,9 @@ class ClaimRecord(Versioned):
     )
     secondary_pcn: str | None = Field(
         default=None, description="The secondary claim built after this one's 835 (COB)."
+    )
+    changes_overdue_at: AwareDatetime | None = Field(
+        default=None,
+        description="When waiting changes were reported overdue (claims.changes-waiting); "
+        "cleared when they leave.",
     )

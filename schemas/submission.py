@@ -94,6 +94,23 @@ class FileReleased(Versioned):
     released_at: AwareDatetime
 
 
+class ClaimChangesWaiting(Versioned):
+    """Changes to a sent claim (a late visit, a correction, a void) that still wait for
+    the payer's claim number after ``CLAIMS_CLAIMS_REPLACE_AFTER_DAYS``: someone must
+    find the claim at the payer (``claims.changes-waiting``, key: the patient control
+    number; a tombstone when they were sent)."""
+
+    event_type: Literal["claim.changes-waiting"] = "claim.changes-waiting"
+    patient_control_number: str
+    receiver_id: Identifier
+    clinic_id: Identifier
+    payer_id: Identifier
+    changes: list[str] = Field(description="What waits: each change's action and reason.")
+    waiting_since: AwareDatetime
+    message: str
+    raised_at: AwareDatetime
+
+
 class _ClaimCommandBase(Versioned):
     """What every instruction about a claim carries (``claims.commands``, key: the
     receiver).  One model per ``action`` (:data:`ClaimCommand`), so a command that

@@ -79,6 +79,8 @@ class Cluster:
             CLAIMS_RETRY_BACKOFF_S="0.05",
             CLAIMS_CONSUMER_SESSION_TIMEOUT_S="6",
             CLAIMS_CONSUMER_REBALANCE_TIMEOUT_S="10",
+            # a day's claim leaves when its day ends (test sessions are days old)
+            CLAIMS_CLAIMS_DAY_GRACE_H="0",
         )
         env.update(extra)
         return env
@@ -101,7 +103,7 @@ class Cluster:
             kafka_bootstrap_servers=self.bootstrap,
             topic_prefix=self.prefix,
             state_dir=self.state_dir,
-            **over,
+            **{"claims_day_grace_h": 0, **over},
         )
 
     def topic(self, name: str) -> str:

@@ -14,8 +14,8 @@ from schemas.state import PatientState
 from tests import factories as f
 from tests.fakes import FakeCatalog
 from workers.enrich import rules
-from workers.units.code_lists import default_code_lists
-from workers.units.engine import price_session
+from workers.pricing.code_lists import default_code_lists
+from workers.pricing.session import price_session
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -32,6 +32,7 @@ def enriched(
     clinic: dict[str, Any] | None = None,
     rx: dict[str, Any] | None = None,
     other_payers: list[dict[str, Any]] | None = None,
+    therapists: list[dict[str, Any]] | None = None,
     now: datetime = NOW,
 ) -> SessionEnriched:
     state = rules.with_patient(PatientState.new(), model(Patient, patient or f.patient()))
@@ -40,7 +41,7 @@ def enriched(
     event = parse_session_event(json.dumps(session or f.session(dos="2026-03-02")))
     catalog = FakeCatalog(
         [model(Clinic, clinic or f.clinic())],
-        [model(Therapist, f.therapist())],
+        [model(Therapist, t) for t in therapists or [f.therapist()]],
         [model(Payer, p) for p in [payer or f.payer(), *(other_payers or [])]],
     )
     out = rules.on_session_completed(state, event, catalog, now).outcomes[0]

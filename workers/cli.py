@@ -274,8 +274,8 @@ class OneLineParser(argparse.ArgumentParser):
 def cmd_units(args: argparse.Namespace) -> int:
     import re
 
-    from workers.units import timed_units
-    from workers.units.data_files import default_untimed_codes
+    from workers.pricing import timed_units
+    from workers.pricing.data_files import default_untimed_codes
 
     entries: list[tuple[str, int]] = []
     for item in args.entries:
@@ -301,6 +301,29 @@ def cmd_units(args: argparse.Namespace) -> int:
     print(
         f"policy {args.policy}: {data['total_minutes']} timed minutes, {data['total_units']} units"
     )
+    return 0
+
+
+def cmd_price(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workers.commands.day_price import PriceInputError, quote, table
+
+    try:
+        q = quote(
+            payers=Path(args.payers),
+            payer_id=args.payer,
+            day_text=args.date,
+            visits=args.visit,
+            clinics=Path(args.clinics) if args.clinics else None,
+            clinic_id=args.clinic,
+        )
+    except PriceInputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json(q.as_json())
+    else:
+        print(table(q))
     return 0
 
 
@@ -730,6 +753,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entries", nargs="+", metavar="CODE=MINUTES")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_units)
+
+    p = sub.add_parser(
+        "price",
+        help="price one patient's day of service as its claim would bill it (no broker)",
+        description="Price the visits of one day exactly as the claims stage does when the "
+        "day closes: code-pair edits before units, the payer's CMS or AMA rule over the "
+        "day's minutes, modifiers, caps per day, charges and expected payment.",
+    )
+    p.add_argument("--payers", required=True, metavar="FILE", help="payers (JSON lines)")
+    p.add_argument("--payer", required=True, metavar="ID")
+    p.add_argument("--clinics", metavar="FILE", help="clinics (JSON lines), for charges")
+    p.add_argument("--clinic", metavar="ID")
+    p.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the date of service")
+    p.add_argument(
+        "--visit",
+        required=True,
+        action="append",
+        metavar="CODE=MIN[@REGION][,...]",
+        help="one visit of the day (repeat for each visit, in the order they happened)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_price)
 
     p = sub.add_parser("claim", help="void or correct a submitted claim")
     csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -35,9 +35,15 @@ PARTNER = {
 }
 
 
-def send_billable(c: Cluster, session_id: str) -> str:
+def send_billable(
+    c: Cluster, session_id: str, patient_id: str | None = None, dos: str = f.DOS
+) -> str:
+    """A visit, by default of its own patient (a patient's day is one claim: one
+    patient per visit makes one claim per visit)."""
+    patient = patient_id or f"p{session_id}"
     b = billable(
-        session=f.session(session_id=session_id),
+        session=f.session(session_id=session_id, patient_id=patient, dos=dos),
+        patient=f.patient(patient_id=patient),
         payer=f.payer(receiver_id="rcv1"),
         now=datetime.now(UTC),
     )
@@ -72,7 +78,7 @@ def test_billable_lines_become_validated_files_and_events(cluster: Cluster, tmp_
     files = c.read("edi.outbound").wait_for(2, worker=worker, timeout=90)
     claims = [m.json for m in submitted.settle(quiet=2)]
     assert sorted(s for ev in claims for s in ev["session_keys"]) == sorted(keys)
-    assert len(claims) == 5, "one claim per session, the duplicate ignored"
+    assert len(claims) == 5, "one claim per patient's day, the duplicate ignored"
     counts = sorted(m.json["claim_count"] for m in files)
     assert counts == [2, 3], "a full batch of 3 leaves at once, the rest by age"
     paths = sorted((outbox / "rcv1").iterdir())
@@ -223,7 +229,8 @@ def test_control_numbers_stay_unique_when_a_second_process_joins(
     def send_round(tag: str) -> None:
         for r in receivers:
             b = billable(
-                session=f.session(session_id=f"{tag}-{r}"),
+                session=f.session(session_id=f"{tag}-{r}", patient_id=f"p{tag}-{r}"),
+                patient=f.patient(patient_id=f"p{tag}-{r}"),
                 payer=f.payer(receiver_id=r),
                 now=datetime.now(UTC),
             )

@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -74,8 +74,8 @@ def test_a_statement_run_issues_one_statement_per_patient_once(
     c = cluster
     outbox = tmp_path / "outbox"
     c.produce("ref.partners", "rcv1", {**PARTNER, "batch_max_claims": 2})
-    for n in (1, 2):
-        send_billable(c, f"s{n}")
+    for n, dos in ((1, f.DOS), (2, (f.TODAY - timedelta(days=4)).isoformat())):
+        send_billable(c, f"s{n}", patient_id="pt1", dos=dos)  # one patient, two days
     worker = c.start_worker(
         "claims", "reconcile", CLAIMS_OUTBOX_DIR=str(outbox), CLAIMS_CLAIMS_TICK_INTERVAL_S="0.5"
     )

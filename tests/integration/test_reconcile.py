@@ -26,7 +26,15 @@ NOW = datetime.now(UTC)
 
 def claims(n: int) -> list[Claim]:
     return [
-        assemble_claim([billable(session=f.session(session_id=f"s{i}"), now=NOW)])
+        assemble_claim(
+            [
+                billable(
+                    session=f.session(session_id=f"s{i}", patient_id=f"p{i}"),
+                    patient=f.patient(patient_id=f"p{i}"),
+                    now=NOW,
+                )
+            ]
+        )
         for i in range(1, n + 1)
     ]
 

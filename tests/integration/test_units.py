@@ -51,13 +51,15 @@ def test_enriched_sessions_become_billable_lines_keyed_by_receiver(cluster: Clus
         unit_policy="cms",
         receiver_id="clearinghouse1",
     )
-    nothing = enriched_event("s2", [{"technique": "swedish_massage", "minutes": 5}])
+    short = enriched_event("s2", [{"technique": "swedish_massage", "minutes": 5}])
+    nothing = enriched_event("s3", [{"technique": "muscle_testing", "minutes": 20}])
     c.produce("sessions.enriched", "c1:pt1", good.model_dump_json().encode())
+    c.produce("sessions.enriched", "c1:pt1", short.model_dump_json().encode())
     c.produce("sessions.enriched", "c1:pt1", nothing.model_dump_json().encode())
     c.produce("sessions.enriched", "c1:pt1", b"{}")
     worker = c.start_worker("units")
 
-    billable = c.read("charges.billable").wait_for(1, worker=worker)[0]
+    billable, waiting = c.read("charges.billable").wait_for(2, worker=worker)
     assert billable.key == b"clearinghouse1"
     body = billable.json
     assert body["session_key"] == "c1:s1" and body["policy"] == "cms"
@@ -67,7 +69,10 @@ def test_enriched_sessions_become_billable_lines_keyed_by_receiver(cluster: Clus
     ]
     assert body["charge_total"] == "170.00"
     assert body["expected_total"] == "130.00"
-    assert body["lines"][1]["derivation"][2]["rule_id"] == "payer-97140-97124"
+    pair_steps = [d for d in body["lines"][1]["derivation"] if d["step"] == "code-pair"]
+    assert [d["rule_id"] for d in pair_steps] == ["payer-97140-97124"]
+    # 5 minutes earn no unit alone: not refused, it waits for its day's other visits
+    assert waiting.json["session_key"] == "c1:s2" and waiting.json["lines"] == []
 
     rejected = c.read("sessions.rejected").wait_for(1, worker=worker)[0]
     assert rejected.key == b"c1:pt1" and rejected.json["reason"] == "no-billable-units"

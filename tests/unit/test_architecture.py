@@ -19,7 +19,7 @@ PACKAGES = ("schemas", "edi", "workers")
 #: units of one layer never import one another.
 LAYERS: list[list[str]] = [
     ["schemas"],
-    ["edi", "workers.runtime", "workers.documents"],
+    ["edi", "workers.runtime", "workers.documents", "workers.pricing"],
     ["workers.enrich", "workers.units", "workers.claims", "workers.remits", "workers.payer_sim"],
     ["workers.ops", "workers.inbound"],
     ["workers.commands", "workers.demo", "workers.engine"],

@@ -105,7 +105,7 @@ def test_auto_pip_carries_state_and_accident_date() -> None:
     assert claim.subscriber.filing_indicator == "AM"
 
 
-def test_day_mode_merges_sessions_of_one_day_into_one_line_per_code() -> None:
+def test_the_visits_of_one_day_are_one_claim_with_one_line_per_code() -> None:
     s1 = billable(
         session=f.session(
             session_id="s1",
@@ -123,12 +123,13 @@ def test_day_mode_merges_sessions_of_one_day_into_one_line_per_code() -> None:
             ],
         )
     )
-    assert claim_identity(s1, "day") == claim_identity(s2, "day")
-    claim = assemble_claim([s1, s2], "day")
+    assert claim_identity(s1) == claim_identity(s2)
+    claim = assemble_claim([s1, s2])
     assert [(ln.procedure, ln.units) for ln in claim.lines] == [("97140", 3), ("97124", 2)]
     assert claim.session_keys == ["c1:s1", "c1:s2"]
+    other_day = billable(session=f.session(session_id="s3", dos="2026-03-03"))
     with pytest.raises(ValueError, match="share its identity"):
-        assemble_claim([s1, s2], "visit")
+        assemble_claim([s1, other_day])
 
 
 def test_self_pay_sessions_are_not_claims() -> None:
@@ -146,7 +147,7 @@ def change(action: str, **kw: object) -> PendingChange:
 
 def test_void_resends_the_whole_claim_with_the_payer_number() -> None:
     original = assemble_claim([billable()])
-    void = apply_change(original, change("void"), "PAYER-123", [], "visit")
+    void = apply_change(original, change("void"), "PAYER-123", [])
     assert void.frequency == "8" and void.version == 2 and void.replaces == original.claim_id
     assert void.patient_control_number == original.patient_control_number
     assert void.payer_claim_number == "PAYER-123"
@@ -156,15 +157,15 @@ def test_void_resends_the_whole_claim_with_the_payer_number() -> None:
 
 def test_correction_edits_units_and_recomputes_charges() -> None:
     original = assemble_claim([billable()])  # 97124 x2 at 40, 97140 x2 at 45
-    fixed = apply_change(original, change("correct", line_units={1: 1, 2: 0}), "P1", [], "visit")
+    fixed = apply_change(original, change("correct", line_units={1: 1, 2: 0}), "P1", [])
     assert fixed.frequency == "7" and [(ln.procedure, ln.units) for ln in fixed.lines] == [
         ("97124", 1)
     ]
     assert fixed.total_charge == Decimal("40.00")
     with pytest.raises(ChangeRefused, match="no line"):
-        apply_change(original, change("correct", line_units={9: 1}), "P1", [], "visit")
+        apply_change(original, change("correct", line_units={9: 1}), "P1", [])
     with pytest.raises(ChangeRefused, match="is a void"):
-        apply_change(original, change("correct", line_units={1: 0, 2: 0}), "P1", [], "visit")
+        apply_change(original, change("correct", line_units={1: 0, 2: 0}), "P1", [])
 
 
 PARTNER = TradingPartner.new(
@@ -203,8 +204,22 @@ def test_batches_close_on_count_or_age() -> None:
     assert batching.is_due([entry("a", 1), entry("b", 1)], PARTNER, NOW)
     # two sessions of one claim identity count as one claim
     assert not batching.is_due([entry("a", 1), entry("a", 1)], PARTNER, NOW)
-    chosen = batching.take_batch([entry("c", 1), entry("a", 30), entry("b", 20)], PARTNER)
+    chosen = batching.take_batch([entry("c", 1), entry("a", 30), entry("b", 20)], PARTNER, NOW)
     assert [e.claim_identity for e in chosen] == ["a", "b"]
+
+
+def test_a_day_leaves_only_once_it_has_closed_and_waits_from_then() -> None:
+    """A day's entries are not due before their day closes, whatever their age; after
+    it closes the batch's age counts from the close, not from the arrival."""
+    closes = NOW + timedelta(hours=1)
+    old = entry("a", 3600).model_copy(update={"release_at": closes})
+    assert not batching.is_due(
+        [old, entry("b", 1).model_copy(update={"release_at": closes})], PARTNER, NOW
+    )
+    assert batching.take_batch([old], PARTNER, NOW) == []
+    assert not batching.is_due([old], PARTNER, closes + timedelta(seconds=30))
+    assert batching.is_due([old], PARTNER, closes + timedelta(seconds=61))
+    assert batching.take_batch([old], PARTNER, closes) == [old]
 
 
 def test_control_numbers_never_repeat_and_wrap_only_at_the_maximum() -> None:
@@ -277,8 +292,9 @@ def test_claims_state_parses_pending_entries_once_and_follows_the_table() -> Non
 
 
 def test_a_batch_summary_closes_exactly_when_its_entries_would() -> None:
-    """The kept summary (claim count, oldest arrival) answers like ``is_due`` over the
-    batch's entries after any sequence of arrivals, replacements and removals."""
+    """The kept summary answers like ``is_due`` over the batch's entries after any
+    sequence of arrivals (days open or closed), replacements, removals and clock
+    moves, though it recomputes only when something that matters changed."""
     import random
 
     rng = random.Random(11)
@@ -286,20 +302,27 @@ def test_a_batch_summary_closes_exactly_when_its_entries_would() -> None:
     for _ in range(200):
         summary = batching.BatchSummary()
         entries: dict[str, PendingEntry] = {}
+        now = NOW
         for _step in range(rng.randint(1, 25)):
             key = f"k{rng.randint(0, 8)}"
-            if entries and rng.random() < 0.35:
+            roll = rng.random()
+            if entries and roll < 0.3:
                 gone = rng.choice(sorted(entries))
                 summary.remove(gone)
                 del entries[gone]
+            elif roll < 0.45:
+                now += timedelta(seconds=rng.uniform(0, 90))
             else:
                 e = entry(f"id{rng.randint(0, 5)}", rng.uniform(0, 60))
+                if rng.random() < 0.5:
+                    e = e.model_copy(
+                        update={"release_at": now + timedelta(seconds=rng.uniform(-60, 120))}
+                    )
                 summary.add(key, e)
                 entries[key] = e
-            expected = batching.is_due(list(entries.values()), partner, NOW)
-            assert summary.due(partner, NOW) == expected
+            expected = batching.is_due(list(entries.values()), partner, now)
+            assert summary.due(partner, now) == expected
             assert len(summary) == len(entries)
-            assert summary.oldest == min((e.received_at for e in entries.values()), default=None)
 
 
 def test_claims_state_checks_a_batch_from_its_summary_and_after_recovery() -> None:

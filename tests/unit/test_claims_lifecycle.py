@@ -27,6 +27,7 @@ from workers.claims.lifecycle import Source
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 SOURCE = Source('{"x": 1}', None)
+POLICY = lifecycle.Policy()
 
 
 def session(session_id: str = "s1") -> BillableSession:
@@ -74,7 +75,6 @@ def run(
         SOURCE,
         record_of=records.get,
         pending_exists=(pending or set()).__contains__,
-        mode="visit",
         now=T0,
     )
 
@@ -84,16 +84,17 @@ def run(
 
 def test_a_new_session_becomes_a_pending_entry_of_its_receiver_and_provider() -> None:
     b = session()
-    step = lifecycle.charges_arrived(b, SOURCE, record=None, seen=False, mode="visit", now=T0)
+    step = lifecycle.charges_arrived(b, SOURCE, record=None, seen=False, policy=POLICY, now=T0)
     [(key, entry, kept)] = step.pending
     assert key == f"rcv1|{b.enriched.clinic.npi}|{b.session_key}"
-    assert (entry.kind, entry.claim_identity, entry.received_at) == ("session", b.session_key, T0)
+    assert (entry.kind, entry.received_at) == ("session", T0)
+    assert entry.claim_identity == f"c1:{b.patient_id}:{b.enriched.coverage.coverage_id}:2026-03-02"
     assert kept is b and step.outcomes == ["claim-pending"]
     assert step.release == [("rcv1", b.enriched.clinic.npi)]
 
 
 def test_a_session_seen_before_changes_nothing() -> None:
-    step = lifecycle.charges_arrived(session(), SOURCE, record=None, seen=True, mode="visit", now=T0)
+    step = lifecycle.charges_arrived(session(), SOURCE, record=None, seen=True, policy=POLICY, now=T0)
     assert step.outcomes == ["duplicate"] and not step.pending and not step.records
 
 
@@ -101,11 +102,11 @@ def test_in_day_mode_a_session_for_a_claim_already_sent_waits_as_a_correction() 
     """Without the payer's claim number the reassembly waits on the record."""
     first, late = session("s1"), session("s2")
     record = sent_record(first)
-    step = lifecycle.charges_arrived(late, SOURCE, record=record, seen=False, mode="day", now=T0)
+    step = lifecycle.charges_arrived(late, SOURCE, record=record, seen=False, policy=POLICY, now=T0)
     [stored] = step.records
     assert len(stored.sources_json) == 2
     assert [(c.action, c.reassemble) for c in stored.waiting] == [("correct", True)]
-    assert step.sessions == {late.session_key: lifecycle.placement(late, "day").pcn}
+    assert step.sessions == {late.session_key: lifecycle.placement(late).pcn}
     assert not step.pending
 
 
@@ -127,19 +128,19 @@ def test_a_withdrawn_pending_session_is_dropped_and_a_claimed_one_voided() -> No
         ),
     )
     step = lifecycle.charges_withdrawn(
-        withdrawn, SOURCE, pending="k", record=None, mode="visit", now=T0
+        withdrawn, SOURCE, pending="k", record=None, now=T0
     )
     assert step.dropped == ["k"] and step.outcomes == ["withdrawn-before-claim"]
     record = sent_record(b, payer_claim_number="PAYER-1")
     step = lifecycle.charges_withdrawn(
-        withdrawn, SOURCE, pending=None, record=record, mode="visit", now=T0
+        withdrawn, SOURCE, pending=None, record=record, now=T0
     )
     [(_, entry, _)] = step.pending
     assert cf.Claim.parse_json(entry.claim_json or "").frequency == "8"
     assert step.outcomes == ["void-requested"] and step.records[0].waiting == []
     voided = record.model_copy(update={"status": "voided"})
     assert lifecycle.charges_withdrawn(
-        withdrawn, SOURCE, pending=None, record=voided, mode="visit", now=T0
+        withdrawn, SOURCE, pending=None, record=voided, now=T0
     ) == lifecycle.Step()
 
 

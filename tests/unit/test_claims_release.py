@@ -35,7 +35,9 @@ class Claims:
     """The registered claims processor, fed one message at a time."""
 
     def __init__(self, tmp_path: Path, batch_max_claims: int, batch_max_age_s: int) -> None:
-        settings = Settings(outbox_dir=tmp_path / "outbox", claims_validate=False)
+        settings = Settings(
+            outbox_dir=tmp_path / "outbox", claims_validate=False, claims_day_grace_h=0
+        )
         self.sink = FakeSink()
         self.wiring = FakeWiring(self.sink, settings, now=START)
         claims_processor.register(self.wiring)
@@ -62,8 +64,10 @@ class Claims:
         assert result.status == "ok", result
 
     async def session(self, session_id: str) -> None:
+        # one patient per session: each is a claim of its own (a day is one claim)
         b = billable(
-            session=f.session(session_id=session_id),
+            session=f.session(session_id=session_id, patient_id=f"p{session_id}"),
+            patient=f.patient(patient_id=f"p{session_id}"),
             payer=f.payer(receiver_id="rcv1"),
             now=self.wiring.time,
         )

@@ -78,10 +78,12 @@ from schemas.state import PatientState, PrescriptionChange, Wakeup
 from tests import factories, pipeline
 from tests.fakes import FakeCatalog, FakeMirror, FakeSink, FakeWiring
 from tests.fuzzing import fuzz
-from workers.claims.assemble import assemble_claim
+from workers.claims.assemble import UnbillableDay, assemble_claim
 from workers.commands.edi837 import builtin_test_partner
 from workers.enrich import processor as enrich_processor
 from workers.enrich import rules
+from workers.pricing.code_lists import default_code_lists
+from workers.pricing.session import price_session
 from workers.runtime.codec import decode, encode
 from workers.runtime.dead_letters import dead_letter_info
 from workers.runtime.failures import InvalidInput
@@ -89,8 +91,6 @@ from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import MessageRunner, RetryPolicy
 from workers.runtime.records import Incoming, Outgoing
 from workers.units import processor as units_processor
-from workers.units.code_lists import default_code_lists
-from workers.units.engine import price_session
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -527,10 +527,15 @@ def price_and_claim(enriched: SessionEnriched, now: datetime) -> str:
     assert priced.reason is None
     billable = priced.billable
     assert_round_trip(billable, BillableSession.parse_json)
-    assert billable.lines
     assert billable.charge_total == sum((ln.charge for ln in billable.lines), Decimal(0))
     if not billable.billed_to_payer:
+        assert billable.lines
         return "self-pay"
+    if not billable.lines:  # its minutes alone earn nothing: it waits for its day
+        assert any(d.reason == "zero-units" for d in billable.dropped)
+        with pytest.raises(UnbillableDay):  # a day of this one visit earns nothing either
+            assemble_claim([billable])
+        return "waits-for-day"
     claim = assemble_claim([billable])  # the engine's own data: never refused here
     assert claim.total_charge == billable.charge_total
     assert billable.receiver_id is not None
@@ -875,6 +880,7 @@ def test_every_enriched_session_prices_to_lines_or_a_refusal(enriched: SessionEn
         "no-billable-units",
         "scrub-failed",
         "self-pay",
+        "waits-for-day",
         "render-refused",
         "claimed",
     )

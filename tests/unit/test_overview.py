@@ -80,6 +80,8 @@ MESSAGES = [
     # P2 rejected at the front door (open); P1's version 0 rejection was resent as version 1
     ("claims.rejections", {"patient_control_number": "P2", "version": 1, "reasons": []}),
     ("claims.rejections", {"patient_control_number": "P1", "version": 0, "reasons": []}),
+    # P3's late visit waits for the payer's claim number (open)
+    ("claims.changes-waiting", {"patient_control_number": "P3", "changes": ["correct: x"]}),
 ]
 
 
@@ -115,6 +117,15 @@ def test_a_rejection_closed_without_resending_leaves_the_queue() -> None:
     assert o.queue("claims.rejections") == []
 
 
+def test_changes_waiting_leave_their_queue_when_they_are_sent() -> None:
+    o = Overview()
+    body = {"patient_control_number": "P6", "changes": ["correct: late visit"]}
+    o.apply("claims.changes-waiting", 0, 0, b"P6", json.dumps(body).encode())
+    assert [i.body["patient_control_number"] for i in o.queue("claims.changes-waiting")] == ["P6"]
+    o.apply("claims.changes-waiting", 0, 1, b"P6", None)  # the payer's number arrived
+    assert o.queue("claims.changes-waiting") == []
+
+
 def test_the_same_picture_in_any_order() -> None:
     expected = fold(MESSAGES)
     assert expected["queues"] == {
@@ -122,6 +133,7 @@ def test_the_same_picture_in_any_order() -> None:
         "sessions.rejected": 2,
         "claims.denied": 1,
         "claims.rejections": 1,
+        "claims.changes-waiting": 1,
         "remits.unmatched": 1,
     }
     assert expected["dead_letters_total"] == 1

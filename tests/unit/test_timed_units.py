@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.units.timed_units import compute, total_units_for
+from workers.pricing.timed_units import compute, total_units_for
 
 UNTIMED = frozenset({"97010"})
 

@@ -17,8 +17,8 @@ from schemas.state import PatientState
 from tests import factories as f
 from tests.fakes import FakeCatalog
 from workers.enrich import rules
-from workers.units.code_lists import default_code_lists
-from workers.units.engine import price_session
+from workers.pricing.code_lists import default_code_lists
+from workers.pricing.session import price_session
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 DOS = "2026-03-02"
@@ -179,9 +179,8 @@ def test_pair_on_the_same_or_an_unknown_region_drops_column_two() -> None:
         assert lines(priced) == {"97140": (2, [])}
         [drop] = priced.billable.dropped
         assert drop.reason == "code-pair" and drop.units_lost == 2 and drop.code == "97124"
-        assert drop.derivation[-1].before == {"units": 2} and drop.derivation[-1].after == {
-            "units": 0
-        }
+        assert drop.derivation[-1].before == {"minutes": 30}
+        assert drop.derivation[-1].after == {"minutes": 0}
 
 
 def test_indicator_zero_never_bills_the_pair() -> None:
@@ -260,7 +259,7 @@ def test_on_a_tie_the_later_performed_line_loses_and_the_smaller_cap_wins() -> N
     )
     assert lines(priced) == {"97140": (2, []), "97124": (1, [])}
     step = next(d for d in priced.billable.lines[1].derivation if d.step == "cap")
-    assert step.rule_id == "prescription:rx1:max_units_per_visit"
+    assert step.rule_id == "prescription:rx1:max_units_per_day"
 
 
 def test_charges_and_expected_allowed_are_decimal_and_dated() -> None:
@@ -296,12 +295,26 @@ def test_no_fee_schedule_row_leaves_expected_unknown() -> None:
     assert priced.billable.expected_total is None
 
 
-def test_all_lines_at_zero_units_is_no_billable_units() -> None:
+SELF_PAY = {"coverage_id": "own", "kind": "self_pay", "effective_from": "2020-01-01"}
+
+
+def test_a_payer_visit_whose_minutes_alone_earn_no_unit_waits_for_its_day() -> None:
+    """Five minutes of 97140 earn nothing alone but count toward the day's total:
+    the visit is billable with no lines (the claims stage prices the day)."""
     priced = price_session(
         enriched([tech("myofascial_release", 5), tech("muscle_testing", 20)]), LISTS, NOW
     )
-    assert priced.billable is None and priced.reason == "no-billable-units"
-    assert "97140: zero-units" in priced.message
+    assert priced.billable is not None and priced.billable.lines == []
+    assert {d.reason for d in priced.billable.dropped} == {"zero-units", "not-billed"}
+
+
+def test_a_visit_with_nothing_billable_or_a_self_pay_visit_without_units_is_refused() -> None:
+    nothing = price_session(enriched([tech("muscle_testing", 20)]), LISTS, NOW)
+    assert nothing.billable is None and nothing.reason == "no-billable-units"
+    self_pay = f.patient(payer_id=None, coverages=[SELF_PAY])
+    short = price_session(enriched([tech("myofascial_release", 5)], patient=self_pay), LISTS, NOW)
+    assert short.billable is None and short.reason == "no-billable-units"
+    assert "97140: zero-units" in short.message
 
 
 def test_scrub_refuses_a_missing_price_and_bad_referring_npi() -> None:

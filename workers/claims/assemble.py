@@ -1,8 +1,11 @@
 """Billable sessions -> 837P claim models (pure).
 
-* **Claim identity.**  One claim per visit by default (identity = the session's
-  ``<clinic_id>:<session_id>``); in ``day`` mode one claim per patient, payer and
-  date of service (identity ``<clinic_id>:<patient_id>:<payer_id>:<date>``).
+* **Claim identity.**  One claim per billing provider, patient, coverage and date
+  of service (identity ``<clinic_id>:<patient_id>:<coverage_id>:<date>``; with a
+  payer that counts units per rendering therapist, ``:<therapist_id>`` too): the
+  day is one unit count (:mod:`workers.pricing.day`), so all of a patient's visits
+  of a day under one coverage are one claim, priced together when it is
+  assembled.
 * **Patient control number (CLM01).**  A short clinic prefix (the clinic's
   ``claim_prefix``, else the first letters and digits of its id) followed by a
   base-32 hash of the claim identity: deterministic (identical under replay),
@@ -23,10 +26,12 @@ import base64
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from schemas.billing import BillableSession, money
+from schemas.billing import BillableSession, DroppedService, money
 from schemas.claims import (
     BillingProvider,
     Claim,
@@ -42,8 +47,9 @@ from schemas.claims import (
 )
 from schemas.common import PersonName
 from schemas.reference import Clinic, Coverage, Payer
-
-ClaimMode = Literal["visit", "day"]
+from workers.pricing import day
+from workers.pricing.code_lists import default_code_lists
+from workers.pricing.session import prescription_caps
 
 RELATIONSHIP_CODES: dict[str, RelationshipCode] = {
     "self": "18",
@@ -60,13 +66,18 @@ CAUSE_CODES: dict[str, Literal["AA", "EM", "OA"]] = {
 PRIORITY: dict[int, Literal["P", "S", "T"]] = {1: "P", 2: "S", 3: "T"}
 
 
-def claim_identity(billable: BillableSession, mode: ClaimMode) -> str:
-    if mode == "day":
-        return (
-            f"{billable.clinic_id}:{billable.patient_id}:{billable.payer_id}:"
-            f"{billable.date_of_service.isoformat()}"
-        )
-    return billable.session_key
+def claim_identity(billable: BillableSession) -> str:
+    """The day a session belongs to: billing provider (clinic), patient, coverage and
+    date of service, and the therapist when the payer pools units per therapist."""
+    enriched = billable.enriched
+    identity = (
+        f"{billable.clinic_id}:{billable.patient_id}:{enriched.coverage.coverage_id}:"
+        f"{billable.date_of_service.isoformat()}"
+    )
+    payer = enriched.payer
+    if payer is not None and payer.unit_pool == "rendering-provider":
+        identity += f":{enriched.therapist.therapist_id}"
+    return identity
 
 
 def clinic_prefix(clinic: Clinic) -> str:
@@ -180,20 +191,68 @@ def _merged_diagnoses(sources: Sequence[BillableSession]) -> list[str]:
     return merged
 
 
+class UnbillableDay(ValueError):
+    """The day's visits together earn no billable unit (the message says why)."""
+
+
+def visit_order(billable: BillableSession) -> tuple[datetime, str]:
+    """Visits of a day in the order they happened (the clinic's completion time, then
+    its session id), whatever order they arrived in."""
+    return billable.enriched.session.occurred_at, billable.session_id
+
+
+def price_claim_day(sources: Sequence[BillableSession]) -> tuple[day.DayPriced, list[str]]:
+    """The day's lines priced together (:mod:`workers.pricing.day`), and the claim's
+    diagnoses; each line points at the diagnoses of the visits that had its code."""
+    ordered = sorted(sources, key=visit_order)
+    first = ordered[0].enriched
+    lists = default_code_lists()
+    services: list[day.Service] = []
+    unbilled: list[DroppedService] = []
+    caps: list[tuple[int, str]] = []
+    for visit, src in enumerate(ordered):
+        done, dropped = day.services_of(src.enriched, visit, lists)
+        services += done
+        unbilled += dropped
+        caps += [c for c in prescription_caps(src.enriched) if c not in caps]
+    diagnoses = _merged_diagnoses(ordered)
+    pointers_of: dict[str, list[int]] = {}
+    for service in services:
+        found = pointers_of.setdefault(service.code, [])
+        for code in ordered[service.visit].diagnosis_codes:
+            number = diagnoses.index(code) + 1 if code in diagnoses else None
+            if number is not None and number not in found:
+                found.append(number)
+    for numbers in pointers_of.values():
+        numbers.sort()
+    rules = day.rules_for(
+        first.payer, first.clinic, lists, first.session.date_of_service, prescription_caps=caps
+    )
+    priced = day.price_day(
+        services,
+        rules,
+        first.session.date_of_service,
+        pointers=list(range(1, min(len(diagnoses), day.MAX_POINTERS) + 1)),
+        pointers_of=pointers_of,
+    )
+    return replace(priced, dropped=(*unbilled, *priced.dropped)), diagnoses
+
+
 def assemble_claim(
     sources: Sequence[BillableSession],
-    mode: ClaimMode = "visit",
     *,
     version: int = 1,
     frequency: Literal["1", "7", "8"] = "1",
     replaces: str | None = None,
     payer_claim_number: str | None = None,
 ) -> Claim:
-    """One claim from the billable sessions of one claim identity."""
+    """One claim from the billable sessions of one claim identity (one day), its
+    lines priced for the whole day."""
     if not sources:
         raise ValueError("a claim needs at least one billable session")
-    first = sources[0]
-    identities = {claim_identity(s, mode) for s in sources}
+    ordered = sorted(sources, key=visit_order)
+    first = ordered[0]
+    identities = {claim_identity(s) for s in ordered}
     if len(identities) != 1:
         raise ValueError("all sessions of a claim must share its identity")
     enriched = first.enriched
@@ -203,48 +262,29 @@ def assemble_claim(
     pcn = patient_control_number(clinic, identities.pop())
     filing = coverage.filing_indicator or payer.default_filing_indicator
     subscriber, patient_loop = subscriber_and_patient(first, coverage, filing)
-    diagnoses = _merged_diagnoses(sources)
-    lines: list[ServiceLine] = []
-    by_key: dict[tuple[str, tuple[str, ...]], int] = {}
-    for src in sources:
-        for bl in src.lines:
-            pointers = [
-                diagnoses.index(src.diagnosis_codes[p - 1]) + 1
-                for p in bl.diagnosis_pointers
-                if src.diagnosis_codes[p - 1] in diagnoses
-            ][:4] or [1]
-            key = (bl.code, tuple(bl.modifiers))
-            if key in by_key:  # day mode: one line per code and modifiers per date
-                i = by_key[key]
-                prev = lines[i]
-                expected = (
-                    money(prev.expected_allowed + bl.expected_allowed)
-                    if prev.expected_allowed is not None and bl.expected_allowed is not None
-                    else None
-                )
-                lines[i] = prev.model_copy(
-                    update={
-                        "units": prev.units + bl.units,
-                        "charge": money(prev.charge + bl.charge),
-                        "expected_allowed": expected,
-                    }
-                )
-                continue
-            by_key[key] = len(lines)
-            number = len(lines) + 1
-            lines.append(
-                ServiceLine(
-                    line_number=number,
-                    procedure=bl.code,
-                    modifiers=list(bl.modifiers),
-                    charge=bl.charge,
-                    units=bl.units,
-                    diagnosis_pointers=pointers,
-                    service_date=src.date_of_service,
-                    line_control_number=line_control_number(pcn, version, number),
-                    expected_allowed=bl.expected_allowed,
-                )
-            )
+    priced, diagnoses = price_claim_day(ordered)
+    if priced.problems:
+        raise ValueError("; ".join(p.message for p in priced.problems))
+    if not priced.lines:
+        why = "; ".join(
+            f"{d.code or d.techniques[0].technique}: {d.reason}" for d in priced.dropped
+        )
+        raise UnbillableDay(f"the day's visits earn no billable unit ({why})")
+    lines = [
+        ServiceLine(
+            line_number=bl.line_number,
+            procedure=bl.code,
+            modifiers=list(bl.modifiers),
+            charge=bl.charge,
+            units=bl.units,
+            diagnosis_pointers=bl.diagnosis_pointers or [1],
+            service_date=first.date_of_service,
+            line_control_number=line_control_number(pcn, version, bl.line_number),
+            expected_allowed=bl.expected_allowed,
+            derivation=bl.derivation,
+        )
+        for bl in priced.lines
+    ]
     if len(lines) > 50:
         raise ValueError(f"claim {pcn} would have {len(lines)} lines (at most 50)")
     expected_values = [ln.expected_allowed for ln in lines if ln.expected_allowed is not None]
@@ -265,7 +305,7 @@ def assemble_claim(
         frequency=frequency,
         replaces=replaces,
         payer_claim_number=payer_claim_number,
-        session_keys=[s.session_key for s in sources],
+        session_keys=[s.session_key for s in ordered],
         clinic_id=clinic.clinic_id,
         patient_id=first.patient_id,
         receiver_id=payer.receiver_id,
@@ -292,7 +332,7 @@ def assemble_claim(
         prior_authorization=rx.prior_authorization if rx else None,
         referral_number=rx.referral_number if rx else None,
         initial_treatment_date=min(
-            (s.enriched.first_visit_date for s in sources if s.enriched.first_visit_date),
+            (s.enriched.first_visit_date for s in ordered if s.enriched.first_visit_date),
             default=None,
         ),
         payer_wants_initial_treatment_date=payer.sends_initial_treatment_date,
@@ -303,6 +343,7 @@ def assemble_claim(
         if len(expected_values) == len(lines)
         else None,
         other_payers=_other_payers(first),
+        dropped=list(priced.dropped),
     )
 
 

@@ -1,9 +1,11 @@
 """Replacements and voids of submitted claims (pure).
 
-A change (void, correction, or in ``day`` mode a session added to a claim
-already sent) needs the payer's claim number (REF*F8, from the 835's CLP07):
-until it is known the change waits on the claim record, in order; once known,
-every waiting change becomes the claim's next version.
+A change (void, correction, or a visit added to or withdrawn from a day whose
+claim was already sent) needs the payer's claim number (REF*F8, from the 835's
+CLP07): until it is known the change waits on the claim record, in order; once
+known, every waiting change becomes the claim's next version.  A day rebuilt
+from its visits is priced again as a whole (:mod:`workers.pricing.day`); a day
+left with no billable unit is voided.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from schemas.billing import BillableSession
 from schemas.claims import Claim, ServiceLine
 from schemas.state import ClaimRecord, PendingChange
-from workers.claims.assemble import ClaimMode, assemble_claim, new_version
+from workers.claims.assemble import UnbillableDay, assemble_claim, new_version
 
 
 class ChangeRefused(ValueError):
@@ -25,20 +27,23 @@ def apply_change(
     change: PendingChange,
     payer_claim_number: str,
     sources: Sequence[BillableSession],
-    mode: ClaimMode,
 ) -> Claim:
     """The next version of ``current`` for one change."""
     if change.action == "void":
         return new_version(current, "8", payer_claim_number)
     if change.reassemble:
-        return assemble_claim(
-            sources,
-            mode,
-            version=current.version + 1,
-            frequency="7",
-            replaces=current.claim_id,
-            payer_claim_number=payer_claim_number,
-        )
+        if not sources:
+            return new_version(current, "8", payer_claim_number)
+        try:
+            return assemble_claim(
+                sources,
+                version=current.version + 1,
+                frequency="7",
+                replaces=current.claim_id,
+                payer_claim_number=payer_claim_number,
+            )
+        except UnbillableDay:  # what is left of the day earns nothing: void the claim
+            return new_version(current, "8", payer_claim_number)
     lines = edited_lines(current, change.line_units)
     try:
         return new_version(current, "7", payer_claim_number, lines, change.diagnosis_codes)

@@ -33,7 +33,7 @@ from schemas.claims import Claim, ControlNumbers, RenderedFile, TradingPartner
 from schemas.state import ClaimRecord, ClaimVersionSent, PendingEntry, Transmission
 from schemas.submission import ClaimSubmitted, FileReleased
 from workers.claims import batching
-from workers.claims.assemble import ClaimMode, assemble_claim
+from workers.claims.assemble import UnbillableDay, assemble_claim
 
 Entry = tuple[str, PendingEntry]
 #: The dummy numbers a claim is trial-rendered with (the file's are reserved once).
@@ -58,10 +58,20 @@ class Refusal:
     message: str
 
 
+@dataclass(frozen=True)
+class Unbillable:
+    """The pending entries of a day whose visits together earn no billable unit:
+    their sessions are rejected ``no-billable-units``."""
+
+    members: list[Entry]
+    message: str
+
+
 @dataclass
 class Assembled:
     candidates: list[Candidate] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    unbillable: list[Unbillable] = field(default_factory=list)
 
 
 @dataclass
@@ -97,7 +107,6 @@ def _refuse(members: Iterable[Entry], reason: str, message: str) -> list[Refusal
 def assemble(
     entries: Sequence[Entry],
     billable_of: Callable[[str, PendingEntry], BillableSession],
-    mode: ClaimMode,
 ) -> Assembled:
     """Group a batch's entries into claims (see the module's step 1)."""
     groups: dict[str, list[Entry]] = {}
@@ -112,7 +121,10 @@ def assemble(
             if first.kind == "version":
                 claim = Claim.parse_json(first.claim_json or "")
             else:
-                claim = assemble_claim([billable_of(k, e) for k, e in members], mode)
+                claim = assemble_claim([billable_of(k, e) for k, e in members])
+        except UnbillableDay as exc:
+            out.unbillable.append(Unbillable(members, str(exc)))
+            continue
         except ValueError as exc:
             out.refused += _refuse(members, "render-failed", f"claim cannot be assembled: {exc}")
             continue

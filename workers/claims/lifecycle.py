@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from schemas.acknowledgements import (
@@ -32,9 +32,11 @@ from schemas.acknowledgements import (
     TransactionAcknowledged,
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
+from schemas.calendar import day_closes
 from schemas.claims import Claim
 from schemas.state import ClaimRecord, PendingChange, PendingEntry, SourceRef, Transmission
 from schemas.submission import (
+    ClaimChangesWaiting,
     ClaimCommand,
     CorrectClaim,
     RecordPayerClaimNumber,
@@ -45,9 +47,19 @@ from schemas.submission import (
     claim_command,
 )
 from workers.claims import front_door
-from workers.claims.assemble import ClaimMode, claim_identity, patient_control_number
+from workers.claims.assemble import claim_identity, patient_control_number
 from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
 from workers.claims.secondary import SecondaryRefused, secondary_claim
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The claims stage's timing rules (from settings)."""
+
+    #: how long a day of service stays open after the clinic's midnight
+    day_grace: timedelta = timedelta(hours=72)
+    #: how long a change may wait for the payer's claim number before it is a work item
+    replace_after: timedelta = timedelta(days=30)
 
 
 class Refused(Exception):
@@ -88,6 +100,10 @@ class Step:
     events: list[ClaimFrontDoor | ClaimRejected] = field(default_factory=list)
     #: rejected claims closed without sending (resolved on the rejections queue)
     closed: list[str] = field(default_factory=list)
+    #: changes overdue for the payer's claim number (claims.changes-waiting) ...
+    overdue: list[ClaimChangesWaiting] = field(default_factory=list)
+    #: ... and claims whose overdue changes have now left (a tombstone there)
+    overdue_resolved: list[str] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     #: batches (receiver, billing provider NPI) to check for release now
@@ -104,6 +120,8 @@ class Step:
         self.commands += other.commands
         self.events += other.events
         self.closed += other.closed
+        self.overdue += other.overdue
+        self.overdue_resolved += other.overdue_resolved
         self.outcomes += other.outcomes
         self.notes += other.notes
         self.release += other.release
@@ -126,8 +144,8 @@ class Placement:
     entry_key: str
 
 
-def placement(billable: BillableSession, mode: ClaimMode) -> Placement:
-    identity = claim_identity(billable, mode)
+def placement(billable: BillableSession) -> Placement:
+    identity = claim_identity(billable)
     batch_key = billable.enriched.clinic.npi
     return Placement(
         identity=identity,
@@ -146,30 +164,34 @@ def charges_arrived(
     *,
     record: ClaimRecord | None,
     seen: bool,
-    mode: ClaimMode,
+    policy: Policy,
     now: datetime,
 ) -> Step:
-    """A billable session for a payer: a new pending entry, or (``day`` mode) a
-    correction of its date's claim already sent.  ``seen``: the session is pending
-    or claimed already (a redelivery or a re-sent session)."""
+    """A billable session for a payer: a new pending entry of its day (released when
+    the day closes), or, when the day's claim was already sent, a replacement of
+    that claim with the day priced again.  ``seen``: the session is pending or
+    claimed already (a redelivery or a re-sent session)."""
     if seen:
         ignored = Note("info", "duplicate billable session ignored")
         return Step(outcomes=["duplicate"], notes=[ignored])
-    where = placement(billable, mode)
-    if record is not None:  # day mode: a session joins a claim already sent
+    where = placement(billable)
+    if record is not None:  # a late visit: its day's claim was sent already
         record = record.model_copy(
             update={"sources_json": [*record.sources_json, source.json or ""]}
         )
         change = PendingChange(
             action="correct",
             reassemble=True,
-            reason="session added to the claim's date of service",
+            reason="visit added to the claim's day of service",
             source_json=source.json,
             source_ref=source.ref,
             requested_at=now,
         )
-        step = request_change(record, change, mode, now)
+        step = request_change(record, change, now)
         step.sessions[billable.session_key] = where.pcn
+        step.outcomes.append("late-visit")
+        late = Note("info", "late visit: the day's claim will be replaced", {"pcn": where.pcn})
+        step.notes.append(late)
         return step
     assert billable.receiver_id is not None  # the processor routes only payer sessions here
     entry = PendingEntry.new(
@@ -180,6 +202,9 @@ def charges_arrived(
         source_json=source.json,
         source_ref=source.ref,
         received_at=now,
+        release_at=day_closes(
+            billable.date_of_service, billable.enriched.clinic.zone, policy.day_grace
+        ),
     )
     return Step(
         pending=[(where.entry_key, entry, billable)],
@@ -194,10 +219,11 @@ def charges_withdrawn(
     *,
     pending: str | None,
     record: ClaimRecord | None,
-    mode: ClaimMode,
     now: datetime,
 ) -> Step:
-    """A session withdrawn by its clinic: dropped while pending, else its claim is voided."""
+    """A session withdrawn by its clinic: dropped while pending; once its day's claim
+    was sent, the claim is replaced by the day without it (voided when nothing of
+    the day is left)."""
     if pending is not None:
         return Step(
             dropped=[pending],
@@ -206,24 +232,44 @@ def charges_withdrawn(
         )
     if record is None or record.status == "voided":
         return Step()
-    change = PendingChange(
-        action="void",
-        reason="session cancelled by the clinic",
-        source_json=source.json,
-        source_ref=source.ref,
-        requested_at=now,
-    )
-    step = request_change(record, change, mode, now)
-    step.outcomes.append("void-requested")
-    pcn = record.patient_control_number
-    step.notes.append(Note("info", "void requested for a claimed session", {"pcn": pcn}))
+    keep = [s for s in record.sources_json if _session_key(s) != event.session_key]
+    if keep and len(keep) < len(record.sources_json):
+        record = record.model_copy(update={"sources_json": keep})
+        change = PendingChange(
+            action="correct",
+            reassemble=True,
+            reason="visit withdrawn by the clinic",
+            source_json=source.json,
+            source_ref=source.ref,
+            requested_at=now,
+        )
+        outcome, note = "replacement-requested", "replacement requested without a withdrawn visit"
+    else:
+        change = PendingChange(
+            action="void",
+            reason="session cancelled by the clinic",
+            source_json=source.json,
+            source_ref=source.ref,
+            requested_at=now,
+        )
+        outcome, note = "void-requested", "void requested for a claimed session"
+    step = request_change(record, change, now)
+    step.outcomes.append(outcome)
+    step.notes.append(Note("info", note, {"pcn": record.patient_control_number}))
     return step
+
+
+def _session_key(source_json: str) -> str | None:
+    try:
+        return BillableSession.parse_json(source_json).session_key
+    except ValueError:
+        return None
 
 
 # --- changes to claims sent --------------------------------------------------------
 
 
-def queue_changes(record: ClaimRecord, mode: ClaimMode, now: datetime) -> Step:
+def queue_changes(record: ClaimRecord, now: datetime) -> Step:
     """Turn the record's waiting changes into pending versions once the payer's
     claim number is known (a change that cannot apply is refused with a warning)."""
     changes = ready_changes(record)
@@ -235,7 +281,7 @@ def queue_changes(record: ClaimRecord, mode: ClaimMode, now: datetime) -> Step:
     step = Step()
     for change in changes:
         try:
-            version = apply_change(current, change, record.payer_claim_number, sources, mode)
+            version = apply_change(current, change, record.payer_claim_number, sources)
         except ChangeRefused as exc:
             fields = {"pcn": record.patient_control_number, "reason": str(exc)}
             step.notes.append(Note("warning", "claim change refused", fields))
@@ -243,20 +289,51 @@ def queue_changes(record: ClaimRecord, mode: ClaimMode, now: datetime) -> Step:
         entry = _version_entry(record, version, Source(change.source_json, change.source_ref), now)
         step.pending.append((_version_key(entry, version), entry, None))
         current = version
-    step.records.append(record.model_copy(update={"waiting": []}))
+    if record.changes_overdue_at is not None:
+        step.overdue_resolved.append(record.patient_control_number)
+    step.records.append(record.model_copy(update={"waiting": [], "changes_overdue_at": None}))
     return step
 
 
-def request_change(
-    record: ClaimRecord, change: PendingChange, mode: ClaimMode, now: datetime
-) -> Step:
+def overdue_changes(record: ClaimRecord, policy: Policy, now: datetime) -> Step:
+    """Changes that have waited for the payer's claim number longer than the
+    replacement period become one work item (once; resolved when they leave)."""
+    if not record.waiting or record.payer_claim_number or record.changes_overdue_at:
+        return Step()
+    since = min(c.requested_at for c in record.waiting)
+    if now - since < policy.replace_after:
+        return Step()
+    claim = Claim.parse_json(record.current_json)
+    days = (now - since).days
+    item = ClaimChangesWaiting.new(
+        patient_control_number=record.patient_control_number,
+        receiver_id=record.receiver_id,
+        clinic_id=claim.clinic_id,
+        payer_id=claim.payer_id,
+        changes=[f"{c.action}: {c.reason or 'no reason given'}" for c in record.waiting],
+        waiting_since=since,
+        message=f"{len(record.waiting)} change(s) have waited {days} days for the payer's "
+        "claim number (no 835 for the claim): find the claim at the payer (claim status, "
+        "or a call), then enter its number with `claims claim payer-number`",
+        raised_at=now,
+    )
+    return Step(
+        records=[record.model_copy(update={"changes_overdue_at": now})],
+        overdue=[item],
+        outcomes=["changes-overdue"],
+        notes=[Note("warning", "changes overdue for the payer's claim number",
+                    {"pcn": record.patient_control_number, "days": days})],
+    )
+
+
+def request_change(record: ClaimRecord, change: PendingChange, now: datetime) -> Step:
     """Add a change to the record's queue (sent at once if the payer's number is known)."""
     waiting = record.model_copy(update={"waiting": [*record.waiting, change]})
-    return queue_changes(waiting, mode, now)
+    return queue_changes(waiting, now)
 
 
 def record_payer_claim_number(
-    record: ClaimRecord, command: RecordPayerClaimNumber, mode: ClaimMode, now: datetime
+    record: ClaimRecord, command: RecordPayerClaimNumber, now: datetime
 ) -> Step:
     updated = record.model_copy(
         update={
@@ -264,7 +341,7 @@ def record_payer_claim_number(
             "remitted_at": record.remitted_at or now,
         }
     )
-    return queue_changes(updated, mode, now)
+    return queue_changes(updated, now)
 
 
 def _version_entry(
@@ -295,7 +372,6 @@ def on_command(
     *,
     record_of: Callable[[str], ClaimRecord | None],
     pending_exists: Callable[[str], bool],
-    mode: ClaimMode,
     now: datetime,
 ) -> Step:
     """Apply an operator's or the reconciliation's command to its claim."""
@@ -310,7 +386,7 @@ def on_command(
     if isinstance(command, RequestSecondary):
         return request_secondary(record, command, now)
     if isinstance(command, RecordPayerClaimNumber):
-        step = record_payer_claim_number(record, command, mode, now)
+        step = record_payer_claim_number(record, command, now)
     elif isinstance(command, ResendClaim) or record.front_door == "rejected":
         step = resend_rejected(record, command, source, pending_exists=pending_exists, now=now)
         if step.closed:
@@ -326,7 +402,7 @@ def on_command(
             source_ref=source.ref,
             requested_at=now,
         )
-        step = request_change(record, change, mode, now)
+        step = request_change(record, change, now)
     step.release_receiver = record.receiver_id
     return step
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -45,18 +45,14 @@ from schemas.acknowledgements import (
     parse_ack,
 )
 from schemas.billing import BillableSession, ChargesWithdrawn, parse_charges
-from schemas.claims import TradingPartner
-from schemas.state import PendingEntry, SourceRef
+from schemas.state import SourceRef
 from schemas.submission import parse_claim_command
-from workers.claims import batching, filing, lifecycle
-from workers.claims.assemble import ClaimMode
-from workers.claims.gate import Gate
+from workers.claims import lifecycle
+from workers.claims.release import Releaser
 from workers.claims.state import ClaimsState, PartnerCatalog
 from workers.claims.superbill_lane import SuperbillLane, is_self_pay
 from workers.runtime.app import Wiring
-from workers.runtime.atomic_files import sha256, write_atomically
 from workers.runtime.codec import decode, encode
-from workers.runtime.dead_letters import stored_dead_letter
 from workers.runtime.failures import InvalidInput
 from workers.runtime.mirror import Mirror
 from workers.runtime.partitioning import partition_for
@@ -66,7 +62,8 @@ from workers.runtime.records import Incoming, Outgoing
 log = structlog.stdlib.get_logger("claims.claims")
 
 PROCESSOR = "claims"
-_ANNOUNCED = (("claims.event_type", b"ClaimSubmitted"),)
+#: how often a partition's waiting changes are checked for being overdue (days matter)
+OVERDUE_CHECK_EVERY = timedelta(minutes=1)
 
 
 def _not_self_pay(key: bytes | None) -> bool:
@@ -90,12 +87,15 @@ class ClaimsProcessor:
     def __init__(self, w: Wiring, state: ClaimsState, partners: PartnerCatalog, mirror: Mirror):
         self.w = w
         self.state = state
-        self.partners = partners
         self.mirror = mirror
-        self.mode: ClaimMode = w.settings.claims_mode
-        self.gate = Gate(w.settings.claims_validation_workers, enabled=w.settings.claims_validate)
+        settings = w.settings
+        self.policy = lifecycle.Policy(
+            day_grace=timedelta(hours=settings.claims_day_grace_h),
+            replace_after=timedelta(days=settings.claims_replace_after_days),
+        )
+        self.releaser = Releaser(w, state, partners, settings.outbox_dir)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.outbox = w.settings.outbox_dir
+        self.overdue_checked: dict[int, datetime] = {}
 
     # --- applying what the cores decided -------------------------------------------
     def commit(self, step: lifecycle.Step) -> list[Outgoing]:
@@ -111,6 +111,11 @@ class ClaimsProcessor:
         out += [self._announce(event) for event in step.events]
         # a tombstone on the rejections queue: resolved, nothing to resend
         out += [Outgoing("claims.rejections", pcn.encode(), None) for pcn in step.closed]
+        out += [
+            Outgoing("claims.changes-waiting", i.patient_control_number.encode(), encode(i))
+            for i in step.overdue
+        ]
+        out += [Outgoing("claims.changes-waiting", p.encode(), None) for p in step.overdue_resolved]
         return out
 
     @staticmethod
@@ -126,133 +131,8 @@ class ClaimsProcessor:
         if step.release_receiver is not None:
             batches += [b for b in self.state.batches(partition) if b[0] == step.release_receiver]
         for receiver, batch_key in batches:
-            out += await self.release_due(receiver, batch_key, now)
+            out += await self.releaser.release_due(receiver, batch_key, now)
         return out
-
-    # --- release ---------------------------------------------------------------------
-    async def release_due(
-        self, receiver: str, batch_key: str, now: datetime, exact: bool = False
-    ) -> list[Outgoing]:
-        """Release the batch's due files.  An arrival asks the batch's kept summary
-        (no read of the batch); a tick asks the table (``exact``), and every release
-        is confirmed from the table, so a summary that drifted from the table can
-        neither hold a batch past the next tick nor release what is not there."""
-        partner = self.partners.get(receiver)
-        if partner is None:
-            log.warning("claims wait: no trading partner configured", receiver=receiver)
-            return []
-        state, out = self.state, []
-        while state.is_due(receiver, batch_key, partner, now, exact=exact):
-            entries = state.pending_of(receiver, batch_key)
-            if not batching.is_due([e for _, e in entries], partner, now):
-                state.is_due(receiver, batch_key, partner, now, exact=True)  # the table wins
-                self.w.metrics.outcome(PROCESSOR, "batch-summary-resynced")
-                break
-            chosen = {id(e) for e in batching.take_batch([e for _, e in entries], partner)}
-            batch = [(k, e) for k, e in entries if id(e) in chosen]
-            out += await self.release_batch(batch, partner, now)
-        return out
-
-    async def release_batch(
-        self, batch: list[filing.Entry], partner: TradingPartner, now: datetime
-    ) -> list[Outgoing]:
-        """One file from a due batch: assemble, reserve numbers, render, check, write."""
-        assembled = filing.assemble(batch, self.state.billable_of, self.mode)
-        numbers, last = batching.reserve(self.state.sequence(partner.receiver_id))
-        # The numbers are reserved at once; the broker's acknowledgement is awaited
-        # only before the file is written, so it arrives while the file is rendered
-        # and checked.  (A batch none of whose claims renders leaves its numbers
-        # unused: interchange numbers must be unique, not unbroken.)
-        reserved = None
-        if assembled.candidates:
-            reserved = self.state.reserve_sequence(partner.receiver_id, last)
-        plan = filing.render(assembled, partner, numbers, now)
-        if reserved is not None and (plan.refused or not plan.whole):
-            await reserved  # an unusual batch: its reservation is settled first
-            reserved = None
-        await self.refuse(plan.refused)
-        if plan.file is None:
-            return []
-        verdict = await self.gate.check(plan.file.text)
-        if reserved is not None:
-            await reserved  # a file is written only once its numbers are on record
-        if not verdict.ok:
-            await self.refuse(filing.refused_by_gate(plan, verdict.findings))
-            self.w.metrics.outcome(PROCESSOR, "file-refused")
-            log.error(
-                "837 file refused by the validation gate",
-                receiver=partner.receiver_id,
-                interchange=numbers.interchange,
-                findings=len(verdict.findings),
-            )
-            return []
-        return await self.write(plan, partner, now)
-
-    async def write(
-        self, plan: filing.FilePlan, partner: TradingPartner, now: datetime
-    ) -> list[Outgoing]:
-        assert plan.file is not None
-        data = plan.file.text.encode("utf-8")
-        name = filing.file_name(partner, plan.numbers, now)
-        # fsync waits on the disk: in a thread, so the other partitions and stages
-        # go on meanwhile (this partition's lock is still held)
-        directory = self.outbox / partner.receiver_id
-        path = await asyncio.to_thread(write_atomically, directory, name, data)
-        release = filing.released(
-            plan,
-            partner,
-            name=name,
-            path=path,
-            data=data,
-            digest=sha256(data),
-            validated=self.gate.enabled,
-            record_of=self.state.record,
-            now=now,
-        )
-        self.state.apply_release(release)
-        out = [
-            Outgoing("claims.submitted", e.patient_control_number.encode(), encode(e), _ANNOUNCED)
-            for e in release.submitted
-        ]
-        headers = (("claims.event_type", b"FileReleased"),)
-        receiver = partner.receiver_id.encode()
-        out.append(Outgoing("edi.outbound", receiver, encode(release.file), headers))
-        self.w.metrics.outcome(PROCESSOR, "file-released")
-        self.w.metrics.outcome(PROCESSOR, "claims-released", len(release.records))
-        log.info(
-            "837 file released",
-            file=name,
-            receiver=partner.receiver_id,
-            claims=len(release.records),
-            interchange=plan.numbers.interchange,
-        )
-        return out
-
-    async def refuse(self, refusals: list[filing.Refusal]) -> None:
-        for refusal in refusals:
-            entry = refusal.entry
-            await self.dead_letter_stored(entry, refusal.reason, refusal.message)
-            self.state.drop_pending(refusal.key)
-
-    async def dead_letter_stored(self, entry: PendingEntry, reason: str, message: str) -> None:
-        """Dead-letter the message a pending entry came from, with its origin."""
-        w = self.w
-        record = stored_dead_letter(
-            entry.source_json,
-            entry.source_ref,
-            reason=reason,
-            message=message,
-            error_class="workers.claims.processor.ClaimNotReleased",
-            processor=PROCESSOR,
-            consumer_group=w.consumer_group,
-        )
-        if record is None:
-            log.error("cannot dead-letter a claim without its source", reason=reason)
-            return
-        await w.sink.deliver(record)
-        assert entry.source_ref is not None
-        w.metrics.dead_lettered(PROCESSOR, entry.source_ref.topic, reason)
-        log.warning("claim dead-lettered", reason=reason, source_offset=entry.source_ref.offset)
 
     # --- handlers --------------------------------------------------------------------
     def _receiver_key(self, msg: Incoming, topic: str) -> str:
@@ -278,11 +158,16 @@ class ClaimsProcessor:
             return await self.release_after(self._arrived(event, msg, now), msg.partition)
 
     def _arrived(self, event: BillableSession, msg: Incoming, now: datetime) -> lifecycle.Step:
-        where = lifecycle.placement(event, self.mode)
+        where = lifecycle.placement(event)
         state = self.state
         seen = state.has_pending(where.entry_key) or bool(state.claim_of_session(event.session_key))
         return lifecycle.charges_arrived(
-            event, _source(msg), record=state.record(where.pcn), seen=seen, mode=self.mode, now=now
+            event,
+            _source(msg),
+            record=state.record(where.pcn),
+            seen=seen,
+            policy=self.policy,
+            now=now,
         )
 
     def on_withdrawn(
@@ -298,7 +183,6 @@ class ClaimsProcessor:
             _source(msg),
             pending=pending,
             record=state.record(pcn) if pcn else None,
-            mode=self.mode,
             now=now,
         )
         return self.commit(step)
@@ -316,7 +200,6 @@ class ClaimsProcessor:
                     _source(msg),
                     record_of=self.state.record,
                     pending_exists=self.state.has_pending,
-                    mode=self.mode,
                     now=now,
                 )
             except lifecycle.Refused as exc:
@@ -352,7 +235,12 @@ class ClaimsProcessor:
         out: list[Outgoing] = []
         async with self.locks[msg.partition]:
             for receiver, batch_key in self.state.batches(msg.partition):
-                out += await self.release_due(receiver, batch_key, now, exact=True)
+                out += await self.releaser.release_due(receiver, batch_key, now, exact=True)
+            checked = self.overdue_checked.get(msg.partition)
+            if checked is None or now - checked >= OVERDUE_CHECK_EVERY:
+                self.overdue_checked[msg.partition] = now
+                for record in self.state.waiting_records(msg.partition):
+                    out += self.commit(lifecycle.overdue_changes(record, self.policy, now))
         return out
 
     async def tick(self) -> None:
@@ -378,6 +266,7 @@ def register(w: Wiring) -> None:
         w.table("claims.transmissions", "state.claims.transmissions"),
     )
     state.pending.on_recover(state.rebuild_index)
+    state.records.on_recover(state.rebuild_waiting)
     claims = ClaimsProcessor(w, state, partners, mirror)
     # Two lanes over charges.billable: claims (keyed by receiver) and superbills
     # (self-pay, keyed by clinic).  A superbill waits on the disk (its PDF is

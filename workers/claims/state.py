@@ -81,6 +81,8 @@ class ClaimsState:
         self._parsed: dict[str, tuple[bytes, PendingEntry]] = {}
         # pending key -> the billable session it holds, as parsed when it arrived
         self._billable: dict[str, BillableSession] = {}
+        # partition -> patient control numbers of records with changes waiting
+        self._waiting: dict[int, set[str]] = {}
         # (receiver, batch key) -> its claim count and oldest arrival, so an arrival
         # checks its batch without reading it (built from the table when first asked)
         self._summaries: dict[tuple[str, str], batching.BatchSummary] = {}
@@ -192,6 +194,27 @@ class ClaimsState:
 
     def put_record(self, record: ClaimRecord) -> None:
         self.records[record.patient_control_number.encode()] = encode(record)
+        self._index_waiting(record)
+
+    def _index_waiting(self, record: ClaimRecord) -> None:
+        part = partition_for(record.receiver_id, self.partitions)
+        waiting = self._waiting.setdefault(part, set())
+        if record.waiting and record.changes_overdue_at is None:
+            waiting.add(record.patient_control_number)
+        else:
+            waiting.discard(record.patient_control_number)
+
+    def waiting_records(self, partition: int) -> list[ClaimRecord]:
+        """Records of the partition with changes waiting for the payer's claim number
+        (not yet reported overdue)."""
+        found = [self.record(pcn) for pcn in sorted(self._waiting.get(partition, ()))]
+        return [r for r in found if r is not None]
+
+    async def rebuild_waiting(self) -> None:
+        self._waiting.clear()
+        for raw in list(self.records.values()):
+            if raw is not None and b'"waiting":[]' not in raw:
+                self._index_waiting(ClaimRecord.parse_json(raw))
 
     def transmission(self, receiver: str, interchange: int) -> Transmission | None:
         raw = self.transmissions.get(Transmission.key_of(receiver, interchange).encode())

@@ -171,6 +171,8 @@ def account(data: TopicData, remit_files: int = 0) -> Accounting:
     denied = {v["patient_control_number"] for v in data.values("claims.denied")}
     claims: dict[str, str | int] = {
         "count": len(latest_claim),
+        # a claim is one patient's day: it may carry several sessions
+        "sessions": len({k for claim in latest_claim.values() for k in claim["session_keys"]}),
         "files": len(data.values("edi.outbound")),
         "charges": _money(charges),
         "paid": _money(paid),

@@ -240,6 +240,9 @@ def run_demo(
             "CLAIMS_OUTBOX_DIR": str(settings.outbox_dir),
             "CLAIMS_STATE_DIR": str(settings.state_dir),
             "CLAIMS_CLAIMS_TICK_INTERVAL_S": "0.5",
+            # the demo's days of service are at least two days old: each day's claim
+            # leaves as soon as the clinic's day has ended (no grace for late visits)
+            "CLAIMS_CLAIMS_DAY_GRACE_H": "0",
             "CLAIMS_COMMIT_INTERVAL_S": "1.0",
             "CLAIMS_LOG_FORMAT": "json",
             "CLAIMS_WEB_PORT": str(_free_port()),

@@ -349,9 +349,13 @@ def generate(
     counter = 0
     events: list[dict[str, Any]] = []
     while counter < sessions:
-        cid, pid, kind, rx = patients[counter % len(patients)]
+        index = counter % len(patients)
+        cid, pid, kind, rx = patients[index]
+        visit = counter // len(patients)
         counter += 1
-        dos = day0 - timedelta(days=1 + (counter * 7) % 28)
+        # a patient's visits are three days apart (28 different days before one repeats);
+        # every day is at least two days old, so its claim may leave at once
+        dos = day0 - timedelta(days=2 + (visit * 3 + index) % 28)
         therapist = f"t{1 + counter % 3}"
         events.append(_event(rng, cid, pid, therapist, f"s{counter:05d}", dos))
     for ev in events:

@@ -35,6 +35,7 @@ TOPICS = (
     "claims.adjudicated",
     "claims.denied",
     "claims.rejections",
+    "claims.changes-waiting",
     "remits.unmatched",
     "ops.dead-letters.status",
 )
@@ -63,6 +64,7 @@ class Overview:
     posted_ids: set[str] = field(default_factory=set)
     denied: dict[str, Item] = field(default_factory=dict)
     rejections: dict[str, Item] = field(default_factory=dict)
+    changes_waiting: dict[str, Item] = field(default_factory=dict)
     unmatched: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -102,6 +104,8 @@ class Overview:
         if value is None:
             if topic == "claims.rejections" and key is not None:
                 self.rejections.pop(key.decode(), None)  # closed without resending
+            if topic == "claims.changes-waiting" and key is not None:
+                self.changes_waiting.pop(key.decode(), None)  # the changes were sent
             return
         try:
             body = json.loads(value)
@@ -157,6 +161,8 @@ class Overview:
             self.denied[body["patient_control_number"]] = item
         elif topic == "claims.rejections":
             self.rejections[body["patient_control_number"]] = item
+        elif topic == "claims.changes-waiting":
+            self.changes_waiting[body["patient_control_number"]] = item
         elif topic == "remits.unmatched":
             self.unmatched[body["posting_id"]] = item
 
@@ -198,6 +204,8 @@ class Overview:
             ]
         if name == "remits.unmatched":
             return [i for k, i in self.unmatched.items() if k not in self.posted_ids]
+        if name == "claims.changes-waiting":
+            return list(self.changes_waiting.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:
@@ -254,6 +262,7 @@ class Overview:
                     "sessions.rejected",
                     "claims.denied",
                     "claims.rejections",
+                    "claims.changes-waiting",
                     "remits.unmatched",
                 )
             },

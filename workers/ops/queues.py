@@ -28,6 +28,7 @@ QUEUES = (
     "sessions.rejected",
     "claims.denied",
     "claims.rejections",
+    "claims.changes-waiting",
     "remits.unmatched",
 )
 
@@ -56,6 +57,14 @@ class QueueItem:
                 "reason": ",".join(r["code"] for r in b.get("reasons", []))[:60],
                 "message": b.get("message", "")[:120],
                 "since": b.get("rejected_at"),
+            }
+        if self.topic == "claims.changes-waiting":
+            return {
+                "id": self.id,
+                "claim": b.get("patient_control_number"),
+                "reason": "no-payer-claim-number",
+                "message": b.get("message", "")[:120],
+                "since": b.get("waiting_since"),
             }
         if self.topic == "claims.denied":
             reasons = ",".join(f"{r['group']}-{r['code']}" for r in b.get("reasons", []))

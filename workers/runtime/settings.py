@@ -219,8 +219,18 @@ class Settings(BaseSettings):
     )
 
     # --- Claims ---------------------------------------------------------------
-    claims_mode: Literal["visit", "day"] = Field(
-        default="visit", description="One claim per visit, or per patient, payer and day."
+    claims_day_grace_h: float = Field(
+        default=72,
+        ge=0,
+        description="Hours a day of service stays open after the clinic's midnight, so "
+        "visits reported late join its claim; then the day's claim is released.",
+    )
+    claims_replace_after_days: int = Field(
+        default=30,
+        ge=1,
+        description="A visit that arrives after its day's claim was sent waits for the "
+        "payer's claim number (from the 835) to replace the claim; after this many days "
+        "without one it becomes a work item on claims.changes-waiting.",
     )
     claims_tick_interval_s: float = Field(
         default=1.0, gt=0, description="How often batches are checked for their age."

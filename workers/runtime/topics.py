@@ -232,6 +232,14 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "claims.changes-waiting",
+        "Changes to sent claims still waiting for the payer's claim number after the "
+        "replacement period (work queue; a tombstone once they were sent).",
+        "<patient control number>",
+        "schemas.submission:ClaimChangesWaiting",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
         "claims.rejections",
         "Claims the payer's front door rejected, with the reasons (work queue).",
         "<patient control number>",

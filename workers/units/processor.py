@@ -1,7 +1,7 @@
 """The units processor: ``sessions.enriched`` -> ``charges.billable`` (faust edge only).
 
 Stateless: each enriched session is priced on its own by
-:func:`workers.units.engine.price_session`.  A redelivered session is priced
+:func:`workers.pricing.session.price_session`.  A redelivered session is priced
 again to the same lines; the claims stage de-duplicates by session identity.
 Output key: the receiver (see :func:`schemas.billing.billing_key`).
 """
@@ -12,12 +12,12 @@ import structlog
 
 from schemas.billing import ChargesWithdrawn, billing_key
 from schemas.outcomes import SessionRejected, SessionWithdrawn, parse_enriched_topic
+from workers.pricing.code_lists import default_code_lists
+from workers.pricing.session import price_session
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing
-from workers.units.code_lists import default_code_lists
-from workers.units.engine import price_session
 
 log = structlog.stdlib.get_logger("claims.units")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 
 def load(name: str) -> dict[str, Any]:
-    text = resources.files("workers.units").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("workers.pricing").joinpath("data", name).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from schemas.reference import CodeMapEntry, CodePairRule
-from workers.units.data_files import load
+from workers.pricing.data_files import load
 
 
 @dataclass(frozen=True)
