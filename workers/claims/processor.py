@@ -21,13 +21,8 @@ what they produced.
 
 Release
 -------
-Control numbers are reserved (the changelog record is sent) before the file is
-rendered, and *acknowledged by the broker* before anything is written; a claim
-that cannot be rendered is dead-lettered alone; a file that fails validation is
-not written and its claims go to ``charges.billable.dlq`` with the validator's
-findings; a valid file is written atomically (mode 0600) to
-``<outbox>/<receiver>/`` and announced on ``edi.outbound``, and each claim on
-``claims.submitted``.
+Files leave from due batches through :mod:`workers.claims.release` (control
+numbers on record first, the validation gate, the atomic write).
 """
 
 from __future__ import annotations
