@@ -210,6 +210,7 @@ class _Transaction:
             created=_date(self.bht.element(4)),
             payer_name=(self.payer.element(3) or None) if self.payer else None,
             payer_id=(self.payer.element(9) or None) if self.payer else None,
+            source_entity=(self.payer.element(1) or None) if self.payer else None,
             receipt_date=self.dates.get("050"),
             process_date=self.dates.get("009"),
             batch_reference=self.batch_reference,

@@ -189,6 +189,10 @@ class ClaimStatusReport(Contract):
     created: dt.date | None = Field(description="BHT04.")
     payer_name: str | None = Field(description="2100A NM103.")
     payer_id: str | None = Field(description="2100A NM109.")
+    source_entity: str | None = Field(
+        default=None,
+        description="2100A NM101: PR when the payer itself answers, AY for a clearinghouse.",
+    )
     receipt_date: dt.date | None = Field(description="2200A DTP*050.")
     process_date: dt.date | None = Field(description="2200A DTP*009.")
     batch_reference: str | None = Field(
@@ -241,9 +245,19 @@ class ClaimStatusReceived(Versioned):
     batch_reference: str | None
     payer_name: str | None
     payer_id: str | None
+    source_entity: str | None = Field(
+        default=None,
+        description="Who answered (2100A NM101): PR the payer, AY a clearinghouse; a "
+        "clearinghouse's REF*1K is its own number, not the payer's claim number.",
+    )
     claim: ClaimStatus
     envelope: AckEnvelope
     source: AckSource
+
+    @property
+    def payer_claim_number(self) -> str | None:
+        """REF*1K when it is the payer's own claim number (the payer answered)."""
+        return self.claim.payer_claim_number if self.source_entity == "PR" else None
 
 
 AckKind = Literal["999", "277CA", "277"]

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from schemas.acknowledgements import ClaimStatusReceived
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.coordination import secondary_pcn
 from schemas.outcomes import SessionWithdrawn
@@ -274,3 +275,61 @@ def test_the_command_contract_has_one_model_per_action() -> None:
         command("payer-claim-number", record)
     with pytest.raises(ValueError, match="line_units"):
         command("void", record, line_units={1: 2})
+
+
+# --- the payer's claim number from a 277CA ------------------------------------------------
+
+
+def _status(record: ClaimRecord, source_entity: str) -> ClaimStatusReceived:
+    from tests.unit.test_front_door import ack_277
+
+    ack = ack_277("ca-1", "A1", code="20")
+    claim = ack.claim.model_copy(
+        update={
+            "patient_control_number": record.patient_control_number,
+            "payer_claim_number": "PAYER-ICN-5",
+        }
+    )
+    return ack.model_copy(update={"claim": claim, "source_entity": source_entity})
+
+
+def test_a_payers_own_277ca_number_lets_a_void_go_before_the_835() -> None:
+    record = sent_record(session())
+    waiting = run(command("void", record), record).records[0]
+    step = lifecycle.on_277(
+        _status(waiting, "PR"), record_of={record.patient_control_number: waiting}.get, now=T0
+    )
+    [(_, entry, _)] = step.pending
+    void = cf.Claim.parse_json(entry.claim_json or "")
+    assert (void.frequency, void.payer_claim_number) == ("8", "PAYER-ICN-5")
+    assert step.records[-1].payer_claim_number == "PAYER-ICN-5"
+    assert step.records[-1].remitted_at is None  # a 277CA is not an adjudication
+
+
+def test_a_clearinghouses_277ca_number_is_its_own_and_does_not_count() -> None:
+    record = sent_record(session())
+    waiting = run(command("void", record), record).records[0]
+    step = lifecycle.on_277(
+        _status(waiting, "AY"), record_of={record.patient_control_number: waiting}.get, now=T0
+    )
+    assert not step.pending and step.records[-1].payer_claim_number is None
+
+
+def test_a_late_visit_waits_for_the_835_even_with_the_payers_number() -> None:
+    """The replacement of a day must not cross the original in the payer's system:
+    a 277CA number alone does not release it; the 835 does."""
+    first, late = session("s1"), session("s2")
+    record = sent_record(first)
+    arrived = Source(late.model_dump_json(), None)
+    step = lifecycle.charges_arrived(late, arrived, record=record, seen=False, policy=POLICY, now=T0)
+    waiting = step.records[-1]
+    numbered = lifecycle.on_277(
+        _status(waiting, "PR"), record_of={record.patient_control_number: waiting}.get, now=T0
+    )
+    assert not numbered.pending and len(numbered.records[-1].waiting) == 1
+    paid = run(
+        command("payer-claim-number", numbered.records[-1], payer_claim_number="PAYER-ICN-5"),
+        numbered.records[-1],
+    )
+    [(_, entry, _)] = paid.pending
+    assert cf.Claim.parse_json(entry.claim_json or "").frequency == "7"

@@ -254,6 +254,34 @@ def test_the_payer_claim_number_is_learned_once_for_later_corrections() -> None:
     assert step.ledger.payer_claim_number == "PAYER-1"
 
 
+def test_after_a_reversal_and_readjudication_the_current_payer_number_is_learned() -> None:
+    """The payer reverses its first adjudication (number PAYER-1) and adjudicates again
+    under a new number: later voids and corrections must carry the new one."""
+    sub = submitted()
+    pcn = sub.patient_control_number
+    s1 = reconcile.on_claim_payment(ledger_with(sub), payment(pcn), NOW)
+    reversal = payment(
+        pcn,
+        status="22",
+        charge="-170.00",
+        paid="-130.00",
+        adjustments=(("CO", "45", "-40.00"),),
+        trace="T2",
+        index=1,
+    )
+    s2 = reconcile.on_claim_payment(s1.ledger, reversal, NOW)
+    assert s2.ledger.payer_claim_number == "PAYER-1"  # nothing newer yet
+    assert not [o for o in s2.outputs if isinstance(o, reconcile.PayerClaimNumberLearned)]
+    again = payment(pcn, trace="T2", index=2, payer_claim="PAYER-2")
+    s3 = reconcile.on_claim_payment(s2.ledger, again, NOW)
+    learned = [o for o in s3.outputs if isinstance(o, reconcile.PayerClaimNumberLearned)]
+    assert [o.payer_claim_number for o in learned] == ["PAYER-2"]
+    assert s3.ledger.payer_claim_number == "PAYER-2"
+    same = payment(pcn, trace="T3", index=1, payer_claim="PAYER-2", paid="130.00")
+    s4 = reconcile.on_claim_payment(s3.ledger, same, NOW)
+    assert not [o for o in s4.outputs if isinstance(o, reconcile.PayerClaimNumberLearned)]
+
+
 def test_a_voided_claim_reversed_by_the_payer_owes_nothing() -> None:
     sub = submitted()
     pcn = sub.patient_control_number

@@ -34,6 +34,7 @@ def test_accepted_277ca_sample() -> None:
         "000000674",
     )
     assert (report.payer_name, report.receipt_date) == ("NYSDOH", dt.date(2011, 3, 11))
+    assert report.source_entity == "PR"  # the payer answered itself (a clearinghouse is AY)
     (claim,) = report.claims
     assert claim.patient_control_number == "5781"
     assert claim.payer_claim_number == "1107000000014420"

@@ -97,5 +97,17 @@ def resend_version(
 
 
 def ready_changes(record: ClaimRecord) -> list[PendingChange]:
-    """The waiting changes that can be sent now (all of them once the payer's number is known)."""
-    return list(record.waiting) if record.payer_claim_number else []
+    """The waiting changes that can be sent now, in order.
+
+    Every change needs the payer's claim number (an 835's CLP07, or the payer's own
+    277CA).  A day rebuilt from its visits (a late or withdrawn visit) also waits
+    for the payer's adjudication (an 835), so the replacement does not cross the
+    original in the payer's system; a change behind it waits with it."""
+    if not record.payer_claim_number:
+        return []
+    ready: list[PendingChange] = []
+    for change in record.waiting:
+        if change.reassemble and record.remitted_at is None:
+            break
+        ready.append(change)
+    return ready

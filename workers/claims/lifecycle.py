@@ -270,8 +270,8 @@ def _session_key(source_json: str) -> str | None:
 
 
 def queue_changes(record: ClaimRecord, now: datetime) -> Step:
-    """Turn the record's waiting changes into pending versions once the payer's
-    claim number is known (a change that cannot apply is refused with a warning)."""
+    """Turn the record's waiting changes that may go (:func:`ready_changes`) into
+    pending versions (a change that cannot apply is refused with a warning)."""
     changes = ready_changes(record)
     if not changes:
         return Step(records=[record])
@@ -289,16 +289,19 @@ def queue_changes(record: ClaimRecord, now: datetime) -> Step:
         entry = _version_entry(record, version, Source(change.source_json, change.source_ref), now)
         step.pending.append((_version_key(entry, version), entry, None))
         current = version
-    if record.changes_overdue_at is not None:
+    left = record.waiting[len(changes) :]
+    update: dict[str, object] = {"waiting": left}
+    if not left and record.changes_overdue_at is not None:  # the overdue item is resolved
         step.overdue_resolved.append(record.patient_control_number)
-    step.records.append(record.model_copy(update={"waiting": [], "changes_overdue_at": None}))
+        update["changes_overdue_at"] = None
+    step.records.append(record.model_copy(update=update))
     return step
 
 
 def overdue_changes(record: ClaimRecord, policy: Policy, now: datetime) -> Step:
     """Changes that have waited for the payer's claim number longer than the
     replacement period become one work item (once; resolved when they leave)."""
-    if not record.waiting or record.payer_claim_number or record.changes_overdue_at:
+    if not record.waiting or record.remitted_at or record.changes_overdue_at:
         return Step()
     since = min(c.requested_at for c in record.waiting)
     if now - since < policy.replace_after:
@@ -589,4 +592,11 @@ def on_277(
     claim_id = front_door.version_acknowledged(record, ack.batch_reference)
     step = _apply(record, front_door.verdict_of_277(ack, claim_id), now)
     step.outcomes.append(f"{ack.kind}-applied")
+    number = ack.payer_claim_number  # only the payer's own: a clearinghouse numbers its own
+    if number and record.payer_claim_number is None:
+        current = step.records[-1] if step.records else record
+        learned = current.model_copy(update={"payer_claim_number": number})
+        step.records = [r for r in step.records if r is not current]
+        step.add(queue_changes(learned, now))
+        step.outcomes.append("payer-claim-number-from-277")
     return step

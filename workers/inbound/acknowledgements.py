@@ -210,6 +210,7 @@ def messages(
                         batch_reference=status_report.batch_reference,
                         payer_name=status_report.payer_name,
                         payer_id=status_report.payer_id,
+                        source_entity=status_report.source_entity,
                         claim=claim,
                         envelope=tx.env,
                         source=tx.source,

@@ -293,13 +293,13 @@ def on_claim_payment(ledger: ClaimLedger, payment: RemittanceClaim, now: datetim
         posted_at=now,
     )
     outputs: list[Output] = []
-    update: dict[str, object] = {"postings": [*ledger.postings, posting]}
-    if claim.payer_claim_control_number and not ledger.payer_claim_number:
-        update["payer_claim_number"] = claim.payer_claim_control_number
+    postings = [*ledger.postings, posting]
+    update: dict[str, object] = {"postings": postings}
+    current = current_payer_claim_number(postings)
+    if current is not None and current != ledger.payer_claim_number:
+        update["payer_claim_number"] = current
         outputs.append(
-            PayerClaimNumberLearned(
-                ledger.patient_control_number, version.receiver_id, claim.payer_claim_control_number
-            )
+            PayerClaimNumberLearned(ledger.patient_control_number, version.receiver_id, current)
         )
     ledger = ledger.model_copy(update=update)
     outputs.insert(
@@ -325,6 +325,19 @@ def on_claim_payment(ledger: ClaimLedger, payment: RemittanceClaim, now: datetim
         if due is not None:
             outputs.append(due)
     return Step(ledger, outputs)
+
+
+def current_payer_claim_number(postings: list[Posting]) -> str | None:
+    """The payer's claim number of the latest adjudication that has not been reversed:
+    after a reversal and a re-adjudication, voids and corrections must name the new
+    number (REF*F8), not the reversed one.  None while every adjudication is reversed."""
+    reversed_ids = {p.reverses for p in postings if p.reverses}
+    for posting in reversed(postings):
+        if posting.category == "reversed" or posting.posting_id in reversed_ids:
+            continue
+        if posting.payer_claim_number:
+            return posting.payer_claim_number
+    return None
 
 
 def _coordination(
