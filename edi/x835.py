@@ -295,12 +295,14 @@ class _Service:
 class _Claim:
     """A claim (CLP) being read."""
 
-    __slots__ = ("adjustments", "fields", "services")
+    __slots__ = ("adjustments", "crossover_carrier", "fields", "remarks", "services")
 
     def __init__(self, fields: dict[str, object]):
         self.fields = fields
         self.adjustments: list[Adjustment] = []
         self.services: list[ServicePayment] = []
+        self.remarks: list[Remark] = []
+        self.crossover_carrier: str | None = None
 
 
 class _Transaction:
@@ -345,6 +347,8 @@ class _Parser:
             "REF": self._ref,
             "LX": self._lx,
             "CLP": self._clp,
+            "MOA": self._moa,
+            "NM1": self._nm1,
             "CAS": self._cas,
             "SVC": self._svc,
             "DTM": self._dtm,
@@ -518,6 +522,23 @@ class _Parser:
             }
         )
 
+    def _moa(self, segment: Segment) -> None:
+        """MOA03-MOA07: the claim's remark codes (the rest of MOA is Medicare's)."""
+        claim = self.claim
+        if claim is None:
+            raise X835Error.at(segment, "MOA outside a claim")
+        for n in range(3, 8):
+            code = _code(segment, n)
+            if code is not None:
+                claim.remarks.append(Remark(qualifier="HE", code=code))
+
+    def _nm1(self, segment: Segment) -> None:
+        """In a claim, NM1*TT names the payer the claim was crossed over to; patients'
+        and insureds' names (QC, IL) are not kept."""
+        claim = self.claim
+        if claim is not None and segment.element(1) == "TT" and self.service is None:
+            claim.crossover_carrier = _text(segment, 3) or "(unnamed)"
+
     def _cas(self, segment: Segment) -> None:
         owner = self.service or self.claim
         if owner is None:
@@ -660,6 +681,10 @@ class _Parser:
             fields["adjustments"] = tuple(claim.adjustments)
         if claim.services:
             fields["services"] = tuple(claim.services)
+        if claim.remarks:
+            fields["remarks"] = tuple(claim.remarks)
+        if claim.crossover_carrier is not None:
+            fields["crossover_carrier"] = claim.crossover_carrier
         payment = ClaimPayment(**fields)  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
         errors = claim_balance_errors(payment)
         if errors:
@@ -935,9 +960,10 @@ def _claim_parties(writer: _Writer835, details: ClaimDetails | None) -> None:
         _nm1_835(writer, "IL", insured, insured.entity_type)
 
 
-def _claim_dates(writer: _Writer835, details: ClaimDetails) -> None:
-    if details.claim_remarks:
-        writer.segment("MOA", None, None, *details.claim_remarks)
+def _claim_dates(writer: _Writer835, details: ClaimDetails, claim: ClaimPayment) -> None:
+    remarks = details.claim_remarks or tuple(r.code for r in claim.remarks)
+    if remarks:
+        writer.segment("MOA", None, None, *remarks[:5])
     if details.statement_from is not None:
         writer.segment("DTM", "232", _d8(details.statement_from))
     if details.statement_to is not None:
@@ -1000,8 +1026,12 @@ def _claim_payment(
     )
     _cas(writer, claim.adjustments)
     _claim_parties(writer, details)
+    if claim.crossover_carrier is not None:
+        writer.segment("NM1", "TT", "2", claim.crossover_carrier)
     if details is not None:
-        _claim_dates(writer, details)
+        _claim_dates(writer, details, claim)
+    elif claim.remarks:
+        writer.segment("MOA", None, None, *(r.code for r in claim.remarks[:5]))
     services = details.services if details is not None else ()
     if services and len(services) != len(claim.services):
         raise writer.error("details: one ServiceDetails per service line, or none")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Discriminator, Field, StringConstraints, TypeAdapter
 
 from schemas.base import Contract, Versioned
 from schemas.remittance import (
@@ -104,6 +104,10 @@ class LineMatch(Contract):
     rule: Literal["line-control-number", "procedure-date-units", "unmatched"]
     charge: Amount
     paid: Amount
+    denied: Amount = Field(
+        default=Decimal(0),
+        description="The line's adjustments that need work (denials, wrong coverage order).",
+    )
 
 
 class Posting(Contract):
@@ -149,11 +153,33 @@ class SubmittedVersion(Contract):
     primary_claim: str | None = Field(
         default=None, description="This is the secondary claim of that primary claim."
     )
+    expected_from_payer: Amount | None = Field(
+        default=None,
+        description="A secondary claim: what the primary left (its patient responsibility "
+        "and exhausted benefits), the most this payer owes; the charge is the primary's.",
+    )
+    date_of_service: dt.date | None = Field(
+        default=None, description="The claim's first date of service (insurance A/R ages from it)."
+    )
 
 
 class LinkedProviderAdjustment(Contract):
     remittance_id: str
     adjustment: ProviderAdjustment
+
+
+class WriteOff(Contract):
+    """An amount the billing company gives up on (audited); it reverses itself when
+    money later arrives for it (a write-off never exceeds what is still open)."""
+
+    write_off_id: str
+    line_control_number: str | None = Field(
+        default=None, description="The line written off; null: the claim's open amount."
+    )
+    amount: Amount
+    reason: str
+    operator: str
+    written_off_at: AwareDatetime
 
 
 class ClaimLedger(Versioned):
@@ -174,6 +200,7 @@ class ClaimLedger(Versioned):
         default=None,
         description="Coordination of benefits: secondary claim requested, or crossover.",
     )
+    write_offs: list[WriteOff] = Field(default_factory=list)
 
     @property
     def charge(self) -> Decimal:
@@ -181,6 +208,34 @@ class ClaimLedger(Versioned):
             return Decimal(0)
         latest = self.submitted[-1]
         return Decimal(0) if latest.frequency == "8" else latest.charge
+
+    @property
+    def owed(self) -> Decimal:
+        """The most this payer owes: the charge, or for a secondary claim what the
+        primary left."""
+        if not self.submitted:
+            return Decimal(0)
+        latest = self.submitted[-1]
+        if latest.frequency == "8":
+            return Decimal(0)
+        if latest.expected_from_payer is not None:
+            return latest.expected_from_payer
+        return latest.charge
+
+    @property
+    def prior_payer(self) -> Decimal:
+        """What the adjustments say of earlier payers (OA-23): not money of this claim."""
+        from schemas.adjustments import classify
+
+        return sum(
+            (
+                a.amount
+                for p in self.postings
+                for a in p.adjustment_detail
+                if classify(a.group, a.reason) == "prior-payer"
+            ),
+            Decimal(0),
+        )
 
     @property
     def paid(self) -> Decimal:
@@ -196,11 +251,10 @@ class ClaimLedger(Versioned):
 
     @property
     def outstanding(self) -> Decimal:
+        """What no posting has answered yet (negative: more answered than owed)."""
         if not self.submitted:
             return Decimal(0)
-        if self.submitted[-1].frequency == "8":
-            return Decimal(0) - self.paid - self.adjusted
-        return self.charge - self.paid - self.adjusted
+        return self.owed - self.paid - (self.adjusted - self.prior_payer)
 
 
 class ClaimAdjudicated(Versioned):
@@ -219,16 +273,53 @@ class ClaimAdjudicated(Versioned):
 
 
 class ClaimDenied(Versioned):
-    """A claim the payer paid nothing on, with reason and remark texts (``claims.denied``)."""
+    """A denial someone must work, with reason and remark texts (``claims.denied``):
+    a claim the payer paid nothing on for a reason that is not patient
+    responsibility (``scope`` claim), or one line of it denied on an otherwise
+    answered claim (``scope`` line).  Open until the claim is sent again (an
+    appeal), paid, or written off."""
 
     event_type: Literal["claim.denied"] = "claim.denied"
     patient_control_number: str
     clinic_id: str
     payer_id: str
     posting_id: str
+    scope: Literal["claim", "line"] = "claim"
+    line_control_number: str | None = None
+    procedure: str | None = None
+    amount: Amount | None = Field(default=None, description="The amount denied.")
     reasons: list[dict[str, str]] = Field(description="group, code, text, amount")
     remarks: list[dict[str, str]] = Field(default_factory=list, description="code, text")
     denied_at: AwareDatetime
+
+    @property
+    def item_id(self) -> str:
+        """One denial of one posting: the claim, or one of its lines."""
+        return f"{self.posting_id}/{self.line_control_number or 'claim'}"
+
+
+class ClaimCobReview(Versioned):
+    """A payer says it is not the primary for the claim (CO-22, CO-109): the patient's
+    coverage order must be fixed and the right payer billed as primary
+    (``claims.cob-review``, key CLM01)."""
+
+    event_type: Literal["claim.cob-review"] = "claim.cob-review"
+    patient_control_number: str
+    clinic_id: str
+    payer_id: str
+    reasons: list[dict[str, str]] = Field(description="group, code, text, amount")
+    message: str
+    raised_at: AwareDatetime
+
+
+class ClaimWrittenOff(Versioned):
+    """A write-off recorded on a claim (``claims.write-offs``, key CLM01)."""
+
+    event_type: Literal["claim.written-off"] = "claim.written-off"
+    patient_control_number: str
+    clinic_id: str
+    payer_id: str
+    write_off: WriteOff
 
 
 class RemittanceUnmatched(Versioned):
@@ -243,13 +334,39 @@ class RemittanceUnmatched(Versioned):
     reported_at: AwareDatetime
 
 
-class RemitCommand(Versioned):
-    """Operations on unmatched payments (``remits.commands``, key: the CLP01 it was filed under)."""
+class _RemitCommandBase(Versioned):
+    """An instruction to the reconciliation (``remits.commands``, key: the patient
+    control number whose ledger it concerns)."""
 
     event_type: Literal["remit.command"] = "remit.command"
+    patient_control_number: str
+    requested_by: str | None = None
+    requested_at: AwareDatetime
+
+
+class RemitCommand(_RemitCommandBase):
+    """Post an unmatched payment to the claim it belongs to."""
+
     action: Literal["assign"]
     posting_id: str
     patient_control_number: str = Field(description="The CLP01 the payment arrived with.")
     assign_to: str = Field(description="The patient control number it really belongs to.")
-    requested_by: str | None = None
-    requested_at: AwareDatetime
+
+
+class WriteOffCommand(_RemitCommandBase):
+    """Write off what the payer leaves open on a claim, or on one line of it."""
+
+    action: Literal["write-off"]
+    line_number: int | None = Field(default=None, ge=1, le=50)
+    amount: Amount | None = Field(default=None, description="Default: all that is open.")
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=200)]
+    operator: str
+
+
+REMIT_COMMAND: TypeAdapter[RemitCommand | WriteOffCommand] = TypeAdapter(
+    Annotated[RemitCommand | WriteOffCommand, Discriminator("action")]
+)
+
+
+def parse_remit_command(raw: bytes | str) -> RemitCommand | WriteOffCommand:
+    return REMIT_COMMAND.validate_json(raw)

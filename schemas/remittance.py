@@ -22,7 +22,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Final, Literal, Self
 
-from pydantic import PlainSerializer, model_validator
+from pydantic import Field, PlainSerializer, model_validator
 
 from schemas.base import Contract
 
@@ -118,6 +118,13 @@ class ClaimPayment(Contract):
     payer_claim_control_number: str | None = None
     adjustments: tuple[Adjustment, ...] = ()
     services: tuple[ServicePayment, ...] = ()
+    remarks: tuple[Remark, ...] = Field(
+        default=(), description="Claim-level remark codes (MOA03-MOA07), qualifier HE."
+    )
+    crossover_carrier: str | None = Field(
+        default=None,
+        description="NM1*TT: the payer the claim was forwarded to (crossover), by name.",
+    )
 
 
 class ProviderAdjustment(Contract):

@@ -327,6 +327,20 @@ def cmd_price(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_write_off(args: argparse.Namespace) -> int:
+    from workers.commands import write_offs
+
+    settings = _settings()
+    try:
+        command = write_offs.build(settings, args.pcn, args.reason, args.line, args.amount)
+    except write_offs.WriteOffInputError as exc:
+        raise UsageError(str(exc)) from None
+    write_offs.send(settings, command)
+    what = f"line {args.line} of claim" if args.line else "claim"
+    print(f"write-off requested for {what} {args.pcn} (recorded by the reconciliation)")
+    return 0
+
+
 def cmd_claim(args: argparse.Namespace) -> int:
     from workers.commands.claim_changes import ClaimNotFound, build_command, send_command
 
@@ -409,10 +423,15 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 0
         headers = FOLLOW_UP_HEADERS
     else:
-        from workers.remits.reports import cob_report
+        from workers.remits.reports import cob_report, credits_report
 
         ledgers = load_ledgers(settings)
-        report = {"ar": aging_report, "denials": denials_report, "cob": cob_report}[args.action]
+        report = {
+            "ar": aging_report,
+            "denials": denials_report,
+            "credits": credits_report,
+            "cob": cob_report,
+        }[args.action]
         rows, headers = report(ledgers)
     if args.csv:
         import csv
@@ -794,6 +813,15 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--units", nargs="*", metavar="LINE=UNITS")
             q.add_argument("--diagnosis", nargs="*", metavar="ICD10")
         q.set_defaults(func=cmd_claim)
+    q = csub.add_parser(
+        "write-off",
+        help="write off what a payer leaves open on a claim (audited; undone if money comes)",
+    )
+    q.add_argument("pcn", metavar="PATIENT_CONTROL_NUMBER")
+    q.add_argument("--line", type=int, help="one line (default: the whole claim)")
+    q.add_argument("--amount", help="how much (default: all that is open)")
+    q.add_argument("--reason", required=True, help="why (kept with the claim, audited)")
+    q.set_defaults(func=cmd_write_off)
 
     p = sub.add_parser("edi", help="X12 tools: validate, render 837P, parse 835")
     esub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -825,8 +853,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="accounts receivable and denials reports")
     rsub = p.add_subparsers(dest="action", required=True, metavar="REPORT")
     for name, text in (
-        ("ar", "outstanding balances by age, clinic and payer"),
-        ("denials", "denied claims by reason"),
+        ("ar", "what payers owe, by days since the date of service, clinic and payer"),
+        ("denials", "open denials (not appealed or written off), per claim, with reasons"),
+        ("credits", "credit balances: claims a payer paid more on than they charge"),
         ("follow-up", "claims taken in at the front door with no 835 after N days"),
         ("cob", "claims followed through primary and secondary payers"),
         ("prescriptions", "progress reports and renewals due to prescribing physicians"),

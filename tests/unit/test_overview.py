@@ -75,7 +75,15 @@ MESSAGES = [
             },
         },
     ),
-    ("claims.denied", {"patient_control_number": "P2", "reasons": []}),
+    (
+        "claims.denied",
+        {
+            "patient_control_number": "P2",
+            "posting_id": "R1#3",
+            "reasons": [],
+            "denied_at": "2026-03-20T10:00:00Z",
+        },
+    ),
     ("remits.unmatched", {"posting_id": "R1#2", "patient_control_number": "P9"}),
     # P2 rejected at the front door (open); P1's version 0 rejection was resent as version 1
     ("claims.rejections", {"patient_control_number": "P2", "version": 1, "reasons": []}),
@@ -117,6 +125,36 @@ def test_a_rejection_closed_without_resending_leaves_the_queue() -> None:
     assert o.queue("claims.rejections") == []
 
 
+def test_a_denial_stays_open_until_appealed_or_written_off() -> None:
+    """A line denied on a paid claim is open though the claim was paid; a write-off of
+    that line closes it; a whole-claim denial closes when the claim is sent again."""
+    o = Overview()
+    line = {
+        "patient_control_number": "P7",
+        "posting_id": "R2#1",
+        "scope": "line",
+        "line_control_number": "P7-1-2",
+        "reasons": [],
+        "denied_at": "2026-03-20T10:00:00Z",
+    }
+    o.apply("claims.denied", 0, 0, b"P7", json.dumps(line).encode())
+    paid = {"patient_control_number": "P7", "posting": {"posting_id": "R2#1",
+            "category": "partially-paid", "posted_at": "2026-03-20T10:00:00Z"}}  # fmt: skip
+    o.apply("claims.adjudicated", 0, 1, b"P7", json.dumps(paid).encode())
+    assert len(o.queue("claims.denied")) == 1
+    written = {"patient_control_number": "P7", "write_off": {"line_control_number": "P7-1-2"}}
+    o.apply("claims.write-offs", 0, 2, b"P7", json.dumps(written).encode())
+    assert o.queue("claims.denied") == []
+    whole = {**line, "patient_control_number": "P8", "posting_id": "R2#2", "scope": "claim",
+             "line_control_number": None}  # fmt: skip
+    o.apply("claims.denied", 0, 3, b"P8", json.dumps(whole).encode())
+    assert len(o.queue("claims.denied")) == 1
+    again = {"patient_control_number": "P8", "version": 2, "frequency": "7", "clinic_id": "c1",
+             "payer_id": "acme", "charge_total": "80.00", "submitted_at": "2026-03-25T10:00:00Z"}  # fmt: skip
+    o.apply("claims.submitted", 0, 4, b"P8", json.dumps(again).encode())
+    assert o.queue("claims.denied") == []
+
+
 def test_changes_waiting_leave_their_queue_when_they_are_sent() -> None:
     o = Overview()
     body = {"patient_control_number": "P6", "changes": ["correct: late visit"]}
@@ -134,6 +172,7 @@ def test_the_same_picture_in_any_order() -> None:
         "claims.denied": 1,
         "claims.rejections": 1,
         "claims.changes-waiting": 1,
+        "claims.cob-review": 0,
         "remits.unmatched": 1,
     }
     assert expected["dead_letters_total"] == 1

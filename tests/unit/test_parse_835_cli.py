@@ -48,7 +48,8 @@ TRANSACTION_KEYS = [
 PAYMENT_KEYS = ["amount", "credit_debit", "method", "date", "trace_number", "payer_trace_id"]
 CLAIM_KEYS = [
     "patient_control_number", "status_code", "charge", "paid", "patient_responsibility",
-    "filing_indicator", "payer_claim_control_number", "adjustments", "services",
+    "filing_indicator", "payer_claim_control_number", "adjustments", "services", "remarks",
+    "crossover_carrier",
 ]  # fmt: skip
 SERVICE_KEYS = [
     "procedure", "modifiers", "charge", "paid", "units", "original_procedure", "original_units",
@@ -180,6 +181,8 @@ def test_json_values_of_a_sample() -> None:
                 "remarks": [],
             }
         ],
+        "remarks": [],
+        "crossover_carrier": None,
     }
     assert first["provider_adjustments"] == [
         {

@@ -15,7 +15,15 @@ from schemas.reconciliation import (
     RemittanceUnmatched,
     remittance_id,
 )
-from schemas.remittance import Adjustment, ClaimPayment, Payee, Payer, Payment, ServicePayment
+from schemas.remittance import (
+    Adjustment,
+    ClaimPayment,
+    Payee,
+    Payer,
+    Payment,
+    Remark,
+    ServicePayment,
+)
 from schemas.submission import ClaimSubmitted
 from tests import factories as f
 from tests.pipeline import billable
@@ -300,19 +308,35 @@ def test_a_voided_claim_reversed_by_the_payer_owes_nothing() -> None:
     assert out.charge == 0 and out.paid_total == 0 and out.outstanding == 0
 
 
-def test_reports_age_outstanding_balances_and_count_denials() -> None:
-    sub = submitted()
-    open_ledger = ledger_with(sub)
+def test_reports_age_what_payers_owe_from_the_date_of_service_and_list_open_denials() -> None:
+    """One claim unanswered, another denied (CO-197): both are owed by the payer, aged
+    from their date of service (2026-03-02, 49 days before the report)."""
+    from tests import factories as f
+
+    unanswered = submitted()
+    other = submitted(
+        base=assemble_claim(
+            [
+                billable(
+                    session=f.session(session_id="s9", patient_id="p9", dos="2026-03-02"),
+                    patient=f.patient(patient_id="p9"),
+                )
+            ]
+        )
+    )
     denied = reconcile.on_claim_payment(
-        ledger_with(sub),
-        payment(sub.patient_control_number, paid="0.00", adjustments=(("CO", "197", "170.00"),)),
+        ledger_with(other),
+        payment(other.patient_control_number, paid="0.00", adjustments=(("CO", "197", "170.00"),)),
         NOW,
     )
-    rows, headers = aging_report([open_ledger, denied.ledger], today=date(2026, 4, 20))
-    assert headers == ["clinic", "payer", "0-30", "31-60", "61-90", "90+", "total"]
-    assert rows == [["c1", "p1", "0.00", "170.00", "0.00", "0.00", "170.00"]]
-    rows, _ = denials_report([open_ledger, denied.ledger])
-    assert rows[0][:3] == ["CO-197", rows[0][1], "1"] and "authorization" in rows[0][1]
+    ledgers = [ledger_with(unanswered), denied.ledger]
+    rows, headers = aging_report(ledgers, today=date(2026, 4, 20))
+    assert headers == ["clinic", "payer", "0-30", "31-60", "61-90", "91-120", "120+", "total"]
+    assert rows == [["c1", "p1", "0.00", "340.00", "0.00", "0.00", "0.00", "340.00"]]
+    rows, headers = denials_report(ledgers, today=date(2026, 4, 20))
+    [row] = rows
+    assert row[0] == other.patient_control_number and row[5] == "170.00"
+    assert row[6] == "CO-197" and "authorization" in row[7] and row[4] == "31-60"
 
 
 # --- coordination of benefits -------------------------------------------------------------
@@ -335,7 +359,9 @@ def test_a_primary_answer_leaving_a_balance_asks_for_the_secondary_claim_once() 
     (due,) = [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
     assert due.patient_control_number == pcn and due.payment.paid == D("130.00")
     assert due.paid_on == date(2026, 3, 30)
-    assert step.ledger.coordination == f"secondary claim requested ({pcn}S)"
+    assert step.ledger.coordination == (
+        f"secondary claim requested ({pcn}S) for 40.00 the primary left"
+    )
     # a later payment (e.g. a correction) does not ask again
     again = reconcile.on_claim_payment(
         step.ledger, payment(pcn, trace="T2", adjustments=(("PR", "1", "40.00"),)), NOW
@@ -371,3 +397,131 @@ def test_no_next_payer_or_paid_in_full_asks_for_nothing() -> None:
     step = reconcile.on_claim_payment(ledger, full, NOW)
     assert not [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
     assert step.ledger.coordination is None
+
+
+# --- what an adjustment means: denials, patient responsibility, coordination ----------------
+
+
+def posted(step: reconcile.Step) -> list[ClaimDenied]:
+    return [o for o in step.outputs if isinstance(o, ClaimDenied)]
+
+
+def test_a_claim_paid_nothing_for_deductible_is_patient_responsibility_not_a_denial() -> None:
+    sub = submitted()
+    pcn = sub.patient_control_number
+    step = reconcile.on_claim_payment(
+        ledger_with(sub),
+        payment(pcn, paid="0.00", adjustments=(("CO", "45", "40.00"), ("PR", "1", "130.00"))),
+        NOW,
+    )
+    assert adjudicated(step).posting.category == "patient-responsibility"
+    assert posted(step) == []
+
+
+def test_a_line_denied_on_a_paid_claim_is_a_denial_item_of_its_own() -> None:
+    """A line CAS*CO*50 on an otherwise paid claim: one denial, for that line."""
+    sub = submitted()
+    pcn = sub.patient_control_number
+    lines = sub.claim.lines
+    services = (
+        ServicePayment(
+            procedure=lines[0].procedure,
+            charge=lines[0].charge,
+            paid=D("60.00"),
+            units=D(lines[0].units),
+            line_control_number=lines[0].line_control_number,
+            adjustments=(Adjustment(group="CO", reason="45", amount=lines[0].charge - 60),),
+        ),
+        ServicePayment(
+            procedure=lines[1].procedure,
+            charge=lines[1].charge,
+            paid=D("0.00"),
+            units=D(lines[1].units),
+            line_control_number=lines[1].line_control_number,
+            adjustments=(Adjustment(group="CO", reason="50", amount=lines[1].charge),),
+            remarks=(Remark(qualifier="HE", code="N115"),),
+        ),
+    )
+    answer = payment(pcn, paid="60.00", adjustments=(), services=services)
+    answer = answer.model_copy(
+        update={
+            "claim": answer.claim.model_copy(
+                update={"remarks": (Remark(qualifier="HE", code="MA130"),)}
+            )
+        }
+    )
+    step = reconcile.on_claim_payment(ledger_with(sub), answer, NOW)
+    assert adjudicated(step).posting.category == "partially-paid"
+    [denied] = posted(step)
+    assert (denied.scope, denied.line_control_number) == ("line", lines[1].line_control_number)
+    assert denied.amount == lines[1].charge
+    assert [(r["group"], r["code"]) for r in denied.reasons] == [("CO", "50")]
+    assert [r["code"] for r in denied.remarks] == ["MA130", "N115"]
+    assert all(r["text"] and "not in our list" not in r["text"] for r in denied.remarks)
+
+
+def test_the_secondary_is_sent_for_patient_share_or_exhausted_benefits_only() -> None:
+    """PR and CO-119 leave money for the next payer; CO-45 alone, CO-50 and CO-197 do
+    not (the next payer would deny what the primary's contract wrote off or denied)."""
+    cases = {
+        (("PR", "2", "40.00"),): True,
+        (("CO", "119", "40.00"),): True,
+        (("CO", "45", "40.00"),): False,
+        (("CO", "50", "40.00"),): False,
+        (("CO", "197", "40.00"),): False,
+    }
+    for adjustments, asked in cases.items():
+        event = with_secondary()
+        pcn = event.patient_control_number
+        ledger = reconcile.on_submitted(
+            ClaimLedger.new(patient_control_number=pcn), event, NOW
+        ).ledger
+        step = reconcile.on_claim_payment(ledger, payment(pcn, adjustments=adjustments), NOW)
+        due = [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+        assert bool(due) is asked, adjustments
+
+
+def test_a_crossover_by_carrier_or_remark_suppresses_our_secondary_claim() -> None:
+    for update in (
+        {"crossover_carrier": "SPOUSE PLAN"},
+        {"remarks": (Remark(qualifier="HE", code="MA18"),)},
+    ):
+        event = with_secondary()
+        pcn = event.patient_control_number
+        ledger = reconcile.on_submitted(
+            ClaimLedger.new(patient_control_number=pcn), event, NOW
+        ).ledger
+        answer = payment(pcn, adjustments=(("PR", "1", "40.00"),))
+        answer = answer.model_copy(update={"claim": answer.claim.model_copy(update=update)})
+        step = reconcile.on_claim_payment(ledger, answer, NOW)
+        assert not [o for o in step.outputs if isinstance(o, reconcile.SecondaryClaimDue)]
+        assert step.ledger.coordination is not None and "crossover" in step.ledger.coordination
+
+
+def test_a_wrong_coverage_order_goes_to_cob_review() -> None:
+    from schemas.reconciliation import ClaimCobReview
+
+    sub = submitted()
+    pcn = sub.patient_control_number
+    step = reconcile.on_claim_payment(
+        ledger_with(sub), payment(pcn, paid="0.00", adjustments=(("CO", "22", "170.00"),)), NOW
+    )
+    [review] = [o for o in step.outputs if isinstance(o, ClaimCobReview)]
+    assert review.patient_control_number == pcn and "coverage order" in review.message
+    assert [(r["group"], r["code"]) for r in review.reasons] == [("CO", "22")]
+
+
+def test_a_secondary_ledger_owes_only_what_the_primary_left() -> None:
+    from tests.unit.test_secondary_claims import commercial_then_secondary_plan, primary_payment
+    from workers.claims.secondary import secondary_claim
+
+    primary = assemble_claim([commercial_then_secondary_plan()])
+    answer, paid_on = primary_payment(primary, {"patient_share": {"coinsurance_percent": "20"}})
+    claim = secondary_claim(primary, [commercial_then_secondary_plan()], answer, paid_on)
+    event = submitted(base=claim)
+    ledger = reconcile.on_submitted(
+        ClaimLedger.new(patient_control_number=event.patient_control_number), event, NOW
+    ).ledger
+    left = sum((a.amount for a in reconcile._all_adjustments(answer) if a.group == "PR"), D(0))
+    assert left > 0 and ledger.owed == left and ledger.outstanding == left
+    assert ledger.charge == primary.total_charge  # the claim's charge is the primary's

@@ -15,12 +15,14 @@ from pydantic import ValidationError
 
 from edi.segments import X12EnvelopeError, X12Error, X12SyntaxError, render_isa, render_segment
 from edi.x835 import (
+    RemittanceDetails,
     X835Error,
     check_balance,
     claim_balance_errors,
     iter_835_events,
     parse_835,
     parse_835_file,
+    render_835,
     transaction_balance_error,
 )
 from schemas.remittance import (
@@ -28,6 +30,7 @@ from schemas.remittance import (
     Balance,
     BalanceError,
     ClaimPayment,
+    Remark,
     Remittance,
     RemittanceHeader,
     RemittanceSummary,
@@ -189,6 +192,40 @@ def test_medicare_sample_plb_and_claims_without_lines() -> None:
         "reference": "CP",
         "amount": D("-1.27"),
     }
+
+
+def test_claim_remarks_from_moa_are_read() -> None:
+    """MOA03-MOA07 are the claim's remark codes (MA02 on the Medicare sample)."""
+    (remittance,) = parse(MEDICARE)
+    remarks = [[(r.qualifier, r.code) for r in c.remarks] for c in remittance.claims]
+    assert ("HE", "MA02") in [r for claim in remarks for r in claim]
+
+
+def test_a_crossover_carrier_and_moa_remarks_survive_writing_and_reading() -> None:
+    """NM1*TT names the payer the claim was forwarded to; the writer writes what the
+    reader reads."""
+    (remittance,) = parse(REVERSAL)
+    claim = remittance.claims[1].model_copy(
+        update={
+            "crossover_carrier": "SPOUSE PLAN",
+            "remarks": (Remark(qualifier="HE", code="MA18"), Remark(qualifier="HE", code="N89")),
+        }
+    )
+    from tests.unit.test_payer_sim import ADDRESS
+
+    rewritten = remittance.model_copy(update={"claims": (remittance.claims[0], claim)})
+    text = render_835(
+        rewritten,
+        sender_id="PAYER",
+        receiver_id="CLINIC",
+        control_number=7,
+        created_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+        details=RemittanceDetails(payer_address=ADDRESS),
+    )
+    assert "NM1*TT*2*SPOUSE PLAN~" in text and "MOA***MA18*N89~" in text
+    (back,) = parse_835(text.encode())
+    assert back.claims[1].crossover_carrier == "SPOUSE PLAN"
+    assert [r.code for r in back.claims[1].remarks] == ["MA18", "N89"]
 
 
 def test_secondary_sample_cas_triples_with_and_without_quantity() -> None:

@@ -23,6 +23,7 @@ AuditAction = Literal[
     "queue-retry",
     "queue-reveal",
     "dashboard-reveal",
+    "claim-write-off",
 ]
 
 

@@ -36,6 +36,8 @@ TOPICS = (
     "claims.denied",
     "claims.rejections",
     "claims.changes-waiting",
+    "claims.cob-review",
+    "claims.write-offs",
     "remits.unmatched",
     "ops.dead-letters.status",
 )
@@ -65,6 +67,11 @@ class Overview:
     denied: dict[str, Item] = field(default_factory=dict)
     rejections: dict[str, Item] = field(default_factory=dict)
     changes_waiting: dict[str, Item] = field(default_factory=dict)
+    cob_review: dict[str, Item] = field(default_factory=dict)
+    #: per claim: the lines written off (None: the whole claim)
+    written_off: dict[str, set[str | None]] = field(default_factory=dict)
+    #: per claim: when its latest version was sent (an appeal resubmits)
+    last_sent: dict[str, str] = field(default_factory=dict)
     unmatched: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -132,6 +139,7 @@ class Overview:
             self.cancelled_sessions.add(body["session_key"])
         elif topic == "claims.submitted":
             pcn = body["patient_control_number"]
+            self.last_sent[pcn] = max(self.last_sent.get(pcn, ""), body["submitted_at"])
             previous = self.claims.get(pcn)
             first = (
                 min(body["submitted_at"], previous["first_submitted"])
@@ -158,13 +166,31 @@ class Overview:
             if body["posting"]["category"] not in ("denied", "reversed"):
                 self.paid_claims.add(pcn)
         elif topic == "claims.denied":
-            self.denied[body["patient_control_number"]] = item
+            line = body.get("line_control_number") or "claim"
+            self.denied[f"{body['posting_id']}/{line}"] = item
+        elif topic == "claims.write-offs":
+            written = body["write_off"]
+            lines = self.written_off.setdefault(body["patient_control_number"], set())
+            lines.add(written.get("line_control_number"))
+        elif topic == "claims.cob-review":
+            self.cob_review[body["patient_control_number"]] = item
         elif topic == "claims.rejections":
             self.rejections[body["patient_control_number"]] = item
         elif topic == "claims.changes-waiting":
             self.changes_waiting[body["patient_control_number"]] = item
         elif topic == "remits.unmatched":
             self.unmatched[body["posting_id"]] = item
+
+    def _denial_open(self, body: dict[str, Any]) -> bool:
+        """A denial is open until the claim is sent again (an appeal), written off (the
+        whole claim or the line), or -- a whole-claim denial -- paid."""
+        pcn = body["patient_control_number"]
+        written = self.written_off.get(pcn, set())
+        if None in written or body.get("line_control_number") in written:
+            return False
+        if self.last_sent.get(pcn, "") > body["denied_at"]:
+            return False
+        return not (body.get("scope", "claim") == "claim" and pcn in self.paid_claims)
 
     def _latest(self, key: str) -> str:
         """Held or rejected, whichever was decided last (timestamps, not read order)."""
@@ -194,7 +220,14 @@ class Overview:
                 *self.conflicts.values(),
             ]
         if name == "claims.denied":
-            return [i for k, i in self.denied.items() if k not in self.paid_claims]
+            return [i for i in self.denied.values() if self._denial_open(i.body)]
+        if name == "claims.cob-review":
+            return [
+                i
+                for k, i in self.cob_review.items()
+                if None not in self.written_off.get(k, set())
+                and self.last_sent.get(k, "") <= i.body["raised_at"]
+            ]
         if name == "claims.rejections":
             # open until a later version of the claim is submitted (the resend)
             return [
@@ -263,6 +296,7 @@ class Overview:
                     "claims.denied",
                     "claims.rejections",
                     "claims.changes-waiting",
+                    "claims.cob-review",
                     "remits.unmatched",
                 )
             },

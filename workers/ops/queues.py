@@ -29,6 +29,7 @@ QUEUES = (
     "claims.denied",
     "claims.rejections",
     "claims.changes-waiting",
+    "claims.cob-review",
     "remits.unmatched",
 )
 
@@ -57,6 +58,14 @@ class QueueItem:
                 "reason": ",".join(r["code"] for r in b.get("reasons", []))[:60],
                 "message": b.get("message", "")[:120],
                 "since": b.get("rejected_at"),
+            }
+        if self.topic == "claims.cob-review":
+            return {
+                "id": self.id,
+                "claim": b.get("patient_control_number"),
+                "reason": ",".join(f"{r['group']}-{r['code']}" for r in b.get("reasons", [])),
+                "message": b.get("message", "")[:120],
+                "since": b.get("raised_at"),
             }
         if self.topic == "claims.changes-waiting":
             return {

@@ -337,6 +337,7 @@ def _adjudicated(
         payer_claim_control_number=claim_number,
         adjustments=claim_adjustments,
         services=tuple(services),
+        remarks=tuple(Remark(qualifier="HE", code=code) for code in remarks[:5]),
     )
     return payment, _claim_details(claim, extras, remarks)
 

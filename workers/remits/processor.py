@@ -19,12 +19,15 @@ import structlog
 
 from schemas.reconciliation import (
     ClaimAdjudicated,
+    ClaimCobReview,
     ClaimDenied,
     ClaimLedger,
-    RemitCommand,
+    ClaimWrittenOff,
     RemittanceClaim,
     RemittanceTransaction,
     RemittanceUnmatched,
+    WriteOffCommand,
+    parse_remit_command,
 )
 from schemas.remittance import ProviderAdjustment
 from schemas.submission import ClaimSubmitted, claim_command
@@ -39,6 +42,13 @@ from workers.runtime.records import Incoming, Outgoing
 log = structlog.stdlib.get_logger("claims.remits")
 
 PROCESSOR = "reconcile"
+OUTPUT_TOPICS: dict[type, str] = {
+    ClaimAdjudicated: "claims.adjudicated",
+    ClaimDenied: "claims.denied",
+    ClaimWrittenOff: "claims.write-offs",
+    ClaimCobReview: "claims.cob-review",
+    RemittanceUnmatched: "remits.unmatched",
+}
 
 
 def parse_inbound(raw: bytes) -> RemittanceClaim | RemittanceTransaction:
@@ -113,11 +123,7 @@ def register(w: Wiring) -> None:
                 )
                 out.append(Outgoing("claims.commands", o.receiver_id.encode(), encode(cmd)))
                 continue
-            topic = {
-                ClaimAdjudicated: "claims.adjudicated",
-                ClaimDenied: "claims.denied",
-                RemittanceUnmatched: "remits.unmatched",
-            }[type(o)]
+            topic = OUTPUT_TOPICS[type(o)]
             out.append(
                 Outgoing(topic, pcn, encode(o), (("claims.event_type", type(o).__name__.encode()),))
             )
@@ -198,7 +204,16 @@ def register(w: Wiring) -> None:
 
     async def on_command(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = key_of(msg)
-        command = decode(RemitCommand, msg.value)
+        command = decode(parse_remit_command, msg.value)
+        if isinstance(command, WriteOffCommand):
+            if command.patient_control_number != key:
+                raise InvalidInput("key-mismatch", "key is not the patient control number")
+            try:
+                step = reconcile.write_off(ledgers.get(key), command, now())
+            except reconcile.Refused as exc:
+                raise InvalidInput(exc.reason, exc.message) from None
+            log.info("write-off recorded", pcn=key, amount=str(command.amount or "open"))
+            return route(step, scope)
         ledger, payment = reconcile.take_waiting(ledgers.get(key), command.posting_id)
         if payment is None:
             raise InvalidInput(

@@ -17,7 +17,22 @@ before its claim waits on the ledger and is posted when the claim shows up.
 
 **Outcomes.**  Paid in full, partially paid, patient responsibility, denied,
 reversed, forwarded (crossover) or predetermination; an underpayment against
-the expected allowed amount is flagged with both amounts.
+the expected allowed amount is flagged with both amounts.  What an adjustment
+means is data (:mod:`schemas.adjustments`): a claim paid nothing because of
+deductible or coinsurance (all PR) is patient responsibility, not a denial; a
+denial is raised per claim (nothing paid, for a reason to work) and per line (a
+line denied on an otherwise answered claim), with the claim's MOA remarks and
+the lines' remarks in words.
+
+**Coordination of benefits** (:mod:`schemas.coordination`): the secondary claim
+is asked for when the primary leaves patient responsibility or exhausted
+benefits, never after a crossover; CO-22/CO-109 (wrong coverage order) put the
+claim on the ``claims.cob-review`` work queue.  A secondary claim's ledger owes
+at most what the primary left.
+
+**Write-offs** (``claims claim write-off``) give up on an open amount, audited;
+a write-off never counts for more than is still open, so money that arrives
+later for it reverses it by itself.
 """
 
 from __future__ import annotations
@@ -30,24 +45,46 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from schemas.coordination import CROSSOVER_STATUS, needs_secondary, secondary_pcn
+from schemas.adjustments import classify, totals
+from schemas.coordination import (
+    all_adjustments,
+    coverage_order_wrong,
+    crossed_over,
+    left_for_next_payer,
+    needs_secondary,
+    secondary_pcn,
+)
 from schemas.reconciliation import (
     ClaimAdjudicated,
     ClaimCategory,
+    ClaimCobReview,
     ClaimDenied,
     ClaimLedger,
+    ClaimWrittenOff,
     LineMatch,
     LinkedProviderAdjustment,
     Posting,
     RemittanceClaim,
     RemittanceUnmatched,
     SubmittedVersion,
+    WriteOff,
+    WriteOffCommand,
 )
 from schemas.remittance import Adjustment, ClaimPayment, ProviderAdjustment, ServicePayment
 from schemas.submission import ClaimSubmitted
 
-CONTRACTUAL = {("CO", "45"), ("CO", "253")}
 TOLERANCE = Decimal("0.01")
+#: Adjustment classes that need someone's work (a denial item).
+NEEDS_WORK = ("denial", "coordination")
+
+
+class Refused(Exception):
+    """A command that cannot apply (``reason`` names the rule, never a value)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -70,9 +107,11 @@ class SecondaryClaimDue:
 Output = (
     ClaimAdjudicated
     | ClaimDenied
+    | ClaimWrittenOff
     | RemittanceUnmatched
     | PayerClaimNumberLearned
     | SecondaryClaimDue
+    | ClaimCobReview
 )
 
 
@@ -88,6 +127,20 @@ def code_texts(kind: Literal["carc", "rarc"]) -> dict[str, str]:
     raw = resources.files("workers.remits").joinpath("data", f"{kind}.json").read_text()
     codes: dict[str, str] = json.loads(raw)["codes"]
     return codes
+
+
+def _left_by_primary(event: ClaimSubmitted) -> Decimal | None:
+    """A secondary claim: what the adjudicated primary left (2320/2430 patient
+    responsibility and exhausted benefits)."""
+    claim = event.claim
+    if claim.primary_claim is None:
+        return None
+    primary = next((o for o in claim.other_payers if o.paid is not None), None)
+    if primary is None:
+        return None
+    adjustments = [*primary.claim_adjustments, *(a for ln in primary.lines for a in ln.adjustments)]
+    classes = totals(adjustments)
+    return classes["patient"] + classes["exhausted"]
 
 
 def submitted_version(event: ClaimSubmitted) -> SubmittedVersion:
@@ -118,6 +171,8 @@ def submitted_version(event: ClaimSubmitted) -> SubmittedVersion:
             (o.payer_ref or o.payer_id for o in claim.other_payers if o.paid is None), None
         ),
         primary_claim=claim.primary_claim,
+        expected_from_payer=_left_by_primary(event),
+        date_of_service=min(ln.service_date for ln in claim.lines),
     )
 
 
@@ -137,10 +192,14 @@ def on_submitted(ledger: ClaimLedger, event: ClaimSubmitted, now: datetime) -> S
 
 
 def _all_adjustments(claim: ClaimPayment) -> list[Adjustment]:
-    return [*claim.adjustments, *(a for s in claim.services for a in s.adjustments)]
+    return all_adjustments(claim)
 
 
 def categorize(claim: ClaimPayment) -> ClaimCategory:
+    """What the answer is.  A claim paid nothing because of deductible, coinsurance
+    or copay only (all PR, with contractual write-offs) is patient responsibility,
+    not a denial; it is denied when nothing was paid for a reason someone must work
+    (or exhausted benefits)."""
     status = claim.status_code
     if status == "22":
         return "reversed"
@@ -148,17 +207,33 @@ def categorize(claim: ClaimPayment) -> ClaimCategory:
         return "forwarded"
     if status == "25":
         return "predetermination"
-    if status == "4" or (claim.paid == 0 and claim.charge != 0):
+    classes = totals(a for a in _all_adjustments(claim) if a.amount != 0)
+    open_ = classes["denial"] + classes["coordination"] + classes["exhausted"]
+    if claim.paid == 0 and claim.charge != 0:
+        if open_ == 0 and classes["patient"] > 0:
+            return "patient-responsibility"
         return "denied"
-    adjustments = [a for a in _all_adjustments(claim) if a.amount != 0]
-    if any(a.group != "PR" and (a.group, a.reason) not in CONTRACTUAL for a in adjustments):
+    if status == "4" and claim.paid == 0:
+        return "denied"
+    if open_ != 0:
         return "partially-paid"
-    if any(a.group == "PR" for a in adjustments):
+    if classes["patient"] != 0:
         return "patient-responsibility"
     return "paid-in-full"
 
 
+def _needs_work(adjustments: list[Adjustment], exhausted_too: bool) -> Decimal:
+    kinds = (*NEEDS_WORK, "exhausted") if exhausted_too else NEEDS_WORK
+    return sum((a.amount for a in adjustments if classify(a.group, a.reason) in kinds), Decimal(0))
+
+
 def _match_line(service: ServicePayment, version: SubmittedVersion) -> LineMatch:
+    found = _match_line_only(service, version)
+    denied = _needs_work(list(service.adjustments), exhausted_too=version.next_payer_id is None)
+    return found.model_copy(update={"denied": denied}) if denied else found
+
+
+def _match_line_only(service: ServicePayment, version: SubmittedVersion) -> LineMatch:
     lines = version.lines
     if service.line_control_number:
         for ln in lines:
@@ -316,8 +391,7 @@ def on_claim_payment(ledger: ClaimLedger, payment: RemittanceClaim, now: datetim
             outstanding=ledger.outstanding,
         ),
     )
-    if category == "denied":
-        outputs.append(denial(ledger, version, posting, claim, now))
+    outputs += denials(ledger, version, posting, claim, now)
     coordination = _coordination(ledger, version, claim, payment, now)
     if coordination is not None:
         note, due = coordination
@@ -346,14 +420,30 @@ def _coordination(
     claim: ClaimPayment,
     payment: RemittanceClaim,
     now: datetime,
-) -> tuple[str, SecondaryClaimDue | None] | None:
-    """Coordination of benefits after a primary's answer: ask for the secondary claim
-    once, unless the primary forwarded the claim itself (crossover)."""
+) -> tuple[str, SecondaryClaimDue | ClaimCobReview | None] | None:
+    """Coordination of benefits after a payer's answer: a wrong coverage order goes
+    to review; the secondary claim is asked for once, unless the primary forwarded
+    the claim itself (crossover)."""
+    if coverage_order_wrong(claim):
+        reasons = _reasons(
+            [a for a in _all_adjustments(claim) if classify(a.group, a.reason) == "coordination"]
+        )
+        codes = ", ".join(r["group"] + "-" + r["code"] for r in reasons)
+        review = ClaimCobReview.new(
+            patient_control_number=ledger.patient_control_number,
+            clinic_id=version.clinic_id,
+            payer_id=version.payer_id,
+            reasons=reasons,
+            message=f"payer {version.payer_id} says it is not the primary for this claim "
+            f"({codes}): fix the patient's coverage order and bill the right payer as primary",
+            raised_at=now,
+        )
+        return "cob-review: wrong coverage order", review
     if version.next_payer_id is None or version.primary_claim is not None:
         return None  # no next payer, or this is already the secondary claim
     if ledger.coordination is not None and ledger.coordination.startswith("secondary"):
         return None  # asked for already
-    if claim.status_code in CROSSOVER_STATUS:
+    if crossed_over(claim):
         return f"crossover: the primary forwarded the claim to {version.next_payer_id}", None
     if not needs_secondary(claim):
         return None
@@ -363,36 +453,145 @@ def _coordination(
         claim,
         payment.payment.date or now.date(),
     )
-    return f"secondary claim requested ({secondary_pcn(ledger.patient_control_number)})", due
+    left = left_for_next_payer(claim)
+    pcn = secondary_pcn(ledger.patient_control_number)
+    return f"secondary claim requested ({pcn}) for {left:.2f} the primary left", due
 
 
-def denial(
-    ledger: ClaimLedger,
-    version: SubmittedVersion,
-    posting: Posting,
-    claim: ClaimPayment,
-    now: datetime,
-) -> ClaimDenied:
-    carc, rarc = code_texts("carc"), code_texts("rarc")
-    reasons = [
+def _reasons(adjustments: list[Adjustment]) -> list[dict[str, str]]:
+    carc = code_texts("carc")
+    return [
         {
             "group": a.group,
             "code": a.reason,
             "text": carc.get(a.reason, "(code not in our list)"),
             "amount": str(a.amount),
         }
-        for a in posting.adjustment_detail
+        for a in adjustments
     ]
-    remarks = sorted({r.code for s in claim.services for r in s.remarks})
-    return ClaimDenied.new(
+
+
+def _remarks(codes: list[str]) -> list[dict[str, str]]:
+    rarc = code_texts("rarc")
+    return [{"code": c, "text": rarc.get(c, "(code not in our list)")} for c in codes]
+
+
+def denials(
+    ledger: ClaimLedger,
+    version: SubmittedVersion,
+    posting: Posting,
+    claim: ClaimPayment,
+    now: datetime,
+) -> list[ClaimDenied]:
+    """The denial items of one answer: the claim (nothing paid, for a reason to work),
+    else each line denied on an otherwise answered claim.  Exhausted benefits are
+    the next payer's when there is one, not a denial here."""
+    if posting.category in ("reversed", "forwarded", "predetermination"):
+        return []
+    kinds = NEEDS_WORK if version.next_payer_id else (*NEEDS_WORK, "exhausted")
+    claim_remarks = [r.code for r in claim.remarks]
+    about = {
+        "patient_control_number": ledger.patient_control_number,
+        "clinic_id": version.clinic_id,
+        "payer_id": version.payer_id,
+        "posting_id": posting.posting_id,
+        "denied_at": now,
+    }
+    if posting.category == "denied":
+        working = [a for a in _all_adjustments(claim) if classify(a.group, a.reason) in kinds]
+        remarks = sorted({*claim_remarks, *(r.code for s in claim.services for r in s.remarks)})
+        return [
+            ClaimDenied.new(
+                **about,
+                scope="claim",
+                amount=sum((a.amount for a in working), Decimal(0)) or claim.charge,
+                reasons=_reasons(working or list(_all_adjustments(claim))),
+                remarks=_remarks(remarks),
+            )
+        ]
+    out = []
+    for service, line in zip(claim.services, posting.lines, strict=True):
+        working = [a for a in service.adjustments if classify(a.group, a.reason) in kinds]
+        amount = sum((a.amount for a in working), Decimal(0))
+        if amount == 0:
+            continue
+        remarks = sorted({*claim_remarks, *(r.code for r in service.remarks)})
+        out.append(
+            ClaimDenied.new(
+                **about,
+                scope="line",
+                line_control_number=line.line_control_number,
+                procedure=service.procedure,
+                amount=amount,
+                reasons=_reasons(working),
+                remarks=_remarks(remarks),
+            )
+        )
+    return out
+
+
+def open_amount(ledger: ClaimLedger, line_control_number: str | None = None) -> Decimal:
+    """What the payer leaves open on the claim (or one line), before write-offs:
+    the unanswered charge and the amounts denied, net of reversals."""
+    if line_control_number is not None:
+        return sum(
+            (
+                ln.denied
+                for p in ledger.postings
+                for ln in p.lines
+                if ln.line_control_number == line_control_number
+            ),
+            Decimal(0),
+        )
+    next_payer = bool(ledger.submitted and ledger.submitted[-1].next_payer_id)
+    kinds = NEEDS_WORK if next_payer else (*NEEDS_WORK, "exhausted")
+    denied = sum(
+        (
+            a.amount
+            for p in ledger.postings
+            for a in p.adjustment_detail
+            if classify(a.group, a.reason) in kinds
+        ),
+        Decimal(0),
+    )
+    return max(ledger.outstanding, Decimal(0)) + denied
+
+
+def write_off(ledger: ClaimLedger, command: WriteOffCommand, now: datetime) -> Step:
+    """Record a write-off of what is open on the claim (or on one of its lines)."""
+    if not ledger.submitted:
+        raise Refused("unknown-claim", "no submitted claim has this patient control number")
+    version = ledger.submitted[-1]
+    line = None
+    if command.line_number is not None:
+        line = f"{ledger.patient_control_number}-{version.version}-{command.line_number}"
+        if not any(ln.get("line_control_number") == line for ln in version.lines):
+            raise Refused("unknown-line", f"the claim has no line {command.line_number}")
+    already = sum(
+        (w.amount for w in ledger.write_offs if w.line_control_number == line), Decimal(0)
+    )
+    available = open_amount(ledger, line) - already
+    if available <= 0:
+        raise Refused("nothing-open", "nothing is open on the claim (or line) to write off")
+    amount = command.amount if command.amount is not None else available
+    if amount <= 0 or amount > available:
+        raise Refused("amount-too-large", f"at most {available:.2f} is open to write off")
+    entry = WriteOff(
+        write_off_id=f"W{len(ledger.write_offs) + 1}-{now:%Y%m%d%H%M%S}",
+        line_control_number=line,
+        amount=amount,
+        reason=command.reason,
+        operator=command.operator,
+        written_off_at=now,
+    )
+    ledger = ledger.model_copy(update={"write_offs": [*ledger.write_offs, entry]})
+    event = ClaimWrittenOff.new(
         patient_control_number=ledger.patient_control_number,
         clinic_id=version.clinic_id,
         payer_id=version.payer_id,
-        posting_id=posting.posting_id,
-        reasons=reasons,
-        remarks=[{"code": c, "text": rarc.get(c, "(code not in our list)")} for c in remarks],
-        denied_at=now,
+        write_off=entry,
     )
+    return Step(ledger, [event])
 
 
 def link_provider_adjustment(

@@ -1,20 +1,24 @@
-"""Accounts-receivable aging and denial reports from the reconciliation ledgers.
+"""Accounts-receivable, denial, credit and COB reports from the reconciliation ledgers.
 
 The ledgers are read from their compacted changelog (``state.reconcile.claims``,
-latest value per claim), so the reports need no running worker.
+latest value per claim), so the reports need no running worker.  Every money
+figure comes from :mod:`workers.remits.balances`: an original claim and its
+secondary are one balance, nothing counted twice.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from schemas.adjustments import classify
 from schemas.reconciliation import ClaimLedger
-from workers.remits.reconcile import code_texts
+from workers.remits import balances
+from workers.remits.reconcile import NEEDS_WORK, code_texts
 from workers.runtime.settings import Settings
 
-BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
+Table = tuple[list[list[str]], list[str]]
 
 
 def load_ledgers(settings: Settings, timeout_s: float = 10.0) -> list[ClaimLedger]:
@@ -24,81 +28,109 @@ def load_ledgers(settings: Settings, timeout_s: float = 10.0) -> list[ClaimLedge
     return [ClaimLedger.parse_json(v) for v in latest.values()]
 
 
-def aging_report(
-    ledgers: list[ClaimLedger], today: date | None = None
-) -> tuple[list[list[str]], list[str]]:
+def aging_report(ledgers: Sequence[ClaimLedger], today: date | None = None) -> Table:
+    """Insurance A/R per clinic and payer, by days since the date of service."""
     day = today or datetime.now(UTC).date()
-    totals: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
-        lambda: {name: Decimal(0) for name, _, _ in BUCKETS}
-    )
-    for ledger in ledgers:
-        if not ledger.submitted or ledger.outstanding <= 0:
-            continue
-        first = ledger.submitted[0]
-        age = (day - first.submitted_at.date()).days
-        bucket = next(name for name, low, high in BUCKETS if low <= age <= high)
-        totals[(first.clinic_id, first.payer_id)][bucket] += ledger.outstanding
+    now = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    table = balances.aging(balances.balances(ledgers, now), day)
+    names = [name for name, _, _ in balances.BUCKETS]
     rows = []
-    for (clinic, payer), buckets in sorted(totals.items()):
+    for (clinic, payer), buckets in sorted(table.items()):
         total = sum(buckets.values(), Decimal(0))
-        rows.append([clinic, payer, *(f"{buckets[n]:.2f}" for n, _, _ in BUCKETS), f"{total:.2f}"])
-    return rows, ["clinic", "payer", *(n for n, _, _ in BUCKETS), "total"]
+        rows.append([clinic, payer, *(f"{buckets[n]:.2f}" for n in names), f"{total:.2f}"])
+    return rows, ["clinic", "payer", *names, "total"]
 
 
-def denials_report(ledgers: list[ClaimLedger]) -> tuple[list[list[str]], list[str]]:
+def denials_report(ledgers: Sequence[ClaimLedger], today: date | None = None) -> Table:
+    """Open denials: what payers denied that nobody has appealed or written off yet,
+    per claim, with the reasons in words."""
+    day = today or datetime.now(UTC).date()
+    now = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    by_pcn = {ledger.patient_control_number: ledger for ledger in ledgers}
     carc = code_texts("carc")
-    counts: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for ledger in ledgers:
-        for posting in ledger.postings:
-            if posting.category != "denied":
-                continue
-            main = max(posting.adjustment_detail, key=lambda a: a.amount, default=None)
-            if main is None:
-                continue
-            entry = counts[(main.group, main.reason)]
-            entry[0] += 1
-            entry[1] += posting.charge
-    rows = [
-        [f"{group}-{reason}", carc.get(reason, ""), str(int(n)), f"{amount:.2f}"]
-        for (group, reason), (n, amount) in sorted(counts.items(), key=lambda i: -i[1][0])
-    ]
-    return rows, ["reason", "text", "claims", "charges"]
-
-
-def cob_report(ledgers: list[ClaimLedger]) -> tuple[list[list[str]], list[str]]:
-    """Claims followed through both payers: the primary's answer, then the secondary's.
-
-    One row per primary claim that has a next payer and was answered: what the
-    primary paid, what became of the rest (a secondary claim and what it paid, or a
-    crossover the primary forwarded itself), and the patient's share still owed.
-    """
-    secondaries = {
-        s.submitted[-1].primary_claim: s
-        for s in ledgers
-        if s.submitted and s.submitted[-1].primary_claim is not None
-    }
     rows = []
-    for ledger in sorted(ledgers, key=lambda x: x.patient_control_number):
-        if ledger.coordination is None:
+    for row in balances.balances(ledgers, now):
+        if row.denials_open <= 0:
             continue
-        first = ledger.submitted[0] if ledger.submitted else None
-        secondary = secondaries.get(ledger.patient_control_number)
-        if secondary is not None:
-            status = "secondary paid" if secondary.postings else "secondary sent"
-            patient_share = secondary.patient_responsibility if secondary.postings else None
-        elif ledger.coordination.startswith("crossover"):
-            status, patient_share = "crossover (forwarded by the primary)", None
-        else:
-            status, patient_share = "secondary requested", None
+        family = [by_pcn[row.patient_control_number]]
+        if row.secondary and row.secondary in by_pcn:
+            family.append(by_pcn[row.secondary])
+        codes = sorted(
+            {
+                f"{a.group}-{a.reason}"
+                for ledger in family
+                for p in ledger.postings
+                for a in p.adjustment_detail
+                if a.amount > 0 and classify(a.group, a.reason) in (*NEEDS_WORK, "exhausted")
+            }
+        )
+        words = "; ".join(carc.get(c.split("-", 1)[1], c) for c in codes)[:80]
+        age = (day - row.date_of_service).days if row.date_of_service else 0
         rows.append(
             [
-                ledger.patient_control_number,
-                first.payer_id if first else "",
-                f"{ledger.paid:.2f}",
-                secondary.patient_control_number if secondary else "",
+                row.patient_control_number,
+                row.clinic_id,
+                row.payer_id,
+                str(row.date_of_service or ""),
+                balances.bucket(age),
+                f"{row.denials_open:.2f}",
+                ",".join(codes),
+                words,
+            ]
+        )
+    return rows, ["claim", "clinic", "payer", "date of service", "age", "open", "reasons", "text"]
+
+
+def credits_report(ledgers: Sequence[ClaimLedger], today: date | None = None) -> Table:
+    """Insurance credit balances: claims a payer paid more on than their charge
+    allows (a refund is owed, or the credit is applied to another balance)."""
+    day = today or datetime.now(UTC).date()
+    now = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    rows = [
+        [
+            row.patient_control_number,
+            row.clinic_id,
+            row.payer_id,
+            f"{row.charge:.2f}",
+            f"{row.paid:.2f}",
+            f"{row.credit:.2f}",
+        ]
+        for row in balances.balances(ledgers, now)
+        if row.credit > 0
+    ]
+    return rows, ["claim", "clinic", "payer", "charge", "paid", "credit"]
+
+
+def cob_report(ledgers: Sequence[ClaimLedger], today: date | None = None) -> Table:
+    """Claims followed through both payers: the primary's answer, then the secondary's
+    (or a crossover the primary made itself), and what the patient finally owes."""
+    day = today or datetime.now(UTC).date()
+    now = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    by_pcn = {ledger.patient_control_number: ledger for ledger in ledgers}
+    rows = []
+    for row in balances.balances(ledgers, now):
+        primary = by_pcn[row.patient_control_number]
+        if primary.coordination is None:
+            continue
+        secondary = by_pcn.get(row.secondary) if row.secondary else None
+        if secondary is not None:
+            status = "secondary paid" if secondary.postings else "secondary sent"
+        elif primary.coordination.startswith("crossover"):
+            status = "crossover (forwarded by the primary)"
+        elif primary.coordination.startswith("cob-review"):
+            status = "coverage order under review"
+        else:
+            status = "secondary requested"
+        rows.append(
+            [
+                row.patient_control_number,
+                row.payer_id,
+                f"{primary.paid:.2f}",
+                row.secondary or "",
                 secondary.submitted[-1].payer_id if secondary else "",
                 f"{secondary.paid:.2f}" if secondary else "",
-                f"{patient_share:.2f}" if patient_share is not None else "",
+                f"{row.waiting_next_payer:.2f}",
+                f"{row.patient_responsibility:.2f}",
                 status,
             ]
         )
@@ -109,6 +141,7 @@ def cob_report(ledgers: list[ClaimLedger]) -> tuple[list[list[str]], list[str]]:
         "secondary claim",
         "secondary payer",
         "secondary paid",
+        "waiting",
         "patient owes",
         "status",
     ]

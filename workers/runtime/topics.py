@@ -232,6 +232,22 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "claims.cob-review",
+        "Claims a payer says it is not the primary for (CO-22, CO-109): fix the coverage "
+        "order and bill the right payer as primary (work queue).",
+        "<patient control number>",
+        "schemas.reconciliation:ClaimCobReview",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "claims.write-offs",
+        "Amounts written off on claims, with who and why (audited; a write-off never "
+        "counts for more than is still open).",
+        "<patient control number>",
+        "schemas.reconciliation:ClaimWrittenOff",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
         "claims.changes-waiting",
         "Changes to sent claims still waiting for the payer's claim number after the "
         "replacement period (work queue; a tombstone once they were sent).",
@@ -265,9 +281,10 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "remits.commands",
-        "Operators' assignments of unmatched payments to claims.",
-        "<CLP01 the payment arrived with>",
-        "schemas.reconciliation:RemitCommand",
+        "Operators' instructions to the reconciliation: assign an unmatched payment to its "
+        "claim, write off what is open on a claim.",
+        "<the patient control number whose ledger it concerns>",
+        "schemas.reconciliation:RemitCommand | schemas.reconciliation:WriteOffCommand",
         consumed=True,
     ),
     TopicSpec(
