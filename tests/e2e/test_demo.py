@@ -89,10 +89,17 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     assert s["dead_lettered"] == data.expected["malformed"]
     assert s["cancelled"] == 1 and s["held"] > 0 and s["rejected"] > 0 and s["self_pay"] > 0
 
-    # over claims: charges = paid + adjustments + outstanding
+    # over original claims: what is owed adds up to what was charged
     money = {k: Decimal(v) for k, v in c.items() if isinstance(v, str)}
-    assert money["charges"] == money["paid"] + money["adjustments"] + money["outstanding"]
-    assert money["patient_responsibility"] <= money["adjustments"]
+    ar = {k: Decimal(v) for k, v in summary["ar"].items()}
+    assert money["charges"] == (
+        money["paid"]
+        + money["contractual_adjustments"]
+        + money["patient_responsibility"]
+        + ar["insurance_outstanding"]
+        + ar["written_off"]
+        - ar["insurance_credits"]
+    )
     assert c["sessions"] == s["billed"] and c["count"] <= s["billed"] and c["denied"] > 0
 
     # the figures agree with the topics themselves
@@ -123,7 +130,7 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
             assert remittance.balance.ok, (path.name, remittance.balance.errors)
             statuses += [claim.status_code for claim in remittance.claims]
     assert "22" in statuses, "one reversal with its correction"
-    assert (out / "report.html").read_text().count("<table>") == 4
+    assert (out / "report.html").read_text().count("<table>") == 5
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))

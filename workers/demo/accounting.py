@@ -3,7 +3,11 @@
 Every received ``SessionCompleted`` message that is not a duplicate ends in exactly
 one of: billed, self-pay, cancelled, held, rejected (conflicting duplicates
 included) or dead-lettered -- or it is still *pending* while the pipeline works.
-Over claims, charges = paid + adjustments + outstanding.
+Over original claims (a primary and its secondary counted once), charges = insurance
+paid + contractual adjustments + final patient responsibility + insurance outstanding
++ written off - insurance credits (:mod:`workers.remits.balances`), from the
+reconciliation's own ledgers; for every 835, BPR02 = claims paid - provider-level
+adjustments.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from schemas.reconciliation import ClaimLedger
+from workers.remits import balances
 
 FINAL = ("billed", "self_pay", "cancelled", "held", "rejected", "dead_lettered")
 
@@ -37,6 +45,7 @@ class Accounting:
     remits: dict[str, int | str]
     problems: list[str]
     claim_numbers: list[str] = field(default_factory=list)
+    ar: dict[str, str] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -128,7 +137,16 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
-def account(data: TopicData, remit_files: int = 0) -> Accounting:
+def ledgers_of(data: TopicData) -> list[ClaimLedger]:
+    """The reconciliation's ledgers as its changelog holds them (the latest per claim)."""
+    latest: dict[bytes, dict[str, Any]] = {}
+    for _, _, key, value, _ in data.messages.get("state.reconcile.claims", []):
+        if key is not None and value is not None:
+            latest[key] = value
+    return [ClaimLedger.model_validate(v, strict=False) for v in latest.values()]
+
+
+def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) -> Accounting:
     per_message, _ = classify_sessions(data)
     counts = Counter(per_message.values())
     sessions = {
@@ -146,45 +164,41 @@ def account(data: TopicData, remit_files: int = 0) -> Accounting:
         pcn = v["patient_control_number"]
         if pcn not in latest_claim or v["version"] >= latest_claim[pcn]["version"]:
             latest_claim[pcn] = v
-    latest_posting: dict[str, dict[str, Any]] = {}
-    for v in data.values("claims.adjudicated"):
-        latest_posting[v["patient_control_number"]] = v
-    charges = paid = adjusted = responsibility = outstanding = Decimal(0)
-    for pcn, claim in latest_claim.items():
-        charge = Decimal(0) if claim["frequency"] == "8" else Decimal(claim["charge_total"])
-        post = latest_posting.get(pcn)
-        p = Decimal(post["paid_total"]) if post else Decimal(0)
-        a = Decimal(post["adjusted_total"]) if post else Decimal(0)
-        r = Decimal(post["patient_responsibility_total"]) if post else Decimal(0)
-        o = Decimal(post["outstanding"]) if post else charge
-        if charge != p + a + o:
-            problems.append(
-                f"claim {pcn}: charge {charge} != paid {p} + adjustments {a} + outstanding {o}"
-            )
-        charges, paid, adjusted, responsibility, outstanding = (
-            charges + charge,
-            paid + p,
-            adjusted + a,
-            responsibility + r,
-            outstanding + o,
-        )
+    rows = balances.balances(ledgers_of(data), now or datetime.now(UTC))
+    problems += [p for p in (row.problem() for row in rows) if p is not None]
+
+    def total(values: list[Decimal]) -> str:
+        return _money(sum(values, Decimal(0)))
+
     denied = {v["patient_control_number"] for v in data.values("claims.denied")}
     claims: dict[str, str | int] = {
         "count": len(latest_claim),
         # a claim is one patient's day: it may carry several sessions
         "sessions": len({k for claim in latest_claim.values() for k in claim["session_keys"]}),
         "files": len(data.values("edi.outbound")),
-        "charges": _money(charges),
-        "paid": _money(paid),
-        "adjustments": _money(adjusted),
-        "patient_responsibility": _money(responsibility),
-        "denied": len(denied),
-        "outstanding": _money(outstanding),
+        "charges": total([r.charge for r in rows]),
+        "paid": total([r.paid for r in rows]),
+        "contractual_adjustments": total([r.contractual for r in rows]),
+        "patient_responsibility": total([r.patient_responsibility for r in rows]),
+        "denied": len(denied),  # claims with a denial item raised
+    }
+    ar: dict[str, str] = {
+        "insurance_outstanding": total([r.insurance_outstanding for r in rows]),
+        "patient_outstanding": total([r.patient_responsibility for r in rows]),
+        "denials_open": total([r.denials_open for r in rows]),
+        "written_off": total([r.written_off for r in rows]),
+        "insurance_credits": total([r.credit for r in rows]),
+        "patient_credits": "0.00",
     }
     inbound = data.values("remits.835.inbound")
     payments = [v for v in inbound if v.get("event_type") == "remit.claim-payment"]
     transactions = [v for v in inbound if v.get("event_type") == "remit.transaction"]
     plb = [a for t in transactions for a in t.get("provider_adjustments", [])]
+    for t in transactions:  # cash: BPR02 = sum of CLP04 - sum of PLB
+        own = t.get("provider_adjustments", [])
+        plb_total = sum((Decimal(a["amount"]) for a in own), Decimal(0))
+        if Decimal(t["payment"]["amount"]) != Decimal(t["paid_total"]) - plb_total:
+            problems.append(f"remittance {t['remittance_id']}: BPR02 != claims paid - PLB")
     remits: dict[str, int | str] = {
         "files": remit_files,
         "claim_payments": len({(v["remittance_id"], v["index"]) for v in payments}),
@@ -192,4 +206,4 @@ def account(data: TopicData, remit_files: int = 0) -> Accounting:
         "provider_adjustments": len(plb),
         "provider_adjustments_amount": _money(sum((Decimal(a["amount"]) for a in plb), Decimal(0))),
     }
-    return Accounting(per_message, sessions, claims, remits, problems, sorted(latest_claim))
+    return Accounting(per_message, sessions, claims, remits, problems, sorted(latest_claim), ar)

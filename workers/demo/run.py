@@ -54,6 +54,7 @@ WATCHED = (
     "remits.835.inbound",
     "claims.acknowledged",
     "documents.issued",
+    "state.reconcile.claims",
 )
 
 
@@ -322,6 +323,7 @@ def run_demo(
         "seconds": seconds,
         "sessions": acc.sessions,
         "claims": acc.claims,
+        "ar": acc.ar,
         "front_door": {**front_door, "accepted": _acknowledged(reader, "accepted")}
         if reader is not None
         else front_door,
@@ -426,6 +428,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
     for title, block in (
         ("sessions", s["sessions"]),
         ("claims", s["claims"]),
+        ("accounts receivable", s.get("ar", {})),
         ("front door (999 / 277CA)", s.get("front_door", {})),
         ("remittances", s["remits"]),
     ):
@@ -530,6 +533,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         f"{'consistent' if summary['consistent'] else 'INCONSISTENT'}.</p>"
         + table("Sessions", summary["sessions"])
         + table("Claims", summary["claims"])
+        + table("Accounts receivable", summary.get("ar", {}))
         + table("Front door (999 / 277CA)", summary.get("front_door", {}))
         + table("Remittances", summary["remits"])
         + "</body></html>\n"
