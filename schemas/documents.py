@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -18,6 +19,7 @@ class SuperbillIssued(Versioned):
     clinic_id: Identifier
     patient_id: Identifier
     coverage: Literal["HSA", "Self-pay"]
+    date_of_service: date | None = Field(default=None, description="The visit's date.")
     file_name: str
     path: str
     sha256: str
@@ -52,9 +54,16 @@ class PatientStatement(Versioned):
     statement_id: str = Field(description="<clinic>:<patient>:<period>")
     clinic_id: Identifier
     patient_id: Identifier
-    period: str = Field(description="YYYY-MM of the payments' posting.")
-    lines: list[StatementLine]
-    total_due: Decimal
+    period: str = Field(description="YYYY-MM: the month the statement covers.")
+    lines: list[StatementLine] = Field(description="What became the patient's this month.")
+    previous_balance: Decimal = Field(default=Decimal(0), description="Carried from before.")
+    new_charges: Decimal = Field(default=Decimal(0), description="The lines' patient shares.")
+    insurance_payments: Decimal = Field(
+        default=Decimal(0), description="What insurance paid on the lines' claims."
+    )
+    patient_payments: Decimal = Field(default=Decimal(0), description="Paid this month.")
+    refunds: Decimal = Field(default=Decimal(0), description="Given back this month.")
+    total_due: Decimal = Field(description="The balance due (negative: a credit carried on).")
     file_name: str
     path: str
     sha256: str

@@ -161,6 +161,7 @@ class SubmittedVersion(Contract):
     date_of_service: dt.date | None = Field(
         default=None, description="The claim's first date of service (insurance A/R ages from it)."
     )
+    patient_id: str | None = Field(default=None, description="Whose claim (the patient ledger).")
 
 
 class LinkedProviderAdjustment(Contract):

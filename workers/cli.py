@@ -228,7 +228,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from workers.inbound.clinic_files import ingest_file
 
     settings = _settings()
-    kind = "sessions" if args.what == "sessions" else args.kind
+    kind = args.what if args.what in ("sessions", "payments") else args.kind
     failed = False
     for name in args.files:
         path = Path(name)
@@ -741,6 +741,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="validate JSON-lines files and produce them to topics")
     isub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     q = isub.add_parser("sessions", help="session events onto sessions.completed")
+    q.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    q.add_argument("--dry-run", action="store_true", help="validate only")
+    q.set_defaults(func=cmd_ingest)
+    q = isub.add_parser(
+        "payments",
+        help="front-desk patient payments (JSON lines: clinic_id, patient_id, amount, paid_on, "
+        "method, reference) onto payments.patient; a reference is recorded once per clinic",
+    )
     q.add_argument("files", nargs="+", metavar="FILE.jsonl")
     q.add_argument("--dry-run", action="store_true", help="validate only")
     q.set_defaults(func=cmd_ingest)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -18,8 +19,8 @@ from tests import factories as f
 from tests.pipeline import billable
 from tests.unit.test_reconcile import payment
 from workers.claims.assemble import assemble_claim
+from workers.commands.statements import Sources, drafts
 from workers.documents.pdf import Page, render
-from workers.documents.statement import statements
 from workers.documents.superbill import icd10, superbill
 from workers.remits import reconcile
 
@@ -57,7 +58,7 @@ def test_the_pdf_writer_escapes_text_and_keeps_latin_1() -> None:
 def test_a_superbill_names_provider_patient_prescription_codes_and_totals() -> None:
     session = hsa_session()
     assert not session.billed_to_payer
-    bill = superbill(session, date(2026, 3, 3))
+    bill = superbill(session, date(2026, 3, 3), paid=Decimal("170.00"))
     text = text_of(bill.pdf)
     e = session.enriched
     assert e.prescription is not None
@@ -76,7 +77,7 @@ def test_a_superbill_names_provider_patient_prescription_codes_and_totals() -> N
         "Total charges 170.00",
         "Amount paid 170.00",
         "Balance due 0.00",
-        "Payment: HSA",
+        "Payment: HSA, paid in full",
     ):
         assert expected in text, expected
     for line in session.lines:
@@ -85,14 +86,16 @@ def test_a_superbill_names_provider_patient_prescription_codes_and_totals() -> N
             in text
         )
     assert bill.file_name == "superbill_c1_s1.pdf" and bill.coverage == "HSA"
+    unpaid = text_of(superbill(session, date(2026, 3, 3), paid=Decimal("50.00")).pdf)
+    assert "Amount paid 50.00" in unpaid and "Balance due 120.00" in unpaid
     assert icd10("M5450") == "M54.50" and icd10("R52") == "R52"
 
 
-def claimed(patient_id: str, session_id: str):
+def claimed(patient_id: str, session_id: str, dos: str = "2026-03-02"):
     claim = assemble_claim(
         [
             billable(
-                session=f.session(session_id=session_id, patient_id=patient_id, dos="2026-03-02"),
+                session=f.session(session_id=session_id, patient_id=patient_id, dos=dos),
                 patient=f.patient(patient_id=patient_id),
             )
         ]
@@ -109,9 +112,27 @@ def claimed(patient_id: str, session_id: str):
     return claim, ledger
 
 
+def sources(ledgers: list[ClaimLedger], claims: dict[str, Any], **over: Any) -> Sources:
+    from schemas.reference import Clinic, Patient
+    from workers.remits import balances
+
+    patients = {p["patient_id"]: f.patient(patient_id=p["patient_id"]) for p in over.pop("who", [])}
+    data = {
+        "rows": balances.balances(ledgers, NOW),
+        "superbills": [],
+        "payments": [],
+        "refunds": [],
+        "patients": {f"c1:{k}": Patient.new(**v) for k, v in patients.items()},
+        "clinics": {"c1": Clinic.new(**f.clinic())},
+        "claims": claims,
+    }
+    data.update(over)
+    return Sources(**data)
+
+
 def test_statements_group_the_patient_share_per_patient_and_period() -> None:
     a1, la1 = claimed("pt1", "s1")
-    a2, la2 = claimed("pt1", "s2")
+    a2, la2 = claimed("pt1", "s2", dos="2026-03-03")
     b1, lb1 = claimed("pt2", "s3")
     share = (("CO", "45", "20.00"), ("PR", "1", "15.00"), ("PR", "2", "5.00"))
     la1 = reconcile.on_claim_payment(
@@ -138,12 +159,14 @@ def test_statements_group_the_patient_share_per_patient_and_period() -> None:
         NOW,
     ).ledger
     claims = {c.patient_control_number: c for c in (a1, a2, b1)}
-    drafts = statements([la1, la2, lb1], claims, "2026-04", date(2026, 4, 2))
-    assert [d.statement_id for d in drafts] == ["c1:pt1:2026-04"]
-    (draft,) = drafts
-    assert draft.total_due == Decimal("30.00")
+    found = sources([la1, la2, lb1], claims, who=[{"patient_id": "pt1"}, {"patient_id": "pt2"}])
+    made = drafts(found, "2026-04", date(2026, 4, 2))
+    assert [d.view.statement_id for d in made] == ["c1:pt1:2026-04"]
+    (draft,) = made
+    assert draft.view.balance_due == Decimal("30.00") and draft.view.previous_balance == 0
     shares = {
-        ln.patient_control_number: (ln.deductible, ln.coinsurance, ln.copay) for ln in draft.lines
+        ln.patient_control_number: (ln.deductible, ln.coinsurance, ln.copay)
+        for ln in draft.view.lines
     }
     assert shares == {
         a1.patient_control_number: (Decimal("15.00"), Decimal("5.00"), Decimal("0.00")),
@@ -157,8 +180,11 @@ def test_statements_group_the_patient_share_per_patient_and_period() -> None:
         "42 Larkspur Lane",
         a1.patient_control_number,
         a2.patient_control_number,
+        "Previous balance 0.00",
         "Amount due 30.00",
         f"NPI {a1.billing_provider.npi}",
     ):
         assert expected in text, expected
-    assert statements([la1, la2, lb1], claims, "2026-05", date(2026, 5, 2)) == []
+    # May: nothing new, but the balance is carried -- a statement still goes
+    (may,) = drafts(found, "2026-05", date(2026, 5, 2))
+    assert may.view.previous_balance == Decimal("30.00") and may.view.lines == []

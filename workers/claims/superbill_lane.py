@@ -58,6 +58,7 @@ class SuperbillLane:
             clinic_id=event.clinic_id,
             patient_id=event.patient_id,
             coverage=bill.coverage,
+            date_of_service=event.date_of_service,
             file_name=bill.file_name,
             path=str(path),
             sha256=digest,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,27 @@ def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> B
     return found
 
 
+def paid_for(settings: Any, billable: BillableSession) -> Decimal:
+    """What the patient paid for the visit: the front desk's payments that name it, else
+    their payments on its date of service."""
+    from schemas.patient_ledger import PatientPayment
+    from workers.runtime.topic_scan import read_latest
+
+    payments = []
+    for raw in read_latest(settings, "payments.patient").values():
+        try:
+            payment = PatientPayment.parse_json(raw)
+        except ValueError:
+            continue
+        if (payment.clinic_id, payment.patient_id) == (billable.clinic_id, billable.patient_id):
+            payments.append(payment)
+    named = [p for p in payments if p.session_id == billable.session_id]
+    chosen = named or [
+        p for p in payments if p.session_id is None and p.paid_on == billable.date_of_service
+    ]
+    return sum((p.amount for p in chosen), Decimal(0))
+
+
 def superbill_main(settings: Any, session_key: str, out: str | None) -> int:
     from workers.documents.superbill import superbill
     from workers.runtime.atomic_files import DeliveryError, write_atomically
@@ -73,7 +95,7 @@ def superbill_main(settings: Any, session_key: str, out: str | None) -> int:
     except NotFound as exc:
         print(f"claims superbill: {exc}", file=sys.stderr)
         return 1
-    bill = superbill(billable, datetime.now(UTC).date())
+    bill = superbill(billable, datetime.now(UTC).date(), paid_for(settings, billable))
     target = (
         Path(out)
         if out

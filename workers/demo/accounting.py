@@ -19,8 +19,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from schemas.documents import SuperbillIssued
+from schemas.patient_ledger import CreditRefund, PatientPayment
 from schemas.reconciliation import ClaimLedger
-from workers.remits import balances
+from workers.remits import balances, patient_ledger
+
+ZERO = Decimal("0.00")
 
 FINAL = ("billed", "self_pay", "cancelled", "held", "rejected", "dead_lettered")
 
@@ -146,6 +150,22 @@ def ledgers_of(data: TopicData) -> list[ClaimLedger]:
     return [ClaimLedger.model_validate(v, strict=False) for v in latest.values()]
 
 
+def patient_accounts(
+    data: TopicData, rows: list[balances.ClaimBalance]
+) -> dict[tuple[str, str], patient_ledger.PatientAccount]:
+    """Every patient's account: final shares, self-pay visits, front-desk payments."""
+    superbills = [
+        SuperbillIssued.model_validate(v, strict=False)
+        for v in data.values("documents.issued")
+        if v.get("event_type") == "superbill.issued"
+    ]
+    payments = [
+        PatientPayment.model_validate(v, strict=False) for v in data.values("payments.patient")
+    ]
+    refunds = [CreditRefund.model_validate(v, strict=False) for v in data.values("ledger.refunds")]
+    return patient_ledger.accounts(rows, superbills, payments, refunds)
+
+
 def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) -> Accounting:
     per_message, _ = classify_sessions(data)
     counts = Counter(per_message.values())
@@ -182,13 +202,24 @@ def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) 
         "patient_responsibility": total([r.patient_responsibility for r in rows]),
         "denied": len(denied),  # claims with a denial item raised
     }
+    patients = list(patient_accounts(data, rows).values())
+    side = patient_ledger.totals(patients)
+    self_pay = sum((c.amount for a in patients for c in a.charges if c.kind == "self-pay"), ZERO)
+    shares = sum((r.patient_responsibility for r in rows), ZERO)
+    if shares + self_pay != side["paid"] - side["refunded"] + side["outstanding"] - side["credits"]:
+        problems.append(
+            "patients: final shares + self-pay charges != payments - refunds + outstanding "
+            "- credits"
+        )
     ar: dict[str, str] = {
         "insurance_outstanding": total([r.insurance_outstanding for r in rows]),
-        "patient_outstanding": total([r.patient_responsibility for r in rows]),
+        "patient_outstanding": _money(side["outstanding"]),
         "denials_open": total([r.denials_open for r in rows]),
         "written_off": total([r.written_off for r in rows]),
         "insurance_credits": total([r.credit for r in rows]),
-        "patient_credits": "0.00",
+        "patient_credits": _money(side["credits"]),
+        "patient_payments": _money(side["paid"]),
+        "self_pay_charges": _money(self_pay),
     }
     inbound = data.values("remits.835.inbound")
     payments = [v for v in inbound if v.get("event_type") == "remit.claim-payment"]

@@ -55,6 +55,8 @@ WATCHED = (
     "claims.acknowledged",
     "documents.issued",
     "state.reconcile.claims",
+    "payments.patient",
+    "ledger.refunds",
 )
 
 

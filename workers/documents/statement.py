@@ -1,24 +1,21 @@
-"""Patient statements: the patient's share after the payers' 835s (pure).
+"""Patient statements: one month of a patient's account, as a PDF (pure).
 
-For one period (a calendar month of postings), every posting with a patient share
-(CAS group PR: 1 deductible, 2 coinsurance, 3 copay, anything else "other") becomes
-a statement line; the lines of one patient of one clinic make one statement, with
-the PDF the patient receives.  Reversals in the period count negatively, so a
-statement always equals what the postings of the month say the patient owes.
+A statement shows the balance carried from the last month, what became the
+patient's to pay this month -- their share of insured claims (deductible,
+coinsurance, copay, other) with what insurance paid, and self-pay visits -- the
+payments the patient made and refunds given back, and the balance due (or a
+credit carried to the next month).  What goes on it is decided by the patient
+ledger (``workers.remits.patient_ledger``); this module only lays it out.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from schemas.claims import Claim
 from schemas.common import Address
 from schemas.documents import StatementLine
-from schemas.reconciliation import ClaimLedger
 from workers.documents.pdf import Page, render
 
 LEFT = 54
@@ -27,109 +24,102 @@ ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)
-class PatientRef:
-    clinic_id: str
-    patient_id: str
+class StatementParty:
+    """Who sends the statement (the clinic) and who receives it (the patient)."""
+
+    clinic_name: str
+    clinic_npi: str
+    clinic_tax_id: str
+    clinic_address: Address
+    patient_name: str
+    patient_address: Address | None
 
 
 @dataclass(frozen=True)
-class StatementDraft:
-    patient: PatientRef
+class PaymentLine:
+    paid_on: date
+    method: str
+    reference: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class StatementView:
+    clinic_id: str
+    patient_id: str
     period: str
+    previous_balance: Decimal
     lines: list[StatementLine]
-    claim: Claim  # the latest claim of the patient: names and addresses
-    file_name: str
-    pdf: bytes
+    payments: list[PaymentLine] = field(default_factory=list)
+    refunds: Decimal = ZERO
 
     @property
-    def total_due(self) -> Decimal:
+    def new_charges(self) -> Decimal:
         return sum((ln.patient_share for ln in self.lines), ZERO)
 
     @property
+    def insurance_payments(self) -> Decimal:
+        return sum((ln.paid_by_payer for ln in self.lines), ZERO)
+
+    @property
+    def patient_payments(self) -> Decimal:
+        return sum((p.amount for p in self.payments), ZERO)
+
+    @property
+    def balance_due(self) -> Decimal:
+        """Negative: a credit, carried to the next month."""
+        return self.previous_balance + self.new_charges - self.patient_payments + self.refunds
+
+    @property
     def statement_id(self) -> str:
-        return f"{self.patient.clinic_id}:{self.patient.patient_id}:{self.period}"
+        return f"{self.clinic_id}:{self.patient_id}:{self.period}"
+
+    @property
+    def file_name(self) -> str:
+        return f"statement_{self.clinic_id}_{self.patient_id}_{self.period}.pdf"
 
 
-def lines_for(ledger: ClaimLedger, claim: Claim, period: str) -> list[StatementLine]:
-    """The statement lines of one claim's postings made in ``period`` (``YYYY-MM``)."""
-    out = []
-    for posting in ledger.postings:
-        if posting.posted_at.strftime("%Y-%m") != period:
-            continue
-        shares = {"1": ZERO, "2": ZERO, "3": ZERO, "other": ZERO}
-        for adj in posting.adjustment_detail:
-            if adj.group != "PR":
-                continue
-            slot = adj.reason if adj.reason in ("1", "2", "3") else "other"
-            shares[slot] += adj.amount
-        if all(v == 0 for v in shares.values()):
-            continue
-        out.append(
-            StatementLine(
-                patient_control_number=ledger.patient_control_number,
-                date_of_service=min(ln.service_date for ln in claim.lines).isoformat(),
-                payer_id=claim.payer_id,
-                charge=posting.charge,
-                paid_by_payer=posting.paid,
-                deductible=shares["1"],
-                coinsurance=shares["2"],
-                copay=shares["3"],
-                other_patient_share=shares["other"],
-            )
-        )
-    return out
+def _address_lines(address: Address | None) -> list[str]:
+    if address is None:
+        return []
+    return [address.line1, f"{address.city}, {address.state} {address.postal_code}"]
 
 
-def _identity(claim: Claim) -> tuple[str, list[str]]:
-    address: Address | None
-    if claim.patient is not None:
-        name, address = claim.patient.name, claim.patient.address
-    else:
-        name, address = claim.subscriber.name, claim.subscriber.address
-    first = f"{name.first_name} " if name.first_name else ""
-    lines = []
-    if address is not None:
-        lines = [address.line1, f"{address.city}, {address.state} {address.postal_code}"]
-    return f"{first}{name.last_or_organisation_name}", lines
-
-
-def _pdf(draft_patient: PatientRef, period: str, lines: list[StatementLine], claim: Claim,
-         issued_on: date) -> bytes:  # fmt: skip
+def render_statement(view: StatementView, party: StatementParty, issued_on: date) -> bytes:
     page = Page()
     y = 60.0
-    bp = claim.billing_provider
 
     def text(x: float, value: str, size: float = 10, bold: bool = False) -> None:
         page.text(x, y, value, size, bold)
 
+    tax = party.clinic_tax_id
+    address = party.clinic_address
     text(LEFT, "PATIENT STATEMENT", 18, True)
     y += 22
-    text(LEFT, f"{bp.name}    NPI {bp.npi}    Tax ID {bp.tax_id[:2]}-{bp.tax_id[2:]}", 9)
+    text(LEFT, f"{party.clinic_name}    NPI {party.clinic_npi}    Tax ID {tax[:2]}-{tax[2:]}", 9)
     y += 13
-    text(
-        LEFT,
-        f"{bp.address.line1}, {bp.address.city}, {bp.address.state} {bp.address.postal_code}",
-        9,
-    )
+    text(LEFT, f"{address.line1}, {address.city}, {address.state} {address.postal_code}", 9)
     y += 22
-    name, address = _identity(claim)
-    text(LEFT, name, 11, True)
-    text(360, f"Statement period {period}", 10, True)
+    text(LEFT, party.patient_name, 11, True)
+    text(360, f"Statement period {view.period}", 10, True)
     y += 15
-    for part in address:
+    for part in _address_lines(party.patient_address):
         text(LEFT, part)
         y += 14
     text(360, f"Issued {issued_on.isoformat()}", 10)
     y += 14
-    text(360, f"Account {draft_patient.clinic_id}:{draft_patient.patient_id}", 10)
+    text(360, f"Account {view.clinic_id}:{view.patient_id}", 10)
     y += 24
-    headers = ("Service", "Claim", "Payer", "Charge", "Payer paid", "Deductible", "Coins.", "Copay")
+    text(LEFT, "Previous balance", 10, True)
+    text(COLUMNS[6], f"{view.previous_balance:.2f}", 10, True)
+    y += 20
+    headers = ("Service", "Claim", "Payer", "Charge", "Ins. paid", "Deductible", "Coins.", "Copay")
     for x, h in zip(COLUMNS, headers, strict=True):
         text(x, h, 9, True)
     y += 6
     page.rule(y)
     y += 13
-    for ln in lines:
+    for ln in view.lines:
         cells = (
             ln.date_of_service,
             ln.patient_control_number,
@@ -144,36 +134,34 @@ def _pdf(draft_patient: PatientRef, period: str, lines: list[StatementLine], cla
             text(x, cell, 9)
         y += 14
         if ln.other_patient_share:
-            text(COLUMNS[1], f"other patient responsibility {ln.other_patient_share:.2f}", 8)
+            label = "self-pay visit" if ln.payer_id == "self-pay" else "other patient share"
+            text(COLUMNS[1], f"{label} {ln.other_patient_share:.2f}", 8)
             y += 12
     page.rule(y - 6)
     y += 10
-    total = sum((ln.patient_share for ln in lines), ZERO)
-    text(COLUMNS[4], "Amount due", 11, True)
-    text(COLUMNS[6], f"{total:.2f}", 11, True)
+    for label, amount in (
+        ("New charges (your share)", view.new_charges),
+        ("Insurance paid on them", view.insurance_payments),
+    ):
+        text(COLUMNS[3], label, 10)
+        text(COLUMNS[6], f"{amount:.2f}", 10)
+        y += 15
+    for pay in view.payments:
+        text(COLUMNS[3], f"Payment {pay.paid_on.isoformat()} {pay.method} {pay.reference}", 10)
+        text(COLUMNS[6], f"-{pay.amount:.2f}", 10)
+        y += 15
+    if view.refunds:
+        text(COLUMNS[3], "Refunded to you", 10)
+        text(COLUMNS[6], f"{view.refunds:.2f}", 10)
+        y += 15
+    y += 6
+    due = view.balance_due
+    if due >= 0:
+        text(COLUMNS[3], "Amount due", 11, True)
+        text(COLUMNS[6], f"{due:.2f}", 11, True)
+    else:
+        text(COLUMNS[3], "Credit on your account", 11, True)
+        text(COLUMNS[6], f"{-due:.2f}", 11, True)
     y += 24
-    text(LEFT, "Your insurance has processed these services; the amounts above are your share.", 9)
-    return render([page], title=f"Statement {draft_patient.clinic_id} {period}")
-
-
-def statements(
-    ledgers: Iterable[ClaimLedger], claims: dict[str, Claim], period: str, issued_on: date
-) -> list[StatementDraft]:
-    """One statement per patient (of a clinic) with a patient share posted in ``period``."""
-    grouped: dict[PatientRef, list[tuple[StatementLine, Claim]]] = defaultdict(list)
-    for ledger in ledgers:
-        claim = claims.get(ledger.patient_control_number)
-        if claim is None:
-            continue
-        patient = PatientRef(claim.clinic_id, claim.patient_id or ledger.patient_control_number)
-        for line in lines_for(ledger, claim, period):
-            grouped[patient].append((line, claim))
-    out = []
-    for patient, items in sorted(grouped.items(), key=lambda i: (i[0].clinic_id, i[0].patient_id)):
-        items.sort(key=lambda i: (i[0].date_of_service, i[0].patient_control_number))
-        lines = [line for line, _ in items]
-        latest = items[-1][1]
-        name = f"statement_{patient.clinic_id}_{patient.patient_id}_{period}.pdf"
-        pdf = _pdf(patient, period, lines, latest, issued_on)
-        out.append(StatementDraft(patient, period, lines, latest, name, pdf))
-    return out
+    text(LEFT, "Insurance has answered for the services above; the amounts are your share.", 9)
+    return render([page], title=f"Statement {view.clinic_id} {view.period}")

@@ -4,9 +4,10 @@ A superbill is what the patient gives their health savings account (or their
 insurer, for out-of-network reimbursement): who provided the service (clinic
 with NPI and tax id, therapist with NPI), for whom, under which physician's
 prescription, for which diagnoses, and the procedure codes, units and charges
-of the date of service, with what was paid.  Self-pay and HSA patients pay the
-clinic at the time of service, so the amount paid is the session's total
-charge and the balance is zero (the session events carry no payment amount).
+of the date of service, with what was actually paid: the front desk's payments
+for the visit (``payments.patient``) when they are known -- the superbill issued
+as the visit is billed knows none yet and shows the whole charge as due;
+``claims superbill`` issues it again with the payments recorded since.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def file_name(billable: BillableSession) -> str:
     return f"superbill_{billable.clinic_id}_{billable.session_id}.pdf"
 
 
-def superbill(billable: BillableSession, issued_on: date) -> Superbill:
-    """The superbill of one self-pay or HSA session."""
+def superbill(billable: BillableSession, issued_on: date, paid: Decimal = Decimal(0)) -> Superbill:
+    """The superbill of one self-pay or HSA session; ``paid``: what the patient paid
+    for it (never more than the charge is shown as paid)."""
     e = billable.enriched
     clinic, therapist, patient, rx = e.clinic, e.therapist, e.patient, e.prescription
     page = Page()
@@ -127,7 +129,8 @@ def superbill(billable: BillableSession, issued_on: date) -> Superbill:
         y += 15
     page.rule(y - 8)
     charges = billable.charge_total
-    totals = SuperbillTotals(charges=charges, paid=charges, balance=charges - charges)
+    shown = min(max(paid, Decimal(0)), charges)
+    totals = SuperbillTotals(charges=charges, paid=shown, balance=charges - shown)
     y += 6
     for label, amount in (
         ("Total charges", totals.charges),
@@ -139,7 +142,10 @@ def superbill(billable: BillableSession, issued_on: date) -> Superbill:
         y += 15
     y += 10
     coverage = "HSA" if e.coverage.kind == "hsa" else "Self-pay"
-    line(f"Payment: {coverage}, paid in full at the time of service.", 9)
+    if totals.balance == 0:
+        line(f"Payment: {coverage}, paid in full.", 9)
+    else:
+        line(f"Payment: {coverage}; {totals.balance:.2f} not yet paid.", 9)
     line("Services were provided under the physician's prescription shown above.", 9)
     return Superbill(
         session_key=billable.session_key,

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from schemas.base import Versioned, describe_errors
 from schemas.events import parse_session_event
+from schemas.patient_ledger import PatientPayment
 from schemas.reference import REFERENCE_MODELS
 from workers.runtime.limits import event_too_large
 from workers.runtime.progress import Progress
@@ -36,6 +37,8 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "sessions": Target("sessions.completed", parse_session_event, lambda e: e.patient_key, False),
+    # front-desk payments: the key (clinic and receipt) records each payment once
+    "payments": Target("payments.patient", PatientPayment, lambda p: p.key, False),
     **{
         kind: Target(f"ref.{kind}", model, lambda r: r.key, True)
         for kind, model in REFERENCE_MODELS.items()

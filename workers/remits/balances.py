@@ -48,6 +48,20 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+def _shares(ledger: ClaimLedger) -> dict[str, Decimal]:
+    shares = dict.fromkeys(("deductible", "coinsurance", "copay", "other"), ZERO)
+    names = {"1": "deductible", "2": "coinsurance", "3": "copay"}
+    for posting in ledger.postings:
+        for adj in posting.adjustment_detail:
+            if classify(adj.group, adj.reason) == "patient":
+                shares[names.get(adj.reason, "other")] += adj.amount
+    return shares
+
+
+def _last_posted(ledger: ClaimLedger) -> date | None:
+    return max((p.posted_at.date() for p in ledger.postings), default=None)
+
+
 @dataclass(frozen=True)
 class Answer:
     """One payer's answer on one claim, summed over its postings (reversals net out)."""
@@ -91,6 +105,12 @@ class ClaimBalance:
     credit: Decimal
     secondary: str | None = None
     notes: list[str] = field(default_factory=list)
+    patient_id: str | None = None
+    #: the final patient responsibility by kind: deductible (PR-1), coinsurance
+    #: (PR-2), copay (PR-3), other
+    patient_shares: dict[str, Decimal] = field(default_factory=dict)
+    #: when the patient's share became final (the last payer's answer was posted)
+    patient_due_from: date | None = None
 
     @property
     def insurance_outstanding(self) -> Decimal:
@@ -142,6 +162,7 @@ def claim_balance(
     charge = primary.charge
     first = Answer.of(primary)
     notes: list[str] = []
+    shares, due_from = _shares(primary), _last_posted(primary)
     paid = first.paid
     contractual = first.by_class["contractual"]
     denials = first.by_class["denial"] + first.by_class["coordination"]
@@ -167,6 +188,7 @@ def claim_balance(
             denials += second.by_class["denial"] + second.by_class["coordination"]
             denials += second.by_class["exhausted"]
             final_patient = second.by_class["patient"]
+            shares, due_from = _shares(secondary), _last_posted(secondary)
             waiting = max(secondary.owed - second.paid, ZERO) - (
                 second.by_class["contractual"]
                 + second.by_class["patient"]
@@ -176,8 +198,11 @@ def claim_balance(
             )
             waiting = max(waiting, ZERO)
         elif second.denied or now - asked_at >= cob_wait:
-            # the next payer will not pay: the patient owes what the primary left
-            final_patient = left
+            # the next payer will not pay: the patient owes the primary's patient share
+            # (exhausted benefits, a CO amount, stay the payers' side: open until worked)
+            final_patient = first.by_class["patient"]
+            denials += first.by_class["exhausted"]
+            due_from = _last_posted(secondary) if second.denied else (asked_at + cob_wait).date()
             notes.append("secondary denied" if second.denied else "secondary did not answer")
         else:
             waiting, final_patient = left, ZERO
@@ -210,6 +235,9 @@ def claim_balance(
         credit=_money(credit),
         secondary=secondary.patient_control_number if secondary else None,
         notes=notes,
+        patient_id=version.patient_id,
+        patient_shares={k: _money(v) for k, v in shares.items()} if final_patient else {},
+        patient_due_from=due_from if final_patient else None,
     )
 
 

@@ -173,6 +173,7 @@ def submitted_version(event: ClaimSubmitted) -> SubmittedVersion:
         primary_claim=claim.primary_claim,
         expected_from_payer=_left_by_primary(event),
         date_of_service=min(ln.service_date for ln in claim.lines),
+        patient_id=claim.patient_id,
     )
 
 

@@ -232,6 +232,23 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "payments.patient",
+        "What patients paid at the front desk (copays, payments), one per clinic and "
+        "receipt; compacted, so a file loaded twice records each payment once.",
+        "<clinic_id>:<reference>",
+        "schemas.patient_ledger:PatientPayment",
+        cleanup="compact",
+        retention_ms=None,
+    ),
+    TopicSpec(
+        "ledger.refunds",
+        "Credit balances given back, to a patient or to a payer.",
+        "<clinic_id>:<reference>",
+        "schemas.patient_ledger:CreditRefund",
+        cleanup="compact",
+        retention_ms=None,
+    ),
+    TopicSpec(
         "claims.cob-review",
         "Claims a payer says it is not the primary for (CO-22, CO-109): fix the coverage "
         "order and bill the right payer as primary (work queue).",
