@@ -34,6 +34,18 @@ from schemas.outcomes import (
     SessionRejected,
     SessionWithdrawn,
 )
+from schemas.paper_eob import PaperEob
+from schemas.patient_ledger import CreditRefund, PatientPayment
+from schemas.provider_adjustments import ProviderAdjustmentUnlinked
+from schemas.reconciliation import (
+    REMIT_COMMAND,
+    ClaimAdjudicated,
+    ClaimCobReview,
+    ClaimDenied,
+    ClaimWrittenOff,
+    RemittanceClaim,
+    RemittanceUnmatched,
+)
 from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
 from schemas.remittance import Remittance
 from schemas.submission import CLAIM_COMMAND, ClaimSubmitted, FileReleased
@@ -73,6 +85,17 @@ CONTRACTS: dict[str, Any] = {
     "prescription-attention": PrescriptionAttention,
     "superbill-issued": SuperbillIssued,
     "patient-statement": PatientStatement,
+    "remittance-claim-payment": RemittanceClaim,
+    "claim-adjudicated": ClaimAdjudicated,
+    "claim-denied": ClaimDenied,
+    "claim-written-off": ClaimWrittenOff,
+    "claim-cob-review": ClaimCobReview,
+    "remittance-unmatched": RemittanceUnmatched,
+    "remit-command": REMIT_COMMAND,
+    "provider-adjustment-unlinked": ProviderAdjustmentUnlinked,
+    "paper-eob": PaperEob,
+    "patient-payment": PatientPayment,
+    "credit-refund": CreditRefund,
 }
 
 

@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Discriminator, Field, StringConstraints, TypeAdapter
 
 from schemas.base import Contract, Versioned
+from schemas.patient_ledger import CreditRefund
+from schemas.provider_adjustments import LinkedBy, LinkProviderAdjustmentCommand, PlbKind
 from schemas.remittance import (
     Adjustment,
     Amount,
@@ -72,6 +74,13 @@ class RemittanceClaim(Versioned):
         return f"{self.remittance_id}#{self.index}"
 
 
+class ClaimReference(Contract):
+    """A claim paid in a transaction: our number and the payer's."""
+
+    patient_control_number: str
+    payer_claim_number: str | None = None
+
+
 class RemittanceTransaction(Versioned):
     """The transaction's totals and provider-level adjustments."""
 
@@ -83,6 +92,11 @@ class RemittanceTransaction(Versioned):
     claim_count: int
     paid_total: Amount
     provider_adjustments: list[ProviderAdjustment] = Field(default_factory=list)
+    claims: list[ClaimReference] = Field(
+        default_factory=list,
+        description="The claims the transaction paid (CLP01, CLP07): a PLB item that "
+        "names one of them links to it in whatever order the messages arrive.",
+    )
     balance: Balance
     source: RemittanceSource
 
@@ -165,8 +179,15 @@ class SubmittedVersion(Contract):
 
 
 class LinkedProviderAdjustment(Contract):
+    """A PLB item linked to this claim.  Only a recoupment can change the claim's
+    balance (see :func:`workers.remits.provider_adjustments.recouped`)."""
+
     remittance_id: str
     adjustment: ProviderAdjustment
+    plb_id: str | None = None
+    kind: PlbKind = "other"
+    linked_by: LinkedBy | None = None
+    payment_date: dt.date | None = None
 
 
 class WriteOff(Contract):
@@ -202,6 +223,9 @@ class ClaimLedger(Versioned):
         description="Coordination of benefits: secondary claim requested, or crossover.",
     )
     write_offs: list[WriteOff] = Field(default_factory=list)
+    refunds: list[CreditRefund] = Field(
+        default_factory=list, description="Credit given back to the payer (audited)."
+    )
 
     @property
     def charge(self) -> Decimal:
@@ -364,10 +388,20 @@ class WriteOffCommand(_RemitCommandBase):
     operator: str
 
 
-REMIT_COMMAND: TypeAdapter[RemitCommand | WriteOffCommand] = TypeAdapter(
-    Annotated[RemitCommand | WriteOffCommand, Discriminator("action")]
+class RefundCommand(_RemitCommandBase):
+    """Record a refund of a payer's credit on a claim (a check or transfer back)."""
+
+    action: Literal["refund"]
+    refund: CreditRefund
+
+
+AnyRemitCommand = (
+    RemitCommand | WriteOffCommand | LinkProviderAdjustmentCommand | RefundCommand
+)
+REMIT_COMMAND: TypeAdapter[AnyRemitCommand] = TypeAdapter(
+    Annotated[AnyRemitCommand, Discriminator("action")]
 )
 
 
-def parse_remit_command(raw: bytes | str) -> RemitCommand | WriteOffCommand:
+def parse_remit_command(raw: bytes | str) -> AnyRemitCommand:
     return REMIT_COMMAND.validate_json(raw)

@@ -426,13 +426,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         from workers.remits.reports import cob_report, credits_report
 
         ledgers = load_ledgers(settings)
-        report = {
-            "ar": aging_report,
-            "denials": denials_report,
-            "credits": credits_report,
-            "cob": cob_report,
-        }[args.action]
-        rows, headers = report(ledgers)
+        if args.action == "provider-adjustments":
+            from workers.commands.provider_adjustments import load_transactions
+            from workers.remits import provider_adjustments
+
+            rows, headers = provider_adjustments.report(load_transactions(settings), ledgers)
+        elif args.action == "credits":
+            from datetime import UTC, datetime
+
+            from workers.commands.statements import load_sources
+            from workers.remits import patient_ledger
+
+            sources = load_sources(settings, datetime.now(UTC))
+            accounts = patient_ledger.accounts(
+                sources.rows, sources.superbills, sources.payments, sources.refunds
+            )
+            rows, headers = credits_report(ledgers, accounts=accounts.values())
+        else:
+            report = {"ar": aging_report, "denials": denials_report, "cob": cob_report}[
+                args.action
+            ]
+            rows, headers = report(ledgers)
     if args.csv:
         import csv
 
@@ -444,7 +458,103 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_post_eob(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workers.inbound.paper_eobs import EobReport, read
+    from workers.runtime import kafka_clients
+
+    settings = _settings()
+    failed = False
+    producer = None if args.dry_run else kafka_clients.producer(settings, client_id="claims-eob")
+    try:
+        for name in args.files:
+            path = Path(name)
+            if not path.is_file():
+                print(f"{name}: cannot read: no such file", file=sys.stderr)
+                failed = True
+                continue
+            report = EobReport()
+            for record in read(path, report):
+                if producer is not None:
+                    producer.send(
+                        settings.topic(record.topic),
+                        key=record.key,
+                        value=record.value,
+                        headers=list(record.headers),
+                    )
+            for line, problems in report.errors:
+                for problem in problems:
+                    print(f"{name}:{line}: {problem}", file=sys.stderr)
+            failed = failed or bool(report.errors)
+            verb = "valid" if args.dry_run else "posted to remits.835.inbound"
+            print(f"{name}: {report.lines} claims, {report.posted} {verb}")
+        if producer is not None:
+            producer.flush()
+    finally:
+        if producer is not None:
+            producer.close()
+    return 1 if failed else 0
+
+
+def cmd_credit(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from workers.commands import credits
+
+    settings = _settings()
+    try:
+        on = date.fromisoformat(args.on) if args.on else None
+    except ValueError:
+        raise UsageError(f"--on {args.on!r}: expected a date YYYY-MM-DD") from None
+    try:
+        if args.to == "payer":
+            if not args.claim:
+                raise credits.RefundRefused("--claim: required for a refund to a payer")
+            clinic, credit = credits.claim_credit(settings, args.claim)
+        else:
+            if not (args.clinic and args.patient):
+                raise credits.RefundRefused("--clinic and --patient: required for a patient refund")
+            clinic = args.clinic
+            credit = credits.patient_credit(settings, clinic, args.patient)
+        refund = credits.build(
+            settings,
+            to=args.to,
+            clinic_id=clinic,
+            amount=args.amount,
+            reference=args.reference,
+            reason=args.reason,
+            refunded_on=on,
+            patient_id=args.patient,
+            claim=args.claim,
+        )
+        if refund.amount > credit:
+            raise credits.RefundRefused(
+                f"--amount: more than the credit ({credit:.2f}); see `claims report credits`"
+            )
+    except credits.RefundRefused as exc:
+        print(f"claims credit refund: {exc}", file=sys.stderr)
+        return 2
+    credits.send(settings, refund)
+    print(f"refund of {refund.amount:.2f} to the {args.to} recorded ({refund.key})")
+    return 0
+
+
 def cmd_remits(args: argparse.Namespace) -> int:
+    if args.action in ("link", "dismiss"):
+        from workers.commands import provider_adjustments as plb
+
+        try:
+            if args.action == "link":
+                done = plb.link(_settings(), args.item, args.to, args.reason)
+                print(f"provider-level adjustment {done} sent to claim {args.to}")
+            else:
+                done = plb.dismiss(_settings(), args.item, args.reason)
+                print(f"provider-level adjustment {done} dismissed")
+        except (plb.NotOnQueue, ValueError) as exc:
+            print(f"claims remits {args.action}: {exc}", file=sys.stderr)
+            return 2
+        return 0
     from workers.commands.payment_assignment import send_assign
 
     send_assign(_settings(), args.posting_id, args.filed_under, args.to)
@@ -711,6 +821,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from workers.ops.overview import WORK_QUEUES
+
     parser = argparse.ArgumentParser(
         prog="claims",
         description="Claims engine for medical-massage billing on Apache Kafka.",
@@ -863,9 +975,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (
         ("ar", "what payers owe, by days since the date of service, clinic and payer"),
         ("denials", "open denials (not appealed or written off), per claim, with reasons"),
-        ("credits", "credit balances: claims a payer paid more on than they charge"),
+        ("credits", "credit balances of payers (per claim) and patients, until refunded"),
         ("follow-up", "claims taken in at the front door with no 835 after N days"),
         ("cob", "claims followed through primary and secondary payers"),
+        (
+            "provider-adjustments",
+            "PLB per payer and month: interest, recoupments, forward balances, unlinked",
+        ),
         ("prescriptions", "progress reports and renewals due to prescribing physicians"),
     ):
         q = rsub.add_parser(name, help=text)
@@ -881,7 +997,34 @@ def build_parser() -> argparse.ArgumentParser:
             )
         q.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("remits", help="unmatched remittances")
+    p = sub.add_parser("credit", help="resolve credit balances")
+    csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = csub.add_parser(
+        "refund", help="record a refund of a payer's or a patient's credit (audited)"
+    )
+    q.add_argument("--to", required=True, choices=["payer", "patient"])
+    q.add_argument("--claim", metavar="PCN", help="the claim a payer has credit on")
+    q.add_argument("--clinic", help="the patient's clinic")
+    q.add_argument("--patient", help="the patient's id")
+    q.add_argument("--amount", required=True, help="e.g. 25.00 (at most the credit)")
+    q.add_argument("--reference", required=True, help="the check or transfer number")
+    q.add_argument("--reason", required=True)
+    q.add_argument("--on", metavar="YYYY-MM-DD", help="the refund's date (default: today)")
+    q.set_defaults(func=cmd_credit)
+
+    p = sub.add_parser("post", help="post payments that came without an 835")
+    psub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    q = psub.add_parser(
+        "eob",
+        help="paper EOBs (JSON lines, one claim each: patient_control_number, payer_id, "
+        "check_number, check_date, charge, paid, adjustments, lines), posted like 835 "
+        "payments, once per payer, check and claim",
+    )
+    q.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    q.add_argument("--dry-run", action="store_true", help="validate only")
+    q.set_defaults(func=cmd_post_eob)
+
+    p = sub.add_parser("remits", help="unmatched payments and provider-level adjustments")
     msub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = msub.add_parser("assign", help="post an unmatched payment to the right claim")
     q.add_argument("posting_id", metavar="POSTING_ID")
@@ -892,6 +1035,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the patient control number the payment arrived with",
     )
     q.add_argument("--to", required=True, metavar="PCN", help="the claim it belongs to")
+    q.set_defaults(func=cmd_remits)
+    q = msub.add_parser(
+        "link", help="link a provider-level adjustment from the work queue to its claim"
+    )
+    q.add_argument("item", metavar="PLB_ID", help="the item's id (<remittance id>/<n>)")
+    q.add_argument("--to", required=True, metavar="PCN", help="the claim it belongs to")
+    q.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    q.set_defaults(func=cmd_remits)
+    q = msub.add_parser(
+        "dismiss", help="close a provider-level adjustment that belongs to no claim (audited)"
+    )
+    q.add_argument("item", metavar="PLB_ID")
+    q.add_argument("--reason", required=True, help="why (kept in the audit trail)")
     q.set_defaults(func=cmd_remits)
 
     p = sub.add_parser("statements", help="issue the patient statements of a period (PDF)")
@@ -969,20 +1125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "queue",
-        help="work queues: held/rejected sessions, denials, front-door rejections, unmatched",
+        help="work queues: held/rejected sessions, denials, front-door rejections, changes "
+        "waiting, coverage order, unmatched payments, provider-level adjustments",
     )
     wsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = wsub.add_parser("list", help="current items of a queue")
-    q.add_argument(
-        "queue",
-        choices=[
-            "sessions.held",
-            "sessions.rejected",
-            "claims.denied",
-            "claims.rejections",
-            "remits.unmatched",
-        ],
-    )
+    q.add_argument("queue", choices=WORK_QUEUES)
     q.add_argument("--reason")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_queue)

@@ -108,7 +108,7 @@ processor(
         (
             "claims.submitted",
             "remits.835.inbound",
-            "remits.provider-adjustments",
+            "remits.plb",
             "remits.commands",
         ),
     )

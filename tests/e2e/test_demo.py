@@ -130,6 +130,10 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
             assert remittance.balance.ok, (path.name, remittance.balance.errors)
             statuses += [claim.status_code for claim in remittance.claims]
     assert "22" in statuses, "one reversal with its correction"
+
+    # every provider-level adjustment is linked to a claim, paired or on the work queue
+    assert r["plb_in_flight"] == 0
+    assert r["plb_linked"] + r["plb_on_work_queue"] <= r["provider_adjustments"]
     assert (out / "report.html").read_text().count("<table>") == 5
 
     # every self-pay and HSA session has its superbill

@@ -78,6 +78,50 @@ def answer(batch: list[Claim], path: Path, reversed_pcn: str | None = None) -> P
     return path
 
 
+def provider_adjustments(batch: list[Claim], path: Path, items: list[tuple[str, str, str]]) -> Path:
+    """A later 835 from the same payer with no claim payments, only PLB items
+    ``(reason, reference, amount)``; BPR02 = - the PLB total."""
+    import dataclasses
+    from decimal import Decimal
+
+    from edi.x835 import check_balance
+    from schemas.remittance import ProviderAdjustment
+
+    text = render_837p(
+        batch,
+        builtin_test_partner(batch[0].receiver_id),
+        ControlNumbers(interchange=8, group=8, transaction=8),
+        NOW,
+    ).text
+    [payer_answer] = adjudicate(list(read_837p(text.encode())), default_rules(), now=NOW)
+    advice = payer_answer.advices[0]
+    remittance = advice.remittance
+    plb = tuple(
+        ProviderAdjustment(
+            provider_id=remittance.provider_adjustments[0].provider_id
+            if remittance.provider_adjustments
+            else "1234567893",
+            date=NOW.date(),
+            reason=reason,
+            reference=reference,
+            amount=Decimal(amount),
+        )
+        for reason, reference, amount in items
+    )
+    payment = remittance.payment.model_copy(
+        update={"amount": -sum((a.amount for a in plb), Decimal(0)), "trace_number": "PLB0001"}
+    )
+    remittance = remittance.model_copy(
+        update={"claims": (), "provider_adjustments": plb, "payment": payment}
+    )
+    remittance = remittance.model_copy(update={"balance": check_balance(remittance)})
+    details = advice.details.model_copy(update={"claims": ()})
+    advice = advice.model_copy(update={"remittance": remittance, "details": details})
+    answer_only = dataclasses.replace(payer_answer, advices=(advice,))
+    path.write_text(render_answers([answer_only], now=NOW))
+    return path
+
+
 def claims_cli(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return c.cli(*args)
 
@@ -131,6 +175,33 @@ def test_submitted_claims_and_an_835_reconcile(cluster: Cluster, tmp_path: Path)
 
     report = claims_cli(c, "report", "denials", "--csv")
     assert report.returncode == 0 and "CO-50" in report.stdout
+
+    # months later the payer takes 30.00 back from a claim, naming its own claim
+    # number, pays interest naming nobody we know, and the 835 balances on the PLBs
+    taken = batch[1].patient_control_number
+    payer_number = next(
+        m.json["payer_claim_number"] for m in numbers if m.json["patient_control_number"] == taken
+    )
+    later = provider_adjustments(
+        batch, tmp_path / "plb.835", [("WO", payer_number, "30.00"), ("L6", "NOBODY", "-50.00")]
+    )
+    ingest = claims_cli(c, "ingest", "835", str(later))
+    assert ingest.returncode == 0, ingest.stderr
+    raised = c.read("remits.provider-adjustments").wait_for(1, worker=worker)[0].json
+    assert (raised["item"]["adjustment"]["reason"], raised["item"]["file_name"]) == (
+        "L6",
+        "plb.835",
+    )
+    worker.wait_log(lambda e: e.get("event") == "provider-level adjustment linked")
+    queue = claims_cli(c, "queue", "list", "remits.provider-adjustments", "--json")
+    assert queue.returncode == 0, queue.stderr
+    assert [i["reason"] for i in json.loads(queue.stdout)["items"]] == ["L6 interest owed"]
+    plb_report = claims_cli(c, "report", "provider-adjustments", "--csv")
+    assert plb_report.returncode == 0, plb_report.stderr
+    [row] = [r for r in plb_report.stdout.splitlines()[1:] if ",30.00," in r]
+    assert ",50.00,30.00,0.00,30.00," in row and row.endswith(",1")  # interest, recouped ...
+    ar = claims_cli(c, "report", "denials", "--csv")
+    assert taken in ar.stdout and "PLB-WO" in ar.stdout
 
 
 def test_the_inbox_moves_files_to_processed_or_failed(cluster: Cluster, tmp_path: Path) -> None:

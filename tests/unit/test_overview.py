@@ -90,6 +90,11 @@ MESSAGES = [
     ("claims.rejections", {"patient_control_number": "P1", "version": 0, "reasons": []}),
     # P3's late visit waits for the payer's claim number (open)
     ("claims.changes-waiting", {"patient_control_number": "P3", "changes": ["correct: x"]}),
+    # a PLB item that names no claim (open)
+    (
+        "remits.provider-adjustments",
+        {"item": {"plb_id": "R7/1", "adjustment": {"reason": "WO", "amount": "12.00"}}},
+    ),
 ]
 
 
@@ -174,6 +179,7 @@ def test_the_same_picture_in_any_order() -> None:
         "claims.changes-waiting": 1,
         "claims.cob-review": 0,
         "remits.unmatched": 1,
+        "remits.provider-adjustments": 1,
     }
     assert expected["dead_letters_total"] == 1
     assert expected["claims_by_clinic"] == [
@@ -211,3 +217,12 @@ def test_the_dashboard_is_off_without_a_strong_token() -> None:
     assert usable_token(Settings(dashboard_token=SecretStr("REPLACE_ME"))) is None
     assert usable_token(Settings(dashboard_token=SecretStr("short"))) is None
     assert usable_token(Settings(dashboard_token=SecretStr("x" * 24))) == "x" * 24
+
+
+def test_a_provider_level_adjustment_leaves_the_queue_when_linked_paired_or_dismissed() -> None:
+    o = Overview()
+    body = {"item": {"plb_id": "R7/1", "adjustment": {"reason": "FB", "amount": "50.00"}}}
+    o.apply("remits.provider-adjustments", 0, 0, b"R7/1", json.dumps(body).encode())
+    assert [i.body["item"]["plb_id"] for i in o.queue("remits.provider-adjustments")] == ["R7/1"]
+    o.apply("remits.provider-adjustments", 0, 1, b"R7/1", None)
+    assert o.queue("remits.provider-adjustments") == []

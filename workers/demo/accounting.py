@@ -21,8 +21,8 @@ from typing import Any
 
 from schemas.documents import SuperbillIssued
 from schemas.patient_ledger import CreditRefund, PatientPayment
-from schemas.reconciliation import ClaimLedger
-from workers.remits import balances, patient_ledger
+from schemas.reconciliation import ClaimLedger, RemittanceTransaction
+from workers.remits import balances, patient_ledger, provider_adjustments
 
 ZERO = Decimal("0.00")
 
@@ -166,6 +166,47 @@ def patient_accounts(
     return patient_ledger.accounts(rows, superbills, payments, refunds)
 
 
+def plb_accounting(
+    data: TopicData, transactions: list[dict[str, Any]], ledgers: list[ClaimLedger]
+) -> dict[str, int | str]:
+    """Where every PLB item is: linked to a claim (by our number or the payer's),
+    paired (a forward balance), on the work queue, or still on its way."""
+    items = [
+        item
+        for t in transactions
+        for item in provider_adjustments.items_of(
+            RemittanceTransaction.model_validate(t, strict=False)
+        )
+    ]
+    links = {
+        p.plb_id: p.linked_by
+        for ledger in ledgers
+        for p in ledger.provider_adjustments
+        if p.plb_id
+    }
+    queued: dict[str, bool] = {}
+    for _, _, key, value, _ in data.messages.get("remits.provider-adjustments", []):
+        if key is not None:
+            queued[key.decode()] = value is not None
+    paired = {
+        i.plb_id
+        for fb in provider_adjustments.forward_balances(items)
+        if fb.pair is not None
+        for i in (fb.item, fb.pair)
+    }
+    interest = sum((-i.adjustment.amount for i in items if i.kind == "interest"), ZERO)
+    placed = [i for i in items if i.plb_id in links or i.plb_id in paired or queued.get(i.plb_id)]
+    return {
+        "plb_linked": sum(1 for i in items if i.plb_id in links),
+        "plb_linked_by_payer_claim_number": sum(
+            1 for i in items if links.get(i.plb_id) == "payer-claim-number"
+        ),
+        "plb_on_work_queue": sum(1 for i in items if queued.get(i.plb_id)),
+        "plb_in_flight": len(items) - len(placed),
+        "interest": _money(interest),
+    }
+
+
 def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) -> Accounting:
     per_message, _ = classify_sessions(data)
     counts = Counter(per_message.values())
@@ -184,7 +225,8 @@ def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) 
         pcn = v["patient_control_number"]
         if pcn not in latest_claim or v["version"] >= latest_claim[pcn]["version"]:
             latest_claim[pcn] = v
-    rows = balances.balances(ledgers_of(data), now or datetime.now(UTC))
+    ledgers = ledgers_of(data)
+    rows = balances.balances(ledgers, now or datetime.now(UTC))
     problems += [p for p in (row.problem() for row in rows) if p is not None]
 
     def total(values: list[Decimal]) -> str:
@@ -236,5 +278,6 @@ def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) 
         "unmatched": len({v["posting_id"] for v in data.values("remits.unmatched")}),
         "provider_adjustments": len(plb),
         "provider_adjustments_amount": _money(sum((Decimal(a["amount"]) for a in plb), Decimal(0))),
+        **plb_accounting(data, transactions, ledgers),
     }
     return Accounting(per_message, sessions, claims, remits, problems, sorted(latest_claim), ar)

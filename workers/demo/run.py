@@ -57,6 +57,7 @@ WATCHED = (
     "state.reconcile.claims",
     "payments.patient",
     "ledger.refunds",
+    "remits.provider-adjustments",
 )
 
 
@@ -303,7 +304,7 @@ def run_demo(
         producer.flush()
         acc = wait(
             "reconciling",
-            lambda a: _reconciled(reader, expected_payments),
+            lambda a: _reconciled(reader, expected_payments) and a.remits["plb_in_flight"] == 0,
             remit_files=len(remit_paths),
         )
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 
 from edi.x835 import iter_835_events
 from schemas.reconciliation import (
+    ClaimReference,
     RemittanceClaim,
     RemittanceSource,
     RemittanceTransaction,
@@ -115,12 +116,14 @@ def messages(
         tx_index = -1
         index = 0
         header: RemittanceHeader | None = None
+        paid_claims: list[ClaimReference] = []
         with path.open("rb") as fh:
             for event in iter_835_events(fh):
                 if isinstance(event, RemittanceHeader):
                     tx_index += 1
                     index = 0
                     header = event
+                    paid_claims = []
                     continue
                 assert header is not None
                 tx = report.transactions[tx_index]
@@ -132,6 +135,12 @@ def messages(
                 )
                 if isinstance(event, ClaimPayment):
                     index += 1
+                    paid_claims.append(
+                        ClaimReference(
+                            patient_control_number=event.patient_control_number,
+                            payer_claim_number=event.payer_claim_control_number,
+                        )
+                    )
                     body = RemittanceClaim.new(
                         remittance_id=tx.remittance_id,
                         index=index,
@@ -156,6 +165,7 @@ def messages(
                         claim_count=event.claim_count,
                         paid_total=event.paid_total,
                         provider_adjustments=list(event.provider_adjustments),
+                        claims=paid_claims,
                         balance=event.balance,
                         source=source,
                     )

@@ -24,6 +24,9 @@ AuditAction = Literal[
     "queue-reveal",
     "dashboard-reveal",
     "claim-write-off",
+    "plb-link",
+    "plb-dismiss",
+    "credit-refund",
 ]
 
 

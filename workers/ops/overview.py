@@ -39,7 +39,19 @@ TOPICS = (
     "claims.cob-review",
     "claims.write-offs",
     "remits.unmatched",
+    "remits.provider-adjustments",
     "ops.dead-letters.status",
+)
+#: The business work queues (``claims queue list``), in the order they are shown.
+WORK_QUEUES = (
+    "sessions.held",
+    "sessions.rejected",
+    "claims.denied",
+    "claims.rejections",
+    "claims.changes-waiting",
+    "claims.cob-review",
+    "remits.unmatched",
+    "remits.provider-adjustments",
 )
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
@@ -73,6 +85,8 @@ class Overview:
     #: per claim: when its latest version was sent (an appeal resubmits)
     last_sent: dict[str, str] = field(default_factory=dict)
     unmatched: dict[str, Item] = field(default_factory=dict)
+    #: PLB items that name no claim we know (key: item id; a tombstone closes one)
+    provider_adjustments: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -113,6 +127,8 @@ class Overview:
                 self.rejections.pop(key.decode(), None)  # closed without resending
             if topic == "claims.changes-waiting" and key is not None:
                 self.changes_waiting.pop(key.decode(), None)  # the changes were sent
+            if topic == "remits.provider-adjustments" and key is not None:
+                self.provider_adjustments.pop(key.decode(), None)  # linked, paired, dismissed
             return
         try:
             body = json.loads(value)
@@ -180,6 +196,8 @@ class Overview:
             self.changes_waiting[body["patient_control_number"]] = item
         elif topic == "remits.unmatched":
             self.unmatched[body["posting_id"]] = item
+        elif topic == "remits.provider-adjustments":
+            self.provider_adjustments[body["item"]["plb_id"]] = item
 
     def _denial_open(self, body: dict[str, Any]) -> bool:
         """A denial is open until the claim is sent again (an appeal), written off (the
@@ -239,6 +257,8 @@ class Overview:
             return [i for k, i in self.unmatched.items() if k not in self.posted_ids]
         if name == "claims.changes-waiting":
             return list(self.changes_waiting.values())
+        if name == "remits.provider-adjustments":
+            return list(self.provider_adjustments.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:
@@ -288,18 +308,7 @@ class Overview:
                 {"topic": t, "reason": r, "count": n} for (t, r), n in sorted(dlq.items())
             ],
             "dead_letters_total": sum(dlq.values()),
-            "queues": {
-                name: len(self.queue(name))
-                for name in (
-                    "sessions.held",
-                    "sessions.rejected",
-                    "claims.denied",
-                    "claims.rejections",
-                    "claims.changes-waiting",
-                    "claims.cob-review",
-                    "remits.unmatched",
-                )
-            },
+            "queues": {name: len(self.queue(name)) for name in WORK_QUEUES},
             "claims_by_clinic": [
                 {"clinic": c, **{k: str(v) for k, v in row.items()}}
                 for c, row in sorted(per_clinic.items())

@@ -1,5 +1,6 @@
 """Business work queues: held and rejected sessions, denied claims, claims rejected at
-the payer's front door, unmatched payments.
+the payer's front door, unmatched payments, provider-level adjustments that name no
+claim.
 
 An item is a message of the queue topic (id ``<topic>:<partition>:<offset>``) that
 still needs someone: a held session not enriched, rejected or withdrawn since; a
@@ -18,20 +19,12 @@ from typing import Any
 from schemas.events import SessionRetry
 from workers.ops.audit import audit, operator_name
 from workers.ops.dead_letter_review import masked
-from workers.ops.overview import TOPICS, Overview
+from workers.ops.overview import TOPICS, WORK_QUEUES, Overview
 from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 from workers.runtime.topic_scan import scan_topics
 
-QUEUES = (
-    "sessions.held",
-    "sessions.rejected",
-    "claims.denied",
-    "claims.rejections",
-    "claims.changes-waiting",
-    "claims.cob-review",
-    "remits.unmatched",
-)
+QUEUES = WORK_QUEUES
 
 
 @dataclass
@@ -74,6 +67,16 @@ class QueueItem:
                 "reason": "no-payer-claim-number",
                 "message": b.get("message", "")[:120],
                 "since": b.get("waiting_since"),
+            }
+        if self.topic == "remits.provider-adjustments":
+            item, adjustment = b.get("item", {}), b.get("item", {}).get("adjustment", {})
+            return {
+                "id": self.id,
+                "claim": adjustment.get("reference") or "",
+                "reason": f"{adjustment.get('reason')} {b.get('reason_text', '')}".strip(),
+                "message": f"{adjustment.get('amount')} in {item.get('file_name')} "
+                f"({item.get('payer_id')}, {item.get('plb_id')}): {b.get('message', '')}"[:160],
+                "since": b.get("raised_at"),
             }
         if self.topic == "claims.denied":
             reasons = ",".join(f"{r['group']}-{r['code']}" for r in b.get("reasons", []))

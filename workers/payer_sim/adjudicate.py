@@ -408,8 +408,11 @@ def _void(context: _Context, claim: ClaimReceived) -> _Answered:
     return _Answered(payments=[(acknowledgement, _claim_details(claim, ()))])
 
 
-def _interest(context: _Context, claim: ClaimReceived, paid: Decimal) -> list[ProviderAdjustment]:
+def _interest(
+    context: _Context, claim: ClaimReceived, payment: ClaimPayment
+) -> list[ProviderAdjustment]:
     rule = context.rules.interest
+    paid = payment.paid
     if rule is None or paid <= 0:
         return []
     if not rule.select.picks("interest", claim.patient_control_number, None):
@@ -422,7 +425,12 @@ def _interest(context: _Context, claim: ClaimReceived, paid: Decimal) -> list[Pr
             provider_id=context.provider_id,
             date=context.fiscal_date,
             reason="L6",
-            reference=claim.patient_control_number,
+            reference=(
+                payment.payer_claim_control_number
+                if rule.reference == "payer-claim-number"
+                else None
+            )
+            or claim.patient_control_number,
             amount=-amount,
         )
     ]
@@ -448,7 +456,7 @@ def _answer(context: _Context, claim: ClaimReceived) -> _Answered:
         )
         payments = [original] if reversal_rule.include_original else []
         payments += [_reversal(*original), corrected]
-    return _Answered(payments=payments, interest=_interest(context, claim, payments[-1][0].paid))
+    return _Answered(payments=payments, interest=_interest(context, claim, payments[-1][0]))
 
 
 def answer_claim(

@@ -245,6 +245,10 @@ class InterestRule(Contract):
     select: Selector = Selector()
     annual_percent: Percent
     days_late: int = Field(ge=1, le=3650)
+    reference: Literal["claim-number", "payer-claim-number"] = Field(
+        default="claim-number",
+        description="What PLB03-2 names: our claim number (CLP01) or the payer's (CLP07).",
+    )
 
 
 class PayerRules(Contract):

@@ -8,7 +8,10 @@ is counted once, and each part of it is in exactly one place::
              + insurance outstanding + written off - insurance credit
 
 * **insurance paid**: what the payers paid on the claims (reversals net out;
-  interest and provider-level offsets are not claim money);
+  interest and provider-level offsets are not claim money; a recoupment that no
+  posted reversal accounts for is taken off, and what it takes beyond a credit
+  the claim had is owed again, as an open amount to work; a refund of a
+  payer's credit is taken off);
 * **contractual adjustments**: what the payers' contracts take off (CO-45 ...),
   never billed to anyone;
 * **final patient responsibility**: what the *last* payer left to the patient --
@@ -36,6 +39,7 @@ from decimal import Decimal
 
 from schemas.adjustments import classify
 from schemas.reconciliation import ClaimLedger
+from workers.remits.provider_adjustments import recouped
 
 ZERO = Decimal("0.00")
 BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91-120", 91, 120),
@@ -111,6 +115,8 @@ class ClaimBalance:
     patient_shares: dict[str, Decimal] = field(default_factory=dict)
     #: when the patient's share became final (the last payer's answer was posted)
     patient_due_from: date | None = None
+    #: credit given back to the payers (already taken off ``paid``)
+    refunded: Decimal = ZERO
 
     @property
     def insurance_outstanding(self) -> Decimal:
@@ -167,6 +173,7 @@ def claim_balance(
     contractual = first.by_class["contractual"]
     denials = first.by_class["denial"] + first.by_class["coordination"]
     waiting = ZERO
+    counted_second = False
     final_patient = first.by_class["patient"]
     left = first.by_class["patient"] + first.by_class["exhausted"]
     expects_next = version.next_payer_id is not None and not (
@@ -183,6 +190,7 @@ def claim_balance(
         second = Answer.of(secondary)
         asked_at = secondary.submitted[0].submitted_at
         if second.answered and not second.denied:
+            counted_second = True
             paid += second.paid
             contractual += second.by_class["contractual"]
             denials += second.by_class["denial"] + second.by_class["coordination"]
@@ -210,6 +218,22 @@ def claim_balance(
     # a claim no payer answered is owed in full; an answered one is accounted for by
     # its answer (an 835 claim balances: CLP03 = CLP04 + its adjustments)
     unanswered = charge if not first.answered and version.frequency != "8" else ZERO
+    # money given back to the payers (refunds of their credit) is not paid any more
+    refunded = sum((r.amount for r in primary.refunds), ZERO)
+    if secondary is not None:
+        refunded += sum((r.amount for r in secondary.refunds), ZERO)
+    paid -= refunded
+    # a recoupment (PLB WO/72) no posted reversal accounts for takes money back: it
+    # first uses up a credit the claim had, the rest is owed again (open, to work)
+    recovered = recouped(primary)
+    if secondary is not None and counted_second:
+        recovered += recouped(secondary)
+    if recovered > 0:
+        before = paid + contractual + final_patient + unanswered + denials + waiting
+        reopened = max(recovered - max(before - charge, ZERO), ZERO)
+        paid -= recovered
+        denials += reopened
+        notes.append(f"payer recouped {recovered:.2f}")
     open_before = denials + unanswered
     write_offs = [*primary.write_offs, *(secondary.write_offs if secondary else [])]
     # a write-off counts for no more than is still open: money arriving later undoes it
@@ -238,6 +262,7 @@ def claim_balance(
         patient_id=version.patient_id,
         patient_shares={k: _money(v) for k, v in shares.items()} if final_patient else {},
         patient_due_from=due_from if final_patient else None,
+        refunded=_money(refunded),
     )
 
 

@@ -6,8 +6,10 @@ payments, linked provider-level adjustments -- is one ledger in the table
 ``claims.submitted`` and the claim payments on ``remits.835.inbound``, so the
 claim and its payments meet in one partition.  Transaction summaries (keyed by
 remittance id) are recorded once in ``reconcile.remittances``; their
-provider-level adjustments that reference a claim are re-keyed onto
-``remits.provider-adjustments`` to reach that claim's ledger.
+provider-level adjustments travel on ``remits.plb`` to the claim they name
+(:mod:`workers.remits.provider_adjustments`), through the table ``reconcile.plb``
+of payers' claim numbers, and those that name nothing we know are raised on
+the ``remits.provider-adjustments`` work queue.
 """
 
 from __future__ import annotations
@@ -17,20 +19,30 @@ from typing import Any
 
 import structlog
 
+from schemas.patient_ledger import CreditRefund
+from schemas.provider_adjustments import (
+    LinkedBy,
+    LinkProviderAdjustmentCommand,
+    PayerClaimNumberSeen,
+    ProviderAdjustmentItem,
+    ProviderAdjustmentUnlinked,
+    parse_plb_message,
+)
 from schemas.reconciliation import (
     ClaimAdjudicated,
     ClaimCobReview,
     ClaimDenied,
     ClaimLedger,
     ClaimWrittenOff,
+    RefundCommand,
     RemittanceClaim,
     RemittanceTransaction,
     RemittanceUnmatched,
     WriteOffCommand,
     parse_remit_command,
 )
-from schemas.remittance import ProviderAdjustment
 from schemas.submission import ClaimSubmitted, claim_command
+from workers.remits import provider_adjustments as plb
 from workers.remits import reconcile
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
@@ -74,11 +86,12 @@ class Ledgers:
 
 def register(w: Wiring) -> None:
     partitions = w.catalogue.partitions("claims.submitted")
-    for name in ("remits.835.inbound", "remits.provider-adjustments", "remits.commands"):
+    for name in ("remits.835.inbound", "remits.plb", "remits.commands"):
         if w.catalogue.partitions(name) != partitions:
             raise RuntimeError(f"{name} must have as many partitions as claims.submitted")
     ledgers = Ledgers(w.table("reconcile.claims", "state.reconcile.claims"))
     remittances = w.table("reconcile.remittances", "state.reconcile.remittances")
+    plb_state = w.table("reconcile.plb", "state.reconcile.plb")
 
     now = w.now
 
@@ -98,6 +111,11 @@ def register(w: Wiring) -> None:
         out: list[Outgoing] = []
         pcn = step.ledger.patient_control_number.encode()
         for o in step.outputs:
+            if isinstance(o, CreditRefund):
+                out.append(Outgoing("ledger.refunds", o.key.encode(), encode(o)))
+                w.metrics.outcome(PROCESSOR, "payer-refund")
+                log.info("payer refund recorded", pcn=o.patient_control_number)
+                continue
             if isinstance(o, reconcile.SecondaryClaimDue):
                 cmd = claim_command(
                     action="secondary",
@@ -129,6 +147,15 @@ def register(w: Wiring) -> None:
             )
             name = getattr(o, "posting", None)
             w.metrics.outcome(PROCESSOR, name.category if name is not None else type(o).__name__)
+            if isinstance(o, ClaimAdjudicated) and o.posting.payer_claim_number:
+                seen = PayerClaimNumberSeen.new(
+                    payer_claim_number=o.posting.payer_claim_number,
+                    payer_id=o.payer_id,
+                    patient_control_number=o.patient_control_number,
+                )
+                out.append(
+                    Outgoing("remits.plb", o.posting.payer_claim_number.encode(), encode(seen))
+                )
             if isinstance(o, ClaimAdjudicated):
                 log.info(
                     "claim payment posted",
@@ -178,41 +205,91 @@ def register(w: Wiring) -> None:
         remittances[key.encode()] = encode(event)
         w.metrics.outcome(PROCESSOR, "remittance")
         out = []
-        for adj in event.provider_adjustments:
-            target = adj.reference or f"unreferenced:{event.remittance_id}"
-            body = json.dumps(
-                {"remittance_id": event.remittance_id, "adjustment": adj.model_dump(mode="json")}
-            ).encode()
-            out.append(Outgoing("remits.provider-adjustments", target.encode(), body))
+        for sent in plb.dispatch(event, now()):
+            if sent.route is not None:
+                target, body = sent.route
+                out.append(Outgoing("remits.plb", target.encode(), encode(body)))
+            elif sent.queue is not None:
+                out.append(raised(sent.queue))
         return out
 
     w.consume("remits.835.inbound", PROCESSOR, on_inbound)
 
-    async def on_provider_adjustment(msg: Incoming, scope: Scope) -> list[Outgoing]:
-        key = key_of(msg)
-        data = json.loads(msg.value or b"{}")
-        adjustment = ProviderAdjustment.model_validate(data["adjustment"], strict=False)
-        ledger = ledgers.get(key)
-        if not ledger.submitted:
-            w.metrics.outcome(PROCESSOR, "provider-adjustment-unlinked")
-            return []
-        ledgers.put(reconcile.link_provider_adjustment(ledger, data["remittance_id"], adjustment))
+    def raised(item: ProviderAdjustmentUnlinked) -> Outgoing:
+        w.metrics.outcome(PROCESSOR, "provider-adjustment-unlinked")
+        log.warning(
+            "provider-level adjustment raised",
+            plb_id=item.item.plb_id,
+            reason=item.item.adjustment.reason,
+            why=item.message,
+        )
+        return Outgoing("remits.provider-adjustments", item.item.plb_id.encode(), encode(item))
+
+    def linked(ledger: ClaimLedger, item: ProviderAdjustmentItem, by: LinkedBy) -> None:
+        ledgers.put(plb.link(ledger, item, by))
         w.metrics.outcome(PROCESSOR, "provider-adjustment-linked")
+        log.info("provider-level adjustment linked", plb_id=item.plb_id, linked_by=by)
+
+    async def on_plb(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = key_of(msg)
+        event = decode(parse_plb_message, msg.value)
+        if isinstance(event, PayerClaimNumberSeen):
+            index_key = f"payer-claim-number:{key}".encode()
+            known = json.loads(plb_state.get(index_key) or b"{}")
+            known[event.payer_id or ""] = event.patient_control_number
+            plb_state[index_key] = json.dumps(known, sort_keys=True).encode()
+            return []
+        item = event.item
+        scope.bind(plb_id=item.plb_id, remittance_id=item.remittance_id)
+        if item.kind == "forward-balance" and event.target is None:
+            fb_key = f"forward-balance:{item.payer_id}|{key}".encode()
+            waiting = [ProviderAdjustmentItem.model_validate(i, strict=False)
+                       for i in json.loads(plb_state.get(fb_key) or b"[]")]  # fmt: skip
+            waiting, decision = plb.pair_forward_balance(item, waiting, now())
+            plb_state[fb_key] = json.dumps([i.model_dump(mode="json") for i in waiting]).encode()
+        else:
+            ledger = ledgers.get(key)
+            numbers = json.loads(plb_state.get(f"payer-claim-number:{key}".encode()) or b"{}")
+            decision = plb.decide(event, bool(ledger.submitted), numbers, now())
+            if decision.link is not None:
+                linked(ledger, item, decision.link)
+        if decision.forward is not None:
+            target, body = decision.forward
+            return [Outgoing("remits.plb", target.encode(), encode(body))]
+        if decision.queue is not None:
+            return [raised(decision.queue)]
+        if decision.closes is not None:
+            w.metrics.outcome(PROCESSOR, "forward-balance-paired")
+            return [Outgoing("remits.provider-adjustments", decision.closes.encode(), None)]
         return []
 
-    w.consume("remits.provider-adjustments", PROCESSOR, on_provider_adjustment)
+    w.consume("remits.plb", PROCESSOR, on_plb)
 
     async def on_command(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = key_of(msg)
         command = decode(parse_remit_command, msg.value)
-        if isinstance(command, WriteOffCommand):
+        if isinstance(command, LinkProviderAdjustmentCommand):
+            if command.patient_control_number != key:
+                raise InvalidInput("key-mismatch", "key is not the patient control number")
+            ledger = ledgers.get(key)
+            if not ledger.submitted:
+                raise InvalidInput("unknown-claim", "no submitted claim has this number")
+            linked(ledger, command.item, "operator")
+            plb_id = command.item.plb_id.encode()
+            return [Outgoing("remits.provider-adjustments", plb_id, None)]
+        if isinstance(command, WriteOffCommand | RefundCommand):
             if command.patient_control_number != key:
                 raise InvalidInput("key-mismatch", "key is not the patient control number")
             try:
-                step = reconcile.write_off(ledgers.get(key), command, now())
+                if isinstance(command, RefundCommand):
+                    step = reconcile.refund(ledgers.get(key), command)
+                else:
+                    step = reconcile.write_off(ledgers.get(key), command, now())
             except reconcile.Refused as exc:
                 raise InvalidInput(exc.reason, exc.message) from None
-            log.info("write-off recorded", pcn=key, amount=str(command.amount or "open"))
+            if step.duplicate:
+                return []
+            log.info("claim command recorded", pcn=key, action=command.action)
             return route(step, scope)
         ledger, payment = reconcile.take_waiting(ledgers.get(key), command.posting_id)
         if payment is None:

@@ -32,7 +32,8 @@ at most what the primary left.
 
 **Write-offs** (``claims claim write-off``) give up on an open amount, audited;
 a write-off never counts for more than is still open, so money that arrives
-later for it reverses it by itself.
+later for it reverses it by itself.  **Refunds** (``claims credit refund --to
+payer``) give a payer's credit back, at most what the claim has in credit.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from schemas.coordination import (
     needs_secondary,
     secondary_pcn,
 )
+from schemas.patient_ledger import CreditRefund
 from schemas.reconciliation import (
     ClaimAdjudicated,
     ClaimCategory,
@@ -62,16 +64,17 @@ from schemas.reconciliation import (
     ClaimLedger,
     ClaimWrittenOff,
     LineMatch,
-    LinkedProviderAdjustment,
     Posting,
+    RefundCommand,
     RemittanceClaim,
     RemittanceUnmatched,
     SubmittedVersion,
     WriteOff,
     WriteOffCommand,
 )
-from schemas.remittance import Adjustment, ClaimPayment, ProviderAdjustment, ServicePayment
+from schemas.remittance import Adjustment, ClaimPayment, ServicePayment
 from schemas.submission import ClaimSubmitted
+from workers.remits.provider_adjustments import recouped
 
 TOLERANCE = Decimal("0.01")
 #: Adjustment classes that need someone's work (a denial item).
@@ -112,6 +115,7 @@ Output = (
     | PayerClaimNumberLearned
     | SecondaryClaimDue
     | ClaimCobReview
+    | CreditRefund
 )
 
 
@@ -595,18 +599,22 @@ def write_off(ledger: ClaimLedger, command: WriteOffCommand, now: datetime) -> S
     return Step(ledger, [event])
 
 
-def link_provider_adjustment(
-    ledger: ClaimLedger, remittance_id: str, adjustment: ProviderAdjustment
-) -> ClaimLedger:
-    if any(
-        p.remittance_id == remittance_id and p.adjustment == adjustment
-        for p in ledger.provider_adjustments
-    ):
-        return ledger
-    linked = LinkedProviderAdjustment(remittance_id=remittance_id, adjustment=adjustment)
-    return ledger.model_copy(
-        update={"provider_adjustments": [*ledger.provider_adjustments, linked]}
-    )
+def refund(ledger: ClaimLedger, command: RefundCommand) -> Step:
+    """Record a refund of the payer's credit on the claim: the money goes back, the
+    credit is settled (at most what the claim has in credit)."""
+    if not ledger.submitted:
+        raise Refused("unknown-claim", "no submitted claim has this patient control number")
+    entry = command.refund
+    if entry.to != "payer" or entry.patient_control_number != ledger.patient_control_number:
+        raise Refused("wrong-claim", "the refund is not a payer refund of this claim")
+    if any(r.key == entry.key for r in ledger.refunds):
+        return Step(ledger, duplicate=True)
+    refunded = sum((r.amount for r in ledger.refunds), Decimal(0))
+    credit = max(-ledger.outstanding - recouped(ledger), Decimal(0)) - refunded
+    if entry.amount > credit:
+        raise Refused("more-than-credit", f"the claim has {max(credit, Decimal(0)):.2f} in credit")
+    ledger = ledger.model_copy(update={"refunds": [*ledger.refunds, entry]})
+    return Step(ledger, [entry])
 
 
 def take_waiting(

@@ -8,13 +8,16 @@ secondary are one balance, nothing counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from schemas.adjustments import classify
+from schemas.provider_adjustments import plb_text
 from schemas.reconciliation import ClaimLedger
 from workers.remits import balances
+from workers.remits.patient_ledger import PatientAccount
+from workers.remits.provider_adjustments import recouped
 from workers.remits.reconcile import NEEDS_WORK, code_texts
 from workers.runtime.settings import Settings
 
@@ -64,7 +67,19 @@ def denials_report(ledgers: Sequence[ClaimLedger], today: date | None = None) ->
                 if a.amount > 0 and classify(a.group, a.reason) in (*NEEDS_WORK, "exhausted")
             }
         )
-        words = "; ".join(carc.get(c.split("-", 1)[1], c) for c in codes)[:80]
+        codes += sorted(
+            {
+                f"PLB-{p.adjustment.reason}"
+                for ledger in family
+                if recouped(ledger) > 0
+                for p in ledger.provider_adjustments
+                if p.kind == "recoupment" and p.adjustment.amount > 0
+            }
+        )
+        words = "; ".join(
+            plb_text(c[4:]) if c.startswith("PLB-") else carc.get(c.split("-", 1)[1], c)
+            for c in codes
+        )[:80]
         age = (day - row.date_of_service).days if row.date_of_service else 0
         rows.append(
             [
@@ -81,24 +96,47 @@ def denials_report(ledgers: Sequence[ClaimLedger], today: date | None = None) ->
     return rows, ["claim", "clinic", "payer", "date of service", "age", "open", "reasons", "text"]
 
 
-def credits_report(ledgers: Sequence[ClaimLedger], today: date | None = None) -> Table:
-    """Insurance credit balances: claims a payer paid more on than their charge
-    allows (a refund is owed, or the credit is applied to another balance)."""
+def credits_report(
+    ledgers: Sequence[ClaimLedger],
+    today: date | None = None,
+    accounts: Iterable[PatientAccount] = (),
+) -> Table:
+    """Credit balances, never dropped until resolved: claims a payer paid more on than
+    their charge allows (refund the payer: ``claims credit refund --to payer``, or let
+    it recoup), and patients who paid more than they owe (refund them, or the credit
+    applies to their next charges at that clinic by itself)."""
     day = today or datetime.now(UTC).date()
     now = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     rows = [
         [
-            row.patient_control_number,
+            "insurance",
             row.clinic_id,
+            row.patient_control_number,
             row.payer_id,
             f"{row.charge:.2f}",
-            f"{row.paid:.2f}",
+            f"{row.paid + row.refunded:.2f}",
+            f"{row.refunded:.2f}",
             f"{row.credit:.2f}",
         ]
         for row in balances.balances(ledgers, now)
         if row.credit > 0
     ]
-    return rows, ["claim", "clinic", "payer", "charge", "paid", "credit"]
+    rows += [
+        [
+            "patient",
+            account.clinic_id,
+            account.patient_id,
+            "",
+            f"{account.charged:.2f}",
+            f"{account.paid:.2f}",
+            f"{account.refunded:.2f}",
+            f"{account.credit:.2f}",
+        ]
+        for account in sorted(accounts, key=lambda a: (a.clinic_id, a.patient_id))
+        if account.credit > 0
+    ]
+    return rows, ["kind", "clinic", "claim or patient", "payer", "charged", "paid", "refunded",
+                  "credit"]  # fmt: skip
 
 
 def cob_report(ledgers: Sequence[ClaimLedger], today: date | None = None) -> Table:

@@ -289,19 +289,29 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
-        "remits.provider-adjustments",
-        "Provider-level adjustments re-keyed by the claim they reference.",
-        "<referenced patient control number>",
-        '{"remittance_id", "adjustment"}',
+        "remits.plb",
+        "Provider-level adjustments on their way to the claim they name, and the index of "
+        "payers' claim numbers.",
+        "<the claim number or reference to look up> | <payer's claim number>",
+        "schemas.provider_adjustments:PlbRoute | schemas.provider_adjustments:PayerClaimNumberSeen",
         consumed=True,
         internal=True,
     ),
     TopicSpec(
+        "remits.provider-adjustments",
+        "Provider-level adjustments that name no claim we know, and forward balances waiting "
+        "for their pair (work queue; a tombstone once linked, paired or dismissed).",
+        "<PLB item id>",
+        "schemas.provider_adjustments:ProviderAdjustmentUnlinked",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
         "remits.commands",
         "Operators' instructions to the reconciliation: assign an unmatched payment to its "
-        "claim, write off what is open on a claim.",
+        "claim, write off what is open on a claim, link a provider-level adjustment to a claim.",
         "<the patient control number whose ledger it concerns>",
-        "schemas.reconciliation:RemitCommand | schemas.reconciliation:WriteOffCommand",
+        "schemas.reconciliation:RemitCommand | schemas.reconciliation:WriteOffCommand | "
+        "schemas.provider_adjustments:LinkProviderAdjustmentCommand",
         consumed=True,
     ),
     TopicSpec(
@@ -424,6 +434,16 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "Changelog of each claim's ledger (versions, postings, waiting payments).",
         "<patient control number>",
         "schemas.reconciliation:ClaimLedger",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.reconcile.plb",
+        "Changelog of the payers' claim numbers seen and of forward balances waiting for "
+        "their pair.",
+        "payer-claim-number:<number> | forward-balance:<payer>|<reference>",
+        "{payer id: patient control number} | [ProviderAdjustmentItem]",
         cleanup="compact",
         retention_ms=None,
         internal=True,
