@@ -39,7 +39,25 @@ def hsa_session(session_id: str = "s1"):
             payer_id=None,
             coverages=[{"coverage_id": "hsa", "kind": "hsa", "effective_from": "2020-01-01"}],
         ),
+        therapists=[f.therapist(license_number="LMT-48213")],
     )
+
+
+def test_a_self_pay_superbill_without_a_prescription_claims_none() -> None:
+    """Only a superbill that shows a prescription says the services were under it."""
+    session = billable(
+        session=f.session(dos="2026-03-02"),
+        patient=f.patient(
+            payer_id=None,
+            coverages=[{"coverage_id": "own", "kind": "self_pay", "effective_from": "2020-01-01"}],
+        ),
+        rx=f.prescription(issued_on="2025-01-01", expires_on="2025-02-01"),
+    )
+    assert session.enriched.prescription is None
+    text = text_of(superbill(session, date(2026, 3, 3)).pdf)
+    assert "No prescription on file for this date of service" in text
+    assert "under the physician's prescription" not in text
+    assert "License number not on file" in text
 
 
 def test_the_pdf_writer_escapes_text_and_keeps_latin_1() -> None:
@@ -72,6 +90,10 @@ def test_a_superbill_names_provider_patient_prescription_codes_and_totals() -> N
         f"Date of birth {e.patient.birth_date.isoformat()}",
         f"{e.prescription.prescription_id} issued",
         f"NPI {e.prescription.prescriber.npi}",
+        f"Valid from {e.prescription.issued_on.isoformat()}",
+        "this is visit 1",
+        "Massage therapist license LMT-48213",
+        "Services were provided under the physician's prescription shown above.",
         "M54.50, M62.830",
         "Date of service 2026-03-02",
         "Total charges 170.00",

@@ -270,15 +270,29 @@ def test_a_payer_that_does_not_pay_massage_rejects_before_anything_else() -> Non
     assert isinstance(out, SessionRejected) and out.reason == "payer-excludes-massage"
 
 
-@pytest.mark.parametrize("kind", ["self_pay", "hsa"])
-def test_self_pay_and_hsa_are_enriched_without_a_payer_or_a_prescription(kind: str) -> None:
+def test_self_pay_is_enriched_without_a_payer_or_a_prescription() -> None:
     p = f.patient(
         payer_id=None,
-        coverages=[{"coverage_id": "own", "kind": kind, "effective_from": "2020-01-01"}],
+        coverages=[{"coverage_id": "own", "kind": "self_pay", "effective_from": "2020-01-01"}],
     )
     out = only(run(state(patient=p), session()))
     assert isinstance(out, SessionEnriched)
     assert out.billed_to_payer is False and out.payer is None and out.prescription is None
+
+
+def test_an_hsa_session_waits_for_its_prescription_like_an_insured_one() -> None:
+    """HSA/FSA administrators reimburse massage only under a physician's order."""
+    p = f.patient(
+        payer_id=None,
+        coverages=[{"coverage_id": "own", "kind": "hsa", "effective_from": "2020-01-01"}],
+    )
+    step = run(state(patient=p), session())
+    held = only(step)
+    assert isinstance(held, SessionHeld) and held.reason == "rx-missing"
+    s = rules.with_prescription(step.state, "rx1", rx())
+    out = only(rules.reevaluate_held(s, catalog(), NOW))
+    assert isinstance(out, SessionEnriched) and out.billed_to_payer is False
+    assert out.prescription is not None and out.prescription.prescription_id == "rx1"
 
 
 def test_hsa_sessions_carry_the_covering_prescription_for_the_superbill() -> None:

@@ -301,13 +301,15 @@ def generate(
             }
         )
         for t in range(1, 4):
+            npi = _npi(rng)
             data.therapists.append(
                 {
                     "schema_version": 1,
                     "clinic_id": cid,
                     "therapist_id": f"t{t}",
                     "name": {"first_name": rng.choice(FIRST), "last_name": rng.choice(LAST)},
-                    "npi": _npi(rng),
+                    "npi": npi,
+                    "license_number": f"MA{npi[-6:]}",  # the state massage licence
                 }
             )
     per_clinic = max(8, sessions // (clinics * 4))

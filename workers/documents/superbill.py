@@ -2,8 +2,10 @@
 
 A superbill is what the patient gives their health savings account (or their
 insurer, for out-of-network reimbursement): who provided the service (clinic
-with NPI and tax id, therapist with NPI), for whom, under which physician's
-prescription, for which diagnoses, and the procedure codes, units and charges
+with NPI and tax id, therapist with NPI and licence number), for whom, under
+which physician's prescription (an HSA session always has one: enrichment holds
+it until one covers it; only then does the superbill say the services were
+provided under it), for which diagnoses, and the procedure codes, units and charges
 of the date of service, with what was actually paid: the front desk's payments
 for the visit (``payments.patient``) when they are known -- the superbill issued
 as the visit is billed knows none yet and shows the whole charge as due;
@@ -87,6 +89,8 @@ def superbill(billable: BillableSession, issued_on: date, paid: Decimal = Decima
         f"Rendering therapist: {_name(therapist.name)}    NPI {therapist.npi}    "
         f"Taxonomy {therapist.taxonomy_code}"
     )
+    licence = therapist.license_number
+    line(f"Massage therapist license {licence}" if licence else "License number not on file")
     y += 6
     line("Patient", 11, bold=True)
     line(f"{_name(patient.name)}    Date of birth {patient.birth_date.isoformat()}")
@@ -97,6 +101,12 @@ def superbill(billable: BillableSession, issued_on: date, paid: Decimal = Decima
         line(
             f"{rx.prescription_id} issued {rx.issued_on.isoformat()} by "
             f"{_name(rx.prescriber.name)}, NPI {rx.prescriber.npi}"
+        )
+        until = f" to {rx.expires_on.isoformat()}" if rx.expires_on else ""
+        line(
+            f"Valid from {rx.issued_on.isoformat()}{until}, {rx.visits_authorized} visits; "
+            f"this is visit {e.visit_number or '-'}",
+            9,
         )
     else:
         line("No prescription on file for this date of service")
@@ -146,7 +156,8 @@ def superbill(billable: BillableSession, issued_on: date, paid: Decimal = Decima
         line(f"Payment: {coverage}, paid in full.", 9)
     else:
         line(f"Payment: {coverage}; {totals.balance:.2f} not yet paid.", 9)
-    line("Services were provided under the physician's prescription shown above.", 9)
+    if rx is not None:
+        line("Services were provided under the physician's prescription shown above.", 9)
     return Superbill(
         session_key=billable.session_key,
         file_name=file_name(billable),

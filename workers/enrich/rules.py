@@ -12,10 +12,12 @@ that decides wins:
 4. coverage: one active on the date of service (the one the clinic named, else
    the primary), else rejected ``no-active-coverage``; a payer that does not pay
    massage rejects ``payer-excludes-massage``; self-pay and HSA are enriched
-   without a payer
+   without a payer (an HSA session still needs its prescription, below)
 5. timely filing: rejected ``timely-filing-expired`` past the payer's window
-6. prescription (when the payer requires one): a valid prescription of the
-   patient must cover the session, else **held** with the most specific reason;
+6. prescription (when the payer requires one, and always for HSA/FSA coverage,
+   whose administrators reimburse massage only under a physician's order): a
+   valid prescription of the patient must cover the session, else **held** with
+   the most specific reason;
    visits are counted per prescription by distinct session id.
 
 Held sessions are re-evaluated whenever the patient's data or a reference record
@@ -382,15 +384,17 @@ def _judge(
             )
         checks.append(Check(check="timely-filing", result="pass"))
     rx: Prescription | None = None
-    needs_rx = payer is not None and payer.requires_prescription
+    # an HSA/FSA administrator reimburses massage only under a physician's order:
+    # an HSA session waits for its prescription exactly like an insured one
+    needs_rx = (payer is not None and payer.requires_prescription) or coverage.kind == "hsa"
     if needs_rx:
         rx, (reason, message) = covering_prescription(state, event)
         if rx is None:
             return _held(event, cast(HoldReason, reason), message, held_since, now)
         checks.append(Check(check="prescription", result="pass", detail=rx.prescription_id))
     else:
-        # Not required (self-pay, HSA, or payer rule): attach one when it covers the
-        # session (superbills and HSA reimbursement need the order), never hold for it.
+        # Not required (self-pay, or the payer's rule): attach one when it covers the
+        # session (a superbill shows it), never hold for it.
         candidate, _ = covering_prescription(state, event)
         rx = candidate
         checks.append(
