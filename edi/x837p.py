@@ -109,6 +109,7 @@ from schemas.claims import (
     TradingPartner,
 )
 from schemas.common import Address
+from schemas.remittance import Adjustment
 
 __all__ = [
     "IMPLEMENTATION_GUIDE",
@@ -948,7 +949,7 @@ def _display_name(name: PersonOrOrganisation) -> str:
 class _Line:
     """A 2400 loop being read."""
 
-    __slots__ = ("control", "dates", "lx", "nested", "sv1")
+    __slots__ = ("collecting", "control", "dates", "lx", "nested", "prior", "prior_paid", "sv1")
 
     def __init__(self, lx: Segment) -> None:
         self.lx = lx
@@ -956,6 +957,9 @@ class _Line:
         self.dates: tuple[date, date | None] | None = None
         self.control: str | None = None
         self.nested = False  # inside a 2410/2420/2430 loop of this line
+        self.prior_paid: Decimal | None = None  # the first 2430 (the payer before)
+        self.prior: list[Adjustment] = []  # its CAS
+        self.collecting = False  # inside that first 2430
 
     def build(self) -> LineReceived:
         if self.sv1 is None:
@@ -972,6 +976,8 @@ class _Line:
             service_date=start,
             service_date_end=end,
             line_control_number=self.control,
+            prior_paid=self.prior_paid,
+            prior_adjustments=tuple(self.prior),
         )
 
 
@@ -1018,7 +1024,8 @@ class _Reader:
             "LX": self._lx,
             "SV1": self._sv1,
             "DTP": self._dtp,
-            "SVD": self._nested,
+            "SVD": self._svd,
+            "CAS": self._cas,
             "LIN": self._nested,
         }
 
@@ -1226,6 +1233,30 @@ class _Reader:
         claim = self.claim
         if claim is not None and claim.line is not None:
             claim.line.nested = True
+            claim.line.collecting = False
+
+    def _svd(self, segment: Segment) -> None:
+        """2430: a payer before this one adjudicated the line (the first one is read)."""
+        self._nested(segment)
+        line = self.claim.line if self.claim is not None else None
+        if line is None or line.prior_paid is not None:
+            return
+        line.prior_paid = _amount(segment, 2, "SVD02")
+        line.collecting = True
+
+    def _cas(self, segment: Segment) -> None:
+        """A CAS of the first 2430 (claim-level CAS in 2320 are not read)."""
+        line = self.claim.line if self.claim is not None else None
+        if line is None or not line.collecting:
+            return
+        group = segment.element(1)
+        for n in range(2, 19, 3):
+            reason, text = segment.element(n), segment.element(n + 1)
+            if not reason:
+                break
+            if not _AMOUNT.fullmatch(text):
+                raise X837Error.at(segment, f"CAS{n + 1:02d} is not a decimal number")
+            line.prior.append(Adjustment(group=group, reason=reason, amount=Decimal(text)))
 
     def _finish_claim(self) -> Iterator[ClaimReceived]:
         claim = self.claim

@@ -31,7 +31,7 @@ from pydantic import Field, StringConstraints
 
 from schemas.base import Contract
 from schemas.claims import PersonOrOrganisation
-from schemas.remittance import Amount, Quantity, Remittance
+from schemas.remittance import Adjustment, Amount, Quantity, Remittance
 
 __all__ = [
     "BankDetails",
@@ -123,6 +123,12 @@ class LineReceived(Contract):
         default=None, description="Second date of an RD8 range (DTP*472), when it differs."
     )
     line_control_number: str | None = Field(default=None, description="REF*6R.")
+    prior_paid: Amount | None = Field(
+        default=None, description="2430 SVD02: what the payer before this one paid on the line."
+    )
+    prior_adjustments: tuple[Adjustment, ...] = Field(
+        default=(), description="2430 CAS: that payer's adjustments of the line."
+    )
 
 
 class ClaimReceived(Contract):

@@ -29,6 +29,20 @@ class SuperbillIssued(Versioned):
     issued_at: AwareDatetime
 
 
+class SuperbillVoided(Versioned):
+    """The superbill of a visit the clinic cancelled after it was issued
+    (``documents.issued``, key: the session): the PDF is removed from the outbox and
+    the visit charges the patient nothing."""
+
+    event_type: Literal["superbill.voided"] = "superbill.voided"
+    session_key: str
+    clinic_id: Identifier
+    patient_id: Identifier
+    file_name: str
+    cancel_event_id: str = Field(description="The clinic's cancellation.")
+    voided_at: AwareDatetime
+
+
 class StatementLine(Contract):
     """One claim's patient share on a statement."""
 

@@ -23,7 +23,7 @@ from schemas.acknowledgements import (
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.claims import Claim, TradingPartner
-from schemas.documents import PatientStatement, SuperbillIssued
+from schemas.documents import PatientStatement, SuperbillIssued, SuperbillVoided
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
     PrescriptionAttention,
@@ -84,6 +84,7 @@ CONTRACTS: dict[str, Any] = {
     "claim-rejected": ClaimRejected,
     "prescription-attention": PrescriptionAttention,
     "superbill-issued": SuperbillIssued,
+    "superbill-voided": SuperbillVoided,
     "patient-statement": PatientStatement,
     "remittance-claim-payment": RemittanceClaim,
     "claim-adjudicated": ClaimAdjudicated,

@@ -84,7 +84,7 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     finals = ("billed", "self_pay", "cancelled", "held", "rejected", "dead_lettered")
     assert s["received"] == s["duplicates"] + sum(s[k] for k in finals)
     data = generate(clinics=2, sessions=80, seed=11)
-    assert s["received"] == data.expected["completed_events"]
+    assert s["received"] == data.expected["completed_events"] + 1  # + the late visit
     assert s["duplicates"] == data.expected["resends"]
     assert s["dead_lettered"] == data.expected["malformed"]
     assert s["cancelled"] == 1 and s["held"] > 0 and s["rejected"] > 0 and s["self_pay"] > 0
@@ -100,7 +100,8 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
         + ar["written_off"]
         - ar["insurance_credits"]
     )
-    assert c["sessions"] == s["billed"] and c["count"] <= s["billed"] and c["denied"] > 0
+    originals = c["count"] - summary["cases"]["secondary_claims"]  # a secondary: same visits
+    assert c["sessions"] == s["billed"] and originals <= s["billed"] and c["denied"] > 0
 
     # the figures agree with the topics themselves
     prefix = summary["topic_prefix"]
@@ -120,7 +121,9 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     # the files: every 837 and every 835 validates with pyx12, every 835 balances
     x837 = sorted((out / "837").iterdir())
     x835 = sorted((out / "835").iterdir())
-    assert len(x837) == c["files"] and len(x835) == r["files"] == len(x837)
+    eobs = sorted((out / "eob").iterdir())  # the auto insurer pays by paper check
+    assert len(x837) == c["files"] and len(x835) == r["files"]
+    assert len(x835) + len(eobs) == len(x837) and r["paper_eob_files"] == len(eobs) == 1
     for path in x837 + x835:
         report = validate_x12(path.read_text())
         assert report.ok, (path.name, [str(f) for f in report.findings][:3])
@@ -131,10 +134,16 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
             statuses += [claim.status_code for claim in remittance.claims]
     assert "22" in statuses, "one reversal with its correction"
 
+    # each case a billing company meets every week happened at least once
+    cases = summary["cases"]
+    assert all(n >= 1 for n in cases.values()), cases
+    assert cases["replacement_claims"] == 1 and cases["reversals"] >= 2
+    _check_replacement_names_the_current_payer_number(x837, x835)
+
     # every provider-level adjustment is linked to a claim, paired or on the work queue
     assert r["plb_in_flight"] == 0
     assert r["plb_linked"] + r["plb_on_work_queue"] <= r["provider_adjustments"]
-    assert (out / "report.html").read_text().count("<table>") == 5
+    assert (out / "report.html").read_text().count("<table>") == 6
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))
@@ -148,3 +157,29 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
         assert len(acks) == c["files"]
         for path in acks:
             assert validate_x12(path.read_text()).ok, path.name
+
+
+def _check_replacement_names_the_current_payer_number(x837: list[Path], x835: list[Path]) -> None:
+    """The late visit's day was paid, reversed and paid again under a new payer claim
+    number; its replacement claim (frequency 7) names that new number in REF*F8."""
+    replacement = None
+    for path in x837:
+        segments = [seg.strip() for seg in path.read_text().split("~")]
+        for n, seg in enumerate(segments):
+            if seg.startswith("CLM*") and seg.split("*")[5].endswith(":7"):
+                pcn = seg.split("*")[1]
+                ref = next(s for s in segments[n:] if s.startswith("REF*F8*"))
+                replacement = (pcn, ref.split("*")[2])
+    assert replacement is not None, "no replacement claim was sent"
+    pcn, named = replacement
+    answers = [
+        seg.strip().split("*")
+        for path in x835
+        for seg in path.read_text().split("~")
+        if seg.strip().startswith(f"CLP*{pcn}*")
+    ]
+    reversed_numbers = [clp[7] for clp in answers if clp[2] == "22"]
+    paid_numbers = [clp[7] for clp in answers if clp[2] != "22"]
+    # paid, reversed and paid again; then the replacement's answer
+    assert len(paid_numbers) >= 3 and paid_numbers[0] in reversed_numbers
+    assert named == paid_numbers[1] != paid_numbers[0]

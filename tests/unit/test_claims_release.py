@@ -170,3 +170,50 @@ def test_charges_are_shared_by_two_lanes_claims_and_superbills(claims: Any) -> N
     assert [d["session_key"] for d in issued] == ["c1:s9"]
     submitted = [json.loads(r.value or b"{}") for r in c.sink.on("claims.submitted")]
     assert len(submitted) == 1 and submitted[0]["claim"]["session_keys"] == ["c1:s1"]
+
+
+def test_a_cancelled_self_pay_visit_voids_its_superbill(claims: Any) -> None:
+    """The clinic cancels a self-pay visit after its superbill was issued: the PDF
+    leaves the outbox and the patient's account charges nothing for it."""
+    from schemas.billing import ChargesWithdrawn
+    from schemas.documents import SuperbillIssued, SuperbillVoided
+    from schemas.outcomes import SessionWithdrawn
+    from workers.remits import patient_ledger
+
+    c = claims(batch_max_claims=1, batch_max_age_s=3600)
+    visit = billable(
+        session=f.session(session_id="s7"),
+        patient=f.patient(
+            payer_id=None,
+            coverages=[{"coverage_id": "own", "kind": "self_pay", "effective_from": "2020-01-01"}],
+        ),
+        now=c.wiring.time,
+    )
+    key = billing_key(None, visit.clinic_id, False).encode()
+    asyncio.run(c.send("charges.billable", key, visit.model_dump_json().encode()))
+    pdf = c.wiring.settings.outbox_dir / "superbills" / "c1" / "superbill_c1_s7.pdf"
+    assert pdf.exists()
+    withdrawn = ChargesWithdrawn.new(
+        session_key="c1:s7",
+        receiver_id=None,
+        withdrawn=SessionWithdrawn.new(
+            session_key="c1:s7",
+            clinic_id="c1",
+            session_id="s7",
+            patient_id=visit.patient_id,
+            cancel_event_id="cancel-1",
+            state_at_cancel="enriched",
+            billed_to_payer=False,
+            withdrawn_at=c.wiring.time,
+        ),
+    )
+    asyncio.run(c.send("charges.billable", key, withdrawn.model_dump_json().encode()))
+    assert not pdf.exists()
+    issued, voided = [json.loads(r.value or b"{}") for r in c.sink.on("documents.issued")]
+    assert (issued["event_type"], voided["event_type"]) == ("superbill.issued", "superbill.voided")
+    standing = patient_ledger.standing(
+        [SuperbillIssued.model_validate(issued, strict=False)],
+        [SuperbillVoided.model_validate(voided, strict=False)],
+    )
+    assert standing == []
+    assert patient_ledger.accounts([], standing, []) == {}

@@ -414,6 +414,27 @@ def test_replacement_gets_a_normal_adjudication_and_its_own_claim_number() -> No
     assert (claim.payer_claim_control_number or "").startswith("SIM")
 
 
+def test_a_replacement_reverses_the_adjudication_it_replaces_when_the_payer_knows_it() -> None:
+    """Payers reverse what they paid on a claim before paying its replacement; without
+    it the first payment would count twice."""
+    [replacement] = received([f.replacement_claim()])
+    [original] = received([f.commercial_claim()])
+    [(paid_before, _)], _ = answer_claim(original, rules(), now=NOW)
+    earlier = paid_before.model_copy(
+        update={"payer_claim_control_number": replacement.payer_claim_number}
+    )
+    outcome = check(adjudicate([replacement], rules(), now=NOW, history=[earlier]))
+    reversal, new = [c for c in outcome.claims if c.patient_control_number == "PCN1001"]
+    assert (reversal.status_code, reversal.paid, reversal.charge) == (
+        "22",
+        -paid_before.paid,
+        -paid_before.charge,
+    )
+    assert reversal.payer_claim_control_number == replacement.payer_claim_number
+    assert new.status_code == "1" and new.paid == D(100)
+    assert outcome.remittances[0].payment.amount == new.paid - paid_before.paid
+
+
 def test_claim_total_that_the_lines_do_not_add_up_to() -> None:
     """Not something our 837s do, but a payer must still answer with a balanced 835."""
     [claim] = received([f.commercial_claim()])

@@ -316,3 +316,35 @@ def test_cas_limits_are_checked_before_rendering() -> None:
     )
     with pytest.raises(ClaimRenderError, match="at most 6 reasons"):
         render_837p([crowded], builtin_test_partner("rcv2"), NUMBERS, WHEN)
+
+
+def test_the_secondary_payer_pays_at_most_what_the_primary_left() -> None:
+    """Read back, a secondary claim's lines carry the primary's 2430 (paid and CAS); the
+    payer simulator pays at most the patient's share the primary left (traditional
+    COB: OA-23 for what the primary settled), so the claim is never paid twice."""
+    source = commercial_then_secondary_plan()
+    primary = assemble_claim([source])
+    payment, paid_on = primary_payment(primary)
+    claim = secondary_claim(primary, [source], payment, paid_on)
+    text = render_837p([claim], builtin_test_partner("rcv2"), NUMBERS, WHEN).text
+    [received] = read_837p(text.encode())
+    for line, primary_line in zip(received.lines, payment.services, strict=True):
+        assert line.prior_paid == primary_line.paid
+        assert line.prior_adjustments == primary_line.adjustments
+    rules = default_rules().model_dump(mode="json")
+    rules["payers"] = {}
+    rules["default"].update(reversals=None, interest=None, denials=[])
+    (remittance,) = parse_835(
+        render_answers(adjudicate([received], load_rules_from(rules), now=WHEN), now=WHEN).encode()
+    )
+    (second,) = remittance.claims
+    left = sum((a.amount for a in payment.adjustments + tuple(
+        a for s in payment.services for a in s.adjustments) if a.group == "PR"), D(0))  # fmt: skip
+    assert D(0) < left and D(0) < second.paid <= left
+    for service, primary_line in zip(second.services, payment.services, strict=True):
+        settled = primary_line.charge - sum(
+            (a.amount for a in primary_line.adjustments if a.group == "PR"), D(0)
+        )
+        assert (service.adjustments[0].group, service.adjustments[0].reason) == ("OA", "23")
+        assert service.adjustments[0].amount == settled
+        assert service.charge == service.paid + sum((a.amount for a in service.adjustments), D(0))

@@ -5,7 +5,9 @@ the patient can send to an HSA administrator or a payer, written atomically
 (mode 0600) under ``<outbox>/superbills/<clinic>/`` and announced on
 ``documents.issued``.  The PDF is written and synced before the message's offset
 may be committed; in a lane of its own that wait does not hold up the claims.
-A redelivered session finds its file there and announces it again.
+A redelivered session finds its file there and announces it again.  A visit the
+clinic cancels afterwards has its superbill voided (the file removed, a
+``SuperbillVoided`` announced), so it charges the patient nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from schemas.billing import ChargesWithdrawn, parse_charges
-from schemas.documents import SuperbillIssued
+from schemas.documents import SuperbillIssued, SuperbillVoided
 from workers.documents.superbill import superbill
 from workers.runtime.app import Wiring
 from workers.runtime.atomic_files import DeliveryError, sha256, write_atomically
@@ -41,7 +43,9 @@ class SuperbillLane:
 
     async def issue_superbill(self, msg: Incoming, scope: Scope) -> list[Outgoing]:
         event = decode(parse_charges, msg.value)
-        if isinstance(event, ChargesWithdrawn) or event.billed_to_payer:
+        if isinstance(event, ChargesWithdrawn):
+            return await self.void_superbill(event, scope)
+        if event.billed_to_payer:
             return []
         scope.bind(clinic_id=event.clinic_id, session_key=event.session_key)
         now = self.w.now()
@@ -71,3 +75,24 @@ class SuperbillLane:
         log.info("superbill issued", file=bill.file_name)
         headers = (("claims.event_type", b"SuperbillIssued"),)
         return [Outgoing("documents.issued", event.session_key.encode(), encode(issued), headers)]
+
+    async def void_superbill(self, event: ChargesWithdrawn, scope: Scope) -> list[Outgoing]:
+        """A self-pay visit cancelled after its superbill was issued: the PDF leaves the
+        outbox and the visit charges nothing (a redelivery finds nothing to remove)."""
+        withdrawn = event.withdrawn
+        scope.bind(clinic_id=withdrawn.clinic_id, session_key=event.session_key)
+        name = f"superbill_{withdrawn.clinic_id}_{withdrawn.session_id}.pdf"
+        path = self.outbox / "superbills" / withdrawn.clinic_id / name
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        voided = SuperbillVoided.new(
+            session_key=event.session_key,
+            clinic_id=withdrawn.clinic_id,
+            patient_id=withdrawn.patient_id,
+            file_name=name,
+            cancel_event_id=withdrawn.cancel_event_id,
+            voided_at=self.w.now(),
+        )
+        self.w.metrics.outcome(PROCESSOR, "superbill-voided")
+        log.info("superbill voided: the visit was cancelled", file=name)
+        headers = (("claims.event_type", b"SuperbillVoided"),)
+        return [Outgoing("documents.issued", event.session_key.encode(), encode(voided), headers)]

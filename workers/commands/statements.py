@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from schemas.claims import Claim
-from schemas.documents import PatientStatement, StatementLine, SuperbillIssued
+from schemas.documents import (
+    PatientStatement,
+    StatementLine,
+    SuperbillIssued,
+    SuperbillVoided,
+)
 from schemas.patient_ledger import CreditRefund, PatientPayment
 from schemas.reference import Clinic, Patient
 from workers.documents.statement import (
@@ -94,7 +99,9 @@ def load_sources(settings: Any, now: datetime) -> Sources:
     from workers.remits.reports import load_ledgers
     from workers.runtime.topic_scan import read_latest
 
-    issued = [r for r in _records(settings, "documents.issued") if b'"superbill.issued"' in r]
+    documents = _records(settings, "documents.issued")
+    issued = [r for r in documents if b'"superbill.issued"' in r]
+    voided = [r for r in documents if b'"superbill.voided"' in r]
 
     def latest(topic: str, model: Any) -> list[Any]:
         return _parse_all(list(read_latest(settings, topic).values()), model)
@@ -103,7 +110,9 @@ def load_sources(settings: Any, now: datetime) -> Sources:
     clinics = {c.key: c for c in latest("ref.clinics", Clinic)}
     return Sources(
         rows=balances.balances(load_ledgers(settings), now),
-        superbills=_parse_all(issued, SuperbillIssued),
+        superbills=patient_ledger.standing(
+            _parse_all(issued, SuperbillIssued), _parse_all(voided, SuperbillVoided)
+        ),
         payments=latest("payments.patient", PatientPayment),
         refunds=latest("ledger.refunds", CreditRefund),
         patients=patients,

@@ -37,6 +37,7 @@ def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> B
     )
     consumer = kafka_clients.reader(settings, consumer_timeout_ms=int(timeout_s * 1000))
     found: BillableSession | None = None
+    cancelled = False
     try:
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
@@ -54,11 +55,15 @@ def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> B
                     except ValueError:
                         continue
                     if isinstance(event, BillableSession) and event.session_key == session_key:
-                        found = event
+                        found, cancelled = event, False
+                    elif event.session_key == session_key:  # withdrawn: the visit was cancelled
+                        cancelled = True
     finally:
         consumer.close()
     if found is None:
         raise NotFound(f"no self-pay or HSA session {session_key} on charges.billable")
+    if cancelled:
+        raise NotFound(f"session {session_key} was cancelled: its superbill is void")
     return found
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from schemas.documents import SuperbillIssued
+from schemas.documents import SuperbillIssued, SuperbillVoided
 from schemas.patient_ledger import CreditRefund, PatientPayment
 from schemas.reconciliation import ClaimLedger, RemittanceTransaction
 from workers.remits import balances, patient_ledger, provider_adjustments
@@ -50,6 +50,7 @@ class Accounting:
     problems: list[str]
     claim_numbers: list[str] = field(default_factory=list)
     ar: dict[str, str] = field(default_factory=dict)
+    cases: dict[str, int] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -154,11 +155,13 @@ def patient_accounts(
     data: TopicData, rows: list[balances.ClaimBalance]
 ) -> dict[tuple[str, str], patient_ledger.PatientAccount]:
     """Every patient's account: final shares, self-pay visits, front-desk payments."""
-    superbills = [
-        SuperbillIssued.model_validate(v, strict=False)
-        for v in data.values("documents.issued")
-        if v.get("event_type") == "superbill.issued"
-    ]
+    documents = data.values("documents.issued")
+    superbills = patient_ledger.standing(
+        [SuperbillIssued.model_validate(v, strict=False) for v in documents
+         if v.get("event_type") == "superbill.issued"],
+        [SuperbillVoided.model_validate(v, strict=False) for v in documents
+         if v.get("event_type") == "superbill.voided"],
+    )  # fmt: skip
     payments = [
         PatientPayment.model_validate(v, strict=False) for v in data.values("payments.patient")
     ]
@@ -280,4 +283,45 @@ def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) 
         "provider_adjustments_amount": _money(sum((Decimal(a["amount"]) for a in plb), Decimal(0))),
         **plb_accounting(data, transactions, ledgers),
     }
-    return Accounting(per_message, sessions, claims, remits, problems, sorted(latest_claim), ar)
+    seen = cases_seen(data, latest_claim, rows, patients)
+    return Accounting(
+        per_message, sessions, claims, remits, problems, sorted(latest_claim), ar, seen
+    )
+
+
+def cases_seen(
+    data: TopicData,
+    latest_claim: dict[str, dict[str, Any]],
+    rows: list[balances.ClaimBalance],
+    patients: list[patient_ledger.PatientAccount],
+) -> dict[str, int]:
+    """How often each case a billing company meets every week happened, counted from
+    what the engine produced (not from what the demo meant to do)."""
+    submitted = data.values("claims.submitted")
+    postings = [v["posting"] for v in data.values("claims.adjudicated")]
+    inbound = data.values("remits.835.inbound")
+    return {
+        "code_pair_dropped": sum(
+            1 for c in latest_claim.values()
+            if any(d["reason"] == "code-pair" for d in c["claim"].get("dropped", []))
+        ),
+        "days_with_several_visits": sum(
+            1 for c in latest_claim.values() if len(c["session_keys"]) > 1
+        ),
+        "reversals": sum(1 for p in postings if p["category"] == "reversed"),
+        "replacement_claims": sum(1 for v in submitted if v["frequency"] == "7"),
+        "secondary_claims": sum(
+            1 for c in latest_claim.values() if c["claim"].get("primary_claim")
+        ),
+        "paid_nothing_for_the_deductible": sum(
+            1 for p in postings
+            if p["category"] == "patient-responsibility" and Decimal(p["paid"]) == 0
+        ),
+        "line_denials": sum(1 for v in data.values("claims.denied") if v.get("scope") == "line"),
+        "paper_eobs": len({v["remittance_id"] for v in inbound
+                           if v.get("event_type") == "remit.claim-payment"
+                           and v["remittance_id"].startswith("EOB")}),
+        "front_desk_payments": len(data.values("payments.patient")),
+        "credit_balances": sum(1 for r in rows if r.credit > 0)
+        + sum(1 for a in patients if a.credit > 0),
+    }  # fmt: skip

@@ -32,8 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from workers.demo import synthetic
-from workers.demo.accounting import Accounting, TopicData, account
+from workers.demo import cases, synthetic
+from workers.demo.accounting import Accounting, TopicData, account, ledgers_of, patient_accounts
+from workers.demo.payers import Payers
+from workers.remits import balances
 from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
 
@@ -203,7 +205,6 @@ def run_demo(
     progress: TextIO = sys.stderr,
     timeout_s: float = 300.0,
 ) -> DemoResult:
-    from workers.inbound.remittances import ingest_file
     from workers.runtime.admin import ensure_topics
     from workers.runtime.local_broker import LocalBroker
 
@@ -212,7 +213,7 @@ def run_demo(
     out_dir = out_dir.resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    for sub in ("837", "999", "277", "835", "superbills", "outbox", "inbox", "state"):
+    for sub in ("837", "999", "277", "835", "eob", "superbills", "outbox", "inbox", "state"):
         (out_dir / sub).mkdir(parents=True, mode=0o700)
     settings = base.model_copy(
         update={
@@ -260,23 +261,23 @@ def run_demo(
         stderr=subprocess.STDOUT,
     )
     reader: Reader | None = None
+    payers: Payers | None = None
     try:
         produce_sessions(settings, data, producer)
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
 
-        def wait(
-            label: str, done: Callable[[Accounting], bool], remit_files: int = 0
-        ) -> Accounting:
+        def wait(label: str, done: Callable[[Accounting], bool]) -> Accounting:
             assert reader is not None
-            return _wait(reader, worker, deadline, started, progress, label, done, remit_files)
+            files = payers.remit_files if payers is not None else 0
+            return _wait(reader, worker, deadline, started, progress, label, done, files)
 
         acc = wait(
             "processing sessions",
             lambda a: a.sessions["received"] >= len(data.sessions) - 1 and a.pending == 0,
         )
         self_pay = acc.sessions["self_pay"]
-        acc = wait("superbills", lambda a: _superbills(reader) >= self_pay)
+        acc = wait("superbills", lambda a: _superbills(reader) == self_pay)
         for path in sorted((settings.outbox_dir / "superbills").rglob("*.pdf")):
             shutil.copy2(path, out_dir / "superbills" / path.name)
         files = sorted(p for p in settings.outbox_dir.rglob("*.x12"))
@@ -284,29 +285,45 @@ def run_demo(
             shutil.copy2(path, out_dir / "837" / path.name)
         front_door = acknowledge_files(settings, data, files, out_dir, producer)
         acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
-        rules = demo_rules(acc)
+        payers = Payers(settings, out_dir, producer)
+        claims = cases.latest_claims(reader.data.values("claims.submitted"))
+        picks = payers.choose(files, claims, cases.renewable_patients(data.prescriptions))
+        rules = payers.rules(picks, replacements=False)
         (out_dir / "payer-rules.json").write_text(rules.model_dump_json(indent=2))
-        remit_paths = []
-        for path in files:
-            target = out_dir / "835" / (path.stem + ".835")
-            target.write_text(simulate_file(path, rules, datetime.now(UTC)))
-            remit_paths.append(target)
+        payers.answer(files, rules)
 
-        def send(
-            topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-        ) -> None:
-            producer.send(topic, key=key, value=value, headers=headers)
+        def reconciled(label: str) -> Accounting:
+            return wait(
+                label,
+                lambda a: _reconciled(reader, payers.expected_payments)
+                and a.remits["plb_in_flight"] == 0,
+            )
 
-        expected_payments = 0
-        for path in remit_paths:
-            report = ingest_file(path, send, settings.topic)
-            expected_payments += report.posted_claims
-        producer.flush()
+        acc = reconciled("reconciling")
+        # a visit reported after its day's claim was paid; the secondary claims
+        if picks.reversed is not None:
+            key, value = cases.late_visit(claims[picks.reversed], datetime.now(UTC).date())
+            producer.send(settings.topic("sessions.completed"), key=key.encode(), value=value)
+            producer.flush()
         acc = wait(
-            "reconciling",
-            lambda a: _reconciled(reader, expected_payments) and a.remits["plb_in_flight"] == 0,
-            remit_files=len(remit_paths),
+            "replacement and secondary claims",
+            lambda a: cases.second_round_ready(
+                cases.latest_claims(reader.data.values("claims.submitted")),
+                picks,
+                _secondaries_requested(reader),
+            ),
         )
+        more = sorted(p for p in settings.outbox_dir.rglob("*.x12") if p not in set(files))
+        for path in more:
+            shutil.copy2(path, out_dir / "837" / path.name)
+        again = acknowledge_files(settings, data, more, out_dir, producer, first=len(files) + 1)
+        front_door = {k: front_door[k] + again[k] for k in front_door}
+        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
+        payers.answer(more, payers.rules(picks, replacements=True))
+        acc = reconciled("reconciling replacements and secondary claims")
+        # the front desk takes payments, one of them more than the patient owes
+        paid = record_front_desk_payments(settings, reader, producer)
+        acc = wait("front desk", lambda a: len(reader.data.values("payments.patient")) >= paid)
     finally:
         if progress.isatty():
             progress.write("\n")
@@ -331,7 +348,8 @@ def run_demo(
         if reader is not None
         else front_door,
         "superbills": _superbills(reader) if reader is not None else 0,
-        "remits": acc.remits,
+        "remits": {**acc.remits, "paper_eob_files": payers.eob_files if payers else 0},
+        "cases": acc.cases,
         "topic_prefix": settings.topic_prefix,
         "consistent": not acc.problems,
         "problems": acc.problems,
@@ -350,6 +368,7 @@ def acknowledge_files(
     files: list[Path],
     out_dir: Path,
     producer: Any,
+    first: int = 1,
 ) -> dict[str, int]:
     """The payers' front doors answer each 837 with a 999 and a 277CA (all accepted),
     written to ``DIR/999`` and ``DIR/277`` and ingested like files from the inbox."""
@@ -360,7 +379,7 @@ def acknowledge_files(
 
     partners = [TradingPartner.parse_json(json.dumps(p)) for p in data.partners]
     claims = 0
-    for n, path in enumerate(files, start=1):
+    for n, path in enumerate(files, start=first):
         received = list(read_837p(path.read_bytes()))
         claims += len(received)
         acks = acknowledge_837(received, now=datetime.now(UTC), control_number=n)
@@ -377,49 +396,54 @@ def acknowledge_files(
 
 
 def _superbills(reader: Reader) -> int:
+    """Superbills standing (issued, and not voided since because the visit was cancelled)."""
+    documents = reader.data.values("documents.issued")
+    voided = {v["session_key"] for v in documents if v.get("event_type") == "superbill.voided"}
     return len(
         {
             v["session_key"]
-            for v in reader.data.values("documents.issued")
-            if v.get("event_type") == "superbill.issued"
+            for v in documents
+            if v.get("event_type") == "superbill.issued" and v["session_key"] not in voided
         }
     )
 
 
 def _acknowledged(reader: Reader | None, status: str | None = None) -> int:
-    """Claims whose latest front-door status is final (or is ``status``)."""
+    """Claim versions whose latest front-door status is final (or is ``status``)."""
     if reader is None:
         return 0
     latest: dict[str, str] = {}
     for value in reader.data.values("claims.acknowledged"):
         if value.get("status") in ("accepted", "rejected"):
-            latest[value["patient_control_number"]] = value["status"]
+            latest[value.get("claim_id") or value["patient_control_number"]] = value["status"]
     if status is None:
         return len(latest)
     return sum(1 for v in latest.values() if v == status)
 
 
-def demo_rules(acc: Accounting) -> Any:
-    """The shipped payer rules, with one claim reversed and corrected in the same 835."""
-    from workers.payer_sim.rules import default_rules, load_rules
-
-    rules = default_rules().model_dump(mode="json")
-    first = sorted(acc.claim_numbers)[:1]
-    rules["default"]["reversals"] = {
-        "select": {"claims": first},
-        "corrected_allowed_percent": "90",
-        "include_original": True,
+def _secondaries_requested(reader: Reader) -> set[str]:
+    """Original claims whose primary's answer asked for a secondary claim."""
+    return {
+        ledger.patient_control_number
+        for ledger in ledgers_of(reader.data)
+        if (ledger.coordination or "").startswith("secondary")
     }
-    return load_rules(json.dumps(rules), source="demo rules")
 
 
-def simulate_file(path: Path, rules: Any, now: datetime) -> str:
-    from edi.x837p import read_837p
-    from workers.payer_sim.adjudicate import adjudicate, render_answers
-
-    with path.open("rb") as fh:
-        claims = list(read_837p(fh))
-    return str(render_answers(adjudicate(claims, rules, now=now), now=now))
+def record_front_desk_payments(settings: Settings, reader: Reader, producer: Any) -> int:
+    """What patients pay at the front desk (``payments.patient``); returns how many
+    payments the topic then holds."""
+    rows = balances.balances(ledgers_of(reader.data), datetime.now(UTC))
+    accounts = patient_accounts(reader.data, rows).values()
+    payments = cases.front_desk_payments(accounts, datetime.now(UTC).date())
+    for payment in payments:
+        producer.send(
+            settings.topic("payments.patient"),
+            key=payment.key.encode(),
+            value=payment.model_dump_json().encode(),
+        )
+    producer.flush()
+    return len(reader.data.values("payments.patient")) + len(payments)
 
 
 def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
@@ -434,6 +458,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         ("accounts receivable", s.get("ar", {})),
         ("front door (999 / 277CA)", s.get("front_door", {})),
         ("remittances", s["remits"]),
+        ("cases", s.get("cases", {})),
     ):
         out.write(f"  {title}\n")
         for key, value in block.items():
@@ -539,6 +564,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         + table("Accounts receivable", summary.get("ar", {}))
         + table("Front door (999 / 277CA)", summary.get("front_door", {}))
         + table("Remittances", summary["remits"])
+        + table("The week's cases", summary.get("cases", {}))
         + "</body></html>\n"
     )
     path.write_text(html)

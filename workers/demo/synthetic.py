@@ -5,11 +5,12 @@ price lists; five payers of different kinds (a commercial plan paying AMA units,
 a plan paying CMS units with GP and a 97140/97124 pair rule, auto PIP, workers'
 compensation, and Medicare, which does not pay massage); trading partners;
 patients whose prescriptions are valid, missing, expired or exhausted, a
-workers'-comp patient whose employer is the subscriber, self-pay and HSA
-patients; and sessions with realistic technique mixes plus the awkward cases a
-billing company meets: malformed events, duplicates (same and new event ids), a
-conflicting duplicate, a cancellation, and a session sent before its
-prescription.
+workers'-comp patient whose employer is the subscriber, a patient with two
+health plans (coordination of benefits), self-pay and HSA patients; and
+sessions with realistic technique mixes plus the awkward cases a billing
+company meets: malformed events, duplicates (same and new event ids), a
+conflicting duplicate, a cancellation, a session sent before its prescription,
+a code pair on one body region and two visits on one day.
 """
 
 from __future__ import annotations
@@ -317,6 +318,7 @@ def generate(
     kinds = [
         "acme",
         "bluecms",
+        "cob",
         "rx-missing",
         "autopip",
         "self_pay",
@@ -360,6 +362,7 @@ def generate(
         dos = day0 - timedelta(days=2 + (visit * 3 + index) % 28)
         therapist = f"t{1 + counter % 3}"
         events.append(_event(rng, cid, pid, therapist, f"s{counter:05d}", dos))
+    events += _day_cases(rng, patients, events, day0)
     for ev in events:
         data.sessions.append((f"{ev['clinic_id']}:{ev['patient_id']}", json.dumps(ev).encode()))
     # the awkward cases
@@ -419,6 +422,39 @@ def generate(
     return data
 
 
+def _day_cases(
+    rng: random.Random,
+    patients: list[tuple[str, str, str, str | None]],
+    events: list[dict[str, Any]],
+    day0: date,
+) -> list[dict[str, Any]]:
+    """A CMS-payer patient's two awkward days: one visit with a code pair on one body
+    region (97140 and 97124 on the lower back: one code is dropped before units are
+    counted), and a day of two 10-minute visits (one unit for the day under CMS)."""
+    cid, pid, _, _ = next(p for p in patients if p[2] == "bluecms")
+    used = {e["date_of_service"] for e in events if (e["clinic_id"], e["patient_id"]) == (cid, pid)}
+    free = [d for n in range(2, 40) if (d := day0 - timedelta(days=n)).isoformat() not in used]
+    pair_day, busy_day = free[0], free[1]
+
+    def visit(sid: str, day: date, hour: int, techniques: list[dict[str, Any]]) -> dict[str, Any]:
+        event = _event(rng, cid, pid, "t1", sid, day)
+        moment = datetime.combine(day, datetime.min.time(), UTC).replace(hour=hour)
+        return {**event, "occurred_at": moment.isoformat(), "techniques": techniques}
+
+    return [
+        visit("s-pair", pair_day, 10, [
+            {"technique": "myofascial_release", "minutes": 20, "body_region": "lower_back"},
+            {"technique": "swedish_massage", "minutes": 20, "body_region": "lower_back"},
+        ]),
+        visit("s-am", busy_day, 9, [
+            {"technique": "myofascial_release", "minutes": 10, "body_region": "neck"},
+        ]),
+        visit("s-pm", busy_day, 15, [
+            {"technique": "myofascial_release", "minutes": 10, "body_region": "neck"},
+        ]),
+    ]  # fmt: skip
+
+
 def _patient(
     rng: random.Random, data: Dataset, cid: str, pid: str, kind: str, day0: date
 ) -> str | None:
@@ -475,6 +511,19 @@ def _patient(
         }
     if kind in ("self_pay", "hsa"):
         coverage = {"coverage_id": "own", "kind": kind, "effective_from": "2020-01-01"}
+    coverages = [coverage]
+    if kind == "cob":  # a health plan, and a spouse's plan behind it
+        coverage.update(payer_id="acme", priority=1)
+        coverages.append(
+            {
+                "coverage_id": "cov2",
+                "kind": "insurance",
+                "payer_id": "bluecms",
+                "member_id": f"S{rng.randint(10**8, 10**9 - 1)}",
+                "priority": 2,
+                "effective_from": "2020-01-01",
+            }
+        )
     data.patients.append(
         {
             "schema_version": 1,
@@ -487,7 +536,7 @@ def _patient(
             "sex": rng.choice(["F", "M"]),
             "address": city,
             "phone": f"555{rng.randint(1000000, 9999999)}",
-            "coverages": [coverage],
+            "coverages": coverages,
         }
     )
     if kind in ("rx-missing", "self_pay"):

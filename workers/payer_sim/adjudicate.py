@@ -12,13 +12,19 @@ How one claim is answered
   ``REF*F8``, and that adjudication with every amount negated (same CAS codes,
   same units); otherwise an acknowledgement: CLP02 ``22`` with zero charge and
   payment and no lines.
+* **Frequency 7 (replacement)**: with the payer's earlier answers
+  (``history``), the adjudication the claim's ``REF*F8`` names is reversed first
+  (CLP02 22, amounts negated), then the replacement is adjudicated as below.
 * **Otherwise** (1 original, 7 replacement): the first ``patient-not-recognised``
   denial that selects the claim makes it CLP02 ``4``; else each line is denied
   by the first denial rule that covers it, or priced: allowed = the fee schedule
   x units (else ``percent_of_charge`` of the charge), at most the charge, CO-45
   for the difference, then the patient's share (PR-3 copay, PR-1 deductible,
   PR-2 coinsurance) and paid = allowed - patient share.  A denied line carries
-  its whole charge as one CAS and its remark codes as ``LQ*HE``.  CLP02 is 1, 2
+  its whole charge as one CAS and its remark codes as ``LQ*HE``.  A secondary
+  claim's line (one with a 2430 from the payer before) is paid at most what that
+  payer left to the patient: OA-23 for what it settled, this payer's payment,
+  and the rest PR-2 (or this payer's denial of it).  CLP02 is 1, 2
   or 3 by SBR01 (primary, secondary, tertiary); CLP04 = the lines' payments.
 * **Reversal and correction**: a paid claim selected by ``reversals`` is
   answered with its reversal (CLP02 22, amounts negated) followed by a
@@ -55,7 +61,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal, TypeAlias
@@ -142,6 +148,8 @@ class _Context:
     payer_id: str
     provider_id: str
     fiscal_date: dt.date
+    #: what this payer answered before, by (CLP01, CLP07): a replacement reverses it
+    history: Mapping[tuple[str, str], ClaimPayment] = field(default_factory=dict)
 
 
 # --- pricing one line -------------------------------------------------------------------
@@ -202,6 +210,29 @@ def _denied_line(line: LineReceived, rule: DenialRule) -> tuple[ServicePayment, 
         _service(line, _ZERO, adjustments, remarks),
         ServiceDetails(service_date_end=line.service_date_end),
     )
+
+
+def _after_prior_payer(
+    service: ServicePayment, line: LineReceived, denial: DenialRule | None
+) -> ServicePayment:
+    """A secondary payer (the line has a 2430 from the payer before) pays at most what
+    that payer left to the patient -- traditional coordination of benefits: OA-23 for
+    what the payer before settled (its payment and its own adjustments), then this
+    payer's payment, and the rest the patient's (PR-2), or this payer's denial."""
+    if line.prior_paid is None:
+        return service
+    left = max(sum((a.amount for a in line.prior_adjustments if a.group == "PR"), _ZERO), _ZERO)
+    left = min(left, line.charge)
+    settled = line.charge - left
+    adjustments = [Adjustment(group="OA", reason="23", amount=settled)] if settled else []
+    if denial is not None:
+        if left:
+            adjustments.append(Adjustment(group=denial.group, reason=denial.carc, amount=left))
+        return service.model_copy(update={"paid": _ZERO, "adjustments": tuple(adjustments)})
+    paid = min(service.paid, left)
+    if left - paid:
+        adjustments.append(Adjustment(group="PR", reason="2", amount=left - paid))
+    return service.model_copy(update={"paid": paid, "adjustments": tuple(adjustments)})
 
 
 def _service(
@@ -316,6 +347,7 @@ def _adjudicated(
             service, extra = _denied_line(line, denial)
         else:
             service, extra = _priced_line(line, rules, share, percent)
+        service = _after_prior_payer(service, line, denial)
         services.append(service)
         extras.append(extra)
     claim_adjustments: tuple[Adjustment, ...] = ()
@@ -436,10 +468,22 @@ def _interest(
     ]
 
 
+def _replaced(context: _Context, claim: ClaimReceived) -> list[tuple[ClaimPayment, ClaimDetails]]:
+    """A replacement (frequency 7) first reverses the adjudication it replaces -- the
+    one its REF*F8 names, when the payer's history has it."""
+    if claim.frequency != "7" or not claim.payer_claim_number:
+        return []
+    prior = context.history.get((claim.patient_control_number, claim.payer_claim_number))
+    if prior is None:
+        return []
+    return [_reversal(prior, _claim_details(claim, ()))]
+
+
 def _answer(context: _Context, claim: ClaimReceived) -> _Answered:
     if claim.frequency == "8":
         return _void(context, claim)
     rules = context.rules
+    replaced = _replaced(context, claim)
     original = _adjudicated(context, claim, _claim_number(context, claim, "original"))
     reversal_rule = rules.reversals
     payments = [original]
@@ -456,7 +500,9 @@ def _answer(context: _Context, claim: ClaimReceived) -> _Answered:
         )
         payments = [original] if reversal_rule.include_original else []
         payments += [_reversal(*original), corrected]
-    return _Answered(payments=payments, interest=_interest(context, claim, payments[-1][0]))
+    return _Answered(
+        payments=[*replaced, *payments], interest=_interest(context, claim, payments[-1][0])
+    )
 
 
 def answer_claim(
@@ -467,7 +513,12 @@ def answer_claim(
     return answered.payments, answered.interest
 
 
-def _context(claim: ClaimReceived, rules: SimulatorRules, now: dt.datetime) -> _Context:
+def _context(
+    claim: ClaimReceived,
+    rules: SimulatorRules,
+    now: dt.datetime,
+    history: Mapping[tuple[str, str], ClaimPayment] | None = None,
+) -> _Context:
     payer_rules = rules.for_payer(claim.payer.id)
     provider = claim.billing_provider
     return _Context(
@@ -475,7 +526,17 @@ def _context(claim: ClaimReceived, rules: SimulatorRules, now: dt.datetime) -> _
         payer_id=claim.payer.id,
         provider_id=provider.npi or provider.tax_id or provider.name[:50],
         fiscal_date=payer_rules.fiscal_period_date(now.date()),
+        history=history or {},
     )
+
+
+def history_of(payments: Iterable[ClaimPayment]) -> dict[tuple[str, str], ClaimPayment]:
+    """Earlier answers by (CLP01, CLP07), reversals left out (the latest one wins)."""
+    return {
+        (p.patient_control_number, p.payer_claim_control_number): p
+        for p in payments
+        if p.status_code != "22" and p.payer_claim_control_number
+    }
 
 
 # --- one transaction per payee ----------------------------------------------------------
@@ -525,10 +586,14 @@ class _Batch:
 
 
 def _transaction(
-    batch: _Batch, rules: SimulatorRules, now: dt.datetime, trace_stem: str
+    batch: _Batch,
+    rules: SimulatorRules,
+    now: dt.datetime,
+    trace_stem: str,
+    history: Mapping[tuple[str, str], ClaimPayment],
 ) -> RemittanceAdvice:
     first = batch.claims[0]
-    context = _context(first, rules, now)
+    context = _context(first, rules, now, history)
     payments: list[tuple[ClaimPayment, ClaimDetails]] = []
     interest: list[ProviderAdjustment] = []
     for claim in batch.claims:
@@ -615,9 +680,19 @@ def _control_number(seed: str, taken: set[int]) -> int:
 
 
 def adjudicate(
-    claims: Iterable[ClaimReceived], rules: SimulatorRules, *, now: dt.datetime
+    claims: Iterable[ClaimReceived],
+    rules: SimulatorRules,
+    *,
+    now: dt.datetime,
+    history: Iterable[ClaimPayment] = (),
 ) -> list[PayerAnswer]:
-    """Every payer's answer to ``claims`` (one :class:`PayerAnswer` per payer and submitter)."""
+    """Every payer's answer to ``claims`` (one :class:`PayerAnswer` per payer and submitter).
+
+    ``history``: the claim payments the payers sent before; a replacement claim
+    (frequency 7) is answered with the reversal of the adjudication its REF*F8
+    names, then its own -- as payers do, so the first payment is not counted twice.
+    Without it a replacement is answered like an original."""
+    known = history_of(history)
     answers = []
     taken: set[int] = set()
     for (payer_id, submitter), payees in _groups(claims).items():
@@ -640,7 +715,9 @@ def adjudicate(
                 gs_receiver_code=gs_sender,
                 usage="P" if usage == "P" else "T",
                 control_number=_control_number(f"isa|{seed}", taken),
-                advices=tuple(_transaction(b, rules, now, trace_stem) for b in batches),
+                advices=tuple(
+                    _transaction(b, rules, now, trace_stem, known) for b in batches
+                ),
             )
         )
     return answers

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from schemas.documents import SuperbillIssued
+from schemas.documents import SuperbillIssued, SuperbillVoided
 from schemas.patient_ledger import CreditRefund, PatientPayment
 from workers.remits.balances import BUCKETS, ClaimBalance, bucket
 
@@ -161,6 +161,14 @@ class PatientAccount:
             name = bucket((today - stated).days) if stated else NOT_BILLED
             out[name] += owed
         return out
+
+
+def standing(
+    issued: Iterable[SuperbillIssued], voided: Iterable[SuperbillVoided]
+) -> list[SuperbillIssued]:
+    """The superbills still standing: a voided one (its visit cancelled) charges nothing."""
+    gone = {v.session_key for v in voided}
+    return [bill for bill in issued if bill.session_key not in gone]
 
 
 def accounts(

@@ -339,7 +339,8 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "documents.issued",
         "Superbills (self-pay and HSA sessions) and patient statements written to the outbox.",
         "<session key> | <clinic_id>:<patient_id>",
-        "schemas.documents:SuperbillIssued | schemas.documents:PatientStatement",
+        "schemas.documents:SuperbillIssued | schemas.documents:SuperbillVoided | "
+        "schemas.documents:PatientStatement",
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
