@@ -717,6 +717,10 @@ def _other_payer(writer: _Writer, other: OtherPayer) -> None:
     _organisation(writer, "PR", other.payer_name, "PI", other.payer_id)
     if other.adjudicated_on is not None and not other.lines:
         writer.segment("DTP", "573", "D8", _d8(other.adjudicated_on))
+    if other.prior_authorization is not None:
+        writer.segment("REF", "G1", other.prior_authorization)
+    if other.referral_number is not None:
+        writer.segment("REF", "9F", other.referral_number)
     if other.payer_claim_number is not None:
         writer.segment("REF", "F8", other.payer_claim_number)
 

@@ -166,6 +166,10 @@ class OtherPayer(Contract):
         default=None, description="Where a claim to this payer goes (not rendered)."
     )
     payer_claim_number: X12Text | None = Field(default=None, description="2330B REF*F8.")
+    prior_authorization: X12Text | None = Field(
+        default=None, description="2330B REF*G1: this payer's authorization (never in 2300)."
+    )
+    referral_number: X12Text | None = Field(default=None, description="2330B REF*9F.")
     paid: Money | None = Field(default=None, description="2320 AMT*D, once adjudicated.")
     claim_adjustments: list[CasAdjustment] = Field(default_factory=list, description="2320 CAS.")
     adjudicated_on: date | None = Field(default=None, description="2330B DTP*573 (no 2430).")

@@ -26,6 +26,7 @@ from schemas.claims import Claim, TradingPartner
 from schemas.documents import PatientStatement, SuperbillIssued, SuperbillVoided
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
+    AuthorizationAttention,
     PrescriptionAttention,
     ReferenceRejected,
     SessionDuplicate,
@@ -46,7 +47,7 @@ from schemas.reconciliation import (
     RemittanceClaim,
     RemittanceUnmatched,
 )
-from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
+from schemas.reference import Authorization, Clinic, Patient, Payer, Prescription, Therapist
 from schemas.remittance import Remittance
 from schemas.submission import CLAIM_COMMAND, ClaimSubmitted, FileReleased
 
@@ -62,6 +63,7 @@ CONTRACTS: dict[str, Any] = {
     "payer": Payer,
     "patient": Patient,
     "prescription": Prescription,
+    "authorization": Authorization,
     "session-enriched": SessionEnriched,
     "session-held": SessionHeld,
     "session-rejected": SessionRejected,
@@ -83,6 +85,7 @@ CONTRACTS: dict[str, Any] = {
     "claim-front-door": ClaimFrontDoor,
     "claim-rejected": ClaimRejected,
     "prescription-attention": PrescriptionAttention,
+    "authorization-attention": AuthorizationAttention,
     "superbill-issued": SuperbillIssued,
     "superbill-voided": SuperbillVoided,
     "patient-statement": PatientStatement,

@@ -10,7 +10,15 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
-from schemas.reference import Clinic, Coverage, Patient, Payer, Prescription, Therapist
+from schemas.reference import (
+    Authorization,
+    Clinic,
+    Coverage,
+    Patient,
+    Payer,
+    Prescription,
+    Therapist,
+)
 
 HoldReason = Literal[
     "unknown-clinic",
@@ -23,6 +31,11 @@ HoldReason = Literal[
     "rx-visits-exhausted",
     "rx-frequency-exceeded",
     "rx-technique-not-allowed",
+    "billing-address-invalid",
+    "dx-invalid",
+    "auth-missing",
+    "auth-expired",
+    "auth-exhausted",
 ]
 RejectReason = Literal[
     "conflicting-duplicate",
@@ -38,6 +51,7 @@ ReferenceRejectReason = Literal[
     "rx-bad-diagnosis",
     "rx-bad-prescriber-npi",
     "ref-bad-npi",
+    "clinic-billing-address",
 ]
 
 #: The order in which prescription checks run; a later reason is more specific.
@@ -55,7 +69,7 @@ class Check(Contract):
     """One check the enrichment made, for the audit trail."""
 
     check: str
-    result: Literal["pass", "fail", "skip"]
+    result: Literal["pass", "fail", "skip", "warn"]
     detail: str | None = None
 
 
@@ -85,6 +99,9 @@ class SessionEnriched(Versioned):
         default=None, description="The insurance that pays after this one (secondary claims)."
     )
     next_payer: Payer | None = Field(default=None, description="The next coverage's payer.")
+    authorization: Authorization | None = Field(
+        default=None, description="The payer's prior authorization the visit is billed under."
+    )
     checks: list[Check] = Field(default_factory=list)
 
 
@@ -148,13 +165,16 @@ class SessionWithdrawn(Versioned):
 
 
 class ReferenceRejected(Versioned):
-    """A reference record the engine refuses to use."""
+    """A reference record the engine refuses to use -- or, with ``severity`` warning,
+    uses but cannot bill with until it is corrected (e.g. a clinic without a street
+    address and ZIP+4: its insured sessions are held ``billing-address-invalid``)."""
 
     topic: str
     key: str
     reason: ReferenceRejectReason
     message: str
     rejected_at: AwareDatetime
+    severity: Literal["rejected", "warning"] = "rejected"
 
 
 def parse_enriched_topic(raw: bytes | str) -> SessionEnriched | SessionWithdrawn:
@@ -195,6 +215,27 @@ class PrescriptionAttention(Versioned):
     visits_authorized: int
     valid_until: date | None
     session_key: str = Field(description="The session whose visit raised it.")
+    date_of_service: date
+    message: str
+    raised_at: AwareDatetime
+
+
+class AuthorizationAttention(Versioned):
+    """A payer's authorization is about to run out: ask the payer for more visits
+    before the next one is held (``prescriptions.attention``, key
+    ``<clinic_id>:<authorization_id>``)."""
+
+    event_type: Literal["authorization.attention"] = "authorization.attention"
+    attention_id: str = Field(description="Stable: the same trigger always has the same id.")
+    kind: Literal["authorization-running-out"] = "authorization-running-out"
+    clinic_id: Identifier
+    patient_id: Identifier
+    authorization_id: Identifier
+    payer_id: Identifier
+    visits_used: int
+    visits_authorized: int
+    valid_to: date
+    session_key: str
     date_of_service: date
     message: str
     raised_at: AwareDatetime

@@ -216,6 +216,13 @@ class Payer(Versioned):
     modifier_rules: list[ModifierRule] = Field(default_factory=list, max_length=100)
     fee_schedule: list[FeeEntry] = Field(default_factory=list, max_length=2000)
     sends_initial_treatment_date: bool = False
+    authorization_required: Literal["never", "always", "after-visits"] = Field(
+        default="never",
+        description="Whether massage needs the payer's prior authorization: never, always, "
+        "or once the patient had ``authorization_after_visits`` days of service with this "
+        "payer in the calendar year.",
+    )
+    authorization_after_visits: int | None = Field(default=None, ge=1, le=365)
     prescriber_attention: AttentionPolicy = Field(
         default_factory=AttentionPolicy,
         description="Progress reports and renewals due to the prescriber.",
@@ -308,6 +315,41 @@ class Patient(Versioned):
         return f"{self.clinic_id}:{self.patient_id}"
 
 
+class Authorization(Versioned):
+    """A payer's prior authorization of a patient's massage (``ref.authorizations``,
+    key ``<clinic_id>:<authorization_id>``): visits and/or units in a date span.  Its
+    number goes in the claim's 2300 ``REF*G1`` for that payer (in 2330B on a claim to
+    the next payer)."""
+
+    clinic_id: Identifier
+    authorization_id: Identifier
+    payer_id: Identifier = Field(description="Our id of the payer that issued it.")
+    patient_id: Identifier
+    number: ExternalId = Field(description="The payer's authorization number (REF*G1).")
+    valid_from: date
+    valid_to: date
+    visits_authorized: int | None = Field(
+        default=None, ge=1, le=365, description="Dates of service it covers (a day counts once)."
+    )
+    units_authorized: int | None = Field(default=None, ge=1, le=9999)
+
+    @model_validator(mode="after")
+    def _span(self) -> Self:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if self.visits_authorized is None and self.units_authorized is None:
+            raise ValueError("visits_authorized or units_authorized is required")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.clinic_id}:{self.authorization_id}"
+
+    @property
+    def patient_key(self) -> str:
+        return f"{self.clinic_id}:{self.patient_id}"
+
+
 class Prescriber(Contract):
     name: PersonName
     npi: NpiText
@@ -366,5 +408,6 @@ REFERENCE_MODELS: dict[str, type[Versioned]] = {
     "payers": Payer,
     "patients": Patient,
     "prescriptions": Prescription,
+    "authorizations": Authorization,
     "partners": _partners(),
 }

@@ -12,7 +12,7 @@ from schemas.acknowledgements import AckNote, FrontDoorStatus
 from schemas.base import Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
 from schemas.outcomes import HoldReason, PrescriptionAttention
-from schemas.reference import Patient, Prescription
+from schemas.reference import Authorization, Patient, Prescription
 
 
 class Visit(Contract):
@@ -48,6 +48,7 @@ class SessionRecord(Contract):
     reason: str | None = None
     message: str | None = None
     prescription_id: Identifier | None = None
+    authorization_id: Identifier | None = None
     visit_number: int | None = None
     billed_to_payer: bool | None = None
     payer_id: Identifier | None = None
@@ -61,7 +62,12 @@ class PatientState(Versioned):
 
     patient: Patient | None = None
     prescriptions: dict[str, Prescription] = Field(default_factory=dict)
-    visits: dict[str, list[Visit]] = Field(default_factory=dict)
+    authorizations: dict[str, Authorization] = Field(default_factory=dict)
+    visits: dict[str, list[Visit]] = Field(
+        default_factory=dict,
+        description="Per prescription id, and per ``auth:<authorization id>``: the visits "
+        "counted against it.",
+    )
     sessions: dict[str, SessionRecord] = Field(default_factory=dict)
     attention: dict[str, list[PrescriptionAttention]] = Field(
         default_factory=dict,
@@ -84,14 +90,19 @@ class Wakeup(Versioned):
 
 
 class PrescriptionChange(Versioned):
-    """A prescription accepted (or withdrawn) for a patient: the by-patient repartition."""
+    """A prescription -- or, with ``kind`` authorization, a payer's authorization --
+    accepted (or withdrawn) for a patient: the by-patient repartition."""
 
     clinic_id: Identifier
     patient_id: Identifier
-    prescription_id: Identifier
-    prescription: Prescription | None = Field(
-        description="Null: no longer usable for this patient."
+    prescription_id: Identifier = Field(
+        description="The record's id (prescription or authorization)."
     )
+    prescription: Prescription | None = Field(
+        default=None, description="Null: no longer usable for this patient."
+    )
+    kind: Literal["prescription", "authorization"] = "prescription"
+    authorization: Authorization | None = None
 
 
 class SourceRef(Contract):

@@ -19,6 +19,8 @@ DOS = (TODAY - timedelta(days=3)).isoformat()
 BAD_NPI = CLINIC_NPI[:-1] + str((int(CLINIC_NPI[-1]) + 1) % 10)
 
 ADDRESS = {"line1": "100 Test Way", "city": "Springfield", "state": "IL", "postal_code": "62701"}
+#: a billing provider's address: a street address with ZIP+4 (005010X222A1 2010AA)
+CLINIC_ADDRESS = {**ADDRESS, "postal_code": "627011234"}
 
 
 def clinic(clinic_id: str = "c1", **over: Any) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def clinic(clinic_id: str = "c1", **over: Any) -> dict[str, Any]:
         "name": f"Clinic {clinic_id}",
         "npi": CLINIC_NPI,
         "tax_id": "123456789",
-        "address": ADDRESS,
+        "address": CLINIC_ADDRESS,
         "price_list": [
             {"code": "97124", "amount": "40.00", "effective_from": "2020-01-01"},
             {"code": "97140", "amount": "45.00", "effective_from": "2020-01-01"},

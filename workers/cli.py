@@ -873,7 +873,16 @@ def build_parser() -> argparse.ArgumentParser:
         q.set_defaults(func=cmd_ingest_ack)
     q = isub.add_parser("ref", help="reference data onto ref.<kind>")
     q.add_argument(
-        "kind", choices=["clinics", "therapists", "patients", "payers", "prescriptions", "partners"]
+        "kind",
+        choices=[
+            "clinics",
+            "therapists",
+            "patients",
+            "payers",
+            "prescriptions",
+            "authorizations",
+            "partners",
+        ],
     )
     q.add_argument("files", nargs="+", metavar="FILE.jsonl")
     q.add_argument("--dry-run", action="store_true", help="validate only")

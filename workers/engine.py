@@ -73,6 +73,7 @@ processor(
             "ref.payers",
             "ref.patients",
             "ref.prescriptions",
+            "ref.authorizations",
             "state.enrich.prescriptions-by-patient",
             "state.enrich.wakeups",
         ),

@@ -95,6 +95,7 @@ def test_a_covered_session_is_enriched_with_a_snapshot_and_visit_number() -> Non
         "reference-data",
         "coverage",
         "timely-filing",
+        "billing-address",
         "prescription",
     ]
     assert step.state.visits["rx1"][0].session_id == "s1"
@@ -553,3 +554,68 @@ def test_a_retry_never_touches_a_conflicting_or_cancelled_session() -> None:
     assert rules.on_session_retry(first.state, retry_of(other), catalog(), NOW).outcomes == []
     cancelled = rules.on_session_cancelled(first.state, cancel(), NOW).state
     assert rules.on_session_retry(cancelled, retry_of(ev), catalog(), NOW).outcomes == []
+
+
+# --- billing provider address (2010AA) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "rule"),
+    [
+        ({"postal_code": "62701"}, "address.postal_code: a 9-digit ZIP code (ZIP+4) is required"),
+        ({"line1": "PO Box 77"}, "address.line1: a street address is required"),
+        ({"line1": "P.O. BOX 12"}, "address.line1: a street address is required"),
+        ({"line2": "Lock Box 9"}, "address.line2: a street address is required"),
+    ],
+)
+def test_a_clinic_without_a_street_address_and_zip4_holds_its_insured_sessions(
+    address: dict[str, str], rule: str
+) -> None:
+    """A clearinghouse rejects a billing provider with a PO box or a 5-digit ZIP; the
+    session waits (the message names the field and the rule, never the value) and is
+    released once the clinic is corrected."""
+    bad = model(Clinic, f.clinic(address={**f.CLINIC_ADDRESS, **address}))
+    cat = catalog()
+    cat.clinics["c1"] = bad
+    step = run(state(prescriptions=[rx()]), session(), cat)
+    held = only(step)
+    assert isinstance(held, SessionHeld) and held.reason == "billing-address-invalid"
+    assert rule in held.message
+    for value in address.values():
+        assert value not in held.message
+    assert rules.billing_address_problems(model(Clinic, f.clinic())) == []
+    released = only(rules.reevaluate_held(step.state, catalog(), NOW))
+    assert isinstance(released, SessionEnriched)
+
+
+def test_self_pay_sessions_need_no_billing_address() -> None:
+    p = f.patient(
+        payer_id=None,
+        coverages=[{"coverage_id": "own", "kind": "self_pay", "effective_from": "2020-01-01"}],
+    )
+    cat = catalog()
+    cat.clinics["c1"] = model(Clinic, f.clinic(address={**f.CLINIC_ADDRESS, "postal_code": "62701"}))
+    assert isinstance(only(run(state(patient=p), session(), cat)), SessionEnriched)
+
+
+def test_a_clinic_without_a_billing_address_is_accepted_with_a_warning() -> None:
+    """The enrichment processor's handler of ``ref.clinics``: the record is used (held
+    sessions are woken) and a warning on ``ref.rejected`` names the field and the rule."""
+    import asyncio
+
+    from tests.fakes import FakeSink, FakeWiring
+    from workers.enrich import processor as enrich_processor
+    from workers.runtime.processing import Scope
+    from workers.runtime.records import Incoming
+
+    wiring = FakeWiring(FakeSink(), now=NOW)
+    enrich_processor.register(wiring)
+    clinic = f.clinic(address={**f.CLINIC_ADDRESS, "postal_code": "62701"})
+    msg = Incoming("ref.clinics", 0, 1, 0, b"c1", json.dumps(clinic).encode(), ())
+    out = asyncio.run(wiring.handlers["ref.clinics"](msg, Scope()))
+    warnings = [json.loads(o.value or b"{}") for o in out if o.topic == "ref.rejected"]
+    assert [(w["reason"], w["severity"]) for w in warnings] == [
+        ("clinic-billing-address", "warning")
+    ]
+    assert "address.postal_code" in warnings[0]["message"] and "62701" not in warnings[0]["message"]
+    assert any(o.topic == "state.enrich.wakeups" for o in out)

@@ -329,7 +329,11 @@ def assemble_claim(
         else None,
         place_of_service=first.enriched.session.place_of_service,
         related_causes=related,
-        prior_authorization=rx.prior_authorization if rx else None,
+        # the destination payer's own authorization; a prescription's number is the
+        # fallback for records made before authorizations were kept per payer
+        prior_authorization=_authorization_number(ordered) or (
+            rx.prior_authorization if rx else None
+        ),
         referral_number=rx.referral_number if rx else None,
         initial_treatment_date=min(
             (s.enriched.first_visit_date for s in ordered if s.enriched.first_visit_date),
@@ -399,3 +403,11 @@ def new_version(
     )
     # re-validate: edited lines must still satisfy the contract (pointers, counts)
     return Claim.model_validate(changed.model_dump(), strict=False)
+
+
+def _authorization_number(sessions: Sequence[BillableSession]) -> str | None:
+    """The payer's authorization the day's visits were billed under (the first one named)."""
+    return next(
+        (s.enriched.authorization.number for s in sessions if s.enriched.authorization),
+        None,
+    )

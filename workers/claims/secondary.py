@@ -121,6 +121,8 @@ def primary_as_other_payer(primary: Claim, payment: ClaimPayment, paid_on: date)
         payer_ref=primary.payer_id,
         receiver_id=primary.receiver_id,
         payer_claim_number=payment.payer_claim_control_number,
+        prior_authorization=primary.prior_authorization,
+        referral_number=primary.referral_number,
         paid=payment.paid,
         claim_adjustments=_cas(payment.adjustments),
         adjudicated_on=None if lines else paid_on,
@@ -173,6 +175,10 @@ def secondary_claim(
                 "expected_allowed_total": None,
                 "other_payers": [primary_payer],
                 "primary_claim": primary.patient_control_number,
+                # the primary's authorization and referral are its own: they go in
+                # its 2330B; 2300 names only the next payer's (none kept yet)
+                "prior_authorization": None,
+                "referral_number": None,
             }
         ).model_dump(),
         strict=False,

@@ -484,6 +484,7 @@ def load_reference(settings: Settings, data: synthetic.Dataset, producer: Any) -
         "partners": lambda r: r["receiver_id"],
         "patients": lambda r: f"{r['clinic_id']}:{r['patient_id']}",
         "prescriptions": lambda r: f"{r['clinic_id']}:{r['prescription_id']}",
+        "authorizations": lambda r: f"{r['clinic_id']}:{r['authorization_id']}",
     }
     for kind, key_of in keys.items():
         for record in getattr(data, kind):

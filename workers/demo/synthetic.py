@@ -100,6 +100,7 @@ class Dataset:
     partners: list[dict[str, Any]] = field(default_factory=list)
     patients: list[dict[str, Any]] = field(default_factory=list)
     prescriptions: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[dict[str, Any]] = field(default_factory=list)
     late_prescriptions: list[dict[str, Any]] = field(default_factory=list)
     #: (key, value bytes) in the order produced; malformed ones are raw bytes
     sessions: list[tuple[str, bytes]] = field(default_factory=list)
@@ -175,7 +176,11 @@ PAYERS = [
         True,
         "AM",
         0.85,
-        {"requires_prescription": True},
+        {
+            "requires_prescription": True,
+            "authorization_required": "after-visits",
+            "authorization_after_visits": 2,
+        },
     ),
     (
         "wcstate",
@@ -186,7 +191,7 @@ PAYERS = [
         True,
         "WC",
         0.70,
-        {"max_units_per_visit": 3},
+        {"max_units_per_visit": 3, "authorization_required": "always"},
     ),
     ("medicare", "Medicare Part B", "medicare", "clearinghouse", "cms", False, "MB", 0.65, {}),
 ]
@@ -295,7 +300,11 @@ def generate(
                 "name": f"Harbor Massage Therapy {n}",
                 "npi": _npi(rng),
                 "tax_id": f"{rng.randint(100_000_000, 999_999_999)}",
-                "address": _address(rng),
+                # a billing provider's address: a street address with ZIP+4
+                "address": {
+                    **(street := _address(rng)),
+                    "postal_code": street["postal_code"] + f"{n * 1111:04d}",
+                },
                 "phone": "5555550142",
                 "claim_prefix": f"HM{n}",
                 "price_list": _fees(rng, PRICES, 1.0 + 0.05 * n),
@@ -559,4 +568,18 @@ def _patient(
     if kind == "rx-expired":
         prescription["expires_on"] = (day0 - timedelta(days=60)).isoformat()
     data.prescriptions.append(prescription)
+    if kind in ("wcstate", "autopip"):  # these payers authorize visits in advance
+        data.authorizations.append(
+            {
+                "schema_version": 1,
+                "clinic_id": cid,
+                "authorization_id": f"auth-{pid}",
+                "payer_id": kind,
+                "patient_id": pid,
+                "number": f"{kind[:2].upper()}A{pid[1:]}{cid[1:]}",
+                "valid_from": (day0 - timedelta(days=45)).isoformat(),
+                "valid_to": (day0 + timedelta(days=45)).isoformat(),
+                "visits_authorized": 12,
+            }
+        )
     return rx_id

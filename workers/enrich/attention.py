@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from schemas.outcomes import PrescriptionAttention
+from schemas.outcomes import AuthorizationAttention, PrescriptionAttention
 from schemas.reference import AttentionPolicy, Prescription
 from schemas.state import PatientState, Visit
+from workers.enrich.authorizations import usage_key
 from workers.enrich.rules import Catalog, prescription_end
 
 KEEP = 20
@@ -131,7 +132,7 @@ def after_visits(
     raised: list[PrescriptionAttention] = []
     for rx_id, visits in after.visits.items():
         known = {v.session_id for v in before.visits.get(rx_id, [])}
-        rx = after.prescriptions.get(rx_id)
+        rx = after.prescriptions.get(rx_id)  # (authorizations' usage keys find none)
         if rx is None or all(v.session_id in known for v in visits):
             continue
         ordered = sorted(visits, key=lambda v: (v.date_of_service, v.session_id))
@@ -157,3 +158,45 @@ def raised_by(state: PatientState, session_key: str) -> list[PrescriptionAttenti
     return [
         e for events in state.attention.values() for e in events if e.session_key == session_key
     ]
+
+
+def authorization_events(
+    before: PatientState, after: PatientState, now: datetime, redelivered: str | None = None
+) -> list[AuthorizationAttention]:
+    """An authorization with at most one visit left after a newly counted visit (or the
+    redelivered session's) raises an event, with a stable id per visit count."""
+    out = []
+    for auth_id, auth in after.authorizations.items():
+        if auth.visits_authorized is None:
+            continue
+        key = usage_key(auth_id)
+        visits = after.visits.get(key, [])
+        known = {v.session_id for v in before.visits.get(key, [])}
+        days = sorted({v.date_of_service for v in visits})
+        for visit in visits:
+            fresh = visit.session_id not in known
+            again = redelivered == f"{auth.clinic_id}:{visit.session_id}"
+            if not (fresh or again):
+                continue
+            used = days.index(visit.date_of_service) + 1
+            left = auth.visits_authorized - used
+            if left > 1:
+                continue
+            out.append(
+                AuthorizationAttention.new(
+                    attention_id=f"{auth.key}|running-out|{used}",
+                    clinic_id=auth.clinic_id,
+                    patient_id=auth.patient_id,
+                    authorization_id=auth.authorization_id,
+                    payer_id=auth.payer_id,
+                    visits_used=used,
+                    visits_authorized=auth.visits_authorized,
+                    valid_to=auth.valid_to,
+                    session_key=f"{auth.clinic_id}:{visit.session_id}",
+                    date_of_service=visit.date_of_service,
+                    message=f"{left} of {auth.visits_authorized} authorized visits left: ask "
+                    f"payer {auth.payer_id} to extend authorization {auth.authorization_id}",
+                    raised_at=now,
+                )
+            )
+    return out

@@ -39,9 +39,10 @@ from schemas.outcomes import (
     SessionRejected,
     SessionWithdrawn,
 )
-from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
+from schemas.reference import Authorization, Clinic, Patient, Payer, Prescription, Therapist
 from schemas.state import PatientState, PrescriptionChange, Wakeup
 from workers.enrich import attention, rules
+from workers.enrich.authorizations import with_authorization
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
@@ -142,6 +143,9 @@ def register(w: Wiring) -> None:
     for name in ("ref.patients", "state.enrich.prescriptions-by-patient", "state.enrich.wakeups"):
         if w.catalogue.partitions(name) != partitions:
             raise RuntimeError(f"{name} must have as many partitions as sessions.completed")
+    if w.catalogue.partitions("ref.authorizations") != w.catalogue.partitions("ref.prescriptions"):
+        # both are indexed in enrich.prescription-index, a table per partition
+        raise RuntimeError("ref.authorizations must have as many partitions as ref.prescriptions")
     policy = rules.Policy(hold_limit=timedelta(seconds=settings.enrich_hold_limit_s))
     catalog = ReferenceCatalog()
     mirror = w.mirror(list(CATALOG_TOPICS), catalog.apply, name="reference_mirror")
@@ -177,6 +181,11 @@ def register(w: Wiring) -> None:
             log.info("prescriber attention", kind=event.kind, prescription=event.prescription_id)
             rx_key = f"{event.clinic_id}:{event.prescription_id}".encode()
             records.append(Outgoing("prescriptions.attention", rx_key, encode(event)))
+        for auth in attention.authorization_events(before, state, now(), step.redelivered):
+            w.metrics.outcome(PROCESSOR, f"attention:{auth.kind}")
+            log.info("authorization attention", authorization=auth.authorization_id)
+            auth_key = f"{auth.clinic_id}:{auth.authorization_id}".encode()
+            records.append(Outgoing("prescriptions.attention", auth_key, encode(auth)))
         return records
 
     # --- sessions ---------------------------------------------------------------
@@ -261,13 +270,51 @@ def register(w: Wiring) -> None:
 
     w.consume("ref.prescriptions", PROCESSOR, on_prescription)
 
+    # --- payers' authorizations: index and re-key by patient ----------------------
+    async def on_authorization(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = _key(msg, w.catalogue.partitions("ref.authorizations"))
+        scope.bind(clinic_id=key.split(":", 1)[0], authorization_key=key)
+        index_key = f"auth|{key}".encode()
+        previous = rx_index.get(index_key)
+        old_patient = previous.decode() if previous else None
+        auth = None if msg.value is None else decode(Authorization, msg.value)
+        out: list[Outgoing] = []
+        if auth is not None:
+            _expect_key(key, auth.key, "clinic_id:authorization_id")
+        if old_patient and (auth is None or old_patient != auth.patient_key):
+            out.append(authorization_change(key, old_patient, None))
+        if auth is None:
+            rx_index.pop(index_key, None)
+            return out
+        rx_index[index_key] = auth.patient_key.encode()
+        out.append(authorization_change(key, auth.patient_key, auth))
+        return out
+
+    def authorization_change(
+        auth_key: str, patient_key: str, auth: Authorization | None
+    ) -> Outgoing:
+        clinic_id, patient_id = patient_key.split(":", 1)
+        body = PrescriptionChange.new(
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            prescription_id=auth_key.split(":", 1)[1],
+            kind="authorization",
+            authorization=auth,
+        )
+        return Outgoing("state.enrich.prescriptions-by-patient", patient_key.encode(), encode(body))
+
+    w.consume("ref.authorizations", PROCESSOR, on_authorization)
+
     async def on_prescription_change(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = _key(msg, partitions)
         body = decode(PrescriptionChange, msg.value)
         scope.bind(clinic_id=body.clinic_id, patient_key=key)
         await catalog_ready()
         before = store.get(key)
-        state = rules.with_prescription(before, body.prescription_id, body.prescription)
+        if body.kind == "authorization":
+            state = with_authorization(before, body.prescription_id, body.authorization)
+        else:
+            state = rules.with_prescription(before, body.prescription_id, body.prescription)
         if state.patient is not None:
             scope.add_phi(*_patient_phi(state.patient))
         return finish(key, before, rules.reevaluate_held(state, catalog, now(), policy), scope)
@@ -299,7 +346,15 @@ def register(w: Wiring) -> None:
             if problem is not None:
                 w.metrics.outcome(PROCESSOR, f"ref-rejected:{problem[0]}")
                 return [_ref_rejected(msg, key, problem[0], problem[1], now())]
-            return wakeups(
+            warnings = []
+            if isinstance(record, Clinic) and (address := rules.billing_address_problems(record)):
+                w.metrics.outcome(PROCESSOR, "ref-warning:clinic-billing-address")
+                log.warning("clinic accepted, its insured sessions held", reason="address")
+                text = "accepted; insured sessions are held until corrected: " + "; ".join(address)
+                warnings.append(
+                    _ref_rejected(msg, key, "clinic-billing-address", text, now(), "warning")
+                )
+            return warnings + wakeups(
                 Wakeup.new(
                     kind="reference",
                     topic=topic,
@@ -358,9 +413,19 @@ def _patient_phi(patient: Patient) -> list[str]:
 
 
 def _ref_rejected(
-    msg: Incoming, key: str, reason: str, message: str, now: datetime
+    msg: Incoming,
+    key: str,
+    reason: str,
+    message: str,
+    now: datetime,
+    severity: str = "rejected",
 ) -> Outgoing:
     body = ReferenceRejected.new(
-        topic=msg.topic, key=key, reason=reason, message=message, rejected_at=now
+        topic=msg.topic,
+        key=key,
+        reason=reason,
+        message=message,
+        rejected_at=now,
+        severity=severity,
     )
     return Outgoing("ref.rejected", msg.key, encode(body))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -53,6 +54,7 @@ from schemas.outcomes import (
 )
 from schemas.reference import Clinic, Coverage, Patient, Payer, Prescription, Therapist
 from schemas.state import Hold, PatientState, SessionRecord, SessionStatus, Visit
+from workers.enrich import authorizations
 
 
 class Catalog(Protocol):
@@ -93,6 +95,27 @@ def prescription_problem(rx: Prescription) -> tuple[str, str] | None:
     if not npi_valid(rx.prescriber.npi):
         return "rx-bad-prescriber-npi", "prescriber.npi: check digit does not match (Luhn)"
     return None
+
+
+#: A post-office or lock box, which a billing provider address (2010AA N3) may not be.
+_PO_BOX = re.compile(
+    r"\b(?:P\.?\s*O\.?\s*BOX|POB|POST\s+OFFICE\s+BOX|LOCK\s*BOX)\b", re.IGNORECASE
+)
+
+
+def billing_address_problems(clinic: Clinic) -> list[str]:
+    """Why a clinic's address cannot be the billing provider's (2010AA): a street
+    address is required (no PO box or lock box) with a 9-digit ZIP code (ZIP+4).
+    Each problem names the field and the rule, never the value."""
+    address = clinic.address
+    problems = [
+        f"address.{name}: a street address is required (no PO box or lock box)"
+        for name, line in (("line1", address.line1), ("line2", address.line2))
+        if line and _PO_BOX.search(line)
+    ]
+    if len(address.postal_code) != 9:
+        problems.append("address.postal_code: a 9-digit ZIP code (ZIP+4) is required")
+    return problems
 
 
 def provider_problem(record: Clinic | Therapist) -> tuple[str, str] | None:
@@ -274,6 +297,7 @@ class _Verdict:
     billed_to_payer: bool | None = None
     payer_id: str | None = None
     receiver_id: str | None = None
+    authorization_id: str | None = None
 
 
 def _held(
@@ -383,6 +407,16 @@ def _judge(
                 now,
             )
         checks.append(Check(check="timely-filing", result="pass"))
+        address = billing_address_problems(clinic)
+        if address:
+            return _held(
+                event,
+                "billing-address-invalid",
+                f"clinic {clinic.clinic_id} cannot be the billing provider: " + "; ".join(address),
+                held_since,
+                now,
+            )
+        checks.append(Check(check="billing-address", result="pass"))
     rx: Prescription | None = None
     # an HSA/FSA administrator reimburses massage only under a physician's order:
     # an HSA session waits for its prescription exactly like an insured one
@@ -399,6 +433,16 @@ def _judge(
         rx = candidate
         checks.append(
             Check(check="prescription", result="skip", detail=rx.prescription_id if rx else None)
+        )
+    authorization = None
+    if payer is not None and authorizations.needs_authorization(state, payer, event):
+        authorization, (reason, message) = authorizations.covering_authorization(
+            state, payer, event
+        )
+        if authorization is None:
+            return _held(event, cast(HoldReason, reason), message, held_since, now)
+        checks.append(
+            Check(check="authorization", result="pass", detail=authorization.authorization_id)
         )
     visit_number = None
     first_visit = None
@@ -439,6 +483,7 @@ def _judge(
         billed_to_payer=billed,
         next_coverage=secondary,
         next_payer=_effective_payer(secondary_payer, day) if secondary_payer else None,
+        authorization=authorization,
         checks=checks,
     )
     return _Verdict(
@@ -451,6 +496,7 @@ def _judge(
         billed_to_payer=billed,
         payer_id=payer.payer_id if payer else None,
         receiver_id=payer.receiver_id if payer else None,
+        authorization_id=authorization.authorization_id if authorization else None,
     )
 
 
@@ -478,6 +524,11 @@ def _apply(
         ]
         rx_visits.append(Visit(session_id=event.session_id, date_of_service=event.date_of_service))
         visits[verdict.prescription_id] = rx_visits
+    if verdict.kind == "enriched" and verdict.authorization_id is not None:
+        key = authorizations.usage_key(verdict.authorization_id)
+        used = [v for v in visits.get(key, []) if v.session_id != event.session_id]
+        used.append(Visit(session_id=event.session_id, date_of_service=event.date_of_service))
+        visits[key] = used
     sessions[event.session_id] = SessionRecord(
         fingerprint=fp,
         event_ids=event_ids[-8:],
@@ -486,6 +537,7 @@ def _apply(
         reason=verdict.reason,
         message=verdict.message,
         prescription_id=verdict.prescription_id,
+        authorization_id=verdict.authorization_id,
         visit_number=verdict.visit_number,
         billed_to_payer=verdict.billed_to_payer,
         payer_id=verdict.payer_id,
@@ -685,6 +737,9 @@ def on_session_cancelled(
             before = visits.get(rx_id, [])
             visits[rx_id] = [v for v in before if v.session_id != event.session_id]
             released = len(visits[rx_id]) < len(before)
+        if record.status == "enriched" and record.authorization_id is not None:
+            key = authorizations.usage_key(record.authorization_id)
+            visits[key] = [v for v in visits.get(key, []) if v.session_id != event.session_id]
         sessions[event.session_id] = record.model_copy(
             update={
                 "status": "cancelled",

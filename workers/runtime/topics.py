@@ -136,6 +136,15 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         consumed=True,
     ),
     TopicSpec(
+        "ref.authorizations",
+        "Payers' prior authorizations of a patient's massage (visits or units in a date span).",
+        "<clinic_id>:<authorization_id>",
+        "schemas.reference:Authorization",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
         "ref.rejected",
         "Reference records refused by the engine, with reason codes.",
         "<same key as the source record>",
@@ -176,9 +185,10 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "prescriptions.attention",
-        "Progress reports and renewals due to prescribing physicians (per counted visit).",
-        "<clinic_id>:<prescription_id>",
-        "schemas.outcomes:PrescriptionAttention",
+        "Progress reports and renewals due to prescribing physicians, and payers' "
+        "authorizations about to run out (per counted visit).",
+        "<clinic_id>:<prescription_id> | <clinic_id>:<authorization_id>",
+        "schemas.outcomes:PrescriptionAttention | schemas.outcomes:AuthorizationAttention",
         retention_ms=RECORDS_MS,
     ),
     # --- billing -------------------------------------------------------------
