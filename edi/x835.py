@@ -836,10 +836,12 @@ class _Writer835:
 def _payment_method_elements(
     payment: Payment, details: RemittanceDetails, writer: _Writer835
 ) -> list[Element]:
-    """BPR05..BPR15: the bank details of an ACH payment, else nothing."""
+    """BPR05..BPR15: the bank details of an ACH payment (required then), else nothing."""
     bank = details.bank
-    if payment.method != "ACH" or bank is None:
+    if payment.method != "ACH":
         return [None] * 11
+    if bank is None:
+        raise writer.error("BPR05-BPR15: an ACH payment needs the bank details (details.bank)")
     payer_id = writer.required(payment.payer_trace_id, "TRN03 (for BPR10)")
     return [
         "CCP", "01", bank.payer_routing_number, "DA", bank.payer_account_number,

@@ -588,11 +588,15 @@ def _header(
 
 
 def _billing_provider(
-    writer: _Writer, provider: BillingProvider, hl: int, partner: TradingPartner
+    writer: _Writer,
+    provider: BillingProvider,
+    hl: int,
+    partner: TradingPartner,
+    taxonomy_wanted: bool = False,
 ) -> None:
     writer.at("2000A")
     writer.segment("HL", str(hl), None, "20", "1")
-    if partner.send_billing_taxonomy:
+    if partner.send_billing_taxonomy or taxonomy_wanted:
         writer.segment("PRV", "BI", "PXC", provider.taxonomy_code)
     writer.at("2010AA")
     _organisation(writer, "85", provider.name, "XX", provider.npi)
@@ -664,6 +668,14 @@ def _claim_information(writer: _Writer, claim: Claim, partner: TradingPartner) -
         writer.segment("DTP", "454", "D8", _d8(claim.initial_treatment_date))
     if claim.related_causes is not None and claim.related_causes.accident_date is not None:
         writer.segment("DTP", "439", "D8", _d8(claim.related_causes.accident_date))
+    for attachment in claim.attachments:
+        if attachment.control_number is None:
+            writer.segment("PWK", attachment.report_type, attachment.transmission)
+        else:
+            writer.segment(
+                "PWK", attachment.report_type, attachment.transmission, None, None, "AC",
+                attachment.control_number,
+            )  # fmt: skip
     if claim.referral_number is not None:
         writer.segment("REF", "9F", claim.referral_number)
     if claim.prior_authorization is not None:
@@ -685,6 +697,8 @@ def _providers(writer: _Writer, claim: Claim) -> None:
         _nm1(writer, "82", rendering.name, "XX", rendering.npi)
         if rendering.taxonomy_code is not None:
             writer.segment("PRV", "PE", "PXC", rendering.taxonomy_code)
+        if rendering.license_number is not None:
+            writer.segment("REF", "0B", rendering.license_number)
 
 
 def _cas_segments(writer: _Writer, adjustments: Sequence[CasAdjustment]) -> None:
@@ -815,7 +829,13 @@ def _body(writer: _Writer, claims: Sequence[Claim], partner: TradingPartner) -> 
         hl += 1
         provider_hl = hl
         writer.at("2000A", provider_claims[0].patient_control_number)
-        _billing_provider(writer, provider_claims[0].billing_provider, provider_hl, partner)
+        _billing_provider(
+            writer,
+            provider_claims[0].billing_provider,
+            provider_hl,
+            partner,
+            taxonomy_wanted=any(c.payer_wants_billing_taxonomy for c in provider_claims),
+        )
         for claim in provider_claims:
             hl = _claim(writer, claim, partner, provider_hl, hl)
 

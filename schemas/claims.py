@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from schemas.base import Contract, Identifier, NpiText, Versioned
 from schemas.common import Address, Modifier, Money, ProcedureCode, Sex, StateCode
@@ -93,6 +93,9 @@ class Provider(Contract):
     name: PersonOrOrganisation
     npi: NpiText
     taxonomy_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{10}$")] | None = None
+    license_number: X12Text | None = Field(
+        default=None, description="2310B REF*0B: the state licence, when the payer asks for it."
+    )
 
 
 class RelatedCauses(Contract):
@@ -180,6 +183,29 @@ class OtherPayer(Contract):
         return self.paid is not None
 
 
+#: PWK01 report types a massage claim may need (X12 code list, 005010X222A1).
+ReportType = Literal["B2", "B3", "B4", "06", "07", "08", "09", "10", "03", "PN", "PZ", "OZ", "M1"]
+#: PWK02: how the attachment is sent.  ``EL`` (electronically, a 275) is not offered:
+#: the engine sends no 275.
+Transmission = Literal["AA", "BM", "FX", "FT", "EM"]
+
+
+class ClaimAttachment(Contract):
+    """One PWK of 2300: a document the payer wants with the claim."""
+
+    report_type: ReportType = Field(description="PWK01.")
+    transmission: Transmission = Field(description="PWK02.")
+    control_number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,50}$")] | None = (
+        Field(default=None, description="PWK06 (with PWK05 AC); none when PWK02 is AA.")
+    )
+
+    @model_validator(mode="after")
+    def _control(self) -> Self:
+        if (self.transmission == "AA") != (self.control_number is None):
+            raise ValueError("control_number: required unless the transmission is AA")
+        return self
+
+
 class Claim(Versioned):
     """One professional claim (one CLM and its lines) in one version."""
 
@@ -207,6 +233,12 @@ class Claim(Versioned):
     initial_treatment_date: date | None = Field(default=None, description="DTP*454.")
     payer_wants_initial_treatment_date: bool = Field(
         default=False, description="The payer's rule: send DTP*454 whatever the partner's guide."
+    )
+    payer_wants_billing_taxonomy: bool = Field(
+        default=False, description="The payer's rule: send PRV*BI whatever the partner's guide."
+    )
+    attachments: list[ClaimAttachment] = Field(
+        default_factory=list, max_length=10, description="2300 PWK."
     )
     diagnosis_codes: list[Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9A-Z]{2,6}$")]] = (
         Field(min_length=1, max_length=12, description="ICD-10-CM without the dot.")

@@ -6,6 +6,7 @@ carry their lines' derivations without importing the enrichment contracts.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -28,6 +29,9 @@ class Derivation(Contract):
         "charge",
         "expected-allowed",
         "diagnosis-pointers",
+        "bundled",
+        "not-covered",
+        "mue",
     ]
     rule_id: str | None = None
     rule_version: str | None = Field(
@@ -50,8 +54,21 @@ class DroppedService(Contract):
     code: ProcedureCode | None
     techniques: list[TechniqueMinutes]
     reason: Literal[
-        "not-billed", "code-not-allowed", "zero-units", "code-pair", "cap", "untimed-excluded"
+        "not-billed",
+        "code-not-allowed",
+        "zero-units",
+        "code-pair",
+        "cap",
+        "untimed-excluded",
+        "bundled",
+        "not-covered",
+        "mue",
     ]
     minutes: int = Field(default=0, ge=0, description="Minutes of the day not billed.")
     units_lost: int = 0
     derivation: list[Derivation]
+    patient_charge: Decimal | None = Field(
+        default=None,
+        description="A code the payer does not cover, with the patient's waiver on file: "
+        "what the patient owes for it (none: written off).",
+    )

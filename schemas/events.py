@@ -67,6 +67,11 @@ class SessionCompleted(_SessionEvent):
     prescription_id: Identifier | None = None
     coverage_id: Identifier | None = None
     techniques: list[TechniquePerformed] = Field(min_length=1, max_length=24)
+    waiver_on_file: bool = Field(
+        default=False,
+        description="The patient signed a waiver: a code the payer does not cover is "
+        "billed to the patient (else it is written off).",
+    )
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
         default=None, description="Free text for the clinic; never logged, never billed."
     )

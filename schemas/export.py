@@ -49,7 +49,7 @@ from schemas.reconciliation import (
 )
 from schemas.reference import Authorization, Clinic, Patient, Payer, Prescription, Therapist
 from schemas.remittance import Remittance
-from schemas.submission import CLAIM_COMMAND, ClaimSubmitted, FileReleased
+from schemas.submission import CLAIM_COMMAND, AttachmentDue, ClaimSubmitted, FileReleased
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -76,6 +76,7 @@ CONTRACTS: dict[str, Any] = {
     "trading-partner": TradingPartner,
     "claim-submitted": ClaimSubmitted,
     "file-released": FileReleased,
+    "attachment-due": AttachmentDue,
     "claim-command": CLAIM_COMMAND,
     "remittance-835": Remittance,
     "acknowledgement-999": Ack999,

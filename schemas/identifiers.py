@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_ICD10CM = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
+#: The second character is a digit, except in the genetic codes of FY2026 (QA0-).
+_ICD10CM = re.compile(r"^[A-Z][0-9A-Z][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -38,7 +39,7 @@ def npi_with_check_digit(first9: str) -> str:
 
 
 def icd10cm_valid(code: str) -> bool:
-    """Shape of an ICD-10-CM code: letter, digit, alphanumeric, then up to four
+    """Shape of an ICD-10-CM code: letter, digit (a letter in QA0-), alphanumeric, then up to four
     more characters, with an optional dot after the third (``M54.50``, ``M6281``)."""
     return bool(_ICD10CM.fullmatch(code))  # not match: "$" also matches before a final "\n"
 

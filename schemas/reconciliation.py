@@ -176,6 +176,11 @@ class SubmittedVersion(Contract):
         default=None, description="The claim's first date of service (insurance A/R ages from it)."
     )
     patient_id: str | None = Field(default=None, description="Whose claim (the patient ledger).")
+    patient_charges: Amount = Field(
+        default=Decimal(0),
+        description="Codes the payer does not cover, billed to the patient under their "
+        "waiver (not sent to the payer, not part of the charge).",
+    )
 
 
 class LinkedProviderAdjustment(Contract):

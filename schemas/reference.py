@@ -171,6 +171,30 @@ PayerKind = Literal[
 ]
 
 
+class UnitLimit(Contract):
+    code: ProcedureCode
+    units: int = Field(ge=1, le=96)
+
+
+class AttachmentRule(Contract):
+    """A document the payer wants with every claim (2300 PWK), e.g. the physician's
+    order (B3) by fax (FX).  Each claim then raises an "attachment to send" work item
+    naming the attachment control number to print on the document."""
+
+    report_type: Literal[
+        "B2", "B3", "B4", "06", "07", "08", "09", "10", "03", "PN", "PZ", "OZ", "M1"
+    ] = Field(description="PWK01: B2 prescription, B3 physician order, PN therapy notes ...")
+    transmission: Literal["AA", "BM", "FX", "FT", "EM", "EL"] = Field(
+        description="PWK02: AA on request, BM mail, FX fax, FT file transfer, EM e-mail."
+    )
+
+    @model_validator(mode="after")
+    def _no_275(self) -> Self:
+        if self.transmission == "EL":
+            raise ValueError("transmission EL needs a 275 transaction, which is not sent")
+        return self
+
+
 class AttentionPolicy(Contract):
     """When the prescribing physician must hear back (per payer; defaults otherwise)."""
 
@@ -223,6 +247,36 @@ class Payer(Versioned):
         "payer in the calendar year.",
     )
     authorization_after_visits: int | None = Field(default=None, ge=1, le=365)
+    sends_rendering_license: bool = Field(
+        default=False,
+        description="The therapist's state licence in 2310B REF*0B (many WC and auto payers).",
+    )
+    sends_billing_taxonomy: bool = Field(
+        default=False, description="PRV*BI in 2000A (payers whose adjudication needs it)."
+    )
+    attachment: AttachmentRule | None = None
+    bundled_codes: list[ProcedureCode] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Never paid separately (e.g. 97010, CMS status B): not sent, not billed.",
+    )
+    non_covered_codes: list[ProcedureCode] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Not covered by the plan: not sent; billed to the patient only with "
+        "their signed waiver on file, else written off.",
+    )
+    daily_unit_limits: list[UnitLimit] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Most units of a code per patient and day (MUE-style); the rest is "
+        "dropped with reason mue.",
+    )
+    hold_initial_encounter_injury: bool = Field(
+        default=False,
+        description="Hold a visit whose injury diagnosis is for the initial encounter (7th "
+        "character A) instead of warning.",
+    )
     prescriber_attention: AttentionPolicy = Field(
         default_factory=AttentionPolicy,
         description="Progress reports and renewals due to the prescriber.",
@@ -379,6 +433,11 @@ class Prescription(Versioned):
     )
     prior_authorization: ExternalId | None = None
     referral_number: ExternalId | None = None
+    diagnosis_regions: dict[DiagnosisText, list[BodyRegion]] | None = Field(
+        default=None,
+        description="Which body regions each diagnosis concerns (optional): a line's "
+        "diagnosis pointers then name its own regions' diagnoses first.",
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> Self:

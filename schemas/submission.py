@@ -21,6 +21,22 @@ from schemas.claims import Claim, ControlNumbers
 from schemas.remittance import ClaimPayment
 
 
+class AttachmentDue(Versioned):
+    """A document a sent claim announced in its PWK and the payer now waits for
+    (``claims.attachments``, a work queue; key: the attachment control number; a
+    tombstone once ``claims attachment sent`` recorded it)."""
+
+    event_type: Literal["claim.attachment-due"] = "claim.attachment-due"
+    control_number: str = Field(description="PWK06: print it on the document or its cover.")
+    patient_control_number: str
+    claim_id: str
+    clinic_id: Identifier
+    payer_id: Identifier
+    report_type: str = Field(description="PWK01, e.g. B3 physician order.")
+    transmission: str = Field(description="PWK02: BM mail, FX fax, FT file transfer, EM e-mail.")
+    raised_at: AwareDatetime
+
+
 class ClaimSubmitted(Versioned):
     """One claim version released in a validated 837P file (``claims.submitted``,
     key: the patient control number)."""

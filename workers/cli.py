@@ -443,9 +443,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
             rows, headers = credits_report(ledgers, accounts=accounts.values())
         else:
-            report = {"ar": aging_report, "denials": denials_report, "cob": cob_report}[
-                args.action
-            ]
+            report = {"ar": aging_report, "denials": denials_report, "cob": cob_report}[args.action]
             rows, headers = report(ledgers)
     if args.csv:
         import csv
@@ -495,6 +493,45 @@ def cmd_post_eob(args: argparse.Namespace) -> int:
         if producer is not None:
             producer.close()
     return 1 if failed else 0
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from schemas.code_sets import icd10cm
+
+    settings = _settings()
+    if args.action == "list":
+        for release in icd10cm.releases(settings.code_sets):
+            print(f"{release.effective}  {release.label}  ({release.source})")
+        return 0
+    try:
+        effective = date.fromisoformat(args.effective)
+    except ValueError:
+        raise UsageError(f"--effective {args.effective!r}: expected a date YYYY-MM-DD") from None
+    try:
+        release = icd10cm.load_cms_order_file(
+            Path(args.file), effective, settings.code_sets, label=args.label
+        )
+    except (OSError, ValueError) as exc:
+        print(f"claims codes load-icd10cm: {exc}", file=sys.stderr)
+        return 1
+    print(f"{release.label}, in force from {release.effective}")
+    print(f"kept in {settings.code_sets}")
+    return 0
+
+
+def cmd_attachment(args: argparse.Namespace) -> int:
+    from workers.commands import attachments
+
+    try:
+        pcn = attachments.mark_sent(_settings(), args.control_number, args.via, args.note)
+    except attachments.NotDue as exc:
+        print(f"claims attachment sent: {exc}", file=sys.stderr)
+        return 2
+    print(f"attachment {args.control_number} of claim {pcn} recorded as sent by {args.via}")
+    return 0
 
 
 def cmd_credit(args: argparse.Namespace) -> int:
@@ -1005,6 +1042,28 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=["progress-report-due", "visits-running-out", "prescription-expiring"],
             )
         q.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("codes", help="the ICD-10-CM releases diagnoses are checked against")
+    csub2 = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = csub2.add_parser("list", help="the releases in use (shipped and loaded)")
+    q.set_defaults(func=cmd_codes)
+    q = csub2.add_parser(
+        "load-icd10cm", help="add a newer release from a CMS order file (icd10cm-order-*.txt)"
+    )
+    q.add_argument("file", metavar="ORDER_FILE")
+    q.add_argument("--effective", required=True, metavar="YYYY-MM-DD", help="e.g. 2026-10-01")
+    q.add_argument("--label", help="e.g. 'FY2027 (October 2026)'")
+    q.set_defaults(func=cmd_codes)
+
+    p = sub.add_parser("attachment", help="documents claims announced in their PWK")
+    asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = asub.add_parser("sent", help="record that the document went to the payer (audited)")
+    q.add_argument("control_number", metavar="CONTROL_NUMBER", help="the PWK06 number")
+    q.add_argument(
+        "--via", required=True, choices=["fax", "mail", "file-transfer", "e-mail", "portal"]
+    )
+    q.add_argument("--note", help="e.g. the fax confirmation")
+    q.set_defaults(func=cmd_attachment)
 
     p = sub.add_parser("credit", help="resolve credit balances")
     csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -127,6 +127,9 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     for path in x837 + x835:
         report = validate_x12(path.read_text())
         assert report.ok, (path.name, [str(f) for f in report.findings][:3])
+    from tests.x12_second_opinion import second_opinion_837  # x12sdk, independent of pyx12
+
+    assert {p.name: second_opinion_837(p.read_text()) for p in x837} == {p.name: [] for p in x837}
     statuses = []
     for path in x835:
         for remittance in parse_835(path.read_bytes()):
@@ -139,6 +142,7 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     assert all(n >= 1 for n in cases.values()), cases
     assert cases["replacement_claims"] == 1 and cases["reversals"] >= 2
     _check_replacement_names_the_current_payer_number(x837, x835)
+    _check_front_door_edits(x837)
 
     # every provider-level adjustment is linked to a claim, paired or on the work queue
     assert r["plb_in_flight"] == 0
@@ -183,3 +187,49 @@ def _check_replacement_names_the_current_payer_number(x837: list[Path], x835: li
     # paid, reversed and paid again; then the replacement's answer
     assert len(paid_numbers) >= 3 and paid_numbers[0] in reversed_numbers
     assert named == paid_numbers[1] != paid_numbers[0]
+
+
+def _claims_of(path: Path) -> list[tuple[str, list[str]]]:
+    """Each claim of an 837 as (its payer's id (2010BB), its segments from CLM on)."""
+    out: list[tuple[str, list[str]]] = []
+    payer, claim = "", None
+    for seg in (s.strip() for s in path.read_text().split("~")):
+        if seg.startswith(("HL*", "SE*")):
+            if claim is not None:
+                out.append((payer, claim))
+            claim = None
+        elif seg.startswith("NM1*PR*") and claim is None:
+            payer = seg.split("*")[9]
+        elif seg.startswith("CLM*"):
+            claim = []
+        if claim is not None:
+            claim.append(seg)
+    return out
+
+
+def _check_front_door_edits(x837: list[Path]) -> None:
+    """What a clearinghouse checks beyond pyx12, on the demo's own files."""
+    from datetime import datetime as dt
+
+    from schemas.code_sets.icd10cm import status
+
+    payers = {payer for path in x837 for payer, _ in _claims_of(path)}
+    assert {"WCSTATE01", "AUTOPIP01", "BLUECMS01", "ACME01"} <= payers
+    for path in x837:
+        segments = [seg.strip() for seg in path.read_text().split("~") if seg.strip()]
+        billing = segments.index(next(s for s in segments if s.startswith("NM1*85*")))
+        street, city = segments[billing + 1], segments[billing + 2]
+        assert street.startswith("N3*") and "BOX" not in street.upper()
+        assert len(city.split("*")[3]) == 9, f"{path.name}: billing ZIP is not ZIP+4"
+        for payer, claim in _claims_of(path):
+            refs = {s.split("*")[1] for s in claim if s.startswith("REF*")}
+            if payer in ("WCSTATE01", "AUTOPIP01"):
+                assert "0B" in refs, f"{path.name}: {payer} claim without the licence"
+            if payer == "WCSTATE01":
+                assert "G1" in refs and any(s.startswith("PWK*B3*FX") for s in claim)
+            if payer in ("BLUECMS01", "WCSTATE01"):
+                assert not any(s.startswith("SV1*HC:97010") for s in claim), "a bundled line"
+            dos = dt.strptime(next(s for s in claim if s.startswith("DTP*472")).split("*")[3][:8], "%Y%m%d").date()
+            hi = next(s for s in claim if s.startswith("HI*"))
+            for code in (part.split(":")[1] for part in hi.split("*")[1:]):
+                assert status(code, dos) in ("billable", "stale-unknown"), (path.name, code)

@@ -251,3 +251,38 @@ def test_prescribers_hear_when_a_report_is_due_and_visits_run_out(cluster: Clust
     listed = json.loads(result.stdout)
     assert sorted(r["kind"] for r in listed) == ["progress-report-due", "visits-running-out"]
     assert {r["visits"] for r in listed} == {"6/8"}
+
+
+def test_a_visit_waits_for_the_payers_authorization_and_a_bad_clinic_address_warns(
+    cluster: Cluster,
+) -> None:
+    """Authorizations travel from ``ref.authorizations`` to the patient's partition and
+    release the held visit; a clinic without ZIP+4 is accepted with a warning."""
+    c = cluster
+    c.produce("ref.clinics", "c1", f.clinic())
+    c.produce("ref.therapists", "c1:t1", f.therapist())
+    c.produce("ref.payers", "p1", f.payer(authorization_required="always"))
+    patient(c)
+    send(c, "pt1", "s1")
+    worker = c.start_worker("enrich")
+    # (rx-missing first when the session overtakes its prescription on the way)
+    c.read("sessions.held").wait_for(
+        1, where=lambda m: m.json["reason"] == "auth-missing", worker=worker
+    )
+    authorization = {
+        "schema_version": 1,
+        "clinic_id": "c1",
+        "authorization_id": "a1",
+        "payer_id": "p1",
+        "patient_id": "pt1",
+        "number": "PA-77",
+        "valid_from": "2020-01-01",
+        "valid_to": "2099-12-31",
+        "visits_authorized": 10,
+    }
+    c.produce("ref.authorizations", "c1:a1", authorization)
+    enriched = c.read("sessions.enriched").wait_for(1, worker=worker)[0].json
+    assert enriched["authorization"]["number"] == "PA-77"
+    c.produce("ref.clinics", "c1", f.clinic(address={**f.CLINIC_ADDRESS, "postal_code": "62701"}))
+    warning = c.read("ref.rejected").wait_for(1, worker=worker)[0].json
+    assert (warning["reason"], warning["severity"]) == ("clinic-billing-address", "warning")

@@ -23,6 +23,7 @@ from edi.validate import validate_x12
 from edi.x835 import X835RenderError, check_balance, parse_835, render_835
 from edi.x837p import read_837p, render_837p
 from schemas.adjudication import (
+    BankDetails,
     ClaimDetails,
     ClaimReceived,
     NameDetails,
@@ -68,7 +69,16 @@ BASE: dict[str, Any] = {
     },
     "technical_contact": {"name": "EDI Support", "phone": "8005550135"},
     "fee_schedule": {"97140": "35.00", "97124": "30.00"},
+    "bank": {
+        "payer_routing_number": "123456780",
+        "payer_account_number": "100200300",
+        "payee_routing_number": "987654320",
+        "payee_account_number": "555000111",
+    },
 }
+
+
+BANK = BankDetails.model_validate(BASE["bank"])
 
 
 def rules(default: dict[str, Any] | None = None, **payers: dict[str, Any]) -> SimulatorRules:
@@ -697,7 +707,7 @@ def test_pyx12_reads_a_second_plb_segment_as_a_second_footer_loop() -> None:
 def test_writer_round_trip_of_a_public_style_835() -> None:
     path = REPO / "tests" / "data" / "835" / "synthetic-reversal-correction-plb.835"
     [remittance] = parse_835(path.read_bytes())
-    text = _render(remittance, RemittanceDetails(payer_address=ADDRESS))
+    text = _render(remittance, RemittanceDetails(payer_address=ADDRESS, bank=BANK))
     assert [*parse_835(text.encode())] == [remittance]
     report = validate_x12(text)
     assert report.ok, [str(x) for x in report.findings]

@@ -211,7 +211,7 @@ def test_a_crossover_carrier_and_moa_remarks_survive_writing_and_reading() -> No
             "remarks": (Remark(qualifier="HE", code="MA18"), Remark(qualifier="HE", code="N89")),
         }
     )
-    from tests.unit.test_payer_sim import ADDRESS
+    from tests.unit.test_payer_sim import ADDRESS, BANK
 
     rewritten = remittance.model_copy(update={"claims": (remittance.claims[0], claim)})
     text = render_835(
@@ -220,7 +220,7 @@ def test_a_crossover_carrier_and_moa_remarks_survive_writing_and_reading() -> No
         receiver_id="CLINIC",
         control_number=7,
         created_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
-        details=RemittanceDetails(payer_address=ADDRESS),
+        details=RemittanceDetails(payer_address=ADDRESS, bank=BANK),
     )
     assert "NM1*TT*2*SPOUSE PLAN~" in text and "MOA***MA18*N89~" in text
     (back,) = parse_835(text.encode())

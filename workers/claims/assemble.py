@@ -35,6 +35,7 @@ from schemas.billing import BillableSession, DroppedService, money
 from schemas.claims import (
     BillingProvider,
     Claim,
+    ClaimAttachment,
     OtherPayer,
     PatientLoop,
     PayerParty,
@@ -201,6 +202,19 @@ def visit_order(billable: BillableSession) -> tuple[datetime, str]:
     return billable.enriched.session.occurred_at, billable.session_id
 
 
+def _region_first(source: BillableSession, service: day.Service) -> list[str]:
+    """The visit's diagnoses, those of the service's own body regions first, when the
+    prescription says which regions each diagnosis concerns (else as they are)."""
+    codes = list(source.diagnosis_codes)
+    rx = source.enriched.prescription
+    regions = {region for _, region in service.portions if region}
+    if rx is None or not rx.diagnosis_regions or not regions:
+        return codes
+    mapped = {c.upper().replace(".", ""): set(r) for c, r in rx.diagnosis_regions.items()}
+    own = [c for c in codes if mapped.get(c.upper().replace(".", ""), set()) & regions]
+    return own + [c for c in codes if c not in own]
+
+
 def price_claim_day(sources: Sequence[BillableSession]) -> tuple[day.DayPriced, list[str]]:
     """The day's lines priced together (:mod:`workers.pricing.day`), and the claim's
     diagnoses; each line points at the diagnoses of the visits that had its code."""
@@ -217,14 +231,19 @@ def price_claim_day(sources: Sequence[BillableSession]) -> tuple[day.DayPriced, 
         caps += [c for c in prescription_caps(src.enriched) if c not in caps]
     diagnoses = _merged_diagnoses(ordered)
     pointers_of: dict[str, list[int]] = {}
+    by_region: set[str] = set()
     for service in services:
         found = pointers_of.setdefault(service.code, [])
-        for code in ordered[service.visit].diagnosis_codes:
+        codes = _region_first(ordered[service.visit], service)
+        if codes != ordered[service.visit].diagnosis_codes:
+            by_region.add(service.code)
+        for code in codes:
             number = diagnoses.index(code) + 1 if code in diagnoses else None
             if number is not None and number not in found:
                 found.append(number)
-    for numbers in pointers_of.values():
-        numbers.sort()
+    for code, numbers in pointers_of.items():
+        if code not in by_region:
+            numbers.sort()
     rules = day.rules_for(
         first.payer, first.clinic, lists, first.session.date_of_service, prescription_caps=caps
     )
@@ -322,7 +341,10 @@ def assemble_claim(
         patient=patient_loop,
         payer=PayerParty(name=payer.name, payer_id=payer.edi_payer_id),
         rendering=Provider(
-            name=_person(therapist.name), npi=therapist.npi, taxonomy_code=therapist.taxonomy_code
+            name=_person(therapist.name),
+            npi=therapist.npi,
+            taxonomy_code=therapist.taxonomy_code,
+            license_number=therapist.license_number if payer.sends_rendering_license else None,
         ),
         referring=Provider(name=_person(rx.prescriber.name), npi=rx.prescriber.npi)
         if rx is not None
@@ -340,6 +362,18 @@ def assemble_claim(
             default=None,
         ),
         payer_wants_initial_treatment_date=payer.sends_initial_treatment_date,
+        payer_wants_billing_taxonomy=payer.sends_billing_taxonomy,
+        attachments=[
+            ClaimAttachment(
+                report_type=rule.report_type,
+                transmission=rule.transmission,
+                control_number=None
+                if rule.transmission == "AA"
+                else f"{pcn}-{version}-{rule.report_type}",
+            )
+        ]
+        if (rule := payer.attachment) is not None and rule.transmission != "EL"
+        else [],
         diagnosis_codes=diagnoses,
         lines=lines,
         total_charge=money(sum((ln.charge for ln in lines), Decimal(0))),

@@ -31,7 +31,7 @@ from edi.x837p import render_837p
 from schemas.billing import BillableSession
 from schemas.claims import Claim, ControlNumbers, RenderedFile, TradingPartner
 from schemas.state import ClaimRecord, ClaimVersionSent, PendingEntry, Transmission
-from schemas.submission import ClaimSubmitted, FileReleased
+from schemas.submission import AttachmentDue, ClaimSubmitted, FileReleased
 from workers.claims import batching
 from workers.claims.assemble import UnbillableDay, assemble_claim
 
@@ -275,3 +275,23 @@ def released(
         ),
         released_keys=[k for c in plan.claims for k, _ in c.members],
     )
+
+
+def attachments_due(submitted: list[ClaimSubmitted], now: datetime) -> list[AttachmentDue]:
+    """The documents the sent claims announced (PWK with a control number): each is a
+    work item until someone records that it was sent."""
+    return [
+        AttachmentDue.new(
+            control_number=a.control_number,
+            patient_control_number=e.patient_control_number,
+            claim_id=e.claim_id,
+            clinic_id=e.clinic_id,
+            payer_id=e.payer_id,
+            report_type=a.report_type,
+            transmission=a.transmission,
+            raised_at=now,
+        )
+        for e in submitted
+        for a in e.claim.attachments
+        if a.control_number is not None
+    ]

@@ -133,6 +133,10 @@ class Releaser:
             Outgoing("claims.submitted", e.patient_control_number.encode(), encode(e), _ANNOUNCED)
             for e in release.submitted
         ]
+        out += [
+            Outgoing("claims.attachments", due.control_number.encode(), encode(due))
+            for due in filing.attachments_due(release.submitted, now)
+        ]
         headers = (("claims.event_type", b"FileReleased"),)
         receiver = partner.receiver_id.encode()
         out.append(Outgoing("edi.outbound", receiver, encode(release.file), headers))

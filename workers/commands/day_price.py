@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
 from schemas.base import Versioned, describe_errors
 from schemas.billing import DroppedService
+from schemas.derivation import Derivation
 from schemas.reference import Clinic, Payer
 from workers.pricing.code_lists import default_code_lists
 from workers.pricing.day import DayPriced, Service, not_allowed, price_day, rules_for
@@ -39,6 +40,7 @@ REASONS: dict[str, str] = {
     "not-covered": "the payer does not take this code",
     "bundled": "the payer does not pay this code separately",
     "not-billed": "the technique maps to no code",
+    "mue": "more units of the code than the payer pays for one day (MUE-style limit)",
 }
 _REASON_OF = {
     "code-pair": "pair-edit",
@@ -47,6 +49,9 @@ _REASON_OF = {
     "code-not-allowed": "not-covered",
     "not-billed": "not-billed",
     "untimed-excluded": "no-units",
+    "bundled": "bundled",
+    "not-covered": "not-covered",
+    "mue": "mue",
 }
 _VISIT = re.compile(
     r"^(?P<code>[0-9A-Z]{5})=(?P<minutes>[0-9]{1,4})(?:@(?P<region>[a-z][a-z0-9_]{0,39}))?$"
@@ -161,6 +166,13 @@ def quote(
     kept: list[Service] = []
     for service in services:
         refused = not_allowed(payer, service.code)
+        reason: Literal["code-not-allowed", "bundled", "not-covered"] = "code-not-allowed"
+        if refused is None and service.code in payer.bundled_codes:
+            reason = "bundled"
+            refused = Derivation(step="bundled", detail=f"{service.code}: not paid separately")
+        elif refused is None and service.code in payer.non_covered_codes:
+            reason = "not-covered"
+            refused = Derivation(step="not-covered", detail=f"{service.code}: not covered")
         if refused is None:
             kept.append(service)
             continue
@@ -169,7 +181,7 @@ def quote(
                 code=service.code,
                 techniques=[],
                 minutes=service.minutes,
-                reason="code-not-allowed",
+                reason=reason,
                 derivation=[refused],
             )
         )

@@ -124,11 +124,11 @@ def load_sources(settings: Any, now: datetime) -> Sources:
 def _line(charge: patient_ledger.PatientCharge) -> StatementLine:
     shares = charge.shares
     zero = patient_ledger.ZERO
-    if charge.kind == "self-pay":
+    if charge.kind in ("self-pay", "non-covered"):
         return StatementLine(
             patient_control_number=charge.reference,
             date_of_service=(charge.date_of_service or charge.due_from).isoformat(),
-            payer_id="self-pay",
+            payer_id="self-pay" if charge.kind == "self-pay" else "not covered (waiver)",
             charge=charge.charge,
             paid_by_payer=zero,
             deductible=zero,

@@ -251,10 +251,12 @@ def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) 
     side = patient_ledger.totals(patients)
     self_pay = sum((c.amount for a in patients for c in a.charges if c.kind == "self-pay"), ZERO)
     shares = sum((r.patient_responsibility for r in rows), ZERO)
-    if shares + self_pay != side["paid"] - side["refunded"] + side["outstanding"] - side["credits"]:
+    waived = sum((r.non_covered_patient for r in rows if r.patient_id), ZERO)
+    owed = shares + self_pay + waived
+    if owed != side["paid"] - side["refunded"] + side["outstanding"] - side["credits"]:
         problems.append(
-            "patients: final shares + self-pay charges != payments - refunds + outstanding "
-            "- credits"
+            "patients: final shares + self-pay + waived non-covered charges != payments "
+            "- refunds + outstanding - credits"
         )
     ar: dict[str, str] = {
         "insurance_outstanding": total([r.insurance_outstanding for r in rows]),

@@ -141,7 +141,21 @@ PAYERS = [
         True,
         "CI",
         0.78,
-        {"max_units_per_visit": 4},
+        {
+            "max_units_per_visit": 4,
+            # the plan does not cover hot/cold packs: billed to the patient with a waiver
+            "non_covered_codes": ["97010"],
+            "daily_unit_limits": [{"code": "97140", "units": 3}],
+            "code_pair_rules": [
+                {
+                    "rule_id": "acme-97140-97124",
+                    "column1": "97140",
+                    "column2": "97124",
+                    "modifier_indicator": 1,
+                    "effective_from": "2020-01-01",
+                }
+            ],
+        },
     ),
     (
         "bluecms",
@@ -153,6 +167,8 @@ PAYERS = [
         "BL",
         0.72,
         {
+            "sends_billing_taxonomy": True,
+            "bundled_codes": ["97010"],  # never paid separately (CMS status B)
             "modifier_rules": [
                 {"rule_id": "bluecms-gp", "modifier": "GP", "effective_from": "2020-01-01"}
             ],
@@ -180,6 +196,7 @@ PAYERS = [
             "requires_prescription": True,
             "authorization_required": "after-visits",
             "authorization_after_visits": 2,
+            "sends_rendering_license": True,
         },
     ),
     (
@@ -191,7 +208,14 @@ PAYERS = [
         True,
         "WC",
         0.70,
-        {"max_units_per_visit": 3, "authorization_required": "always"},
+        {
+            "max_units_per_visit": 3,
+            "bundled_codes": ["97010"],
+            "authorization_required": "always",
+            "sends_rendering_license": True,
+            # the state's e-billing rules want the physician's order with the bill
+            "attachment": {"report_type": "B3", "transmission": "FX"},
+        },
     ),
     ("medicare", "Medicare Part B", "medicare", "clearinghouse", "cms", False, "MB", 0.65, {}),
 ]
@@ -370,7 +394,10 @@ def generate(
         # every day is at least two days old, so its claim may leave at once
         dos = day0 - timedelta(days=2 + (visit * 3 + index) % 28)
         therapist = f"t{1 + counter % 3}"
-        events.append(_event(rng, cid, pid, therapist, f"s{counter:05d}", dos))
+        event = _event(rng, cid, pid, therapist, f"s{counter:05d}", dos)
+        if kind == "acme" and counter % 2 == 0:
+            event["waiver_on_file"] = True  # signed for what the plan does not cover
+        events.append(event)
     events += _day_cases(rng, patients, events, day0)
     for ev in events:
         data.sessions.append((f"{ev['clinic_id']}:{ev['patient_id']}", json.dumps(ev).encode()))

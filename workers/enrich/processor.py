@@ -146,7 +146,10 @@ def register(w: Wiring) -> None:
     if w.catalogue.partitions("ref.authorizations") != w.catalogue.partitions("ref.prescriptions"):
         # both are indexed in enrich.prescription-index, a table per partition
         raise RuntimeError("ref.authorizations must have as many partitions as ref.prescriptions")
-    policy = rules.Policy(hold_limit=timedelta(seconds=settings.enrich_hold_limit_s))
+    policy = rules.Policy(
+        hold_limit=timedelta(seconds=settings.enrich_hold_limit_s),
+        codeset_dir=settings.code_sets,
+    )
     catalog = ReferenceCatalog()
     mirror = w.mirror(list(CATALOG_TOPICS), catalog.apply, name="reference_mirror")
     store = PatientStore(w.table("enrich.patients", "state.enrich.patients"), partitions)

@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Protocol, cast
 
 from schemas.events import SessionCancelled, SessionCompleted, SessionRetry
@@ -54,7 +55,7 @@ from schemas.outcomes import (
 )
 from schemas.reference import Clinic, Coverage, Patient, Payer, Prescription, Therapist
 from schemas.state import Hold, PatientState, SessionRecord, SessionStatus, Visit
-from workers.enrich import authorizations
+from workers.enrich import authorizations, diagnoses
 
 
 class Catalog(Protocol):
@@ -71,6 +72,8 @@ class Catalog(Protocol):
 class Policy:
     hold_limit: timedelta = timedelta(days=30)
     future_tolerance: timedelta = timedelta(days=1)
+    #: ICD-10-CM releases loaded by an operator (besides the shipped ones)
+    codeset_dir: Path | None = None
 
 
 @dataclass
@@ -417,6 +420,15 @@ def _judge(
                 now,
             )
         checks.append(Check(check="billing-address", result="pass"))
+        if payer.sends_rendering_license and therapist.license_number is None:
+            return _held(
+                event,
+                "license-missing",
+                f"payer {payer.payer_id} wants the rendering therapist's state licence "
+                f"(2310B REF*0B): therapist {therapist.therapist_id} has no license_number",
+                held_since,
+                now,
+            )
     rx: Prescription | None = None
     # an HSA/FSA administrator reimburses massage only under a physician's order:
     # an HSA session waits for its prescription exactly like an insured one
@@ -434,6 +446,18 @@ def _judge(
         checks.append(
             Check(check="prescription", result="skip", detail=rx.prescription_id if rx else None)
         )
+    if rx is not None and coverage.kind != "self_pay":
+        found = diagnoses.check(
+            rx.diagnosis_codes,
+            day,
+            policy.codeset_dir,
+            hold_initial=payer is not None and payer.hold_initial_encounter_injury,
+        )
+        if found.hold is not None:
+            reason, message = found.hold
+            text = f"prescription {rx.prescription_id}: {message}"
+            return _held(event, cast(HoldReason, reason), text, held_since, now)
+        checks += [Check(check="diagnosis", result="warn", detail=w) for w in found.warnings]
     authorization = None
     if payer is not None and authorizations.needs_authorization(state, payer, event):
         authorization, (reason, message) = authorizations.covering_authorization(

@@ -27,6 +27,7 @@ AuditAction = Literal[
     "plb-link",
     "plb-dismiss",
     "credit-refund",
+    "attachment-sent",
 ]
 
 

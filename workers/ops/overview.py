@@ -40,6 +40,7 @@ TOPICS = (
     "claims.write-offs",
     "remits.unmatched",
     "remits.provider-adjustments",
+    "claims.attachments",
     "ops.dead-letters.status",
 )
 #: The business work queues (``claims queue list``), in the order they are shown.
@@ -52,6 +53,7 @@ WORK_QUEUES = (
     "claims.cob-review",
     "remits.unmatched",
     "remits.provider-adjustments",
+    "claims.attachments",
 )
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
@@ -87,6 +89,8 @@ class Overview:
     unmatched: dict[str, Item] = field(default_factory=dict)
     #: PLB items that name no claim we know (key: item id; a tombstone closes one)
     provider_adjustments: dict[str, Item] = field(default_factory=dict)
+    #: documents announced in a claim's PWK, not yet recorded as sent
+    attachments: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -129,6 +133,8 @@ class Overview:
                 self.changes_waiting.pop(key.decode(), None)  # the changes were sent
             if topic == "remits.provider-adjustments" and key is not None:
                 self.provider_adjustments.pop(key.decode(), None)  # linked, paired, dismissed
+            if topic == "claims.attachments" and key is not None:
+                self.attachments.pop(key.decode(), None)  # recorded as sent
             return
         try:
             body = json.loads(value)
@@ -198,6 +204,8 @@ class Overview:
             self.unmatched[body["posting_id"]] = item
         elif topic == "remits.provider-adjustments":
             self.provider_adjustments[body["item"]["plb_id"]] = item
+        elif topic == "claims.attachments":
+            self.attachments[body["control_number"]] = item
 
     def _denial_open(self, body: dict[str, Any]) -> bool:
         """A denial is open until the claim is sent again (an appeal), written off (the
@@ -259,6 +267,8 @@ class Overview:
             return list(self.changes_waiting.values())
         if name == "remits.provider-adjustments":
             return list(self.provider_adjustments.values())
+        if name == "claims.attachments":
+            return list(self.attachments.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:

@@ -68,6 +68,15 @@ class QueueItem:
                 "message": b.get("message", "")[:120],
                 "since": b.get("waiting_since"),
             }
+        if self.topic == "claims.attachments":
+            return {
+                "id": self.id,
+                "claim": b.get("patient_control_number"),
+                "reason": f"{b.get('report_type')} by {b.get('transmission')}",
+                "message": f"send it marked {b.get('control_number')} to payer "
+                f"{b.get('payer_id')}",
+                "since": b.get("raised_at"),
+            }
         if self.topic == "remits.provider-adjustments":
             item, adjustment = b.get("item", {}), b.get("item", {}).get("adjustment", {})
             return {

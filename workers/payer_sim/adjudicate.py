@@ -606,6 +606,8 @@ def _transaction(
     payer_rules = context.rules
     company = _company_id(payer_rules, context.payer_id)
     method = payer_rules.payment_method if amount > 0 else "NON"
+    if method == "ACH" and payer_rules.bank is None:
+        method = "CHK"  # an ACH payment names the banks (BPR05-BPR15): without them, a check
     provider = first.billing_provider
     remittance = Remittance(
         control_number=f"{batch.number:04d}",

@@ -113,6 +113,7 @@ class DayRules:
     modifier_rules: tuple[ModifierRule, ...]
     caps: tuple[tuple[int, str], ...]
     prices: tuple[PriceEntry, ...] | None
+    unit_limits: tuple[tuple[str, int], ...]
     price_rule: str
     fees: tuple[FeeEntry, ...]
     fee_rule: str
@@ -155,6 +156,7 @@ def rules_for(
         else (),
         caps=tuple(caps),
         prices=tuple(clinic.price_list) if clinic is not None else None,
+        unit_limits=tuple((u.code, u.units) for u in payer.daily_unit_limits) if payer else (),
         price_rule=f"clinic:{clinic.clinic_id}:price_list" if clinic else "no-clinic",
         fees=tuple(payer.fee_schedule) if payer else (),
         fee_rule=f"payer:{payer.payer_id}:fee_schedule" if payer else "self-pay",
@@ -214,12 +216,64 @@ def services_of(
                 )
             )
             continue
+        excluded = payer_excludes(payer, code, enriched, tm, lists)
+        if excluded is not None:
+            dropped.append(excluded.model_copy(update={"derivation": [step, *excluded.derivation]}))
+            continue
         by_code.setdefault(code, []).append((tm, step))
     services = [
         Service.of_techniques(visit, code, tuple(t for t, _ in done), tuple(d for _, d in done))
         for code, done in by_code.items()
     ]
     return services, dropped
+
+
+def payer_excludes(
+    payer: Payer | None,
+    code: str,
+    enriched: SessionEnriched,
+    tm: TechniqueMinutes,
+    lists: CodeLists,
+) -> DroppedService | None:
+    """A code the payer never pays separately (bundled: not sent, not billed) or does
+    not cover (not sent; billed to the patient only with their waiver on file)."""
+    if payer is None:
+        return None
+    if code in payer.bundled_codes:
+        why = Derivation(
+            step="bundled",
+            rule_id=f"payer:{payer.payer_id}:bundled_codes",
+            detail=f"{code} is not paid separately by payer {payer.payer_id}: not sent",
+        )
+        return DroppedService(
+            code=code, techniques=[tm], minutes=tm.minutes, reason="bundled", derivation=[why]
+        )
+    if code not in payer.non_covered_codes:
+        return None
+    session = enriched.session
+    charge = None
+    if session.waiver_on_file:
+        units = 1 if code in lists.untimed else timed_units.total_units_for(tm.minutes)
+        price = _latest(enriched.clinic.price_list, code, session.date_of_service)
+        charge = (price.amount * units).quantize(Decimal("0.01")) if price and units else None
+    outcome = (
+        f"the patient's waiver is on file: {charge} billed to the patient"
+        if charge is not None
+        else "no waiver on file (or no price): written off"
+    )
+    why = Derivation(
+        step="not-covered",
+        rule_id=f"payer:{payer.payer_id}:non_covered_codes",
+        detail=f"{code} is not covered by payer {payer.payer_id}: not sent; {outcome}",
+    )
+    return DroppedService(
+        code=code,
+        techniques=[tm],
+        minutes=tm.minutes,
+        reason="not-covered",
+        derivation=[why],
+        patient_charge=charge,
+    )
 
 
 def not_allowed(payer: Payer | None, code: str) -> Derivation | None:
@@ -329,6 +383,7 @@ def price_day(
     _pair_edits(work, dropped, rules)
     total_timed = _units(work, dropped, rules)
     _modifiers(work, rules)
+    _apply_limits(work, dropped, rules)
     if rules.caps:
         cap, cap_rule = min(rules.caps)
         _apply_cap(work, dropped, cap, cap_rule)
@@ -460,6 +515,34 @@ def _modifiers(work: dict[str, _Code], rules: DayRules) -> None:
                         after={"modifiers": list(w.modifiers)},
                     )
                 )
+
+
+def _apply_limits(work: dict[str, _Code], dropped: list[DroppedService], rules: DayRules) -> None:
+    """Per-code daily unit limits (MUE-style): units above the limit are not billed."""
+    for code, limit in rules.unit_limits:
+        w = work.get(code)
+        if w is None or w.units <= limit:
+            continue
+        before = w.units
+        w.units = limit
+        step = Derivation(
+            step="mue",
+            rule_id=f"payer:{rules.payer_id}:daily_unit_limits:{code}",
+            detail=f"at most {limit} units of {code} per day: {before} -> {limit}",
+            before={"units": before},
+            after={"units": limit},
+        )
+        w.derivation.append(step)
+        dropped.append(
+            DroppedService(
+                code=code,
+                techniques=[],
+                minutes=0,
+                reason="mue",
+                units_lost=before - limit,
+                derivation=[step],
+            )
+        )
 
 
 def _apply_cap(work: dict[str, _Code], dropped: list[DroppedService], cap: int, rule: str) -> None:

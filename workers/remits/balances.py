@@ -117,6 +117,9 @@ class ClaimBalance:
     patient_due_from: date | None = None
     #: credit given back to the payers (already taken off ``paid``)
     refunded: Decimal = ZERO
+    #: codes the payer does not cover, billed to the patient under their waiver (not
+    #: part of ``charge``: never sent to a payer)
+    non_covered_patient: Decimal = ZERO
 
     @property
     def insurance_outstanding(self) -> Decimal:
@@ -263,6 +266,7 @@ def claim_balance(
         patient_shares={k: _money(v) for k, v in shares.items()} if final_patient else {},
         patient_due_from=due_from if final_patient else None,
         refunded=_money(refunded),
+        non_covered_patient=_money(version.patient_charges),
     )
 
 

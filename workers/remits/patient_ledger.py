@@ -7,13 +7,15 @@ What a patient owes comes from two places, each counted once:
   payer has still to answer -- due from the day the last payer's answer was
   posted;
 * **self-pay and HSA visits**: the visit's charge (its superbill), due from the
-  day it was issued.
+  day it was issued;
+* **codes the payer does not cover** when the patient signed a waiver: their
+  charge, due from the date of service (without a waiver they are written off).
 
 What they paid (front-desk payments, ``payments.patient``) and what was given
 back to them (refunds of credits, ``ledger.refunds``) settle it.  So, for every
 patient::
 
-    final patient responsibility + self-pay charges
+    final patient responsibility + self-pay charges + waived non-covered charges
         = patient payments - refunds + patient outstanding - patient credit
 
 A statement for a month shows the balance carried from before it, the new
@@ -44,7 +46,7 @@ class PatientCharge:
     """Something a patient owes: their share of a claim, or a self-pay visit."""
 
     reference: str  # the claim's patient control number, or the visit's session key
-    kind: str  # "insurance" or "self-pay"
+    kind: str  # "insurance", "self-pay" or "non-covered" (a waiver's patient charge)
     date_of_service: date | None
     due_from: date
     amount: Decimal
@@ -189,6 +191,18 @@ def accounts(
 
     for row in rows:
         patient = row.patient_id or (patient_of or {}).get(row.patient_control_number)
+        if patient is not None and row.non_covered_patient > 0:
+            account(row.clinic_id, patient).charges.append(
+                PatientCharge(
+                    reference=f"{row.patient_control_number}:non-covered",
+                    kind="non-covered",
+                    date_of_service=row.date_of_service,
+                    due_from=row.date_of_service or date.min,
+                    amount=row.non_covered_patient,
+                    payer_id=row.payer_id,
+                    charge=row.non_covered_patient,
+                )
+            )
         if patient is None or row.patient_responsibility == 0 or row.patient_due_from is None:
             continue
         account(row.clinic_id, patient).charges.append(

@@ -178,6 +178,12 @@ def submitted_version(event: ClaimSubmitted) -> SubmittedVersion:
         expected_from_payer=_left_by_primary(event),
         date_of_service=min(ln.service_date for ln in claim.lines),
         patient_id=claim.patient_id,
+        patient_charges=sum(
+            (d.patient_charge for d in claim.dropped if d.patient_charge is not None),
+            Decimal(0),
+        )
+        if claim.primary_claim is None
+        else Decimal(0),
     )
 
 

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         default_factory=lambda: Path("var") / "state", description="faust's data directory."
     )
+    codeset_dir: Path | None = Field(
+        default=None,
+        description="Where `claims codes load-icd10cm` keeps ICD-10-CM releases newer than the "
+        "shipped ones (read by enrichment); default `<state_dir>/code-sets`.",
+    )
     table_store: str = Field(
         default="memory://",
         description="faust table store (`rocksdb://` with the rocksdict extra); tables are "
@@ -330,6 +335,11 @@ class Settings(BaseSettings):
     @property
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+    @property
+    def code_sets(self) -> Path:
+        """Where operator-loaded code-set releases are kept."""
+        return self.codeset_dir or self.state_dir / "code-sets"
 
     def topic(self, name: str) -> str:
         """Physical topic name of a catalogue topic."""

@@ -283,6 +283,14 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "claims.attachments",
+        "Documents sent claims announced in their PWK, to send to the payer (work queue; a "
+        "tombstone once recorded as sent).",
+        "<attachment control number>",
+        "schemas.submission:AttachmentDue",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
         "claims.rejections",
         "Claims the payer's front door rejected, with the reasons (work queue).",
         "<patient control number>",

@@ -1,0 +1,1 @@
+"""Official code sets shipped with the engine, looked up by date of service."""
