@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import Contract, Versioned
+from schemas.base import PHI, Contract, Versioned
 from schemas.remittance import Amount
 
 __all__ = [
@@ -160,7 +160,7 @@ class LineStatus(Contract):
     charge: Amount | None = Field(description="SVC02.")
     units: Decimal | None = Field(description="SVC07.")
     statuses: list[StatusInfo]
-    service_date: dt.date | None
+    service_date: Annotated[dt.date | None, PHI]
 
 
 class ClaimStatus(Contract):

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from schemas.base import Contract
+from schemas.base import PHI, Contract
 from schemas.claims import PersonOrOrganisation
 from schemas.remittance import Adjustment, Amount, Quantity, Remittance
 
@@ -93,8 +93,10 @@ class PayerReceived(Contract):
 class SubscriberReceived(Contract):
     """Loops 2000B/2010BA: SBR and the subscriber's name and member id."""
 
-    name: PersonOrOrganisation
-    member_id: str | None = Field(default=None, description="NM109 (qualifier MI or II).")
+    name: Annotated[PersonOrOrganisation, PHI]
+    member_id: Annotated[str | None, PHI] = Field(
+        default=None, description="NM109 (qualifier MI or II)."
+    )
     payer_responsibility: str = Field(description="SBR01: P, S, T, ...")
     relationship: str | None = Field(default=None, description="SBR02: 18 when self.")
     group_number: str | None = None
@@ -104,7 +106,7 @@ class SubscriberReceived(Contract):
 class PatientReceived(Contract):
     """Loops 2000C/2010CA, present only when the patient is not the subscriber."""
 
-    name: PersonOrOrganisation
+    name: Annotated[PersonOrOrganisation, PHI]
     relationship: str | None = Field(default=None, description="PAT01.")
 
 
@@ -118,8 +120,8 @@ class LineReceived(Contract):
     charge: Amount
     unit_basis: str | None = Field(default=None, description="SV103: UN units, MJ minutes.")
     units: Quantity
-    service_date: dt.date
-    service_date_end: dt.date | None = Field(
+    service_date: Annotated[dt.date, PHI]
+    service_date_end: Annotated[dt.date | None, PHI] = Field(
         default=None, description="Second date of an RD8 range (DTP*472), when it differs."
     )
     line_control_number: str | None = Field(default=None, description="REF*6R.")
@@ -137,14 +139,14 @@ class ClaimReceived(Contract):
     envelope: Interchange837
     billing_provider: BillingProviderReceived
     payer: PayerReceived
-    subscriber: SubscriberReceived
-    patient: PatientReceived | None = None
+    subscriber: Annotated[SubscriberReceived, PHI]
+    patient: Annotated[PatientReceived | None, PHI] = None
     patient_control_number: Text = Field(description="CLM01.")
     total_charge: Amount = Field(description="CLM02.")
     place_of_service: str = Field(description="CLM05-1.")
     frequency: str = Field(description="CLM05-3: 1 original, 7 replacement, 8 void.")
     payer_claim_number: str | None = Field(default=None, description="REF*F8.")
-    prior_authorization: str | None = Field(default=None, description="REF*G1.")
+    prior_authorization: Annotated[str | None, PHI] = Field(default=None, description="REF*G1.")
     lines: tuple[LineReceived, ...]
 
     @property
@@ -159,11 +161,13 @@ class ClaimReceived(Contract):
 class PostalAddress(Contract):
     """N3/N4."""
 
-    line1: Annotated[str, StringConstraints(min_length=1, max_length=55)]
-    line2: Annotated[str, StringConstraints(min_length=1, max_length=55)] | None = None
-    city: Annotated[str, StringConstraints(min_length=2, max_length=30)]
+    line1: Annotated[Annotated[str, StringConstraints(min_length=1, max_length=55)], PHI]
+    line2: Annotated[Annotated[str, StringConstraints(min_length=1, max_length=55)] | None, PHI] = (
+        None
+    )
+    city: Annotated[Annotated[str, StringConstraints(min_length=2, max_length=30)], PHI]
     state: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{5}([0-9]{4})?$")]
+    postal_code: Annotated[Annotated[str, StringConstraints(pattern=r"^[0-9]{5}([0-9]{4})?$")], PHI]
 
 
 class PayerContact(Contract):
@@ -188,9 +192,9 @@ class NameDetails(Contract):
     """An NM1 of loop 2100: person (NM102 1) or organisation (2), with an optional id."""
 
     entity_type: Literal["1", "2"]
-    last_name: Text
-    first_name: str | None = None
-    middle_name: str | None = None
+    last_name: Annotated[Text, PHI]
+    first_name: Annotated[str | None, PHI] = None
+    middle_name: Annotated[str | None, PHI] = None
     id_qualifier: str | None = Field(default=None, description="NM108, e.g. MI.")
     identifier: str | None = Field(default=None, description="NM109.")
 
@@ -199,7 +203,7 @@ class ServiceDetails(Contract):
     """What one 2110 loop says beyond :class:`~schemas.remittance.ServicePayment`."""
 
     allowed: Amount | None = Field(default=None, description="AMT*B6.")
-    service_date_end: dt.date | None = Field(
+    service_date_end: Annotated[dt.date | None, PHI] = Field(
         default=None, description="With a range: DTM*150/151 are written instead of DTM*472."
     )
 
@@ -207,8 +211,10 @@ class ServiceDetails(Contract):
 class ClaimDetails(Contract):
     """What one 2100 loop says beyond :class:`~schemas.remittance.ClaimPayment`."""
 
-    patient: NameDetails | None = Field(default=None, description="NM1*QC (required).")
-    insured: NameDetails | None = Field(
+    patient: Annotated[NameDetails | None, PHI] = Field(
+        default=None, description="NM1*QC (required)."
+    )
+    insured: Annotated[NameDetails | None, PHI] = Field(
         default=None, description="NM1*IL, when the insured is not the patient."
     )
     facility_code: str | None = Field(default=None, description="CLP08 (place of service).")

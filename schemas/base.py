@@ -29,6 +29,21 @@ from pydantic import (
 JsonDict = dict[str, Any]
 Upgrade = Callable[[JsonDict], JsonDict]
 
+
+class PhiMarker:
+    """Marks a contract field as protected health information: ``Annotated[T, PHI]``.
+
+    Views that show payloads to operators without ``--reveal`` (dead letters, work
+    queues) mask every field so marked, by name, at any depth
+    (:func:`schemas.phi.phi_field_names`); a test fails on a personal field left
+    unmarked, so a new one cannot be forgotten."""
+
+    def __repr__(self) -> str:
+        return "PHI"
+
+
+PHI = PhiMarker()
+
 #: Identifier of a clinic, patient, therapist, session, prescription, coverage or payer.
 #: No colon: a global id is ``<clinic_id>:<id>``.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import Contract, Identifier, Versioned
+from schemas.base import PHI, Contract, Identifier, Versioned
 from schemas.common import Modifier, Money, ProcedureCode
 from schemas.derivation import Derivation, DroppedService, TechniqueMinutes
 from schemas.outcomes import SessionEnriched, SessionWithdrawn
@@ -65,14 +65,16 @@ class BillableSession(Versioned):
     clinic_id: Identifier
     patient_id: Identifier
     session_id: Identifier
-    date_of_service: date
+    date_of_service: Annotated[date, PHI]
     billed_to_payer: bool
     payer_id: Identifier | None
     receiver_id: Identifier | None
     policy: UnitPolicy
     total_timed_minutes: int
     total_units: int
-    diagnosis_codes: list[str] = Field(max_length=12, description="ICD-10-CM, no dot, in order.")
+    diagnosis_codes: Annotated[list[str], PHI] = Field(
+        max_length=12, description="ICD-10-CM, no dot, in order."
+    )
     lines: list[BillableLine]
     dropped: list[DroppedService] = Field(default_factory=list)
     charge_total: Money

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from schemas.base import Contract, Identifier, NpiText, Versioned
+from schemas.base import PHI, Contract, Identifier, NpiText, Versioned
 from schemas.common import Address, Modifier, Money, ProcedureCode, Sex, StateCode
 from schemas.derivation import Derivation, DroppedService
 
@@ -34,9 +34,9 @@ class PersonOrOrganisation(Contract):
     """An NM1 name: a person (NM102 = 1) or an organisation (NM102 = 2)."""
 
     kind: Literal["person", "organisation"]
-    last_or_organisation_name: X12Text
-    first_name: X12Text | None = None
-    middle_name: X12Text | None = None
+    last_or_organisation_name: Annotated[X12Text, PHI]
+    first_name: Annotated[X12Text | None, PHI] = None
+    middle_name: Annotated[X12Text | None, PHI] = None
 
 
 class BillingProvider(Contract):
@@ -53,17 +53,17 @@ class BillingProvider(Contract):
 class Subscriber(Contract):
     """Loops 2000B/2010BA: the insured (the patient, a parent, or an employer)."""
 
-    name: PersonOrOrganisation
-    member_id: X12Text | None = Field(description="NM109 with qualifier MI.")
+    name: Annotated[PersonOrOrganisation, PHI]
+    member_id: Annotated[X12Text | None, PHI] = Field(description="NM109 with qualifier MI.")
     group_number: X12Text | None = None
     payer_responsibility: Literal["P", "S", "T"] = "P"
     filing_indicator: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")]
     relationship: RelationshipCode | None = Field(
         default=None, description="SBR02: 18 when the patient is the subscriber, else empty."
     )
-    birth_date: date | None = None
-    sex: Sex | None = None
-    address: Address | None = None
+    birth_date: Annotated[date | None, PHI] = None
+    sex: Annotated[Sex | None, PHI] = None
+    address: Annotated[Address | None, PHI] = None
     property_casualty_claim_number: X12Text | None = Field(
         default=None, description="REF*Y4 in 2010BA (patient = subscriber)."
     )
@@ -73,10 +73,10 @@ class PatientLoop(Contract):
     """Loops 2000C/2010CA: the patient when not the subscriber and without own member id."""
 
     relationship: RelationshipCode
-    name: PersonOrOrganisation
-    birth_date: date
-    sex: Sex
-    address: Address
+    name: Annotated[PersonOrOrganisation, PHI]
+    birth_date: Annotated[date, PHI]
+    sex: Annotated[Sex, PHI]
+    address: Annotated[Address, PHI]
     property_casualty_claim_number: X12Text | None = None
 
 
@@ -103,7 +103,7 @@ class RelatedCauses(Contract):
 
     codes: list[Literal["AA", "EM", "OA"]] = Field(min_length=1, max_length=3)
     state: StateCode | None = None
-    accident_date: date | None = Field(default=None, description="DTP*439.")
+    accident_date: Annotated[date | None, PHI] = Field(default=None, description="DTP*439.")
 
 
 class ServiceLine(Contract):
@@ -115,13 +115,12 @@ class ServiceLine(Contract):
     charge: Money
     units: int = Field(ge=1, le=9999)
     diagnosis_pointers: list[int] = Field(min_length=1, max_length=4)
-    service_date: date
+    service_date: Annotated[date, PHI]
     line_control_number: LineControlNumber
     expected_allowed: Money | None = Field(default=None, description="Not rendered.")
     derivation: list[Derivation] = Field(
         default_factory=list,
-        description="How the day's code, units, modifiers and amounts were derived (not "
-        "rendered).",
+        description="How the day's code, units, modifiers and amounts were derived (not rendered).",
     )
 
 
@@ -158,8 +157,8 @@ class OtherPayer(Contract):
     relationship: RelationshipCode = Field(description="2320 SBR02: patient to the subscriber.")
     group_number: X12Text | None = None
     filing_indicator: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{2}$")]
-    subscriber_name: PersonOrOrganisation = Field(description="2330A NM1*IL.")
-    member_id: X12Text = Field(description="2330A NM109 (MI).")
+    subscriber_name: Annotated[PersonOrOrganisation, PHI] = Field(description="2330A NM1*IL.")
+    member_id: Annotated[X12Text, PHI] = Field(description="2330A NM109 (MI).")
     payer_name: X12Text = Field(description="2330B NM103.")
     payer_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,80}$")] = Field(
         description="2330B NM109 (PI)."
@@ -169,10 +168,12 @@ class OtherPayer(Contract):
         default=None, description="Where a claim to this payer goes (not rendered)."
     )
     payer_claim_number: X12Text | None = Field(default=None, description="2330B REF*F8.")
-    prior_authorization: X12Text | None = Field(
+    prior_authorization: Annotated[X12Text | None, PHI] = Field(
         default=None, description="2330B REF*G1: this payer's authorization (never in 2300)."
     )
-    referral_number: X12Text | None = Field(default=None, description="2330B REF*9F.")
+    referral_number: Annotated[X12Text | None, PHI] = Field(
+        default=None, description="2330B REF*9F."
+    )
     paid: Money | None = Field(default=None, description="2320 AMT*D, once adjudicated.")
     claim_adjustments: list[CasAdjustment] = Field(default_factory=list, description="2320 CAS.")
     adjudicated_on: date | None = Field(default=None, description="2330B DTP*573 (no 2430).")
@@ -221,15 +222,15 @@ class Claim(Versioned):
     receiver_id: Identifier
     payer_id: Identifier
     billing_provider: BillingProvider
-    subscriber: Subscriber
-    patient: PatientLoop | None = None
+    subscriber: Annotated[Subscriber, PHI]
+    patient: Annotated[PatientLoop | None, PHI] = None
     payer: PayerParty
     rendering: Provider | None = None
     referring: Provider | None = None
     place_of_service: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
     related_causes: RelatedCauses | None = None
-    prior_authorization: X12Text | None = Field(default=None, description="REF*G1.")
-    referral_number: X12Text | None = Field(default=None, description="REF*9F.")
+    prior_authorization: Annotated[X12Text | None, PHI] = Field(default=None, description="REF*G1.")
+    referral_number: Annotated[X12Text | None, PHI] = Field(default=None, description="REF*9F.")
     initial_treatment_date: date | None = Field(default=None, description="DTP*454.")
     payer_wants_initial_treatment_date: bool = Field(
         default=False, description="The payer's rule: send DTP*454 whatever the partner's guide."
@@ -240,9 +241,9 @@ class Claim(Versioned):
     attachments: list[ClaimAttachment] = Field(
         default_factory=list, max_length=10, description="2300 PWK."
     )
-    diagnosis_codes: list[Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9A-Z]{2,6}$")]] = (
-        Field(min_length=1, max_length=12, description="ICD-10-CM without the dot.")
-    )
+    diagnosis_codes: Annotated[
+        list[Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9A-Z]{2,6}$")]], PHI
+    ] = Field(min_length=1, max_length=12, description="ICD-10-CM without the dot.")
     lines: list[ServiceLine] = Field(min_length=1, max_length=50)
     total_charge: Money
     expected_allowed_total: Money | None = None

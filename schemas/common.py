@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self, get_args
 
 from pydantic import Field, StringConstraints, model_validator
 
-from schemas.base import Contract, ShortText
+from schemas.base import PHI, Contract, ShortText
 
 #: CPT/HCPCS procedure code, e.g. ``97140``.
 ProcedureCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5}$")]
@@ -37,17 +37,19 @@ Sex = Literal["F", "M", "U"]
 
 
 class Address(Contract):
-    line1: Annotated[str, StringConstraints(min_length=1, max_length=55)]
-    line2: Annotated[str, StringConstraints(min_length=1, max_length=55)] | None = None
-    city: Annotated[str, StringConstraints(min_length=2, max_length=30)]
+    line1: Annotated[Annotated[str, StringConstraints(min_length=1, max_length=55)], PHI]
+    line2: Annotated[Annotated[str, StringConstraints(min_length=1, max_length=55)] | None, PHI] = (
+        None
+    )
+    city: Annotated[Annotated[str, StringConstraints(min_length=2, max_length=30)], PHI]
     state: StateCode
-    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{5}([0-9]{4})?$")]
+    postal_code: Annotated[Annotated[str, StringConstraints(pattern=r"^[0-9]{5}([0-9]{4})?$")], PHI]
 
 
 class PersonName(Contract):
-    first_name: ShortText
-    last_name: ShortText
-    middle_name: ShortText | None = None
+    first_name: Annotated[ShortText, PHI]
+    last_name: Annotated[ShortText, PHI]
+    middle_name: Annotated[ShortText | None, PHI] = None
 
 
 class EffectiveDated(Contract):

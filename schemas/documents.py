@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import Contract, Identifier, Versioned
+from schemas.base import PHI, Contract, Identifier, Versioned
 
 
 class SuperbillIssued(Versioned):
@@ -19,7 +19,9 @@ class SuperbillIssued(Versioned):
     clinic_id: Identifier
     patient_id: Identifier
     coverage: Literal["HSA", "Self-pay"]
-    date_of_service: date | None = Field(default=None, description="The visit's date.")
+    date_of_service: Annotated[date | None, PHI] = Field(
+        default=None, description="The visit's date."
+    )
     file_name: str
     path: str
     sha256: str
@@ -47,7 +49,7 @@ class StatementLine(Contract):
     """One claim's patient share on a statement."""
 
     patient_control_number: str
-    date_of_service: str
+    date_of_service: Annotated[str, PHI]
     payer_id: str
     charge: Decimal
     paid_by_payer: Decimal

@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from schemas.base import Contract, Identifier, Versioned
+from schemas.base import PHI, Contract, Identifier, Versioned
 from schemas.common import BodyRegion, Technique
 
 PlaceOfService = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
@@ -62,7 +62,7 @@ class SessionCompleted(_SessionEvent):
 
     event_type: Literal["session.completed"]
     therapist_id: Identifier
-    date_of_service: date
+    date_of_service: Annotated[date, PHI]
     place_of_service: PlaceOfService = "11"
     prescription_id: Identifier | None = None
     coverage_id: Identifier | None = None
@@ -72,7 +72,7 @@ class SessionCompleted(_SessionEvent):
         description="The patient signed a waiver: a code the payer does not cover is "
         "billed to the patient (else it is written off).",
     )
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+    notes: Annotated[Annotated[str, StringConstraints(max_length=4000)] | None, PHI] = Field(
         default=None, description="Free text for the clinic; never logged, never billed."
     )
 

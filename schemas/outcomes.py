@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import Contract, Identifier, Versioned
+from schemas.base import PHI, Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
 from schemas.reference import (
     Authorization,
@@ -84,7 +84,9 @@ class SessionEnriched(Versioned):
     enriched_at: AwareDatetime
     clinic: Clinic = Field(description="Price list limited to rows effective on the date.")
     therapist: Therapist
-    patient: Patient = Field(description="Demographics; coverages limited to the one used.")
+    patient: Annotated[Patient, PHI] = Field(
+        description="Demographics; coverages limited to the one used."
+    )
     coverage: Coverage
     payer: Payer | None = Field(
         description="Rules effective on the date of service; null for self-pay/HSA."
@@ -105,6 +107,12 @@ class SessionEnriched(Versioned):
         default=None, description="The payer's prior authorization the visit is billed under."
     )
     checks: list[Check] = Field(default_factory=list)
+    decision: int | None = Field(
+        default=None,
+        ge=1,
+        description="The session's decision sequence: a later decision has a higher number "
+        "(readers keep the highest, whatever order the messages arrive in).",
+    )
 
 
 class SessionHeld(Versioned):
@@ -116,6 +124,12 @@ class SessionHeld(Versioned):
     message: str
     held_since: AwareDatetime
     checked_at: AwareDatetime
+    decision: int | None = Field(
+        default=None,
+        ge=1,
+        description="The session's decision sequence: a later decision has a higher number "
+        "(readers keep the highest, whatever order the messages arrive in).",
+    )
 
 
 class SessionRejected(Versioned):
@@ -130,6 +144,12 @@ class SessionRejected(Versioned):
         default=None, description="For hold-expired: why the session was held."
     )
     details: dict[str, Any] = Field(default_factory=dict)
+    decision: int | None = Field(
+        default=None,
+        ge=1,
+        description="The session's decision sequence: a later decision has a higher number "
+        "(readers keep the highest, whatever order the messages arrive in).",
+    )
 
 
 class SessionDuplicate(Versioned):
@@ -217,7 +237,7 @@ class PrescriptionAttention(Versioned):
     visits_authorized: int
     valid_until: date | None
     session_key: str = Field(description="The session whose visit raised it.")
-    date_of_service: date
+    date_of_service: Annotated[date, PHI]
     message: str
     raised_at: AwareDatetime
 
@@ -238,7 +258,7 @@ class AuthorizationAttention(Versioned):
     visits_authorized: int
     valid_to: date
     session_key: str
-    date_of_service: date
+    date_of_service: Annotated[date, PHI]
     message: str
     raised_at: AwareDatetime
 

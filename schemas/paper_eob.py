@@ -55,9 +55,7 @@ class PaperEob(Versioned):
     payer_name: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = None
     check_number: CheckNumber
     check_date: date
-    payer_claim_number: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = (
-        None
-    )
+    payer_claim_number: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
     charge: Money
     paid: Signed
     adjustments: list[EobAdjustment] = Field(

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Discriminator, Field, StringConstraints, TypeAdapter
 
-from schemas.base import Contract, Versioned
+from schemas.base import PHI, Contract, Versioned
 from schemas.patient_ledger import CreditRefund
 from schemas.provider_adjustments import LinkedBy, LinkProviderAdjustmentCommand, PlbKind
 from schemas.remittance import (
@@ -172,7 +172,7 @@ class SubmittedVersion(Contract):
         description="A secondary claim: what the primary left (its patient responsibility "
         "and exhausted benefits), the most this payer owes; the charge is the primary's.",
     )
-    date_of_service: dt.date | None = Field(
+    date_of_service: Annotated[dt.date | None, PHI] = Field(
         default=None, description="The claim's first date of service (insurance A/R ages from it)."
     )
     patient_id: str | None = Field(default=None, description="Whose claim (the patient ledger).")
@@ -400,9 +400,7 @@ class RefundCommand(_RemitCommandBase):
     refund: CreditRefund
 
 
-AnyRemitCommand = (
-    RemitCommand | WriteOffCommand | LinkProviderAdjustmentCommand | RefundCommand
-)
+AnyRemitCommand = RemitCommand | WriteOffCommand | LinkProviderAdjustmentCommand | RefundCommand
 REMIT_COMMAND: TypeAdapter[AnyRemitCommand] = TypeAdapter(
     Annotated[AnyRemitCommand, Discriminator("action")]
 )

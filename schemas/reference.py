@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from schemas.base import Contract, Identifier, NpiText, Versioned
+from schemas.base import PHI, Contract, Identifier, NpiText, Versioned
 from schemas.calendar import state_zone, zone_named
 from schemas.common import (
     Address,
@@ -294,11 +294,11 @@ class Subscriber(Contract):
     """The insured when it is not the patient (a person, or an employer for workers' comp)."""
 
     organisation_name: OrgName | None = None
-    name: PersonName | None = None
-    member_id: ExternalId | None = None
-    birth_date: date | None = None
-    sex: Sex | None = None
-    address: Address | None = None
+    name: Annotated[PersonName | None, PHI] = None
+    member_id: Annotated[ExternalId | None, PHI] = None
+    birth_date: Annotated[date | None, PHI] = None
+    sex: Annotated[Sex | None, PHI] = None
+    address: Annotated[Address | None, PHI] = None
 
     @model_validator(mode="after")
     def _one_name(self) -> Self:
@@ -311,9 +311,9 @@ class RelatedCause(Contract):
     """Auto accident, employment or other accident behind the treatment."""
 
     cause: Literal["auto_accident", "employment", "other_accident"]
-    accident_date: date | None = None
-    accident_state: StateCode | None = None
-    claim_number: ExternalId | None = Field(
+    accident_date: Annotated[date | None, PHI] = None
+    accident_state: Annotated[StateCode | None, PHI] = None
+    claim_number: Annotated[ExternalId | None, PHI] = Field(
         default=None, description="Property-and-casualty claim number (REF*Y4)."
     )
 
@@ -332,11 +332,11 @@ class Coverage(EffectiveDated):
     coverage_id: Identifier
     kind: Literal["insurance", "self_pay", "hsa"]
     payer_id: Identifier | None = None
-    member_id: ExternalId | None = None
+    member_id: Annotated[ExternalId | None, PHI] = None
     group_number: ExternalId | None = None
     priority: int = Field(default=1, ge=1, le=3)
     relationship: Relationship = "self"
-    subscriber: Subscriber | None = None
+    subscriber: Annotated[Subscriber | None, PHI] = None
     filing_indicator: FilingIndicator | None = None
     related_cause: RelatedCause | None = None
 
@@ -357,11 +357,11 @@ class Patient(Versioned):
 
     clinic_id: Identifier
     patient_id: Identifier
-    name: PersonName
-    birth_date: date
-    sex: Sex
-    address: Address
-    phone: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = None
+    name: Annotated[PersonName, PHI]
+    birth_date: Annotated[date, PHI]
+    sex: Annotated[Sex, PHI]
+    address: Annotated[Address, PHI]
+    phone: Annotated[Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None, PHI] = None
     coverages: list[Coverage] = Field(default_factory=list, max_length=10)
 
     @property
@@ -379,7 +379,9 @@ class Authorization(Versioned):
     authorization_id: Identifier
     payer_id: Identifier = Field(description="Our id of the payer that issued it.")
     patient_id: Identifier
-    number: ExternalId = Field(description="The payer's authorization number (REF*G1).")
+    number: Annotated[ExternalId, PHI] = Field(
+        description="The payer's authorization number (REF*G1)."
+    )
     valid_from: date
     valid_to: date
     visits_authorized: int | None = Field(
@@ -421,7 +423,7 @@ class Prescription(Versioned):
     visits_authorized: int = Field(ge=1, le=365)
     frequency_per_week: int | None = Field(default=None, ge=1, le=14)
     duration_weeks: int | None = Field(default=None, ge=1, le=104)
-    diagnosis_codes: list[DiagnosisText] = Field(min_length=1, max_length=12)
+    diagnosis_codes: Annotated[list[DiagnosisText], PHI] = Field(min_length=1, max_length=12)
     allowed_techniques: list[Technique] | None = None
     allowed_body_regions: list[BodyRegion] | None = None
     max_units_per_visit: int | None = Field(
@@ -431,9 +433,9 @@ class Prescription(Versioned):
         description="Most units the prescriber orders for one day of service (all visits of "
         "the day together).",
     )
-    prior_authorization: ExternalId | None = None
-    referral_number: ExternalId | None = None
-    diagnosis_regions: dict[DiagnosisText, list[BodyRegion]] | None = Field(
+    prior_authorization: Annotated[ExternalId | None, PHI] = None
+    referral_number: Annotated[ExternalId | None, PHI] = None
+    diagnosis_regions: Annotated[dict[DiagnosisText, list[BodyRegion]] | None, PHI] = Field(
         default=None,
         description="Which body regions each diagnosis concerns (optional): a line's "
         "diagnosis pointers then name its own regions' diagnoses first.",

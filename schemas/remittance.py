@@ -24,7 +24,7 @@ from typing import Annotated, Final, Literal, Self
 
 from pydantic import Field, PlainSerializer, model_validator
 
-from schemas.base import Contract
+from schemas.base import PHI, Contract
 
 __all__ = [
     "DATE_EXPECTED",
@@ -101,7 +101,7 @@ class ServicePayment(Contract):
     original_procedure: str | None = None
     original_units: Quantity | None = None
     line_control_number: str | None = None
-    service_date: dt.date | None = None
+    service_date: Annotated[dt.date | None, PHI] = None
     adjustments: tuple[Adjustment, ...] = ()
     remarks: tuple[Remark, ...] = ()
 

@@ -4,12 +4,12 @@ because a changelog written by an older engine must stay readable)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
 from schemas.acknowledgements import AckNote, FrontDoorStatus
-from schemas.base import Contract, Identifier, Versioned
+from schemas.base import PHI, Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
 from schemas.outcomes import HoldReason, PrescriptionAttention
 from schemas.reference import Authorization, Patient, Prescription
@@ -19,7 +19,7 @@ class Visit(Contract):
     """A session counted against a prescription."""
 
     session_id: Identifier
-    date_of_service: date
+    date_of_service: Annotated[date, PHI]
 
 
 class Hold(Contract):
@@ -55,12 +55,15 @@ class SessionRecord(Contract):
     receiver_id: Identifier | None = None
     decided_at: AwareDatetime
     hold: Hold | None = None
+    decisions: int = Field(
+        default=0, ge=0, description="How many outcomes were decided for the session so far."
+    )
 
 
 class PatientState(Versioned):
     """Everything the enrichment processor knows about one patient of one clinic."""
 
-    patient: Patient | None = None
+    patient: Annotated[Patient | None, PHI] = None
     prescriptions: dict[str, Prescription] = Field(default_factory=dict)
     authorizations: dict[str, Authorization] = Field(default_factory=dict)
     visits: dict[str, list[Visit]] = Field(
@@ -163,7 +166,7 @@ class PendingChange(Contract):
     action: Literal["void", "correct"]
     reason: str | None = None
     line_units: dict[int, int] | None = None
-    diagnosis_codes: list[str] | None = None
+    diagnosis_codes: Annotated[list[str] | None, PHI] = None
     reassemble: bool = Field(default=False, description="Rebuild from sources (day mode).")
     source_json: str | None = None
     source_ref: SourceRef | None = None

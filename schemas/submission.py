@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from schemas.base import Identifier, Versioned
+from schemas.base import PHI, Identifier, Versioned
 from schemas.claims import Claim, ControlNumbers
 from schemas.remittance import ClaimPayment
 
@@ -145,7 +145,6 @@ class _ClaimCommandBase(Versioned):
     requested_at: AwareDatetime
 
 
-
 class VoidClaim(_ClaimCommandBase):
     """Void a submitted claim (frequency 8), or close a rejected one without sending."""
 
@@ -156,7 +155,9 @@ class _LineEdits(_ClaimCommandBase):
     line_units: dict[int, int] | None = Field(
         default=None, description="New units per line number (0 removes the line)."
     )
-    diagnosis_codes: list[str] | None = Field(default=None, description="New diagnoses.")
+    diagnosis_codes: Annotated[list[str] | None, PHI] = Field(
+        default=None, description="New diagnoses."
+    )
 
 
 class CorrectClaim(_LineEdits):

@@ -4,8 +4,8 @@ Every document is validated against the Kubernetes OpenAPI schemas bundled with
 kubernetes-validate (strict: unknown fields fail), then checked for what the
 schema cannot see: one Deployment per processor plus the inbox watcher, probes
 on the worker web port, writable mounts for a read-only root filesystem, the
-configuration wired from the ConfigMap and the Secret, and placeholder-only
-secrets.
+configuration wired from the ConfigMap and the Secret, placeholder-only
+secrets, and NetworkPolicies that deny ingress except Prometheus on the web port.
 """
 
 from __future__ import annotations
@@ -93,7 +93,15 @@ def secret_env_names() -> set[str]:
 
 def test_there_are_manifests() -> None:
     kinds = {d["kind"] for _, d in documents()}
-    assert {"Deployment", "Service", "ConfigMap", "Secret", "Job", "PersistentVolumeClaim"} <= kinds
+    assert {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "Job",
+        "PersistentVolumeClaim",
+        "NetworkPolicy",
+    } <= kinds
 
 
 def test_the_schema_version_is_bundled() -> None:
@@ -378,6 +386,114 @@ def test_topics_job_creates_the_topics_once() -> None:
     (c,) = pod["containers"]
     assert c["args"] == ["topics", "create"]
     assert c["image"].split(":")[0] == "claims-engine"
+
+
+# --- NetworkPolicies ---------------------------------------------------------------------
+
+#: Where Prometheus runs (networkpolicies.yaml says to patch it in an overlay otherwise).
+MONITORING_NAMESPACE = "monitoring"
+PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
+BROKER_EXAMPLE = re.compile(
+    r"^# --- broker policy \(not applied by kustomize\) ---\n(.*?)^# --- end of broker policy ---$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels and matchExpressions) selects these labels."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    if not (selector.get("matchLabels") or {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def pod_labels() -> dict[str, dict[str, str]]:
+    """The pod labels of every workload (Deployments and the Job), by workload name."""
+    workloads = {**of_kind("Deployment"), **of_kind("Job")}
+    return {n: w["spec"]["template"]["metadata"]["labels"] for n, w in workloads.items()}
+
+
+def selected_workloads(policy: dict[str, Any]) -> set[str]:
+    return {
+        n for n, labels in pod_labels().items() if selects(policy["spec"]["podSelector"], labels)
+    }
+
+
+def test_ingress_is_denied_by_default() -> None:
+    """One policy selects every pod of the namespace for ingress and allows nothing."""
+    deny = [
+        name
+        for name, policy in of_kind("NetworkPolicy").items()
+        if policy["spec"]["podSelector"] == {}
+        and "Ingress" in policy["spec"]["policyTypes"]
+        and not policy["spec"].get("ingress")
+    ]
+    assert deny == ["default-deny-ingress"]
+    assert selected_workloads(of_kind("NetworkPolicy")["default-deny-ingress"]) == set(pod_labels())
+
+
+def test_only_prometheus_reaches_the_workers_web_port() -> None:
+    port = int(config()["CLAIMS_WEB_PORT"])
+    deployments = of_kind("Deployment")
+    reachable: set[str] = set()
+    for name, policy in of_kind("NetworkPolicy").items():
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress"], f"{name}: egress is not restricted here"
+        rules = spec.get("ingress") or []
+        if not rules:
+            continue
+        selected = selected_workloads(policy)
+        reachable |= selected
+        for rule in rules:
+            # A rule without `from` or without `ports` would admit every source or port.
+            assert rule.get("from"), f"{name}: a rule without `from` admits everyone"
+            assert rule["ports"] == [{"protocol": "TCP", "port": port}], name
+            for peer in rule["from"]:
+                assert "ipBlock" not in peer, name
+                # both selectors in ONE peer: Prometheus pods of the monitoring namespace
+                assert peer["namespaceSelector"] == {
+                    "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                }, name
+                assert peer["podSelector"] == {"matchLabels": PROMETHEUS_LABELS}, name
+        for workload in selected:
+            ports = {p["containerPort"] for p in container(deployments[workload])["ports"]}
+            assert port in ports, f"{name} opens {port}, which {workload} does not serve"
+    # every worker, and not the topics Job (it serves nothing)
+    assert reachable == set(deployments) == set(WORKERS)
+
+
+def test_the_broker_policy_admits_the_engine_pods() -> None:
+    """The brokers are outside these manifests: networkpolicies.yaml documents the policy
+    to apply in their namespace, and it must still select every pod of the engine."""
+    text = (K8S / "networkpolicies.yaml").read_text()
+    match = BROKER_EXAMPLE.search(text)
+    assert match, "networkpolicies.yaml lost its broker policy example"
+    body = "\n".join(
+        line.removeprefix("#").removeprefix(" ") for line in match.group(1).splitlines()
+    )
+    policy = yaml.safe_load(body)
+    kubernetes_validate.validate(policy, KUBERNETES_VERSION, strict=True)
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert policy["metadata"]["namespace"] != kustomization["namespace"]
+    (rule,) = policy["spec"]["ingress"]
+    (peer,) = rule["from"]
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": kustomization["namespace"]}
+    }
+    engine = {n for n, labels in pod_labels().items() if selects(peer["podSelector"], labels)}
+    assert engine == set(pod_labels()), "the broker must admit the workers and the topics Job"
+    bootstrap_port = int(config()["CLAIMS_KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1])
+    assert rule["ports"] == [{"protocol": "TCP", "port": bootstrap_port}]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")

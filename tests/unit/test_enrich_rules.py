@@ -619,3 +619,18 @@ def test_a_clinic_without_a_billing_address_is_accepted_with_a_warning() -> None
     ]
     assert "address.postal_code" in warnings[0]["message"] and "62701" not in warnings[0]["message"]
     assert any(o.topic == "state.enrich.wakeups" for o in out)
+
+
+def test_each_decision_on_a_session_carries_a_higher_number() -> None:
+    """Held before the patient is known, held for the prescription once the patient
+    arrives, then enriched: 1, 2, 3 -- so readers can keep the latest."""
+    step = run(state(patient=False), session())  # type: ignore[arg-type]  # no patient yet
+    first = only(step)
+    assert (first.reason, first.decision) == ("unknown-patient", 1)
+    known = rules.with_patient(step.state, model(Patient, f.patient()))
+    second = only(rules.reevaluate_held(known, catalog(), NOW))
+    assert (second.reason, second.decision) == ("rx-missing", 2)
+    s = rules.reevaluate_held(known, catalog(), NOW).state
+    s = rules.with_prescription(s, "rx1", rx())
+    third = only(rules.reevaluate_held(s, catalog(), NOW))
+    assert isinstance(third, SessionEnriched) and third.decision == 3

@@ -42,6 +42,7 @@ class FakeApp:
     consumer: FakeConsumer
     in_recovery: bool = False
     rebalancing: bool = False
+    should_stop: bool = False
 
 
 def guard(consumer: FakeConsumer) -> GapGuard:
@@ -91,6 +92,18 @@ def test_nothing_happens_during_recovery() -> None:
     g = GapGuard(FakeApp(consumer, in_recovery=True), Metrics(), idle_s=5.0)
     g.track("charges.billable").changed = time.monotonic() - 10
     asyncio.run(g.check())
+    assert consumer.seeks == []
+
+
+def test_nothing_happens_once_the_worker_is_stopping() -> None:
+    """A stopping worker's agents are gone: a seek would fetch messages nobody
+    acknowledges and faust's stop would wait for them until it is killed."""
+    tp = TP("charges.billable", 0)
+    consumer = FakeConsumer({tp: 19}, {tp: 5})
+    g = GapGuard(FakeApp(consumer, should_stop=True), Metrics(), idle_s=0.01)
+    g.track("charges.billable").changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    asyncio.run(asyncio.wait_for(g.run(), timeout=5))  # returns instead of looping
     assert consumer.seeks == []
 
 

@@ -104,3 +104,28 @@ def test_lines_below_the_level_stop_before_the_processors() -> None:
     log.info("kept for %s", Spy())
     assert [e["event"] for e in lines(out)] == ["kept for spy"]
     assert rendered == ["str"]
+
+
+def _fail_with(member_id: str, last_name: str) -> None:
+    birth_date = "1980-04-02"  # a local of the failing frame: never rendered
+    raise ValueError(f"no coverage for {last_name} ({member_id}, {birth_date[:4]})")
+
+
+def test_a_third_party_loggers_traceback_shows_no_locals_and_no_registered_phi() -> None:
+    """faust, mode and aiokafka log errors with exc_info; the traceback must not carry
+    the frames' local variables (a member id, a name, a birth date), and the exception's
+    text is masked like any other text."""
+    for fmt in ("json", "console"):
+        out = capture(fmt=fmt)
+        with claims_logging.phi_scope():
+            claims_logging.add_phi(["MBR-ZQX-4471", "Quillfeather"])
+            try:
+                _fail_with("MBR-ZQX-4471", "Quillfeather")
+            except ValueError:
+                logging.getLogger("aiokafka.consumer").exception("fetch failed")
+                structlog.stdlib.get_logger("claims.own").exception("handler failed")
+        text = out.getvalue()
+        assert "fetch failed" in text and "handler failed" in text
+        assert "_fail_with" in text, "the traceback itself is kept"
+        for secret in ("MBR-ZQX-4471", "Quillfeather", "1980-04-02"):
+            assert secret not in text, (fmt, secret)

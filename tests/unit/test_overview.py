@@ -227,3 +227,31 @@ def test_a_provider_level_adjustment_leaves_the_queue_when_linked_paired_or_dism
     assert [i.body["item"]["plb_id"] for i in o.queue("remits.provider-adjustments")] == ["R7/1"]
     o.apply("remits.provider-adjustments", 0, 1, b"R7/1", None)
     assert o.queue("remits.provider-adjustments") == []
+
+
+def test_a_sessions_latest_decision_wins_whatever_order_it_is_read_in() -> None:
+    """A session held unknown-patient (decision 1), then rx-missing once the patient
+    arrived (decision 2): read in the opposite order, the queue still says rx-missing."""
+    o = Overview()
+    newer = {"session_key": "c1:s1", "reason": "rx-missing", "decision": 2}
+    older = {"session_key": "c1:s1", "reason": "unknown-patient", "decision": 1}
+    o.apply("sessions.held", 0, 0, b"c1:pt1", json.dumps(newer).encode())
+    o.apply("sessions.held", 1, 0, b"c1:pt1", json.dumps(older).encode())
+    assert [i.body["reason"] for i in o.queue("sessions.held")] == ["rx-missing"]
+    enriched = {"event_type": "session.enriched", "session_key": "c1:s1", "decision": 3}
+    o.apply("sessions.enriched", 0, 0, b"c1:pt1", json.dumps(enriched).encode())
+    assert o.queue("sessions.held") == []
+
+
+def test_the_dashboard_page_names_every_work_queue_the_api_reports() -> None:
+    """The page builds its queue rows from the API's answer; each queue has words
+    there (a fixed row per queue broke the whole page when a queue was added)."""
+    import re
+    from pathlib import Path
+
+    from workers.ops import overview
+
+    page = (Path(overview.__file__).parent / "static" / "dashboard.html").read_text()
+    labels = set(re.findall(r'^\s*"([a-z.-]+)": "', page, flags=re.MULTILINE))
+    assert set(overview.WORK_QUEUES) <= labels
+    assert 'getElementById("queue-' not in page

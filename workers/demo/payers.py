@@ -70,6 +70,7 @@ class Payers:
     def _ingest(self, path: Path, text: str) -> None:
         target = self.out_dir / "835" / (path.stem + ".835")
         target.write_text(text)
+        target.chmod(0o600)
 
         def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> None:
             self.producer.send(topic, key=key, value=value, headers=headers)

@@ -385,7 +385,7 @@ def acknowledge_files(
         acks = acknowledge_837(received, now=datetime.now(UTC), control_number=n)
         for kind, text in (("999", acks.ack_999), ("277", acks.ack_277)):
             target = out_dir / kind / f"{path.stem}.{kind}"
-            target.write_text(text)
+            write_private(target, text)
             _, records = messages(target, partners)
             for r in records:
                 producer.send(
@@ -419,6 +419,13 @@ def _acknowledged(reader: Reader | None, status: str | None = None) -> int:
     if status is None:
         return len(latest)
     return sum(1 for v in latest.values() if v == status)
+
+
+def write_private(path: Path, text: str) -> None:
+    """A demo output file that holds (synthetic) patient data: owner-only, like the
+    engine's own files."""
+    path.write_text(text)
+    path.chmod(0o600)
 
 
 def _secondaries_requested(reader: Reader) -> set[str]:

@@ -101,9 +101,7 @@ def prescription_problem(rx: Prescription) -> tuple[str, str] | None:
 
 
 #: A post-office or lock box, which a billing provider address (2010AA N3) may not be.
-_PO_BOX = re.compile(
-    r"\b(?:P\.?\s*O\.?\s*BOX|POB|POST\s+OFFICE\s+BOX|LOCK\s*BOX)\b", re.IGNORECASE
-)
+_PO_BOX = re.compile(r"\b(?:P\.?\s*O\.?\s*BOX|POB|POST\s+OFFICE\s+BOX|LOCK\s*BOX)\b", re.IGNORECASE)
 
 
 def billing_address_problems(clinic: Clinic) -> list[str]:
@@ -553,7 +551,9 @@ def _apply(
         used = [v for v in visits.get(key, []) if v.session_id != event.session_id]
         used.append(Visit(session_id=event.session_id, date_of_service=event.date_of_service))
         visits[key] = used
+    previous = state.sessions.get(event.session_id)
     sessions[event.session_id] = SessionRecord(
+        decisions=(previous.decisions if previous is not None else 0) + 1,
         fingerprint=fp,
         event_ids=event_ids[-8:],
         sources=(sources or [])[-16:],
@@ -570,6 +570,16 @@ def _apply(
         hold=hold,
     )
     return state.model_copy(update={"sessions": sessions, "visits": visits})
+
+
+def _numbered(
+    state: PatientState, event: SessionCompleted, outcome: SessionOutcome
+) -> SessionOutcome:
+    """The outcome with the session's decision number (readers keep the highest)."""
+    record = state.sessions.get(event.session_id)
+    if record is None or not isinstance(outcome, SessionEnriched | SessionHeld | SessionRejected):
+        return outcome
+    return outcome.model_copy(update={"decision": record.decisions})
 
 
 def _seen(record: SessionRecord, eid: str, source: str | None) -> dict[str, list[str]]:
@@ -599,7 +609,10 @@ def on_session_completed(
         if source is not None and source in record.sources:
             return Step(
                 state,
-                _redelivered(state, event, record, catalog, now, policy, source),
+                [
+                    _numbered(state, event, o)
+                    for o in _redelivered(state, event, record, catalog, now, policy, source)
+                ],
                 redelivered=event.session_key,
             )
         if record.status == "cancelled" and record.fingerprint is None:
@@ -638,7 +651,7 @@ def on_session_completed(
     new_state = _apply(
         state, event, verdict, fp, [eid], now, hold_since=now, sources=[source] if source else []
     )
-    return Step(new_state, [verdict.outcome])
+    return Step(new_state, [_numbered(new_state, event, verdict.outcome)])
 
 
 def _redelivered(
@@ -831,7 +844,7 @@ def on_session_retry(
             hold_since=now,
             sources=sources,
         )
-        return Step(new_state, [verdict.outcome])
+        return Step(new_state, [_numbered(new_state, event, verdict.outcome)])
     if record.status == "enriched":
         outs = _redelivered(state, event, record, catalog, now, policy, None)
         fresh = [
@@ -878,7 +891,7 @@ def reevaluate_held(
             hold_since=hold.since,
             sources=record.sources,
         )
-        outcomes.append(verdict.outcome)
+        outcomes.append(_numbered(state, event, verdict.outcome))
     return Step(state, outcomes)
 
 

@@ -6,8 +6,14 @@ remittances are parsed, balanced and published (:mod:`workers.inbound.remittance
 ``acks.inbound`` (:mod:`workers.inbound.acknowledgements`, trading partners read from
 ``ref.partners``).  The producer is flushed, then the file moves atomically to
 ``processed/`` (or to ``failed/`` with a ``.reason`` file naming the problem
-when it cannot be taken in).  A file is picked up only when its size has not
-changed for one poll, so a file still being copied in is left alone.
+when it cannot be taken in).  A file is taken only when its writer is done:
+write it as ``.name`` or ``name.part`` and rename it when complete (names
+starting with a dot or ending ``.part``, ``.partial`` or ``.tmp`` are never
+taken), and, as a second guard, only once its size has not changed for one
+poll.  Symbolic links and anything that is not a regular file are refused (moved
+to ``failed/``).  A file being taken in sits in ``working/``: one left there by a
+watcher that stopped (a crash) goes to ``failed/`` at the next start instead of
+being retried in a loop.  Files moved out of the inbox are made owner-only (0600).
 
 An 835 from a trading partner with ``acknowledge_835: true`` (or every 835, with
 ``CLAIMS_INBOX_ACKNOWLEDGE_835=true``) is answered with a 999 written to
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,12 +97,65 @@ class InboxHealth:
         return server
 
 
-def _move(path: Path, target_dir: Path) -> Path:
+def _move(path: Path, target_dir: Path, stamped: bool = True) -> Path:
+    """Move a file (atomically, within the inbox's file system) and make it owner-only:
+    what a payer sends holds patient data, whatever mode it was uploaded with."""
     target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = target_dir / f"{stamp}_{path.name}"
+    target = target_dir / (f"{stamp}_{path.name}" if stamped else path.name)
     os.replace(path, target)
+    if not target.is_symlink():
+        target.chmod(0o600)
     return target
+
+
+def _fail(path: Path, inbox: Path, reason: str) -> Path:
+    """Move a file to ``failed/`` with a ``.reason`` file beside it (both 0600)."""
+    from workers.runtime.atomic_files import write_atomically
+
+    failed = _move(path, inbox / "failed")
+    write_atomically(failed.parent, failed.name + ".reason", f"{reason}\n".encode())
+    return failed
+
+
+#: Names a writer uses while a file is not complete yet: ``.name`` or ``name.part``
+#: (write under such a name, then rename); they are never taken.
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp")
+
+
+def candidates(inbox: Path) -> tuple[dict[Path, int], list[Path]]:
+    """The complete regular files of the inbox with their sizes, and what is refused:
+    a symbolic link (it may point anywhere) or anything that is not a regular file."""
+    found: dict[Path, int] = {}
+    refused: list[Path] = []
+    for p in sorted(inbox.iterdir()):
+        if p.name.startswith(".") or p.name.endswith(PARTIAL_SUFFIXES):
+            continue
+        info = p.lstat()
+        if stat.S_ISDIR(info.st_mode) and not p.is_symlink():
+            continue  # processed/, failed/, working/
+        if p.is_symlink() or not stat.S_ISREG(info.st_mode):
+            refused.append(p)
+            continue
+        found[p] = info.st_size
+    return found, refused
+
+
+def recover(inbox: Path) -> list[Path]:
+    """Files left in ``working/`` by a watcher that stopped while taking them in (a crash,
+    an out-of-memory kill) go to ``failed/`` instead of being retried in a loop; their
+    remittances are posted once even if they are ingested again by hand."""
+    working = inbox / "working"
+    if not working.is_dir():
+        return []
+    moved = []
+    for path in sorted(working.iterdir()):
+        moved.append(
+            _fail(path, inbox, "the watcher stopped while taking this file in: check it, "
+                  "then put it back into the inbox (a remittance is posted once)")
+        )  # fmt: skip
+        log.error("file left half-taken by a stopped watcher", file=path.name)
+    return moved
 
 
 def producer_for(settings: Settings) -> Any:
@@ -111,6 +171,7 @@ def process_file(
         producer.send(topic, key=key, value=value, headers=headers)
 
     inbox = path.parent
+    path = _move(path, inbox / "working", stamped=False)  # claimed: never retried in a loop
     try:
         kind = _sniff(path)
         if kind in ("FA", "HN"):
@@ -121,10 +182,7 @@ def process_file(
         if settings.inbox_acknowledge_835 or _partner_wants_999(path, settings):
             _acknowledge(path, settings)
     except (X12Error, ValueError, OSError) as exc:
-        failed = _move(path, inbox / "failed")
-        failed.with_name(failed.name + ".reason").write_text(
-            f"{type(exc).__name__}: {exc}\n", encoding="utf-8"
-        )
+        _fail(path, inbox, f"{type(exc).__name__}: {exc}")
         log.error("835 file failed", file=path.name, error=str(exc)[:300])
         if health:
             health.files.labels("failed").inc()
@@ -159,7 +217,7 @@ def _process_ack(
         path, send, settings.topic, load_partners(settings), settings.max_edi_file_bytes
     )
     producer.flush()
-    _move(path, path.parent / "processed")
+    _move(path, path.parent.parent / "processed")  # from working/
     if health:
         health.files.labels("processed").inc()
     log.info(
@@ -214,13 +272,13 @@ def watch(settings: Settings, poll_s: float = 1.0, once: bool = False) -> None:
     signal.signal(signal.SIGINT, _stop)
     sizes: dict[Path, int] = {}
     log.info("inbox watching", directory=str(inbox))
+    recover(inbox)
     try:
         while not stop:
-            current = {
-                p: p.stat().st_size
-                for p in sorted(inbox.iterdir())
-                if p.is_file() and not p.name.startswith(".")
-            }
+            current, refused = candidates(inbox)
+            for path in refused:
+                _fail(path, inbox, "refused: not a regular file of the inbox (a symbolic link?)")
+                log.error("inbox entry refused", file=path.name)
             for path, size in current.items():
                 if once or sizes.get(path) == size:
                     process_file(path, settings, producer, health)

@@ -3,6 +3,12 @@
 Replays, purges, retries and every view of unmasked patient data write one
 event before the command reports success; the topic is kept for years (see the
 topic catalogue).
+
+``operator`` is who the command says ran it (``CLAIMS_OPERATOR``, else the OS
+user): a name the client chooses, not an identity anyone checked.  With SASL,
+``principal`` is the user the client authenticated to the brokers as -- the
+identity the brokers' ACLs judged, and the one the event itself was written
+with.  Access control is the brokers' (docs/security.md).
 """
 
 from __future__ import annotations
@@ -40,10 +46,27 @@ class AuditEvent(Versioned):
     targets: list[str] = Field(default_factory=list, description="Ids acted on (bounded).")
     filters: dict[str, str] = Field(default_factory=dict)
     note: str | None = None
+    principal: str | None = Field(
+        default=None,
+        description="The SASL user name the command authenticated to the brokers with "
+        "(None without SASL).",
+    )
 
 
 def operator_name(settings: Settings) -> str:
     return settings.operator or getpass.getuser()
+
+
+def sasl_principal(settings: Settings) -> str | None:
+    """The SASL user the clients authenticate as (SASL_PLAINTEXT, SASL_SSL), else None.
+
+    The settings refuse SASL without a user name, and the audit event is written by
+    a producer built from the same settings: the brokers authenticated this user
+    before they accepted the event.
+    """
+    if settings.kafka_security_protocol.startswith("SASL"):
+        return settings.kafka_sasl_username
+    return None
 
 
 def audit(
@@ -64,6 +87,7 @@ def audit(
         targets=(targets or [])[:500],
         filters={k: v for k, v in (filters or {}).items() if v},
         note=note,
+        principal=sasl_principal(settings),
     )
     own = producer is None
     if own:

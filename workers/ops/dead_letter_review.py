@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.phi import phi_field_names
 from workers.ops.audit import audit, operator_name
 from workers.runtime import kafka_clients
 from workers.runtime.dead_letters import REPLAY_PREFIX, dead_letter_info, original_headers
@@ -173,14 +174,20 @@ def grouped_counts(letters: Iterable[DeadLetter]) -> list[tuple[str, str, int]]:
 
 
 def masked(value: Any) -> Any:
-    """The decoded payload with PHI fields masked, at any depth."""
+    """The decoded payload with PHI fields masked, at any depth: the fields the
+    contracts mark PHI (:func:`schemas.phi.phi_field_names`) and the log's PHI keys."""
+    hidden = PHI_KEYS | phi_field_names()
+    return _masked(value, hidden)
+
+
+def _masked(value: Any, hidden: frozenset[str]) -> Any:
     if isinstance(value, dict):
         return {
-            k: (MASK if k.lower() in PHI_KEYS and v not in (None, "") else masked(v))
+            k: (MASK if k.lower() in hidden and v not in (None, "") else _masked(v, hidden))
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [masked(v) for v in value]
+        return [_masked(v, hidden) for v in value]
     return value
 
 

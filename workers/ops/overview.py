@@ -58,6 +58,15 @@ WORK_QUEUES = (
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
 
+def _newer(body: dict[str, Any], known: Item | None) -> bool:
+    """Whether ``body`` is a later decision on its session than ``known``: by the
+    decision numbers when both carry one, else the one read later wins."""
+    if known is None:
+        return True
+    new, old = body.get("decision"), known.body.get("decision")
+    return new is None or old is None or new >= old
+
+
 @dataclass
 class Item:
     id: str
@@ -73,6 +82,8 @@ class Overview:
     rejected: dict[str, Item] = field(default_factory=dict)
     conflicts: dict[str, Item] = field(default_factory=dict)
     enriched_sessions: set[str] = field(default_factory=set)
+    #: per session: the decision number it was enriched with (a later hold wins)
+    enriched_decision: dict[str, int] = field(default_factory=dict)
     cancelled_sessions: set[str] = field(default_factory=set)
     paid_claims: set[str] = field(default_factory=set)
     claims: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -149,14 +160,18 @@ class Overview:
         asked, so the order the topics are read in does not matter."""
         item = Item(item_id, topic, body)
         if topic == "sessions.held":
-            self.held[body["session_key"]] = item
+            if _newer(body, self.held.get(body["session_key"])):
+                self.held[body["session_key"]] = item
         elif topic == "sessions.rejected":
             if body.get("reason") == "conflicting-duplicate":
                 self.conflicts[item_id] = item
-            else:
+            elif _newer(body, self.rejected.get(body["session_key"])):
                 self.rejected[body["session_key"]] = item
         elif topic == "sessions.enriched" and body.get("event_type") == "session.enriched":
             self.enriched_sessions.add(body["session_key"])
+            decision = body.get("decision") or 0
+            key = body["session_key"]
+            self.enriched_decision[key] = max(decision, self.enriched_decision.get(key, 0))
         elif topic == "sessions.cancelled":
             self.cancelled_sessions.add(body["session_key"])
         elif topic == "claims.submitted":
@@ -219,14 +234,27 @@ class Overview:
         return not (body.get("scope", "claim") == "claim" and pcn in self.paid_claims)
 
     def _latest(self, key: str) -> str:
-        """Held or rejected, whichever was decided last (timestamps, not read order)."""
+        """Held or rejected, whichever was decided last: by the session's decision
+        numbers, else by timestamps (never by read order)."""
         held, rejected = self.held.get(key), self.rejected.get(key)
         if held is None:
             return "rejected"
         if rejected is None:
             return "held"
+        h, r = held.body.get("decision"), rejected.body.get("decision")
+        if h is not None and r is not None:
+            return "held" if h > r else "rejected"
         later_hold = held.body.get("checked_at", "") > rejected.body.get("rejected_at", "")
         return "held" if later_hold else "rejected"
+
+    def _settled(self, key: str, item: Item) -> bool:
+        """Enriched or cancelled after the decision ``item`` records."""
+        if key in self.cancelled_sessions:
+            return True
+        if key not in self.enriched_sessions:
+            return False
+        decided = item.body.get("decision")
+        return decided is None or self.enriched_decision.get(key, 0) > decided
 
     # --- views ------------------------------------------------------------------------
     def open_dead_letters(self) -> dict[str, dict[str, str]]:
@@ -237,12 +265,19 @@ class Overview:
         }
 
     def queue(self, name: str) -> list[Item]:
-        settled = self.enriched_sessions | self.cancelled_sessions
         if name == "sessions.held":
-            return [i for k, i in self.held.items() if k not in settled and k not in self.rejected]
+            return [
+                i
+                for k, i in self.held.items()
+                if not self._settled(k, i) and self._latest(k) == "held"
+            ]
         if name == "sessions.rejected":
             return [
-                *(i for k, i in self.rejected.items() if k not in settled),
+                *(
+                    i
+                    for k, i in self.rejected.items()
+                    if not self._settled(k, i) and self._latest(k) == "rejected"
+                ),
                 *self.conflicts.values(),
             ]
         if name == "claims.denied":

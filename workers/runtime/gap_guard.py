@@ -40,7 +40,9 @@ class GapGuard:
     be seen again after a restart.  When an agent has been idle for a while and
     a partition's position is beyond the next offset to process, the guard seeks
     the partition back to it (nothing is skipped; already processed offsets are
-    filtered by the agent).
+    filtered by the agent).  Once the worker is stopping it does nothing: its
+    agents are gone, and a seek then would fetch messages nobody acknowledges,
+    which faust waits for until the stop times out.
     """
 
     def __init__(self, app: Any, metrics: Metrics, idle_s: float = 5.0) -> None:
@@ -70,7 +72,7 @@ class GapGuard:
 
     async def check(self) -> None:
         consumer = self.app.consumer
-        if self.app.in_recovery or self.app.rebalancing:
+        if self.app.should_stop or self.app.in_recovery or self.app.rebalancing:
             return
         now = time.monotonic()
         for tp in sorted(consumer.assignment()):
@@ -125,7 +127,7 @@ class GapGuard:
             )
 
     async def run(self, prefix: str = "") -> None:
-        while True:
+        while not self.app.should_stop:
             await asyncio.sleep(self.idle_s / 2)
             try:
                 await self.check()

@@ -10,7 +10,9 @@
 * :func:`redact_phi` removes protected health information: values under PHI
   keys are replaced, and the PHI values of the message being processed (names,
   birth date, member id, address, phone) are masked wherever they appear in any
-  string, e.g. inside an exception message.
+  string, e.g. inside an exception message.  Tracebacks -- ours and those of
+  faust, mode, aiokafka and kafka-python alike -- are rendered without frame
+  local variables, and redacted again once rendered.
 """
 
 from __future__ import annotations
@@ -127,6 +129,40 @@ def message_context(**context: Any) -> Iterator[None]:
         yield
 
 
+#: Exceptions as dicts, never with each frame's local variables.
+_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
+
+def _mask_values(value: Any, values: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return _mask_text(value, values)
+    if isinstance(value, Mapping):
+        return {k: _mask_values(v, values) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_values(v, values) for v in value]
+    return value
+
+
+def _mask_exception(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The rendered exception's text with the current message's PHI values masked."""
+    values = _phi_values.get()
+    if values and "exception" in event_dict:
+        event_dict["exception"] = _mask_values(event_dict["exception"], values)
+    return event_dict
+
+
+def _plain_traceback(sio: TextIO, exc_info: Any) -> None:
+    """The console's traceback: the standard one (no locals), PHI values masked."""
+    import traceback
+
+    text = "".join(traceback.format_exception(*exc_info))
+    sio.write("\n" + scrub(text))
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -151,9 +187,13 @@ def configure_logging(
     renderer: Any
     if use_json:
         renderer = structlog.processors.JSONRenderer()
-        final = [structlog.processors.dict_tracebacks, renderer]
+        # tracebacks without frame locals (a local may hold a patient's data), then
+        # redaction again: the exception's text is only known once it is rendered
+        final = [_TRACEBACKS, _mask_exception, renderer]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_isatty(out), exception_formatter=_plain_traceback
+        )
         final = [renderer]
     shared = _shared_processors()
     structlog.configure(
