@@ -3,7 +3,23 @@
 PYTHON="${PYTHON:-python3}"
 VENV="${CLAIMS_VENV:-.venv}"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's name and start (seconds since the script began), for step_times.
+STEP_NAMES=()
+STEP_STARTS=()
+step() {
+  STEP_NAMES+=("$*")
+  STEP_STARTS+=("$SECONDS")
+  printf '\n==> %s (at %ss)\n' "$*" "$SECONDS"
+}
+# How long each step took, printed last so a truncated CI log still shows it.
+step_times() {
+  local i end
+  printf '\n==> time per step (total %ss)\n' "$SECONDS"
+  for i in "${!STEP_NAMES[@]}"; do
+    end="${STEP_STARTS[$((i + 1))]:-$SECONDS}"
+    printf '  %5ss  %s\n' "$((end - STEP_STARTS[i]))" "${STEP_NAMES[$i]}"
+  done
+}
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "Python 3.11 or newer is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2

@@ -49,8 +49,12 @@ def test_session_before_its_prescription_is_held_then_enriched_exactly_once(
     patient(c, rx=False)
     send(c, "pt1", "s1")
     worker = c.start_worker("enrich")
-    held = c.read("sessions.held").wait_for(1, worker=worker)
-    assert held[0].json["reason"] == "rx-missing"
+    held = c.read("sessions.held")
+    # processed before the patient record was mirrored, the session is first held
+    # unknown-patient; its latest decision (the highest number) must be rx-missing
+    held.wait_for(1, lambda m: m.json["reason"] == "rx-missing", worker=worker)
+    latest = max(held.messages, key=lambda m: m.json["decision"])
+    assert latest.json["reason"] == "rx-missing"
     c.produce("ref.prescriptions", "c1:rx1", f.prescription())
     enriched = c.read("sessions.enriched")
     got = enriched.wait_for(1, worker=worker)
