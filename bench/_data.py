@@ -39,7 +39,11 @@ PLACEHOLDER = "QQQQ"
 _FIRST = ["Avery", "Blake", "Casey", "Devon", "Emery", "Finley", "Harper", "Jordan", "Kendall"]
 _LAST = ["Abernathy", "Brightwater", "Castellano", "Dunmore", "Everhart", "Galloway", "Ingram"]
 _STREETS = ["Maple Ave", "Harbor St", "Cedar Ln", "Birch Rd", "Willow Way", "Summit Dr"]
-_CITIES = [("Springfield", "IL", "62701"), ("Albany", "NY", "12207"), ("Salem", "OR", "97301")]
+_CITIES = [
+    ("Springfield", "IL", "627011234"),
+    ("Albany", "NY", "122071234"),
+    ("Salem", "OR", "973011234"),
+]
 _DIAGNOSES = ["M54.50", "M54.2", "M62.830", "M79.18", "M54.6", "M25.511", "G44.209"]
 #: (technique, minutes range, body region): the first n of these make an n-line claim.
 _TECHNIQUES = [

@@ -14,7 +14,12 @@ Rules (X12 control structures, 5010):
 * ``SE01`` = segments from ``ST`` to ``SE`` inclusive, ``SE02`` = ``ST02``;
 * ``GE01`` = transaction sets in the group, ``GE02`` = ``GS06``;
 * ``IEA01`` = functional groups in the interchange, ``IEA02`` = ``ISA13``;
-* ``ST02`` unique within its group.
+* ``ST02`` unique within its group;
+* every count and control number within its X12 maximum length, checked
+  before it is compared or converted: ``SE01`` 10 digits, ``GE01`` 6,
+  ``IEA01`` 5; ``ST02``/``SE02``, ``GS06``/``GE02`` and ``IEA02`` 9
+  characters; so a group holds at most 999,999 transaction sets and an
+  interchange at most 99,999 groups.
 
 Every violation is an :class:`~edi.segments.X12EnvelopeError` located at the
 segment that revealed it (at the end of input: the last segment read).
@@ -25,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final, TypeVar
 
+from edi.elements import ascii_digits, read_count, too_long
 from edi.segments import Segment, X12EnvelopeError
 
 __all__ = [
@@ -37,18 +43,24 @@ __all__ = [
 
 CONTROL_SEGMENTS: Final = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 T = TypeVar("T")
-
-
-def _digits(value: str) -> bool:
-    """ASCII digits only (``str.isdigit`` also accepts ``²`` and other digits ``int`` refuses)."""
-    return value.isascii() and value.isdigit()
+#: X12 maximum lengths of the counts (digits) and control numbers (characters).
+_COUNT_DIGITS: Final = {"SE01": 10, "GE01": 6, "IEA01": 5}
+_CONTROL_CHARS: Final = 9
+#: The most transaction sets a group, and groups an interchange, can count.
+MAX_TRANSACTIONS_PER_GROUP: Final = 10 ** _COUNT_DIGITS["GE01"] - 1
+MAX_GROUPS_PER_INTERCHANGE: Final = 10 ** _COUNT_DIGITS["IEA01"] - 1
 
 
 def _count(segment: Segment, n: int, name: str) -> int:
-    value = segment.element(n)
-    if not _digits(value):
-        raise X12EnvelopeError.at(segment, f"{name} must be a number")
-    return int(value)
+    return read_count(segment, n, name, _COUNT_DIGITS[name], X12EnvelopeError)
+
+
+def _control(segment: Segment, n: int, name: str) -> str:
+    """A control number, refused when longer than X12 allows (9 characters)."""
+    problem = too_long(segment, n, name, _CONTROL_CHARS)
+    if problem is not None:
+        raise X12EnvelopeError.at(segment, problem)
+    return segment.element(n)
 
 
 def _same_control_number(left: str, right: str) -> bool:
@@ -56,7 +68,7 @@ def _same_control_number(left: str, right: str) -> bool:
     left, right = left.strip(), right.strip()
     if left == right:
         return True
-    return _digits(left) and _digits(right) and int(left) == int(right)
+    return ascii_digits(left) and ascii_digits(right) and int(left) == int(right)
 
 
 class EnvelopeChecker:
@@ -104,6 +116,13 @@ class EnvelopeChecker:
             raise X12EnvelopeError.at(segment, "GS outside an interchange")
         if self.gs is not None:
             raise X12EnvelopeError.at(segment, "GS before the GE of the previous group")
+        _control(segment, 6, "GS06")
+        if self.groups >= MAX_GROUPS_PER_INTERCHANGE:
+            raise X12EnvelopeError.at(
+                segment,
+                f"more than {MAX_GROUPS_PER_INTERCHANGE:,} functional groups in one "
+                "interchange (IEA01 has at most 5 digits)",
+            )
         self.gs = segment
         self.groups += 1
         self.transactions = 0
@@ -114,9 +133,15 @@ class EnvelopeChecker:
             raise X12EnvelopeError.at(segment, "ST outside a functional group")
         if self.st is not None:
             raise X12EnvelopeError.at(segment, "ST before the SE of the previous transaction set")
-        control = segment.element(2)
+        control = _control(segment, 2, "ST02")
         if not control:
             raise X12EnvelopeError.at(segment, "ST02 (control number) is missing")
+        if self.transactions >= MAX_TRANSACTIONS_PER_GROUP:
+            raise X12EnvelopeError.at(
+                segment,
+                f"more than {MAX_TRANSACTIONS_PER_GROUP:,} transaction sets in one "
+                "functional group (GE01 has at most 6 digits)",
+            )
         if control in self.group_controls:
             raise X12EnvelopeError.at(segment, "ST02 is used twice in the same group")
         self.group_controls.add(control)
@@ -132,7 +157,7 @@ class EnvelopeChecker:
             raise X12EnvelopeError.at(
                 segment, f"SE01 says {segment.element(1)} segments, the transaction has {counted}"
             )
-        if not _same_control_number(segment.element(2), st.element(2)):
+        if not _same_control_number(_control(segment, 2, "SE02"), st.element(2)):
             raise X12EnvelopeError.at(segment, f"SE02 does not match ST02 of segment {st.ordinal}")
         self.st = None
 
@@ -148,7 +173,7 @@ class EnvelopeChecker:
                 f"GE01 says {segment.element(1)} transaction sets, "
                 f"the group has {self.transactions}",
             )
-        if not _same_control_number(segment.element(2), gs.element(6)):
+        if not _same_control_number(_control(segment, 2, "GE02"), gs.element(6)):
             raise X12EnvelopeError.at(segment, f"GE02 does not match GS06 of segment {gs.ordinal}")
         self.gs = None
 
@@ -164,7 +189,7 @@ class EnvelopeChecker:
                 f"IEA01 says {segment.element(1)} functional groups, "
                 f"the interchange has {self.groups}",
             )
-        if not _same_control_number(segment.element(2), isa.element(13)):
+        if not _same_control_number(_control(segment, 2, "IEA02"), isa.element(13)):
             raise X12EnvelopeError.at(
                 segment, f"IEA02 does not match ISA13 of segment {isa.ordinal}"
             )

@@ -38,6 +38,12 @@ not start with an ``ISA`` is an error without calling pyx12; pyx12 engine
 failures (e.g. no map for the group's GS08, such as ``005010X222A2``) become
 findings instead of exceptions.
 
+Size: pyx12 holds the whole document and its error tree (about 10 MB of memory
+and 10 s per MB of input on the development machine), so the commands that run
+it on a file (``claims edi validate``, ``claims edi ack-835``) read at most
+``workers.runtime.limits.VALIDATE_FILE_BYTES`` (10 MB), less than the readers'
+own limit.
+
 ISA11
 -----
 pyx12's 837 map (``837.5010.X222.A1.xml``) still describes ISA11 with its 4010

@@ -2,7 +2,8 @@
 
 Reading
 -------
-:func:`parse_277` reads every 277 transaction set of a file into
+:func:`iter_277_events` streams the 277 transaction sets of a file and
+:func:`parse_277` holds them whole as
 :class:`~schemas.acknowledgements.ClaimStatusReport` objects.  The hierarchy
 (``HL``) is followed by level code:
 
@@ -35,10 +36,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Final, Literal
+from decimal import Decimal
+from typing import Final, Literal, TypeAlias
 
-from edi.envelope import read_leniently
+from edi.elements import read_optional_amount
+from edi.envelope import check_envelopes_leniently
 from edi.segments import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -59,11 +61,32 @@ from schemas.acknowledgements import (
     StatusInfo,
 )
 
-__all__ = ["CLAIM_ACK_GUIDE", "PartyName", "X277Error", "parse_277", "render_277ca"]
+__all__ = [
+    "CLAIM_ACK_GUIDE",
+    "MAX_CLAIMS_PER_TRANSACTION",
+    "MAX_LINES_PER_CLAIM",
+    "MAX_STATUSES",
+    "PartyName",
+    "StatusEvent",
+    "X277Error",
+    "iter_277_events",
+    "parse_277",
+    "render_277ca",
+]
 
 #: GS08 / ST03 of a 277CA.
 CLAIM_ACK_GUIDE: Final = "005010X214"
 _PATIENT_LEVELS: Final = frozenset({"PT", "22", "23"})
+#: Claims (TRN at a patient level) in one 277 transaction set; each is sent on as
+#: it ends, so this bounds a count, not memory.
+MAX_CLAIMS_PER_TRANSACTION: Final = 999_999
+#: Service lines (SVC, 2220D) of one claim: the guide's repeat count.
+MAX_LINES_PER_CLAIM: Final = 999
+#: Statuses (STC01, STC10, STC11) of one claim with its lines, and of a transaction
+#: set's information receiver and provider levels together.
+MAX_STATUSES: Final = 9_999
+
+StatusEvent: TypeAlias = ClaimStatus | ClaimStatusReport
 
 
 class X277Error(X12Error):
@@ -80,16 +103,7 @@ def _date(text: str) -> dt.date | None:
 
 
 def _amount(segment: Segment, n: int, name: str) -> Decimal | None:
-    text = segment.element(n)
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise X277Error.at(segment, f"{name} is not a decimal number") from None
-    if not value.is_finite():
-        raise X277Error.at(segment, f"{name} is not a decimal number")
-    return value
+    return read_optional_amount(segment, n, name, X277Error)
 
 
 def _statuses(segment: Segment) -> list[StatusInfo]:
@@ -128,43 +142,74 @@ def _service_dates(segment: Segment) -> tuple[dt.date | None, dt.date | None]:
     return day, day
 
 
-@dataclass
 class _Line:
-    svc: Segment
-    statuses: list[StatusInfo]
-    control: str | None = None
-    date: dt.date | None = None
+    """A service line (2220D) being read."""
+
+    __slots__ = ("control", "date", "statuses", "svc")
+
+    def __init__(self, svc: Segment) -> None:
+        self.svc = svc
+        self.statuses: list[StatusInfo] = []
+        self.control: str | None = None
+        self.date: dt.date | None = None
 
     def model(self) -> LineStatus:
         composite = self.svc.components(1)
-        units = self.svc.element(7)
         return LineStatus(
             line_control_number=self.control,
             procedure=composite[1] if len(composite) > 1 else None,
             charge=_amount(self.svc, 2, "SVC02"),
-            units=Decimal(units) if units and _is_number(units) else None,
+            units=_amount(self.svc, 7, "SVC07"),
             statuses=self.statuses,
             service_date=self.date,
         )
 
 
-def _is_number(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except InvalidOperation:
-        return False
+#: The claim references kept (REF01): payer claim number, clearinghouse trace, our CLM01.
+_CLAIM_REFS: Final = frozenset({"1K", "D9", "EJ"})
+#: The information source's dates kept (DTP01): received, processed.
+_SOURCE_DATES: Final = frozenset({"050", "009"})
 
 
-@dataclass
 class _Claim:
-    trn: Segment
-    npi: str | None
-    statuses: list[StatusInfo]
-    refs: dict[str, str]
-    service: tuple[dt.date | None, dt.date | None] = (None, None)
-    lines: list[_Line] | None = None
+    """A claim (a TRN at a patient level, 2200D) being read, with its service lines."""
+
+    __slots__ = ("held", "line", "lines", "npi", "refs", "service", "statuses", "trn")
+
+    def __init__(self, trn: Segment, npi: str | None) -> None:
+        self.trn = trn
+        self.npi = npi
+        self.statuses: list[StatusInfo] = []
+        self.refs: dict[str, str] = {}
+        self.service: tuple[dt.date | None, dt.date | None] = (None, None)
+        self.lines: list[LineStatus] = []
+        self.line: _Line | None = None
+        self.held = 0  # statuses of the claim and its lines
+
+    def add_statuses(self, segment: Segment) -> None:
+        """The STC's statuses to the current line, or to the claim."""
+        statuses = _statuses(segment)
+        self.held += len(statuses)
+        if self.held > MAX_STATUSES:
+            raise X277Error.at(segment, f"a claim with more than {MAX_STATUSES:,} statuses (STC)")
+        target = self.line.statuses if self.line is not None else self.statuses
+        target += statuses
+
+    def start_line(self, svc: Segment) -> None:
+        self.end_line()
+        if len(self.lines) >= MAX_LINES_PER_CLAIM:
+            raise X277Error.at(
+                svc, f"a claim with more than {MAX_LINES_PER_CLAIM} service lines (SVC)"
+            )
+        self.line = _Line(svc)
+
+    def end_line(self) -> None:
+        if self.line is not None:
+            self.lines.append(self.line.model())
+            self.line = None
 
     def model(self, kind: str) -> ClaimStatus:
+        self.end_line()
         trace = self.trn.element(2) or None
         return ClaimStatus(
             patient_control_number=trace if kind == "277CA" else self.refs.get("EJ"),
@@ -175,7 +220,7 @@ class _Claim:
             statuses=self.statuses,
             service_from=self.service[0],
             service_to=self.service[1],
-            lines=[line.model() for line in self.lines or []],
+            lines=self.lines,
         )
 
 
@@ -183,6 +228,10 @@ class _Transaction:
     def __init__(self, st: Segment, envelope: AckEnvelope) -> None:
         self.st = st
         self.envelope = envelope
+        self.implementation = st.element(3) or envelope.version
+        self.kind: Literal["277CA", "277"] = (
+            "277CA" if self.implementation.startswith(CLAIM_ACK_GUIDE) else "277"
+        )
         self.bht: Segment | None = None
         self.level: str | None = None
         self.payer: Segment | None = None
@@ -191,21 +240,44 @@ class _Transaction:
         self.batch_statuses: list[StatusInfo] = []
         self.provider_statuses: list[StatusInfo] = []
         self.npi: str | None = None
-        self.claims: list[_Claim] = []
+        self.claims = 0
         self.claim: _Claim | None = None
-        self.line: _Line | None = None
+
+    def add_statuses(self, into: list[StatusInfo], segment: Segment) -> None:
+        """An STC of the information receiver or a provider level."""
+        statuses = _statuses(segment)
+        held = len(self.batch_statuses) + len(self.provider_statuses)
+        if held + len(statuses) > MAX_STATUSES:
+            raise X277Error.at(
+                segment,
+                f"a 277 transaction set with more than {MAX_STATUSES:,} information receiver "
+                "and provider statuses (STC)",
+            )
+        into += statuses
+
+    def start_claim(self, trn: Segment) -> ClaimStatus | None:
+        """Open the claim of ``trn``; the claim it ends, if any."""
+        ended = self.end_claim()
+        self.claims += 1
+        if self.claims > MAX_CLAIMS_PER_TRANSACTION:
+            raise X277Error.at(
+                trn, f"a 277 transaction set with more than {MAX_CLAIMS_PER_TRANSACTION:,} claims"
+            )
+        self.claim = _Claim(trn, self.npi)
+        return ended
+
+    def end_claim(self) -> ClaimStatus | None:
+        claim, self.claim = self.claim, None
+        return claim.model(self.kind) if claim is not None else None
 
     def report(self, se: Segment) -> ClaimStatusReport:
+        """The transaction set's report, without its claims (they were sent before it)."""
         if self.bht is None:
             raise X277Error.at(se, "BHT is missing")
-        implementation = self.st.element(3) or self.envelope.version
-        kind: Literal["277CA", "277"] = (
-            "277CA" if implementation.startswith(CLAIM_ACK_GUIDE) else "277"
-        )
         return ClaimStatusReport(
-            kind=kind,
+            kind=self.kind,
             control_number=self.st.element(2),
-            implementation=implementation,
+            implementation=self.implementation,
             reference=self.bht.element(3),
             created=_date(self.bht.element(4)),
             payer_name=(self.payer.element(3) or None) if self.payer else None,
@@ -216,7 +288,7 @@ class _Transaction:
             batch_reference=self.batch_reference,
             batch_statuses=self.batch_statuses,
             provider_statuses=self.provider_statuses,
-            claims=[c.model(kind) for c in self.claims],
+            claims=[],
             envelope=self.envelope,
         )
 
@@ -227,7 +299,7 @@ class _Parser:
         self.gs: Segment | None = None
         self.tx: _Transaction | None = None
 
-    def run(self, segments: Iterator[Segment]) -> Iterator[ClaimStatusReport]:
+    def run(self, segments: Iterator[Segment]) -> Iterator[StatusEvent]:
         for segment in segments:
             sid = segment.id
             if sid == "ISA":
@@ -243,29 +315,35 @@ class _Parser:
                 self.tx = _Transaction(segment, envelope_of(self.isa, self.gs))
             elif sid == "SE":
                 tx = self._open(segment)
+                ended = tx.end_claim()
+                if ended is not None:
+                    yield ended
                 yield tx.report(segment)
                 self.tx = None
             elif sid in ("GE", "IEA"):
                 continue
             else:
-                self._body(self._open(segment), segment)
+                ended = self._body(self._open(segment), segment)
+                if ended is not None:
+                    yield ended
 
     def _open(self, segment: Segment) -> _Transaction:
         if self.tx is None:
             raise X277Error.at(segment, f"{segment.id} outside a 277 transaction set")
         return self.tx
 
-    def _body(self, tx: _Transaction, segment: Segment) -> None:
+    def _body(self, tx: _Transaction, segment: Segment) -> ClaimStatus | None:
+        """Read one segment of the transaction set; a claim it ends, if any."""
         sid = segment.id
         if sid == "BHT":
             tx.bht = segment
-            return
+            return None
         if sid == "HL":
             code = segment.element(3)
             if not code:
                 raise X277Error.at(segment, "HL03 (level code) is required")
-            tx.level, tx.claim, tx.line = code, None, None
-            return
+            tx.level = code
+            return tx.end_claim()
         level = tx.level
         if level is None:
             if tx.bht is None:
@@ -274,29 +352,27 @@ class _Parser:
         if level == "20":
             if sid == "NM1":
                 tx.payer = segment
-            elif sid == "DTP":
+            elif sid == "DTP" and segment.element(1) in _SOURCE_DATES:
                 tx.dates[segment.element(1)] = _date(segment.element(3))
         elif level == "21":
             if sid == "TRN":
                 tx.batch_reference = segment.element(2) or None
             elif sid == "STC":
-                tx.batch_statuses += _statuses(segment)
+                tx.add_statuses(tx.batch_statuses, segment)
         elif level == "19":
             if sid == "NM1":
                 npi = segment.element(9) if segment.element(8) == "XX" else ""
                 tx.npi = npi or None
             elif sid == "STC":
-                tx.provider_statuses += _statuses(segment)
+                tx.add_statuses(tx.provider_statuses, segment)
         elif level in _PATIENT_LEVELS:
+            if sid == "TRN":
+                return tx.start_claim(segment)
             self._patient(tx, segment)
+        return None
 
     def _patient(self, tx: _Transaction, segment: Segment) -> None:
         sid = segment.id
-        if sid == "TRN":
-            tx.claim = _Claim(segment, tx.npi, [], {})
-            tx.line = None
-            tx.claims.append(tx.claim)
-            return
         if sid == "NM1":
             return  # the patient's name and member id: not kept
         claim = tx.claim
@@ -304,20 +380,16 @@ class _Parser:
             if sid in ("STC", "REF", "DTP", "SVC"):
                 raise X277Error.at(segment, f"{sid} before the claim's TRN")
             return
-        line = tx.line
+        line = claim.line
         if sid == "SVC":
-            tx.line = _Line(segment, [])
-            claim.lines = [*(claim.lines or []), tx.line]
+            claim.start_line(segment)
         elif sid == "STC":
-            if line is not None:
-                line.statuses += _statuses(segment)
-            else:
-                claim.statuses += _statuses(segment)
+            claim.add_statuses(segment)
         elif sid == "REF":
             if line is not None:
                 if segment.element(1) == "FJ":
                     line.control = segment.element(2) or None
-            else:
+            elif segment.element(1) in _CLAIM_REFS:
                 claim.refs.setdefault(segment.element(1), segment.element(2))
         elif sid == "DTP" and segment.element(1) == "472":
             if line is not None:
@@ -326,12 +398,48 @@ class _Parser:
                 claim.service = _service_dates(segment)
 
 
-def parse_277(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack277:
-    """Every 277 transaction set of ``source`` (bytes, a binary file or chunks)."""
-    segments = read_segments(source, encoding_errors=encoding_errors)
-    reports, warnings = read_leniently(segments, _Parser().run)
+def iter_277_events(
+    source: Source,
+    *,
+    encoding_errors: EncodingErrors = "replace",
+    warnings: list[str] | None = None,
+) -> Iterator[StatusEvent]:
+    """The 277s of ``source``, streamed: per transaction set, each claim's
+    :class:`~schemas.acknowledgements.ClaimStatus` (when the next claim, level or
+    ``SE`` ends it), then the :class:`~schemas.acknowledgements.ClaimStatusReport`
+    (at its ``SE``, with ``claims`` empty: they came before it).
+
+    Envelope problems that :func:`parse_277` reports as warnings are appended to
+    ``warnings`` as they are found.  Memory stays flat however many claims a 277
+    holds; a transaction set is bounded by :data:`MAX_CLAIMS_PER_TRANSACTION`, a
+    claim by :data:`MAX_LINES_PER_CLAIM` and :data:`MAX_STATUSES` (beyond them:
+    :class:`X277Error`).
+    """
+    problems = warnings if warnings is not None else []
+    segments = check_envelopes_leniently(
+        read_segments(source, encoding_errors=encoding_errors), problems
+    )
+    reports = 0
+    for event in _Parser().run(segments):
+        reports += isinstance(event, ClaimStatusReport)
+        yield event
     if not reports:
         raise X277Error("the file holds no 277 transaction set")
+
+
+def parse_277(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack277:
+    """Every 277 transaction set of ``source`` (bytes, a binary file or chunks), held whole.
+
+    For files of any size, :func:`iter_277_events` streams the same content."""
+    warnings: list[str] = []
+    reports: list[ClaimStatusReport] = []
+    pending: list[ClaimStatus] = []
+    for event in iter_277_events(source, encoding_errors=encoding_errors, warnings=warnings):
+        if isinstance(event, ClaimStatusReport):
+            reports.append(event.model_copy(update={"claims": pending}))
+            pending = []
+        else:
+            pending.append(event)
     return Ack277(reports=reports, warnings=warnings)
 
 

@@ -48,12 +48,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from sys import intern
 from typing import Final, Literal, TypeAlias
 
+from edi.elements import read_amount
 from edi.envelope import CONTROL_SEGMENTS, EnvelopeChecker
 from edi.envelope_writer import EnvelopeWriter
 from edi.segments import (
@@ -97,8 +97,12 @@ from schemas.remittance import (
 )
 
 __all__ = [
+    "MAX_ADJUSTMENTS_PER_CLAIM",
+    "MAX_BALANCE_ERRORS_LISTED",
     "MAX_CAS_TRIPLES",
     "MAX_PLB_ADJUSTMENTS",
+    "MAX_PROVIDER_ADJUSTMENTS_PER_TRANSACTION",
+    "MAX_SERVICES_PER_CLAIM",
     "REMITTANCE_GUIDE",
     "RemittanceEvent",
     "X835Error",
@@ -122,10 +126,20 @@ class X835Error(X12Error):
 
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
-_DECIMAL: Final = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-#: At most this many digits in an amount or quantity (X12 type R: 1 to 18 digits), so
-#: every sum and every rounding to the cent stays within the decimal context's precision.
-_MAX_DIGITS: Final = 18
+
+# Per-transaction limits: a claim is held whole until its next CLP, and a
+# transaction's provider adjustments and balance errors until its SE, so each is
+# bounded; whatever the size of the file, the reader's memory is not.
+
+#: Service lines (SVC, loop 2110) of one claim: the guide's repeat count for 2110.
+MAX_SERVICES_PER_CLAIM: Final = 999
+#: Adjustments (CAS triples) and remark codes (MOA, LQ) of one claim, its lines included.
+MAX_ADJUSTMENTS_PER_CLAIM: Final = 10_000
+#: Provider adjustments (PLB pairs) of one transaction set.
+MAX_PROVIDER_ADJUSTMENTS_PER_TRANSACTION: Final = 10_000
+#: Balance errors listed per transaction set, failing equations and format problems
+#: each: beyond that they are counted in ``balance.ok`` but not listed.
+MAX_BALANCE_ERRORS_LISTED: Final = 1_000
 #: CAS: group code then up to six (reason, amount, quantity) triples.
 _CAS_TRIPLES: Final = tuple(range(2, 20, 3))
 #: PLB: provider id, date, then up to six (reason:reference, amount) pairs.
@@ -148,13 +162,7 @@ class _Values:
         value = self.decimals.get(text)
         if value is not None:
             return value
-        if not text:
-            raise X835Error.at(segment, f"{name} is missing")
-        if not _DECIMAL.fullmatch(text):
-            raise X835Error.at(segment, f"{name} is not a decimal number")
-        if len(text) - text.count("-") - text.count(".") > _MAX_DIGITS:
-            raise X835Error.at(segment, f"{name} has more than {_MAX_DIGITS} digits")
-        value = Decimal(text)
+        value = read_amount(segment, n, name, X835Error)
         if len(self.decimals) > 4096:
             self.decimals.clear()
         self.decimals[text] = value
@@ -295,7 +303,7 @@ class _Service:
 class _Claim:
     """A claim (CLP) being read."""
 
-    __slots__ = ("adjustments", "crossover_carrier", "fields", "remarks", "services")
+    __slots__ = ("adjustments", "crossover_carrier", "fields", "items", "remarks", "services")
 
     def __init__(self, fields: dict[str, object]):
         self.fields = fields
@@ -303,6 +311,17 @@ class _Claim:
         self.services: list[ServicePayment] = []
         self.remarks: list[Remark] = []
         self.crossover_carrier: str | None = None
+        self.items = 0  # adjustments and remark codes, its lines' included
+
+    def add_items(self, segment: Segment, count: int) -> None:
+        """Count ``count`` more adjustments or remark codes; refuse the claim beyond the limit."""
+        self.items += count
+        if self.items > MAX_ADJUSTMENTS_PER_CLAIM:
+            raise X835Error.at(
+                segment,
+                f"a claim with more than {MAX_ADJUSTMENTS_PER_CLAIM:,} adjustments and "
+                "remark codes",
+            )
 
 
 class _Transaction:
@@ -327,7 +346,18 @@ class _Transaction:
         self.payment_amount = _ZERO
         self.provider_adjustments: list[ProviderAdjustment] = []
         self.errors: list[BalanceError] = []
+        self.listed = {True: 0, False: 0}  # errors listed: equations, format problems
         self.equations_ok = True
+
+    def note(self, errors: Iterable[BalanceError]) -> None:
+        """Record balance errors, listing at most MAX_BALANCE_ERRORS_LISTED of each kind."""
+        for error in errors:
+            equation = error.is_equation
+            if equation:
+                self.equations_ok = False
+            if self.listed[equation] < MAX_BALANCE_ERRORS_LISTED:
+                self.listed[equation] += 1
+                self.errors.append(error)
 
 
 class _Parser:
@@ -398,8 +428,7 @@ class _Parser:
             _adjustment_total(tx.provider_adjustments),
         )
         if error is not None:
-            tx.errors.append(error)
-            tx.equations_ok = False
+            tx.note((error,))
         self.pending.append(
             RemittanceSummary(
                 control_number=tx.control_number,
@@ -445,7 +474,7 @@ class _Parser:
         raw_date = segment.element(16)
         paid_on = self.values.date(raw_date) if raw_date else None
         if paid_on is None:  # BPR16 is required: missing is as wrong as invalid
-            tx.errors.append(_format_error("transaction", "BPR16", raw_date))
+            tx.note((_format_error("transaction", "BPR16", raw_date),))
         tx.payment_amount = self.values.decimal(segment, 2, "BPR02")
         tx.payment = {
             "amount": tx.payment_amount,
@@ -527,10 +556,9 @@ class _Parser:
         claim = self.claim
         if claim is None:
             raise X835Error.at(segment, "MOA outside a claim")
-        for n in range(3, 8):
-            code = _code(segment, n)
-            if code is not None:
-                claim.remarks.append(Remark(qualifier="HE", code=code))
+        codes = [code for code in (_code(segment, n) for n in range(3, 8)) if code is not None]
+        claim.add_items(segment, len(codes))
+        claim.remarks.extend(Remark(qualifier="HE", code=code) for code in codes)
 
     def _nm1(self, segment: Segment) -> None:
         """In a claim, NM1*TT names the payer the claim was crossed over to; patients'
@@ -541,8 +569,9 @@ class _Parser:
 
     def _cas(self, segment: Segment) -> None:
         owner = self.service or self.claim
-        if owner is None:
+        if owner is None or self.claim is None:
             raise X835Error.at(segment, "CAS outside a claim")
+        self.claim.add_items(segment, len(segment.fields) // 3)
         group = _code(segment, 1)
         if group is None:
             raise X835Error.at(segment, "CAS01 (group code) is missing")
@@ -571,6 +600,10 @@ class _Parser:
         if claim is None:
             raise X835Error.at(segment, "SVC outside a claim")
         self._end_service()
+        if len(claim.services) >= MAX_SERVICES_PER_CLAIM:
+            raise X835Error.at(
+                segment, f"a claim with more than {MAX_SERVICES_PER_CLAIM} service lines"
+            )
         values = self.values
         component = segment.delimiters.component
         procedure = segment.element(1).split(component)
@@ -605,6 +638,8 @@ class _Parser:
         qualifier, code = _code(segment, 1), _code(segment, 2)
         if qualifier is None or code is None:
             raise X835Error.at(segment, "LQ01 and LQ02 are required")
+        assert self.claim is not None  # a service line is inside a claim
+        self.claim.add_items(segment, 1)
         service.remarks.append(Remark(qualifier=qualifier, code=code))
 
     # --- summary (table 3)
@@ -620,7 +655,7 @@ class _Parser:
         raw_date = segment.element(2)
         fiscal_date = self.values.date(raw_date) if raw_date else None
         if fiscal_date is None:
-            tx.errors.append(_format_error("transaction", "PLB02", raw_date))
+            tx.note((_format_error("transaction", "PLB02", raw_date),))
         fields = segment.fields
         component = segment.delimiters.component
         for n in _PLB_PAIRS:
@@ -631,6 +666,12 @@ class _Parser:
                     raise X835Error.at(segment, f"PLB{n:02d} (adjustment reason) is missing")
                 continue
             reason, _, reference = fields[n].partition(component)
+            if len(tx.provider_adjustments) >= MAX_PROVIDER_ADJUSTMENTS_PER_TRANSACTION:
+                raise X835Error.at(
+                    segment,
+                    "a transaction set with more than "
+                    f"{MAX_PROVIDER_ADJUSTMENTS_PER_TRANSACTION:,} provider adjustments (PLB)",
+                )
             tx.provider_adjustments.append(
                 ProviderAdjustment(
                     provider_id=provider,
@@ -658,7 +699,7 @@ class _Parser:
                 assert tx is not None
                 reference = f"{claim.fields['patient_control_number']}/line "
                 reference += f"{len(claim.services) + 1}/DTM02"
-                tx.errors.append(_format_error("line", reference, raw_date))
+                tx.note((_format_error("line", reference, raw_date),))
             fields["service_date"] = served
         if service.line_control is not None:
             fields["line_control_number"] = service.line_control
@@ -686,10 +727,7 @@ class _Parser:
         if claim.crossover_carrier is not None:
             fields["crossover_carrier"] = claim.crossover_carrier
         payment = ClaimPayment(**fields)  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
-        errors = claim_balance_errors(payment)
-        if errors:
-            tx.errors.extend(errors)
-            tx.equations_ok = False
+        tx.note(claim_balance_errors(payment))
         tx.claim_count += 1
         tx.paid_total += payment.paid
         self.pending.append(payment)

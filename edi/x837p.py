@@ -62,7 +62,6 @@ claim number, related causes, subscriber and patient details) are all refused.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -71,6 +70,7 @@ from typing import Final
 
 from pydantic import ValidationError
 
+from edi.elements import ascii_digits, read_amount, read_count
 from edi.envelope import CONTROL_SEGMENTS, EnvelopeChecker
 from edi.envelope_writer import EnvelopeWriter
 from edi.segments import (
@@ -113,8 +113,10 @@ from schemas.remittance import Adjustment
 
 __all__ = [
     "IMPLEMENTATION_GUIDE",
+    "MAX_CLAIMS_PER_TRANSACTION",
     "MAX_DIAGNOSES",
     "MAX_LINES",
+    "MAX_PRIOR_ADJUSTMENTS_PER_LINE",
     "ClaimRenderError",
     "X837Error",
     "cob_balance_problems",
@@ -893,10 +895,13 @@ class X837Error(X12Error):
 
 #: GS08/ST03 prefix of every professional claim version we read (X222A1, X222A2, ...).
 _PROFESSIONAL: Final = "005010X222"
-_AMOUNT: Final = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-#: At most this many digits in an amount or quantity (X12 type R: 1 to 18 digits), so
-#: a payer can add and round them within the decimal context's precision.
-_MAX_DIGITS: Final = 18
+#: Claims (CLM) in one transaction set: the guide's recommended maximum.  A claim
+#: holds at most :data:`MAX_LINES` service lines (the guide's repeat count for 2400).
+MAX_CLAIMS_PER_TRANSACTION: Final = 5000
+#: Adjustments (CAS triples) read from a line's first 2430 loop: five CAS of six each.
+MAX_PRIOR_ADJUSTMENTS_PER_LINE: Final = 30
+#: LX01 is N0 1/6.
+_LX01_DIGITS: Final = 6
 
 
 def read_837p(
@@ -919,14 +924,7 @@ def read_837p(
 
 def _amount(segment: Segment, n: int, name: str, *, positive: bool = False) -> Decimal:
     """Element ``n`` as a decimal that is not negative (or, with ``positive``, above zero)."""
-    text = segment.element(n)
-    if not text:
-        raise X837Error.at(segment, f"{name} is missing")
-    if not _AMOUNT.fullmatch(text):
-        raise X837Error.at(segment, f"{name} is not a decimal number")
-    if len(text) - text.count("-") - text.count(".") > _MAX_DIGITS:
-        raise X837Error.at(segment, f"{name} has more than {_MAX_DIGITS} digits")
-    value = Decimal(text)
+    value = read_amount(segment, n, name, X837Error)
     if value < 0 or (positive and value == 0):
         raise X837Error.at(segment, f"{name} must be {'positive' if positive else 'zero or more'}")
     return value
@@ -990,12 +988,15 @@ class _Line:
             raise X837Error.at(self.lx, "the service line has no SV1")
         if self.dates is None:
             raise X837Error.at(self.lx, "the service line has no DTP*472 service date")
-        number = self.lx.element(1)
-        if not (number.isascii() and number.isdigit()) or int(number) < 1:
+        text = self.lx.element(1)
+        if not ascii_digits(text):
+            raise X837Error.at(self.lx, "LX01 must be a positive number")
+        number = read_count(self.lx, 1, "LX01", _LX01_DIGITS, X837Error)
+        if number < 1:
             raise X837Error.at(self.lx, "LX01 must be a positive number")
         start, end = self.dates
         return LineReceived(
-            line_number=int(number),
+            line_number=number,
             **self.sv1,  # type: ignore[arg-type]  # pydantic validates the dict's values at run time
             service_date=start,
             service_date_end=end,
@@ -1010,6 +1011,7 @@ class _Claim:
 
     __slots__ = ("clm", "fields", "line", "lines", "section")
 
+
     def __init__(self, clm: Segment, fields: dict[str, object]) -> None:
         self.clm = clm
         self.fields = fields
@@ -1021,6 +1023,12 @@ class _Claim:
         if self.line is not None:
             self.lines.append(self.line.build())
             self.line = None
+
+    def start_line(self, lx: Segment) -> None:
+        self.end_line()
+        if len(self.lines) >= MAX_LINES:
+            raise X837Error.at(lx, f"a claim with more than {MAX_LINES} service lines")
+        self.line = _Line(lx)
 
 
 class _Reader:
@@ -1038,6 +1046,7 @@ class _Reader:
         self.payer: PayerReceived | None = None
         self.patient: dict[str, object] | None = None
         self.claim: _Claim | None = None
+        self.claims = 0  # claims of the current transaction set
         self.handlers = {
             "HL": self._hl,
             "NM1": self._nm1,
@@ -1113,6 +1122,7 @@ class _Reader:
             transaction_control_number=segment.element(2),
         )
         self.level = ""
+        self.claims = 0
         self.provider, self.subscriber, self.payer, self.patient = {}, {}, None, None
 
     def _se(self, segment: Segment) -> None:
@@ -1203,6 +1213,12 @@ class _Reader:
         pcn = segment.element(1)
         if not pcn:
             raise X837Error.at(segment, "CLM01 (patient control number) is missing")
+        self.claims += 1
+        if self.claims > MAX_CLAIMS_PER_TRANSACTION:
+            raise X837Error.at(
+                segment,
+                f"a transaction set with more than {MAX_CLAIMS_PER_TRANSACTION:,} claims",
+            )
         location = segment.components(5)
         if len(location) < 3 or not location[0] or not location[2]:
             raise X837Error.at(segment, "CLM05 needs the place of service and the frequency")
@@ -1220,8 +1236,7 @@ class _Reader:
         claim = self.claim
         if claim is None:
             raise X837Error.at(segment, "LX outside a claim")
-        claim.end_line()
-        claim.line = _Line(segment)
+        claim.start_line(segment)
 
     def _sv1(self, segment: Segment) -> None:
         claim = self.claim
@@ -1275,12 +1290,17 @@ class _Reader:
             return
         group = segment.element(1)
         for n in range(2, 19, 3):
-            reason, text = segment.element(n), segment.element(n + 1)
+            reason = segment.element(n)
             if not reason:
                 break
-            if not _AMOUNT.fullmatch(text):
-                raise X837Error.at(segment, f"CAS{n + 1:02d} is not a decimal number")
-            line.prior.append(Adjustment(group=group, reason=reason, amount=Decimal(text)))
+            if len(line.prior) >= MAX_PRIOR_ADJUSTMENTS_PER_LINE:
+                raise X837Error.at(
+                    segment,
+                    "a prior payer's adjudication (2430) with more than "
+                    f"{MAX_PRIOR_ADJUSTMENTS_PER_LINE} adjustments",
+                )
+            amount = read_amount(segment, n + 1, f"CAS{n + 1:02d}", X837Error)
+            line.prior.append(Adjustment(group=group, reason=reason, amount=amount))
 
     def _finish_claim(self) -> Iterator[ClaimReceived]:
         claim = self.claim

@@ -2,8 +2,9 @@
 
 Reading
 -------
-:func:`parse_999` reads every 999 transaction set of a file (several
-interchanges and groups allowed) into :class:`~schemas.acknowledgements.Ack999`:
+:func:`iter_999_events` streams the 999 transaction sets of a file (several
+interchanges and groups allowed) and :func:`parse_999` holds them whole in
+:class:`~schemas.acknowledgements.Ack999`:
 per 999, the group it answers (``AK1``), each transaction set's verdict
 (``AK2`` .. ``IK5``, with ``IK3`` segment and ``IK4`` element errors; ``CTX``
 context segments are skipped) and the group verdict (``AK9``), plus the
@@ -24,10 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal, cast
+from typing import Final, Literal, TypeAlias, cast
 
-from edi.envelope import read_leniently
+from edi.elements import ascii_digits, read_count
+from edi.envelope import check_envelopes_leniently
 from edi.envelope_writer import EnvelopeWriter
 from edi.segments import (
     DEFAULT_DELIMITERS,
@@ -53,9 +54,13 @@ from schemas.acknowledgements import (
 
 __all__ = [
     "ACK_GUIDE",
+    "MAX_ERRORS_PER_RESPONSE",
+    "MAX_RESPONSES_PER_TRANSACTION",
+    "AckEvent",
     "X999Error",
     "acknowledge",
     "envelope_of",
+    "iter_999_events",
     "open_acknowledgement",
     "parse_999",
     "render_999",
@@ -65,6 +70,16 @@ __all__ = [
 ACK_GUIDE: Final = "005010X231A1"
 _TRANSACTION_STATUS: Final = frozenset("AEMRWX")
 _GROUP_STATUS: Final = frozenset("AEMPRWX")
+#: AK2 loops (acknowledged transaction sets) in one 999 transaction set: AK902 has
+#: at most 6 digits, so a 999 cannot count more.
+MAX_RESPONSES_PER_TRANSACTION: Final = 999_999
+#: IK3 (segment) and IK4 (element) errors of one AK2 loop, held until its IK5.
+MAX_ERRORS_PER_RESPONSE: Final = 1_000
+#: AK902..AK904 are N0 1/6; IK302 (a segment position) N0 1/10.
+_AK9_DIGITS: Final = 6
+_IK302_DIGITS: Final = 10
+
+AckEvent: TypeAlias = TransactionResponse | GroupResponse
 
 
 class X999Error(X12Error):
@@ -87,31 +102,41 @@ def envelope_of(isa: Segment, gs: Segment) -> AckEnvelope:
     )
 
 
-def _count(segment: Segment, n: int, name: str) -> int:
-    text = segment.element(n)
-    if not (text.isascii() and text.isdigit()):
-        raise X999Error.at(segment, f"{name} must be a number")
-    return int(text)
-
-
 def _codes(segment: Segment, first: int, last: int) -> list[str]:
     return [c for c in (segment.element(n) for n in range(first, last + 1)) if c]
 
 
-@dataclass
 class _Transaction:
-    ak2: Segment
-    errors: list[SegmentError] = field(default_factory=list)
-    response: TransactionResponse | None = None
+    """An AK2 loop being read: its IK3 segment errors, each with its IK4 element errors."""
+
+    __slots__ = ("ak2", "entries", "errors")
+
+    def __init__(self, ak2: Segment) -> None:
+        self.ak2 = ak2
+        self.errors: list[tuple[Segment, list[ElementError]]] = []
+        self.entries = 0  # IK3 and IK4 segments
+
+    def count(self, segment: Segment) -> None:
+        self.entries += 1
+        if self.entries > MAX_ERRORS_PER_RESPONSE:
+            raise X999Error.at(
+                segment,
+                f"an AK2 loop with more than {MAX_ERRORS_PER_RESPONSE:,} IK3 and IK4 segments",
+            )
 
 
-@dataclass
 class _Group:
-    st: Segment
-    envelope: AckEnvelope
-    ak1: Segment | None = None
-    transactions: list[_Transaction] = field(default_factory=list)
-    result: GroupResponse | None = None
+    """A 999 transaction set being read."""
+
+    __slots__ = ("ak1", "envelope", "loops", "result", "st", "tx")
+
+    def __init__(self, st: Segment, envelope: AckEnvelope) -> None:
+        self.st = st
+        self.envelope = envelope
+        self.ak1: Segment | None = None
+        self.loops = 0  # AK2 loops
+        self.tx: _Transaction | None = None  # the AK2 loop whose IK5 has not come yet
+        self.result: GroupResponse | None = None
 
 
 class _Parser:
@@ -120,7 +145,7 @@ class _Parser:
         self.gs: Segment | None = None
         self.group: _Group | None = None
 
-    def run(self, segments: Iterator[Segment]) -> Iterator[GroupResponse]:
+    def run(self, segments: Iterator[Segment]) -> Iterator[AckEvent]:
         for segment in segments:
             handler = getattr(self, f"_{segment.id.lower()}", None)
             if handler is None:
@@ -180,28 +205,32 @@ class _Parser:
         if not segment.element(1) or not segment.element(2):
             raise X999Error.at(segment, "AK201 and AK202 are required")
         self._close_transaction(segment)
-        group.transactions.append(_Transaction(segment))
+        group.loops += 1
+        if group.loops > MAX_RESPONSES_PER_TRANSACTION:
+            raise X999Error.at(
+                segment,
+                f"a 999 transaction set with more than {MAX_RESPONSES_PER_TRANSACTION:,} "
+                "AK2 loops",
+            )
+        group.tx = _Transaction(segment)
 
     def _current(self, segment: Segment) -> _Transaction:
-        group = self._open(segment)
-        if not group.transactions or group.transactions[-1].response is not None:
+        tx = self._open(segment).tx
+        if tx is None:
             raise X999Error.at(segment, f"{segment.id} outside an AK2 loop")
-        return group.transactions[-1]
+        return tx
 
     def _ik3(self, segment: Segment) -> None:
         tx = self._current(segment)
+        tx.count(segment)
         position = segment.element(2)
-        tx.errors.append(
-            SegmentError(
-                segment_id=segment.element(1),
-                position=int(position) if position.isascii() and position.isdigit() else None,
-                loop_id=segment.element(3) or None,
-                code=segment.element(4) or None,
-            )
-        )
+        if ascii_digits(position) and len(position) > _IK302_DIGITS:
+            raise X999Error.at(segment, f"IK302 has more than {_IK302_DIGITS} digits")
+        tx.errors.append((segment, []))
 
     def _ik4(self, segment: Segment) -> None:
         tx = self._current(segment)
+        tx.count(segment)
         element = ElementError(
             position=":".join(segment.components(1)) or segment.element(1),
             reference=segment.element(2) or None,
@@ -211,26 +240,26 @@ class _Parser:
             raise X999Error.at(segment, "IK403 (error code) is required")
         if not tx.errors:
             raise X999Error.at(segment, "IK4 without its IK3")
-        last = tx.errors[-1]
-        tx.errors[-1] = last.model_copy(update={"elements": [*last.elements, element]})
+        tx.errors[-1][1].append(element)
 
-    def _ik5(self, segment: Segment) -> None:
+    def _ik5(self, segment: Segment) -> TransactionResponse:
+        group = self._open(segment)
         tx = self._current(segment)
         status = segment.element(1)
         if status not in _TRANSACTION_STATUS:
             raise X999Error.at(segment, "IK501 is not a transaction set acknowledgment code")
-        tx.response = TransactionResponse(
+        group.tx = None
+        return TransactionResponse(
             transaction_set_id=tx.ak2.element(1),
             control_number=tx.ak2.element(2),
             implementation=tx.ak2.element(3) or None,
             status=cast(TransactionStatus, status),
             error_codes=_codes(segment, 2, 6),
-            segment_errors=tx.errors,
+            segment_errors=[_segment_error(ik3, elements) for ik3, elements in tx.errors],
         )
 
     def _close_transaction(self, segment: Segment) -> None:
-        group = self._open(segment)
-        if group.transactions and group.transactions[-1].response is None:
+        if self._open(segment).tx is not None:
             raise X999Error.at(segment, "the previous AK2 loop has no IK5")
 
     def _ak9(self, segment: Segment) -> None:
@@ -246,22 +275,69 @@ class _Parser:
             functional_id=group.ak1.element(1),
             group_control_number=group.ak1.element(2),
             version=group.ak1.element(3) or None,
-            transactions=[t.response for t in group.transactions if t.response is not None],
+            transactions=[],
             status=cast(GroupStatus, status),
-            included=_count(segment, 2, "AK902"),
-            received=_count(segment, 3, "AK903"),
-            accepted=_count(segment, 4, "AK904"),
+            included=read_count(segment, 2, "AK902", _AK9_DIGITS, X999Error),
+            received=read_count(segment, 3, "AK903", _AK9_DIGITS, X999Error),
+            accepted=read_count(segment, 4, "AK904", _AK9_DIGITS, X999Error),
             error_codes=_codes(segment, 5, 9),
             envelope=group.envelope,
         )
 
 
-def parse_999(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack999:
-    """Every 999 transaction set of ``source`` (bytes, a binary file or chunks)."""
-    segments = read_segments(source, encoding_errors=encoding_errors)
-    groups, warnings = read_leniently(segments, _Parser().run)
+def _segment_error(ik3: Segment, elements: list[ElementError]) -> SegmentError:
+    position = ik3.element(2)
+    return SegmentError(
+        segment_id=ik3.element(1),
+        position=int(position) if ascii_digits(position) else None,
+        loop_id=ik3.element(3) or None,
+        code=ik3.element(4) or None,
+        elements=elements,
+    )
+
+
+def iter_999_events(
+    source: Source,
+    *,
+    encoding_errors: EncodingErrors = "replace",
+    warnings: list[str] | None = None,
+) -> Iterator[AckEvent]:
+    """The 999s of ``source``, streamed: per 999 transaction set, each
+    :class:`~schemas.acknowledgements.TransactionResponse` (one per ``AK2`` loop, at
+    its ``IK5``), then the :class:`~schemas.acknowledgements.GroupResponse` (at its
+    ``SE``, with ``transactions`` empty: they came before it).
+
+    Envelope problems that :func:`parse_999` reports as warnings are appended to
+    ``warnings`` as they are found.  Memory stays flat however many ``AK2`` loops
+    a 999 holds; each transaction set is bounded by
+    :data:`MAX_RESPONSES_PER_TRANSACTION` and each ``AK2`` loop by
+    :data:`MAX_ERRORS_PER_RESPONSE` (beyond them: :class:`X999Error`).
+    """
+    problems = warnings if warnings is not None else []
+    segments = check_envelopes_leniently(
+        read_segments(source, encoding_errors=encoding_errors), problems
+    )
+    groups = 0
+    for event in _Parser().run(segments):
+        groups += isinstance(event, GroupResponse)
+        yield event
     if not groups:
         raise X999Error("the file holds no 999 transaction set")
+
+
+def parse_999(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack999:
+    """Every 999 transaction set of ``source`` (bytes, a binary file or chunks), held whole.
+
+    For files of any size, :func:`iter_999_events` streams the same content."""
+    warnings: list[str] = []
+    groups: list[GroupResponse] = []
+    pending: list[TransactionResponse] = []
+    for event in iter_999_events(source, encoding_errors=encoding_errors, warnings=warnings):
+        if isinstance(event, GroupResponse):
+            groups.append(event.model_copy(update={"transactions": pending}))
+            pending = []
+        else:
+            pending.append(event)
     return Ack999(groups=groups, warnings=warnings)
 
 

@@ -989,9 +989,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--reason", required=True, help="why (kept with the claim, audited)")
     q.set_defaults(func=cmd_write_off)
 
+    from workers.runtime.limits import VALIDATE_FILE_BYTES
+
     p = sub.add_parser("edi", help="X12 tools: validate, render 837P, parse 835")
     esub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    q = esub.add_parser("validate", help="validate X12 files against their implementation guide")
+    q = esub.add_parser(
+        "validate",
+        help="validate X12 files against their implementation guide",
+        description=(
+            "Validate X12 files with pyx12 against their implementation guide. pyx12 holds "
+            f"the whole file in memory: files over {VALIDATE_FILE_BYTES:,} bytes (10 MB) are "
+            "refused (exit 2), whatever CLAIMS_MAX_EDI_FILE_BYTES allows the readers."
+        ),
+    )
     q.add_argument("files", nargs="+", metavar="FILE")
     q.set_defaults(func=cmd_edi)
     q = esub.add_parser("render-837", help="render claims (JSON lines) as an 837P to stdout")
@@ -1010,7 +1020,14 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("file", metavar="FILE")
         q.add_argument("--json", action="store_true", help="the canonical JSON shape")
         q.set_defaults(func=cmd_edi)
-    q = esub.add_parser("ack-835", help="the 999 answering an 835 we received (stdout)")
+    q = esub.add_parser(
+        "ack-835",
+        help="the 999 answering an 835 we received (stdout)",
+        description=(
+            "Validate an 835 with pyx12 and write the 999 that answers it. Files over "
+            f"{VALIDATE_FILE_BYTES:,} bytes (10 MB, pyx12's limit) are refused (exit 2)."
+        ),
+    )
     q.add_argument("file", metavar="FILE")
     q.add_argument("--out", metavar="FILE.999", help="write it (atomically, mode 0600) here")
     q.add_argument("--control-number", type=int, default=1, help="ISA13/GS06 of the 999")

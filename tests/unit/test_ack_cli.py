@@ -9,10 +9,20 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
+
+from edi.x277 import parse_277
 from edi.x999 import parse_999
+from schemas.acknowledgements import Ack999
 from tests.unit.test_front_door import ack_277, record
 from workers.claims import front_door
-from workers.commands.acks import ack_835_main, follow_up_rows, parse_ack_main
+from workers.commands.acks import (
+    ack_835_main,
+    follow_up_rows,
+    parse_ack_main,
+    summary_277,
+    summary_999,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -85,3 +95,24 @@ def test_follow_up_lists_accepted_claims_without_an_835_oldest_first() -> None:
     rows = follow_up_rows([later, record(), paid, accepted], T0 + dt.timedelta(days=40), 30)
     assert [r[0] for r in rows] == [accepted.patient_control_number, "OTHER1"]
     assert [r[5] for r in rows] == ["40", "35"] and {r[3] for r in rows} == {"accepted"}
+
+
+def _ack_samples() -> list[tuple[Path, str]]:
+    return [
+        (path, kind)
+        for kind in ("999", "277")
+        for path in sorted((DATA / kind).iterdir())
+        if path.suffix != ".md"
+    ]
+
+
+@pytest.mark.parametrize(("path", "kind"), _ack_samples(), ids=lambda v: str(v)[-40:])
+def test_the_streamed_output_is_what_the_whole_file_parser_gives(path: Path, kind: str) -> None:
+    # the command streams (iter_999_events / iter_277_events); the output is unchanged
+    whole = parse_999(path.read_bytes()) if kind == "999" else parse_277(path.read_bytes())
+    status, out, err = run(path, kind, as_json=True)
+    assert (status, err) == (0, "")
+    assert json.loads(out) == json.loads(whole.model_dump_json())
+    status, out, _ = run(path, kind)
+    lines = summary_999(whole) if isinstance(whole, Ack999) else summary_277(whole)
+    assert (status, out) == (0, "\n".join(lines) + "\n")

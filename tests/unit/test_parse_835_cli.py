@@ -305,7 +305,7 @@ def test_a_file_without_permission_exits_2(tmp_path: Path, monkeypatch: pytest.M
         def refuse(*args: object, **kwargs: object) -> None:
             raise PermissionError(13, "Permission denied", str(path))
 
-        monkeypatch.setattr(edi835, "open", refuse, raising=False)
+        monkeypatch.setattr(edi835, "open_limited", refuse)
     status, _, err = run(path, False)
     assert status == 2 and "Permission denied" in err
 

@@ -30,7 +30,7 @@ from schemas.remittance import (
     RemittanceSummary,
     money_text,
 )
-from workers.runtime.limits import FileTooLarge, check_file_size
+from workers.runtime.limits import FileRefused, open_limited
 
 _PROG = "parse-835"
 _SPOOL_BYTES = 8 * 1024 * 1024
@@ -46,16 +46,15 @@ def parse_835_main(
 ) -> int:
     """Parse the 835 at ``path``; print a human summary, or the public JSON when ``as_json``.
 
-    A file over ``max_bytes`` is refused unread (status 2)."""
+    A file over ``max_bytes`` (or one that grows past it while it is read) and
+    anything that is not a regular file are refused (status 2)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
-        check_file_size(path, max_bytes)
-    except FileTooLarge as exc:
+        stream = open_limited(path, max_bytes)
+    except FileRefused as exc:
         err.write(f"{_PROG}: {exc}\n")
         return 2
-    try:
-        stream = open(path, "rb")  # noqa: SIM115 -- closed by `with` below; open errors reported apart
     except OSError as exc:
         err.write(f"{_PROG}: cannot read {path}: {exc.strerror or type(exc).__name__}\n")
         return 2
@@ -69,6 +68,9 @@ def parse_835_main(
         except X12Error as exc:
             err.write(f"{_PROG}: {path} is not a valid 835: {exc}\n")
             return 1
+        except FileRefused as exc:
+            err.write(f"{_PROG}: {exc}\n")
+            return 2
         except OSError as exc:
             err.write(f"{_PROG}: cannot read {path}: {exc.strerror or type(exc).__name__}\n")
             return 2

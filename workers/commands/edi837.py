@@ -18,6 +18,7 @@ Notes about transliterated characters go to ``err``.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 from edi.validate import Finding, validate_x12
 from schemas.base import describe_errors
 from schemas.claims import Claim, ControlNumbers, TradingPartner
-from workers.runtime.limits import FileTooLarge, check_file_size
+from workers.runtime.limits import VALIDATE_FILE_BYTES, FileRefused, read_limited
 
 _VALIDATE = "claims edi validate"
 _RENDER = "claims edi render-837"
@@ -39,14 +40,37 @@ MAX_FINDINGS_SHOWN = 100
 # --- validate -----------------------------------------------------------------------
 
 
-def _read_bytes(path: str, err: TextIO, max_bytes: int | None = None) -> bytes | None:
+def validate_limit(max_bytes: int | None) -> int:
+    """The most bytes pyx12 is given: ``max_bytes``, but never over
+    :data:`~workers.runtime.limits.VALIDATE_FILE_BYTES`."""
+    return VALIDATE_FILE_BYTES if max_bytes is None else min(max_bytes, VALIDATE_FILE_BYTES)
+
+
+def pyx12_refusal(path: str, max_bytes: int | None) -> str | None:
+    """Why the file at ``path`` is too large for pyx12 (its own limit), or ``None``."""
     try:
-        check_file_size(path, max_bytes)
-    except FileTooLarge as exc:
-        err.write(f"{_VALIDATE}: {exc}\n")
+        size = os.stat(path).st_size
+    except OSError:
+        return None
+    limit = validate_limit(max_bytes)
+    if size <= limit or limit != VALIDATE_FILE_BYTES:
+        return None  # within pyx12's limit, or over the general one (which says so)
+    return (
+        f"{Path(path).name} is {size:,} bytes; pyx12 validates files of at most "
+        f"{VALIDATE_FILE_BYTES:,} bytes (the readers take larger ones)"
+    )
+
+
+def _read_bytes(path: str, err: TextIO, max_bytes: int | None = None) -> bytes | None:
+    refusal = pyx12_refusal(path, max_bytes)
+    if refusal is not None:
+        err.write(f"{_VALIDATE}: {refusal}\n")
         return None
     try:
-        return Path(path).read_bytes()
+        return read_limited(path, validate_limit(max_bytes))
+    except FileRefused as exc:
+        err.write(f"{_VALIDATE}: {exc}\n")
+        return None
     except OSError as exc:
         err.write(f"{_VALIDATE}: cannot read {path}: {exc.strerror or type(exc).__name__}\n")
         return None
@@ -74,7 +98,8 @@ def validate_main(
     max_bytes: int | None = None,
 ) -> int:
     """Validate each X12 file in ``paths``; 0 all valid, 1 any invalid, 2 any unreadable
-    (or over ``max_bytes``).
+    (or over ``max_bytes``, or over pyx12's own limit
+    :data:`~workers.runtime.limits.VALIDATE_FILE_BYTES`).
 
     ``out`` and ``err`` default to the ``sys.stdout`` and ``sys.stderr`` of the call.
     """

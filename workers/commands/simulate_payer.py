@@ -38,7 +38,7 @@ from edi.x837p import read_837p
 from schemas.adjudication import ClaimReceived
 from workers.payer_sim.adjudicate import PayerAnswer, adjudicate, render_answers
 from workers.payer_sim.rules import RulesError, SimulatorRules, default_rules, load_rules
-from workers.runtime.limits import FileTooLarge, check_file_size
+from workers.runtime.limits import FileRefused, open_limited
 
 __all__ = ["main", "simulate_payer_main"]
 
@@ -70,9 +70,11 @@ def _rules(rules_path: str | None) -> SimulatorRules:
         raise _Failure(str(exc), 1) from None
 
 
-def _claims(path: str) -> list[ClaimReceived]:
+def _claims(path: str, max_bytes: int | None) -> list[ClaimReceived]:
     try:
-        stream = open(path, "rb")  # noqa: SIM115 -- closed by `with` below; open errors reported apart
+        stream = open_limited(path, max_bytes)
+    except FileRefused as exc:
+        raise _Failure(str(exc), 2) from None
     except OSError as exc:
         raise _cannot_read(path, exc) from None
     with stream:
@@ -80,6 +82,8 @@ def _claims(path: str) -> list[ClaimReceived]:
             return list(read_837p(stream))
         except X12Error as exc:
             raise _Failure(f"{path} is not a readable 837P: {exc}", 1) from None
+        except FileRefused as exc:
+            raise _Failure(str(exc), 2) from None
         except OSError as exc:
             raise _cannot_read(path, exc) from None
 
@@ -111,13 +115,8 @@ def simulate_payer_main(
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     try:
-        check_file_size(path, max_bytes)
-    except FileTooLarge as exc:
-        err.write(f"{_PROG}: {exc}\n")
-        return 2
-    try:
         rules = _rules(rules_path)
-        claims = _claims(path)
+        claims = _claims(path, max_bytes)
         answers = adjudicate(claims, rules, now=when)
         text = render_answers(answers, now=when)
     except _Failure as failure:
@@ -149,17 +148,13 @@ def simulate_front_door_main(
     err = sys.stderr if err is None else err
     when = datetime.now(UTC) if now is None else now
     try:
-        check_file_size(path, max_bytes)
-        claims = _claims(path)
+        claims = _claims(path, max_bytes)
         unknown = set(reject) - {c.patient_control_number for c in claims}
         if unknown:
             raise _Failure(
                 f"--reject names claims not in the file: {', '.join(sorted(unknown))}", 1
             )
         acks = acknowledge_837(claims, now=when, reject=reject)
-    except FileTooLarge as exc:
-        err.write(f"{_PROG}: {exc}\n")
-        return 2
     except _Failure as failure:
         err.write(f"{_PROG}: {failure}\n")
         return failure.status

@@ -41,8 +41,8 @@ from schemas.acknowledgements import (
     TransactionResponse,
 )
 from schemas.claims import TradingPartner
-from workers.inbound.remittances import H_FILE, H_SHA, file_sha256
-from workers.runtime.limits import check_file_size
+from workers.inbound.remittances import H_FILE, H_SHA
+from workers.runtime.limits import check_file_size, read_limited
 from workers.runtime.records import Outgoing
 
 INBOUND = "acks.inbound"
@@ -119,9 +119,9 @@ def messages(
 ) -> tuple[AckFileReport, list[Outgoing]]:
     """The report and the messages of one 999 or 277 file (nothing is sent here)."""
     check_file_size(path, max_bytes)
-    data = path.read_bytes()
+    data = read_limited(path, max_bytes)
     when = now or datetime.now(UTC)
-    sha = file_sha256(path)
+    sha = hashlib.sha256(data).hexdigest()
     kind_code = sniff(data)
     headers = ((H_FILE, path.name.encode()), (H_SHA, sha.encode()))
     out: list[Outgoing] = []

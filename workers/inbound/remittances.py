@@ -28,7 +28,7 @@ from schemas.reconciliation import (
 )
 from schemas.remittance import ClaimPayment, RemittanceHeader, RemittanceSummary
 from workers.runtime.dead_letters import Failure, dead_letter
-from workers.runtime.limits import check_file_size
+from workers.runtime.limits import check_file_size, open_limited
 from workers.runtime.records import Incoming, Outgoing
 
 INBOUND = "remits.835.inbound"
@@ -60,9 +60,9 @@ class FileReport:
         return [t for t in self.transactions if not t.balanced]
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, max_bytes: int | None = None) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_limited(path, max_bytes) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -75,18 +75,22 @@ def _equations(summary: RemittanceSummary) -> list[str]:
     ]
 
 
-def _summaries(path: Path) -> list[tuple[RemittanceHeader, RemittanceSummary]]:
-    """Pass 1: parse everything, keep only each transaction's header and summary."""
-    out: list[tuple[RemittanceHeader, RemittanceSummary]] = []
+def _transactions(path: Path, max_bytes: int | None) -> Iterator[TransactionReport]:
+    """Pass 1: parse everything; what each transaction set comes to."""
     header: RemittanceHeader | None = None
-    with path.open("rb") as fh:
+    with open_limited(path, max_bytes) as fh:
         for event in iter_835_events(fh):
             if isinstance(event, RemittanceHeader):
                 header = event
             elif isinstance(event, RemittanceSummary):
                 assert header is not None
-                out.append((header, event))
-    return out
+                yield TransactionReport(
+                    control_number=header.control_number,
+                    remittance_id=remittance_id(header.payer, header.payment),
+                    claims=event.claim_count,
+                    balanced=event.balance.ok,
+                    problems=_equations(event),
+                )
 
 
 def messages(
@@ -94,22 +98,14 @@ def messages(
 ) -> tuple[FileReport, Iterator[Outgoing]]:
     """The report (after pass 1) and the messages to publish (pass 2, lazily).
 
-    Raises :class:`~workers.runtime.limits.FileTooLarge` for a file over ``max_bytes``."""
+    Raises :class:`~workers.runtime.limits.FileTooLarge` for a file over ``max_bytes``
+    (also one that grows past it while it is read) and
+    :class:`~workers.runtime.limits.NotARegularFile` for a device or FIFO."""
     check_file_size(path, max_bytes)
     when = now or datetime.now(UTC)
-    sha = file_sha256(path)
+    sha = file_sha256(path, max_bytes)
     report = FileReport(path.name, sha)
-    summaries = _summaries(path)
-    for header, summary in summaries:
-        report.transactions.append(
-            TransactionReport(
-                control_number=header.control_number,
-                remittance_id=remittance_id(header.payer, header.payment),
-                claims=summary.claim_count,
-                balanced=summary.balance.ok,
-                problems=_equations(summary),
-            )
-        )
+    report.transactions.extend(_transactions(path, max_bytes))
     headers = ((H_FILE, path.name.encode()), (H_SHA, sha.encode()))
 
     def generate() -> Iterator[Outgoing]:
@@ -117,7 +113,7 @@ def messages(
         index = 0
         header: RemittanceHeader | None = None
         paid_claims: list[ClaimReference] = []
-        with path.open("rb") as fh:
+        with open_limited(path, max_bytes) as fh:
             for event in iter_835_events(fh):
                 if isinstance(event, RemittanceHeader):
                     tx_index += 1
