@@ -49,6 +49,7 @@ from edi.segments import (
     X12RenderError,
     read_segments,
 )
+from edi.tolerance import Warnings
 from edi.x999 import envelope_of, open_acknowledgement
 from schemas.acknowledgements import (
     Ack277,
@@ -328,11 +329,12 @@ class _Parser:
 
 def parse_277(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack277:
     """Every 277 transaction set of ``source`` (bytes, a binary file or chunks)."""
-    segments = read_segments(source, encoding_errors=encoding_errors)
-    reports, warnings = read_leniently(segments, _Parser().run)
+    tolerated = Warnings()
+    segments = read_segments(source, encoding_errors=encoding_errors, warnings=tolerated)
+    reports, warnings = read_leniently(segments, _Parser().run, tolerated)
     if not reports:
         raise X277Error("the file holds no 277 transaction set")
-    return Ack277(reports=reports, warnings=warnings)
+    return Ack277(reports=reports, warnings=[str(w) for w in warnings])
 
 
 # --- writing -------------------------------------------------------------------------

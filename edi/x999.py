@@ -39,6 +39,7 @@ from edi.segments import (
     X12RenderError,
     read_segments,
 )
+from edi.tolerance import RULES, ReadWarning, Warnings
 from edi.validate import Finding
 from schemas.acknowledgements import (
     Ack999,
@@ -258,11 +259,12 @@ class _Parser:
 
 def parse_999(source: Source, *, encoding_errors: EncodingErrors = "replace") -> Ack999:
     """Every 999 transaction set of ``source`` (bytes, a binary file or chunks)."""
-    segments = read_segments(source, encoding_errors=encoding_errors)
-    groups, warnings = read_leniently(segments, _Parser().run)
+    tolerated = Warnings()
+    segments = read_segments(source, encoding_errors=encoding_errors, warnings=tolerated)
+    groups, warnings = read_leniently(segments, _Parser().run, tolerated)
     if not groups:
         raise X999Error("the file holds no 999 transaction set")
-    return Ack999(groups=groups, warnings=warnings)
+    return Ack999(groups=groups, warnings=[str(w) for w in warnings])
 
 
 # --- writing -------------------------------------------------------------------------
@@ -376,6 +378,7 @@ def acknowledge(
     *,
     control_number: int,
     created_at: dt.datetime,
+    tolerated: Sequence[ReadWarning] = (),
 ) -> str:
     """The 999 for a file we received, from the validation gate's findings.
 
@@ -385,12 +388,20 @@ def acknowledge(
     ``8`` for element errors) and an ``IK4`` per element error; errors outside
     every transaction set (envelopes) reject the group (``AK9*R``).  The 999 goes
     back to the sender: our ISA/GS ids are the received file's receiver ids.
+
+    ``tolerated`` are the faults our reader forgave (:mod:`edi.tolerance`): the
+    findings they explain no longer reject anything; a transaction set whose
+    only faults they are is ``IK5*E`` (accepted, errors noted) with the
+    trailer's code (``4`` SE01, ``3`` SE02; ``5`` for a garbled segment, which
+    keeps its ``IK3``), and its group ``AK9*E`` with the group trailer's code
+    (``5`` GE01, ``4`` GE02).  Interchange faults belong in a TA1
+    (:func:`edi.ta1.render_ta1`).
     """
     groups: list[tuple[Segment, Segment, list[tuple[Segment, int]]]] = []
     isa: Segment | None = None
     current: list[tuple[Segment, int]] = []
     st: Segment | None = None
-    for segment in read_segments(data):
+    for segment in read_segments(data, warnings=Warnings()):  # what the reader forgave, too
         if segment.id == "ISA":
             isa = segment
         elif segment.id == "GS" and isa is not None:
@@ -403,11 +414,35 @@ def acknowledge(
             st = None
     if not groups:
         raise X999Error("nothing to acknowledge: the file holds no functional group")
+    forgiven = {(w.segment, RULES[w.rule].ack_code) for w in tolerated}
+    garbled = {w.segment for w in tolerated if w.rule == "garbled-segment-id"}
+
+    def explained(f: Finding) -> bool:
+        """A finding the reader's word accounts for.  pyx12 reports a garbled segment
+        id at the segment and again, as code 1 without an id, at the next one."""
+        if (f.ordinal, f.code) in forgiven:
+            return True
+        if f.ordinal is None or f.level == "group":
+            return False
+        return f.ordinal in garbled or (
+            f.ordinal - 1 in garbled and f.code == "1" and f.segment_id is None
+        )
+
     errors = [f for f in findings if f.severity == "error"]
+    noted = [f for f in errors if explained(f)]
+    errors = [f for f in errors if not explained(f)]
     responses: list[GroupResponse] = []
     for isa_seg, gs, transactions in groups:
         verdicts: list[TransactionResponse] = []
         inside: set[int] = set()
+        ge_ordinal = (transactions[-1][1] if transactions else gs.ordinal) + 1
+        group_codes = sorted(
+            {
+                str(RULES[w.rule].ack_code)
+                for w in tolerated
+                if RULES[w.rule].level == "group" and w.segment == ge_ordinal
+            }
+        )
         for st_seg, se_ordinal in transactions:
             mine = [
                 f
@@ -415,8 +450,18 @@ def acknowledge(
                 if f.ordinal is not None and st_seg.ordinal <= f.ordinal <= se_ordinal
             ]
             inside.update(id(f) for f in mine)
+            notes = [
+                f
+                for f in noted
+                if f.ordinal is not None and st_seg.ordinal <= f.ordinal <= se_ordinal
+            ]
+            rejected = bool(mine)
+            trailer_codes = sorted({f.code for f in notes if f.level == "transaction"})
+            segment_notes = [f for f in notes if f.level != "transaction"]
+            if segment_notes:
+                trailer_codes.append("5")
             by_segment: dict[int, SegmentError] = {}
-            for f in mine:
+            for f in mine + segment_notes:
                 sid = f.segment_id or "ZZZ"
                 seg_error = by_segment.get(f.ordinal or 0)
                 if seg_error is None:
@@ -447,18 +492,21 @@ def acknowledge(
                     transaction_set_id=st_seg.element(1),
                     control_number=st_seg.element(2),
                     implementation=st_seg.element(3) or gs.element(8) or None,
-                    status="R" if mine else "A",
-                    error_codes=["5"] if mine else [],
+                    status="R" if rejected else ("E" if notes else "A"),
+                    error_codes=["5"] if rejected else trailer_codes,
                     segment_errors=list(by_segment.values())[:20],
                 )
             )
         outside = [f for f in errors if id(f) not in inside]
-        accepted = sum(v.status == "A" for v in verdicts)
+        accepted = sum(v.status in ("A", "E") for v in verdicts)
         status: GroupStatus
         if outside or accepted == 0:
             status = "R" if outside or verdicts else "A"
+        elif accepted < len(verdicts):
+            status = "P"
         else:
-            status = "A" if accepted == len(verdicts) else "P"
+            noted_any = group_codes or any(v.status == "E" for v in verdicts)
+            status = "E" if noted_any else "A"
         responses.append(
             GroupResponse(
                 control_number=f"{len(responses) + 1:04d}",
@@ -470,7 +518,7 @@ def acknowledge(
                 included=len(verdicts),
                 received=len(verdicts),
                 accepted=0 if outside else accepted,
-                error_codes=[],
+                error_codes=[] if outside else group_codes,
                 envelope=AckEnvelope(
                     isa_sender_qualifier=isa_seg.element(7).strip(),
                     isa_sender_id=isa_seg.element(8).strip(),
