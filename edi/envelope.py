@@ -22,23 +22,26 @@ Rules (X12 control structures, 5010):
   interchange at most 99,999 groups.
 
 Every violation is an :class:`~edi.segments.X12EnvelopeError` located at the
-segment that revealed it (at the end of input: the last segment read).
+segment that revealed it (at the end of input: the last segment read).  A
+checker given a :class:`~edi.tolerance.Warnings` list notes a wrong trailer
+count or control number there instead (the tolerance policy of
+:mod:`edi.tolerance`); structural faults still raise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, TypeVar
 
 from edi.elements import ascii_digits, read_count, too_long
-from edi.segments import Segment, X12EnvelopeError
+from edi.segments import Segment, X12EnvelopeError, X12SyntaxError, is_garbled
+from edi.tolerance import Warnings
 
 __all__ = [
     "CONTROL_SEGMENTS",
     "EnvelopeChecker",
     "check_envelopes",
     "check_envelopes_leniently",
-    "read_leniently",
 ]
 
 CONTROL_SEGMENTS: Final = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
@@ -63,6 +66,14 @@ def _control(segment: Segment, n: int, name: str) -> str:
     return segment.element(n)
 
 
+#: Per trailer count: the words after "SE01 says N" and the header element it repeats.
+_TRAILER_WORDS: Final = {
+    "SE01": ("segments, the transaction has", "ST02"),
+    "GE01": ("transaction sets, the group has", "GS06"),
+    "IEA01": ("functional groups, the interchange has", "ISA13"),
+}
+
+
 def _same_control_number(left: str, right: str) -> bool:
     """Equal as text, or as numbers when both are digits (``1`` and ``0001``)."""
     left, right = left.strip(), right.strip()
@@ -74,7 +85,8 @@ def _same_control_number(left: str, right: str) -> bool:
 class EnvelopeChecker:
     """Checks one stream of segments; raises :class:`X12EnvelopeError` on the first problem."""
 
-    def __init__(self) -> None:
+    def __init__(self, warnings: Warnings | None = None) -> None:
+        self.warnings = warnings
         self.isa: Segment | None = None
         self.gs: Segment | None = None
         self.st: Segment | None = None
@@ -82,6 +94,18 @@ class EnvelopeChecker:
         self.transactions = 0
         self.group_controls: set[str] = set()
         self.last: Segment | None = None
+
+    def _fault(self, segment: Segment, rule: str, message: str) -> None:
+        """A trailer's count or control number is wrong: a warning when tolerant."""
+        if self.warnings is None:
+            raise X12EnvelopeError.at(segment, message)
+        self.warnings.add(
+            rule,
+            segment=segment.ordinal,
+            offset=segment.offset,
+            segment_id=segment.id,
+            detail=message,
+        )
 
     def control(self, segment: Segment) -> None:
         """Check a control segment (``segment.id`` in :data:`CONTROL_SEGMENTS`)."""
@@ -148,17 +172,50 @@ class EnvelopeChecker:
         self.st = segment
         self.transactions += 1
 
+    def _trailer(
+        self,
+        segment: Segment,
+        names: tuple[str, str],
+        rules: tuple[str, str],
+        count: int,
+        control: str,
+        opened: Segment,
+    ) -> None:
+        """A trailer's count (element 1) and control number (element 2): wrong,
+        unreadable or too long, each is a fault (a warning when tolerant)."""
+        count_name, control_name = names
+        counted, header = _TRAILER_WORDS[count_name]
+        try:
+            said = _count(segment, 1, count_name)
+        except X12EnvelopeError as exc:
+            self._fault(segment, rules[0], exc.reason)
+        else:
+            if said != count:
+                self._fault(
+                    segment,
+                    rules[0],
+                    f"{count_name} says {segment.element(1)} {counted} {count}",
+                )
+        try:
+            theirs = _control(segment, 2, control_name)
+        except X12EnvelopeError as exc:
+            self._fault(segment, rules[1], exc.reason)
+        else:
+            if not _same_control_number(theirs, control):
+                self._fault(
+                    segment,
+                    rules[1],
+                    f"{control_name} does not match {header} of segment {opened.ordinal}",
+                )
+
     def _se(self, segment: Segment) -> None:
         st = self.st
         if st is None:
             raise X12EnvelopeError.at(segment, "SE without ST")
         counted = segment.ordinal - st.ordinal + 1
-        if _count(segment, 1, "SE01") != counted:
-            raise X12EnvelopeError.at(
-                segment, f"SE01 says {segment.element(1)} segments, the transaction has {counted}"
-            )
-        if not _same_control_number(_control(segment, 2, "SE02"), st.element(2)):
-            raise X12EnvelopeError.at(segment, f"SE02 does not match ST02 of segment {st.ordinal}")
+        self._trailer(
+            segment, ("SE01", "SE02"), ("se01-count", "se02-control"), counted, st.element(2), st
+        )
         self.st = None
 
     def _ge(self, segment: Segment) -> None:
@@ -167,14 +224,14 @@ class EnvelopeChecker:
             raise X12EnvelopeError.at(segment, "GE without GS")
         if self.st is not None:
             raise X12EnvelopeError.at(segment, "GE inside a transaction set: missing SE")
-        if _count(segment, 1, "GE01") != self.transactions:
-            raise X12EnvelopeError.at(
-                segment,
-                f"GE01 says {segment.element(1)} transaction sets, "
-                f"the group has {self.transactions}",
-            )
-        if not _same_control_number(_control(segment, 2, "GE02"), gs.element(6)):
-            raise X12EnvelopeError.at(segment, f"GE02 does not match GS06 of segment {gs.ordinal}")
+        self._trailer(
+            segment,
+            ("GE01", "GE02"),
+            ("ge01-count", "ge02-control"),
+            self.transactions,
+            gs.element(6),
+            gs,
+        )
         self.gs = None
 
     def _iea(self, segment: Segment) -> None:
@@ -183,16 +240,14 @@ class EnvelopeChecker:
             raise X12EnvelopeError.at(segment, "IEA without ISA")
         if self.gs is not None:
             raise X12EnvelopeError.at(segment, "IEA inside a functional group: missing GE")
-        if _count(segment, 1, "IEA01") != self.groups:
-            raise X12EnvelopeError.at(
-                segment,
-                f"IEA01 says {segment.element(1)} functional groups, "
-                f"the interchange has {self.groups}",
-            )
-        if not _same_control_number(_control(segment, 2, "IEA02"), isa.element(13)):
-            raise X12EnvelopeError.at(
-                segment, f"IEA02 does not match ISA13 of segment {isa.ordinal}"
-            )
+        self._trailer(
+            segment,
+            ("IEA01", "IEA02"),
+            ("iea01-count", "iea02-control"),
+            self.groups,
+            isa.element(13),
+            isa,
+        )
         self.isa = None
 
 
@@ -209,48 +264,28 @@ def check_envelopes(segments: Iterable[Segment]) -> Iterator[Segment]:
     checker.finish()
 
 
-#: Trailers whose count or control number may be wrong without hiding what the
-#: envelope holds: a lenient reader notes the problem and closes the envelope.
-_TRAILERS: Final = {"SE": ("st", None), "GE": ("gs", "st"), "IEA": ("isa", "gs")}
-
-
-def check_envelopes_leniently(
-    segments: Iterable[Segment], problems: list[str]
-) -> Iterator[Segment]:
+def check_envelopes_leniently(segments: Iterable[Segment], warnings: Warnings) -> Iterator[Segment]:
     """Like :func:`check_envelopes`, but a trailer with a wrong count or control
-    number (``SE``, ``GE``, ``IEA``) is noted in ``problems`` instead of raising.
+    number (``SE``, ``GE``, ``IEA``) is noted in ``warnings`` instead of raising
+    (the tolerance policy of :mod:`edi.tolerance`).
 
-    For acknowledgements: a 999 whose ``IEA02`` does not repeat its ``ISA13``
-    still says which of our transaction sets were accepted; losing that answer
-    over a sloppy trailer would be worse than reading it with a warning.
-    Structural errors (segments outside their envelope, missing trailers) still
-    raise.
+    A 999 whose ``IEA02`` does not repeat its ``ISA13`` still says which of our
+    transaction sets were accepted; losing that answer over a sloppy trailer
+    would be worse than reading it with a warning.  Structural errors (segments
+    outside their envelope, missing trailers) still raise, and so does a garbled
+    segment id (passed on by a tolerant :func:`~edi.segments.read_segments`):
+    everything inside an acknowledgement's transaction set is its data.
     """
-    checker = EnvelopeChecker()
+    checker = EnvelopeChecker(warnings)
     control = CONTROL_SEGMENTS
     for segment in segments:
         if segment.id in control:
-            try:
-                checker.control(segment)
-            except X12EnvelopeError as exc:
-                closes, inner = _TRAILERS.get(segment.id, (None, None))
-                if closes is None or getattr(checker, closes) is None:
-                    raise
-                if inner is not None and getattr(checker, inner) is not None:
-                    raise  # a trailer inside an open envelope: structure, not a count
-                problems.append(str(exc))
-                setattr(checker, closes, None)
+            checker.control(segment)
         else:
+            if is_garbled(segment):
+                raise X12SyntaxError.at(
+                    segment, "invalid segment id (2 or 3 upper-case letters or digits expected)"
+                )
             checker.body(segment)
         yield segment
     checker.finish()
-
-
-def read_leniently(
-    segments: Iterable[Segment], parse: Callable[[Iterator[Segment]], Iterator[T]]
-) -> tuple[list[T], list[str]]:
-    """Everything ``parse`` yields from ``segments`` checked by
-    :func:`check_envelopes_leniently`, and the envelope problems it noted."""
-    problems: list[str] = []
-    items = list(parse(check_envelopes_leniently(segments, problems)))
-    return items, problems

@@ -130,6 +130,16 @@ class EnvelopeWriter:
         self._created_at = created_at
         self._append(isa)
 
+    def interchange_segment(self, segment_id: str, *elements: Element) -> None:
+        """A segment of the interchange itself, outside any group (a ``TA1``)."""
+        if self._interchange is None:
+            raise X12EnvelopeError(f"{segment_id} outside an interchange")
+        if self._group is not None:
+            raise X12EnvelopeError(f"{segment_id} inside a functional group")
+        if segment_id != "TA1":
+            raise X12EnvelopeError(f"{segment_id} is not an interchange-level segment")
+        self._write(segment_id, *elements)
+
     def open_group(
         self,
         functional_id: str,

@@ -51,6 +51,8 @@ from datetime import date, time
 from functools import lru_cache
 from typing import IO, Final, Literal, Self, TypeAlias
 
+from edi.tolerance import ReadWarning, Warnings
+
 __all__ = [
     "DEFAULT_DELIMITERS",
     "ISA_LENGTH",
@@ -229,6 +231,7 @@ def read_segments(
     *,
     chunk_size: int = _CHUNK_SIZE,
     encoding_errors: EncodingErrors = "replace",
+    warnings: Warnings | None = None,
 ) -> Iterator[Segment]:
     """Stream the segments of ``source``: bytes, a binary file, or an iterable of chunks.
 
@@ -236,8 +239,19 @@ def read_segments(
     when the input does not start with an ISA, an ISA is not exactly 106
     characters, a segment id is malformed, or data follows an IEA that is not
     the next ISA.  A last segment without a terminator is accepted.
+
+    With a ``warnings`` list (the tolerance policy of :mod:`edi.tolerance`), an
+    ISA whose elements are not padded to their widths is read by its separators
+    instead, and a segment whose id is garbled is passed on (its ``id`` is then
+    not 2 or 3 letters or digits, see :func:`is_garbled`) for the reader to
+    forgive or refuse; each is noted there.
     """
-    return _Tokenizer(encoding_errors).run(_chunks(source, chunk_size))
+    return _Tokenizer(encoding_errors, warnings).run(_chunks(source, chunk_size))
+
+
+def is_garbled(segment: Segment) -> bool:
+    """The segment's id is not a segment id (only passed on by a tolerant read)."""
+    return _SEGMENT_ID.fullmatch(segment.id) is None
 
 
 def _chunks(source: Source, chunk_size: int) -> Iterator[bytes]:
@@ -291,6 +305,82 @@ def parse_isa(raw: bytes, *, ordinal: int, offset: int) -> tuple[list[str], Deli
     return fields, delimiters
 
 
+#: The longest ISA a tolerant read looks for (elements longer than their widths
+#: are refused later by the readers' own checks).
+_MAX_LOOSE_ISA: Final = 2 * ISA_LENGTH
+
+
+def parse_loose_isa(raw: bytes, *, ordinal: int, offset: int) -> tuple[list[str], Delimiters, int]:
+    """An ISA whose elements are not padded, read by its separators: fields,
+    delimiters and its length in bytes (terminator included).
+
+    The element separator is the 4th character, ISA16 is the one character after
+    the 16th separator, and the character after it is the segment terminator.
+    Each field is padded back to its fixed width so what follows reads the same
+    as from a well-formed ISA.
+    """
+    head = raw[:_MAX_LOOSE_ISA]
+    if len(head) < 4 or not head.isascii():
+        raise X12SyntaxError("the ISA must be ASCII", ordinal=ordinal, offset=offset)
+    text = head.decode("ascii")
+    element = text[3]
+    at = 3
+    for _ in range(15):
+        at = text.find(element, at + 1)
+        if at < 0:
+            break
+    end = at + 1 + 1  # ISA16 is one character; the terminator follows
+    if at < 0 or end >= len(text):
+        raise X12SyntaxError(
+            "the ISA is not fixed-width and its 16 elements cannot be found",
+            ordinal=ordinal,
+            offset=offset,
+        )
+    values = text[4:end].split(element)
+    if len(values) != 16 or len(values[15]) != 1:
+        raise X12SyntaxError(
+            "the ISA is not fixed-width and its 16 elements cannot be found",
+            ordinal=ordinal,
+            offset=offset,
+        )
+    fields = ["ISA"]
+    for raw_value, (start, stop) in zip(values, _ISA_ELEMENTS, strict=True):
+        width, value = stop - start, raw_value.strip()
+        if len(value) > width:
+            raise X12SyntaxError(
+                f"ISA{len(fields):02d} is longer than its {width} characters",
+                ordinal=ordinal,
+                offset=offset,
+            )
+        fields.append(value.zfill(width) if len(fields) == 13 else value.ljust(width))
+    repetition = None if fields[11].isalnum() else fields[11]
+    try:
+        delimiters = Delimiters(element, fields[16], repetition, text[end])
+    except X12SyntaxError as exc:
+        raise X12SyntaxError(
+            f"invalid delimiters in the ISA: {exc.reason}", ordinal=ordinal, offset=offset
+        ) from None
+    return fields, delimiters, end + 1
+
+
+def pad_loose_isas(data: bytes, warnings: Iterable[ReadWarning]) -> bytes:
+    """``data`` with every ISA a tolerant read found unpadded written at its fixed
+    width (for tools that insist on it, such as the validator behind our 999s);
+    segment ordinals are unchanged."""
+    loose = sorted(
+        (w for w in warnings if w.rule == "isa-not-fixed-width"),
+        key=lambda w: w.offset,
+        reverse=True,
+    )
+    for w in loose:
+        fields, delimiters, length = parse_loose_isa(
+            data[w.offset :], ordinal=w.segment, offset=w.offset
+        )
+        fixed = (delimiters.element.join(fields) + delimiters.segment).encode("ascii")
+        data = data[: w.offset] + fixed + data[w.offset + length :]
+    return data
+
+
 def _is_isa_start(raw: bytes) -> bool:
     """``raw`` (stripped) starts with an ISA header rather than a longer segment id."""
     return raw[:3] == b"ISA" and (len(raw) == 3 or not chr(raw[3]).isalnum())
@@ -299,8 +389,9 @@ def _is_isa_start(raw: bytes) -> bool:
 class _Tokenizer:
     """The state of one :func:`read_segments` run."""
 
-    def __init__(self, encoding_errors: EncodingErrors):
+    def __init__(self, encoding_errors: EncodingErrors, warnings: Warnings | None = None):
         self.errors: str = encoding_errors
+        self.warnings = warnings
         self.ordinal = 0
         self.delimiters: Delimiters | None = None
         self.expect_isa = True  # the next data must be an ISA (start, or delimiters change)
@@ -339,8 +430,9 @@ class _Tokenizer:
                 start = _skip_whitespace(buf, pos)
                 if start == len(buf) or (len(buf) - start < ISA_LENGTH and not final):
                     return start
-                yield self._read_isa(buf, base, start)
-                pos = start + ISA_LENGTH
+                segment, length = self._read_isa(buf, base, start)
+                yield segment
+                pos = start + length
                 continue
             resync, pos = yield from self._split(buf, base, pos, final=final)
             if resync is None:
@@ -356,7 +448,7 @@ class _Tokenizer:
         end = start + ISA_LENGTH - 1
         return end >= len(buf) or buf[end] != ord(self.delimiters.segment)
 
-    def _read_isa(self, buf: bytes, base: int, start: int) -> Segment:
+    def _read_isa(self, buf: bytes, base: int, start: int) -> tuple[Segment, int]:
         ordinal = self.ordinal + 1
         offset = base + start
         if not _is_isa_start(buf[start : start + 4]):
@@ -369,10 +461,21 @@ class _Tokenizer:
                 ordinal=ordinal,
                 offset=offset,
             )
-        fields, delimiters = parse_isa(
-            buf[start : start + ISA_LENGTH], ordinal=ordinal, offset=offset
-        )
-        return self._open_interchange(fields, delimiters, offset)
+        length = ISA_LENGTH
+        try:
+            fields, delimiters = parse_isa(
+                buf[start : start + ISA_LENGTH], ordinal=ordinal, offset=offset
+            )
+        except X12SyntaxError as exc:
+            if self.warnings is None or "not fixed-width" not in exc.reason:
+                raise
+            fields, delimiters, length = parse_loose_isa(
+                buf[start:], ordinal=ordinal, offset=offset
+            )
+            self.warnings.add(
+                "isa-not-fixed-width", segment=ordinal, offset=offset, segment_id="ISA"
+            )
+        return self._open_interchange(fields, delimiters, offset), length
 
     def _open_interchange(self, fields: list[str], delimiters: Delimiters, offset: int) -> Segment:
         self.ordinal += 1
@@ -474,6 +577,9 @@ class _Tokenizer:
             )
         segment_id = fields[0]
         if not _SEGMENT_ID.fullmatch(segment_id):
+            if self.warnings is not None:  # the reader knows whether it may forgive it
+                self.ordinal = ordinal
+                return Segment(fields, ordinal, offset, self.delimiters)
             raise X12SyntaxError(
                 "invalid segment id (2 or 3 upper-case letters or digits expected)",
                 ordinal=ordinal,

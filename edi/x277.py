@@ -51,6 +51,7 @@ from edi.segments import (
     X12RenderError,
     read_segments,
 )
+from edi.tolerance import Warnings
 from edi.x999 import envelope_of, open_acknowledgement
 from schemas.acknowledgements import (
     Ack277,
@@ -415,9 +416,9 @@ def iter_277_events(
     claim by :data:`MAX_LINES_PER_CLAIM` and :data:`MAX_STATUSES` (beyond them:
     :class:`X277Error`).
     """
-    problems = warnings if warnings is not None else []
+    tolerated = Warnings(text=warnings)  # the tolerance policy of edi.tolerance
     segments = check_envelopes_leniently(
-        read_segments(source, encoding_errors=encoding_errors), problems
+        read_segments(source, encoding_errors=encoding_errors, warnings=tolerated), tolerated
     )
     reports = 0
     for event in _Parser().run(segments):

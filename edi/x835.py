@@ -41,7 +41,10 @@ Errors: envelope problems raise :class:`~edi.segments.X12EnvelopeError` (see
 an 835 that cannot be read (a CLP before the BPR, an SVC outside a claim, an
 amount that is not a number, another transaction set than 835)
 :class:`X835Error`.  All are :class:`~edi.segments.X12Error` with the segment
-ordinal and byte offset, and none quotes a data value.
+ordinal and byte offset, and none quotes a data value.  Given a ``warnings``
+list, the readers forgive the envelope faults of :mod:`edi.tolerance` (an ISA
+not padded, wrong trailer counts and control numbers, a garbled segment id
+outside the claims) and note them there.
 """
 
 from __future__ import annotations
@@ -65,8 +68,10 @@ from edi.segments import (
     Source,
     X12Error,
     X12RenderError,
+    is_garbled,
     read_segments,
 )
+from edi.tolerance import Warnings
 from schemas.adjudication import (
     ClaimDetails,
     NameDetails,
@@ -363,9 +368,10 @@ class _Transaction:
 class _Parser:
     """The 835 state machine over one stream of segments."""
 
-    def __init__(self) -> None:
+    def __init__(self, warnings: Warnings | None = None) -> None:
         self.values = _Values()
-        self.checker = EnvelopeChecker()
+        self.warnings = warnings
+        self.checker = EnvelopeChecker(warnings)
         self.tx: _Transaction | None = None
         self.claim: _Claim | None = None
         self.service: _Service | None = None
@@ -405,10 +411,23 @@ class _Parser:
                 handler = handlers.get(sid)
                 if handler is not None:
                     handler(segment)
+                elif self.warnings is not None and is_garbled(segment):
+                    self._garbled(segment)
             if pending:
                 yield from pending
                 pending.clear()
         checker.finish()
+
+    def _garbled(self, segment: Segment) -> None:
+        """A garbled segment id: forgiven outside a claim, refused inside one."""
+        if self.claim is not None:
+            raise X835Error.at(
+                segment, "invalid segment id inside a claim's data (the claim cannot be read)"
+            )
+        assert self.warnings is not None
+        self.warnings.add(
+            "garbled-segment-id", segment=segment.ordinal, offset=segment.offset, segment_id="?"
+        )
 
     # --- envelope of the transaction
 
@@ -737,20 +756,33 @@ class _Parser:
 
 
 def iter_835_events(
-    source: Source, *, encoding_errors: EncodingErrors = "replace"
+    source: Source,
+    *,
+    encoding_errors: EncodingErrors = "replace",
+    warnings: Warnings | None = None,
 ) -> Iterator[RemittanceEvent]:
-    """Per transaction set: its header, each claim in file order, then its summary."""
-    segments = read_segments(source, encoding_errors=encoding_errors)
-    return _Parser().run(segments)
+    """Per transaction set: its header, each claim in file order, then its summary.
+
+    With a ``warnings`` list the read follows the tolerance policy of
+    :mod:`edi.tolerance`: envelope faults that leave the money intact are noted
+    there instead of raising.  Whether such a file may be posted is the
+    caller's decision (every transaction must balance).
+    """
+    segments = read_segments(source, encoding_errors=encoding_errors, warnings=warnings)
+    return _Parser(warnings).run(segments)
 
 
 def parse_835(
-    source: Source, *, encoding_errors: EncodingErrors = "replace"
+    source: Source,
+    *,
+    encoding_errors: EncodingErrors = "replace",
+    warnings: Warnings | None = None,
 ) -> Iterator[Remittance]:
-    """One :class:`Remittance` per 835 transaction set, in file order."""
+    """One :class:`Remittance` per 835 transaction set, in file order (``warnings``:
+    as for :func:`iter_835_events`)."""
     header: RemittanceHeader | None = None
     claims: list[ClaimPayment] = []
-    for event in iter_835_events(source, encoding_errors=encoding_errors):
+    for event in iter_835_events(source, encoding_errors=encoding_errors, warnings=warnings):
         if isinstance(event, RemittanceHeader):
             header, claims = event, []
         elif isinstance(event, ClaimPayment):

@@ -40,6 +40,7 @@ from edi.segments import (
     X12RenderError,
     read_segments,
 )
+from edi.tolerance import RULES, ReadWarning, Warnings
 from edi.validate import Finding
 from schemas.acknowledgements import (
     Ack999,
@@ -313,9 +314,9 @@ def iter_999_events(
     :data:`MAX_RESPONSES_PER_TRANSACTION` and each ``AK2`` loop by
     :data:`MAX_ERRORS_PER_RESPONSE` (beyond them: :class:`X999Error`).
     """
-    problems = warnings if warnings is not None else []
+    tolerated = Warnings(text=warnings)  # the tolerance policy of edi.tolerance
     segments = check_envelopes_leniently(
-        read_segments(source, encoding_errors=encoding_errors), problems
+        read_segments(source, encoding_errors=encoding_errors, warnings=tolerated), tolerated
     )
     groups = 0
     for event in _Parser().run(segments):
@@ -447,11 +448,12 @@ def _element_position(reference: str | None, segment_id: str) -> str | None:
 
 
 def acknowledge(
-    data: bytes,
+    data: Source,
     findings: Sequence[Finding],
     *,
     control_number: int,
     created_at: dt.datetime,
+    tolerated: Sequence[ReadWarning] = (),
 ) -> str:
     """The 999 for a file we received, from the validation gate's findings.
 
@@ -461,12 +463,20 @@ def acknowledge(
     ``8`` for element errors) and an ``IK4`` per element error; errors outside
     every transaction set (envelopes) reject the group (``AK9*R``).  The 999 goes
     back to the sender: our ISA/GS ids are the received file's receiver ids.
+
+    ``tolerated`` are the faults our reader forgave (:mod:`edi.tolerance`): the
+    findings they explain no longer reject anything; a transaction set whose
+    only faults they are is ``IK5*E`` (accepted, errors noted) with the
+    trailer's code (``4`` SE01, ``3`` SE02; ``5`` for a garbled segment, which
+    keeps its ``IK3``), and its group ``AK9*E`` with the group trailer's code
+    (``5`` GE01, ``4`` GE02).  Interchange faults belong in a TA1
+    (:func:`edi.ta1.render_ta1`).
     """
     groups: list[tuple[Segment, Segment, list[tuple[Segment, int]]]] = []
     isa: Segment | None = None
     current: list[tuple[Segment, int]] = []
     st: Segment | None = None
-    for segment in read_segments(data):
+    for segment in read_segments(data, warnings=Warnings()):  # what the reader forgave, too
         if segment.id == "ISA":
             isa = segment
         elif segment.id == "GS" and isa is not None:
@@ -479,11 +489,35 @@ def acknowledge(
             st = None
     if not groups:
         raise X999Error("nothing to acknowledge: the file holds no functional group")
+    forgiven = {(w.segment, RULES[w.rule].ack_code) for w in tolerated}
+    garbled = {w.segment for w in tolerated if w.rule == "garbled-segment-id"}
+
+    def explained(f: Finding) -> bool:
+        """A finding the reader's word accounts for.  pyx12 reports a garbled segment
+        id at the segment and again, as code 1 without an id, at the next one."""
+        if (f.ordinal, f.code) in forgiven:
+            return True
+        if f.ordinal is None or f.level == "group":
+            return False
+        return f.ordinal in garbled or (
+            f.ordinal - 1 in garbled and f.code == "1" and f.segment_id is None
+        )
+
     errors = [f for f in findings if f.severity == "error"]
+    noted = [f for f in errors if explained(f)]
+    errors = [f for f in errors if not explained(f)]
     responses: list[GroupResponse] = []
     for isa_seg, gs, transactions in groups:
         verdicts: list[TransactionResponse] = []
         inside: set[int] = set()
+        ge_ordinal = (transactions[-1][1] if transactions else gs.ordinal) + 1
+        group_codes = sorted(
+            {
+                str(RULES[w.rule].ack_code)
+                for w in tolerated
+                if RULES[w.rule].level == "group" and w.segment == ge_ordinal
+            }
+        )
         for st_seg, se_ordinal in transactions:
             mine = [
                 f
@@ -491,8 +525,31 @@ def acknowledge(
                 if f.ordinal is not None and st_seg.ordinal <= f.ordinal <= se_ordinal
             ]
             inside.update(id(f) for f in mine)
-            by_segment: dict[int, SegmentError] = {}
-            for f in mine:
+            notes = [
+                f
+                for f in noted
+                if f.ordinal is not None and st_seg.ordinal <= f.ordinal <= se_ordinal
+            ]
+            rejected = bool(mine)
+            # the reader's own word decides, whether or not the validator saw the file
+            trailer_codes = sorted(
+                {
+                    str(RULES[w.rule].ack_code)
+                    for w in tolerated
+                    if RULES[w.rule].level == "transaction" and w.segment == se_ordinal
+                }
+            )
+            segment_notes = [f for f in notes if f.level != "transaction"]
+            garbled_here = sorted(g for g in garbled if st_seg.ordinal < g < se_ordinal)
+            if garbled_here:
+                trailer_codes.append("5")
+            by_segment: dict[int, SegmentError] = {
+                g: SegmentError(  # unrecognized segment id, at its place in the set
+                    segment_id="ZZZ", position=g - st_seg.ordinal + 1, loop_id=None, code="1"
+                )
+                for g in garbled_here
+            }
+            for f in mine + segment_notes:
                 sid = f.segment_id or "ZZZ"
                 seg_error = by_segment.get(f.ordinal or 0)
                 if seg_error is None:
@@ -523,18 +580,21 @@ def acknowledge(
                     transaction_set_id=st_seg.element(1),
                     control_number=st_seg.element(2),
                     implementation=st_seg.element(3) or gs.element(8) or None,
-                    status="R" if mine else "A",
-                    error_codes=["5"] if mine else [],
+                    status="R" if rejected else ("E" if trailer_codes else "A"),
+                    error_codes=["5"] if rejected else trailer_codes,
                     segment_errors=list(by_segment.values())[:20],
                 )
             )
         outside = [f for f in errors if id(f) not in inside]
-        accepted = sum(v.status == "A" for v in verdicts)
+        accepted = sum(v.status in ("A", "E") for v in verdicts)
         status: GroupStatus
         if outside or accepted == 0:
             status = "R" if outside or verdicts else "A"
+        elif accepted < len(verdicts):
+            status = "P"
         else:
-            status = "A" if accepted == len(verdicts) else "P"
+            noted_any = group_codes or any(v.status == "E" for v in verdicts)
+            status = "E" if noted_any else "A"
         responses.append(
             GroupResponse(
                 control_number=f"{len(responses) + 1:04d}",
@@ -546,7 +606,7 @@ def acknowledge(
                 included=len(verdicts),
                 received=len(verdicts),
                 accepted=0 if outside else accepted,
-                error_codes=[],
+                error_codes=[] if outside else group_codes,
                 envelope=AckEnvelope(
                     isa_sender_qualifier=isa_seg.element(7).strip(),
                     isa_sender_id=isa_seg.element(8).strip(),

@@ -45,6 +45,7 @@ from schemas.reconciliation import (
     ClaimDenied,
     ClaimWrittenOff,
     RemittanceClaim,
+    RemittanceReview,
     RemittanceUnmatched,
 )
 from schemas.reference import Authorization, Clinic, Patient, Payer, Prescription, Therapist
@@ -95,6 +96,7 @@ CONTRACTS: dict[str, Any] = {
     "claim-denied": ClaimDenied,
     "claim-written-off": ClaimWrittenOff,
     "claim-cob-review": ClaimCobReview,
+    "remittance-review": RemittanceReview,
     "remittance-unmatched": RemittanceUnmatched,
     "remit-command": REMIT_COMMAND,
     "provider-adjustment-unlinked": ProviderAdjustmentUnlinked,

@@ -364,6 +364,34 @@ class RemittanceUnmatched(Versioned):
     reported_at: AwareDatetime
 
 
+class FileWarning(Contract):
+    """An envelope fault a reader forgave (the rules of ``edi.tolerance``); never a value."""
+
+    segment: int = Field(description="The segment's ordinal in the file (1-based).")
+    offset: int = Field(description="The segment's byte offset in the file.")
+    rule: str = Field(description="e.g. se01-count, isa-not-fixed-width, garbled-segment-id.")
+    segment_id: str = Field(description="The segment's id; '?' for a garbled one.")
+    message: str
+
+
+class ReviewedTransaction(Contract):
+    control_number: str
+    remittance_id: str
+    claims: int
+
+
+class RemittanceReview(Versioned):
+    """An 835 posted despite envelope faults (``remits.review``, key: the file's sha256):
+    the operator checks it and tells the payer; a tombstone once reviewed."""
+
+    event_type: Literal["remit.review"] = "remit.review"
+    file_name: str
+    file_sha256: str
+    warnings: list[FileWarning]
+    transactions: list[ReviewedTransaction]
+    received_at: AwareDatetime
+
+
 class _RemitCommandBase(Versioned):
     """An instruction to the reconciliation (``remits.commands``, key: the patient
     control number whose ledger it concerns)."""

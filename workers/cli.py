@@ -384,7 +384,9 @@ def cmd_edi(args: argparse.Namespace) -> int:
     if args.action == "parse-835":
         from workers.commands.edi835 import parse_835_main
 
-        return parse_835_main(args.file, args.json, max_bytes=_settings().max_edi_file_bytes)
+        return parse_835_main(
+            args.file, args.json, max_bytes=_settings().max_edi_file_bytes, strict=args.strict
+        )
     if args.action == "validate":
         from workers.commands.edi837 import validate_main
 
@@ -578,6 +580,16 @@ def cmd_credit(args: argparse.Namespace) -> int:
 
 
 def cmd_remits(args: argparse.Namespace) -> int:
+    if args.action == "reviewed":
+        from workers.commands import remittance_review
+
+        try:
+            name = remittance_review.mark_reviewed(_settings(), args.sha256, args.reason)
+        except (remittance_review.NotOnQueue, ValueError) as exc:
+            print(f"claims remits reviewed: {exc}", file=sys.stderr)
+            return 2
+        print(f"835 file {name} marked reviewed")
+        return 0
     if args.action in ("link", "dismiss"):
         from workers.commands import provider_adjustments as plb
 
@@ -1014,6 +1026,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = esub.add_parser("parse-835", help="parse and balance an 835 remittance")
     q.add_argument("file", metavar="FILE")
     q.add_argument("--json", action="store_true", help="the canonical JSON shape")
+    q.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse envelope faults (wrong trailer counts, an ISA not padded) instead of "
+        "reading them as warnings",
+    )
     q.set_defaults(func=cmd_edi)
     for kind, text in (("999", "a 999 acknowledgement"), ("277", "a 277CA or 277 claim status")):
         q = esub.add_parser(f"parse-{kind}", help=f"parse {text}")
@@ -1109,7 +1127,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dry-run", action="store_true", help="validate only")
     q.set_defaults(func=cmd_post_eob)
 
-    p = sub.add_parser("remits", help="unmatched payments and provider-level adjustments")
+    p = sub.add_parser(
+        "remits", help="unmatched payments, provider-level adjustments, 835s to review"
+    )
     msub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = msub.add_parser("assign", help="post an unmatched payment to the right claim")
     q.add_argument("posting_id", metavar="POSTING_ID")
@@ -1133,6 +1153,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("item", metavar="PLB_ID")
     q.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    q.set_defaults(func=cmd_remits)
+    q = msub.add_parser(
+        "reviewed",
+        help="close the review of an 835 posted despite envelope faults (audited)",
+    )
+    q.add_argument("sha256", metavar="SHA256", help="the file's sha256 (at least 8 characters)")
+    q.add_argument("--reason", required=True, help="e.g. 'payer told; money checked'")
     q.set_defaults(func=cmd_remits)
 
     p = sub.add_parser("statements", help="issue the patient statements of a period (PDF)")

@@ -181,6 +181,7 @@ def test_the_same_picture_in_any_order() -> None:
         "remits.unmatched": 1,
         "remits.provider-adjustments": 1,
         "claims.attachments": 0,
+        "remits.review": 0,
     }
     assert expected["dead_letters_total"] == 1
     assert expected["claims_by_clinic"] == [

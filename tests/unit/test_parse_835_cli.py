@@ -64,9 +64,9 @@ QUANTITY = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
-def run(path: Path | str, as_json: bool) -> tuple[int, str, str]:
+def run(path: Path | str, as_json: bool, strict: bool = False) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    status = parse_835_main(str(path), as_json, out=out, err=err)
+    status = parse_835_main(str(path), as_json, out=out, err=err, strict=strict)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -97,7 +97,8 @@ def check_adjustment(item: dict[str, Any]) -> None:
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name[:60])
 def test_the_json_has_exactly_the_public_shape(path: Path) -> None:
     document = as_json(path)
-    assert list(document) == ["file", "transactions"]
+    assert list(document) == ["file", "transactions", "warnings"]
+    assert document["warnings"] == []
     assert document["file"] == str(path)
     assert document["transactions"]
     for tx in document["transactions"]:
@@ -265,16 +266,17 @@ def test_the_human_summary_names_a_failing_line_and_format_problems() -> None:
 
 @pytest.mark.parametrize("json_output", [True, False])
 @pytest.mark.parametrize(
-    ("name", "message"),
+    ("name", "message", "strict"),
     [
-        ("synthetic-truncated-isa.835", "fixed-width"),
-        ("synthetic-missing-iea.835", "missing IEA"),
+        ("synthetic-truncated-isa.835", "fixed-width", True),
+        ("synthetic-missing-iea.835", "missing IEA", False),
+        ("synthetic-missing-iea.835", "missing IEA", True),
     ],
 )
 def test_a_malformed_file_exits_1_with_the_position(
-    name: str, message: str, json_output: bool
+    name: str, message: str, strict: bool, json_output: bool
 ) -> None:
-    status, out, err = run(DATA / name, json_output)
+    status, out, err = run(DATA / name, json_output, strict=strict)
     assert status == 1
     assert message in err and re.search(r"segment \d+, byte offset \d+", err)
     assert "Traceback" not in err

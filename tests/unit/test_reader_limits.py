@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from collections.abc import Callable
@@ -160,11 +161,18 @@ def _cli_835(path: Path) -> tuple[int, str, str]:
     ],
 )
 def test_parse_835_reports_a_huge_number_with_status_1(tmp_path: Path, old: str, new: str) -> None:
+    """A trailer's count or control number is an envelope fault the reader forgives
+    (docs/x12-reading.md): a warning by default, the typed error with --strict."""
     path = tmp_path / "huge.835"
     path.write_bytes(_replaced(REVERSAL_835, old, new))
-    status, out, err = _cli_835(path)
-    assert (status, out) == (1, "")
-    assert "is not a valid 835" in err and "has more than" in err
+    out, err = io.StringIO(), io.StringIO()
+    status = parse_835_main(str(path), True, out, err, strict=True)
+    assert (status, out.getvalue()) == (1, "")
+    assert "is not a valid 835" in err.getvalue() and "has more than" in err.getvalue()
+    status, text, problems = _cli_835(path)
+    assert (status, problems) == (0, "")
+    [warning] = json.loads(text)["warnings"]
+    assert "has more than" in warning["message"] and HUGE not in text
 
 
 @pytest.mark.parametrize(

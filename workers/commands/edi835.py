@@ -6,6 +6,11 @@ never held in memory.  The JSON output is written to a spool (memory up to a
 few MB, then a temporary file) and copied to ``out`` only when the whole file
 parsed, so a parse error never leaves half a JSON document on stdout.
 
+Envelope faults the tolerance policy forgives (:mod:`edi.tolerance`: wrong trailer
+counts or control numbers, an ISA not padded, a garbled segment id outside the
+claims) are printed as warnings -- ``"warnings": [{"segment", "offset", "rule",
+...}]`` in the JSON -- and the status stays 0; ``strict`` refuses them instead.
+
 Exit status: 0 when the file parsed (balanced or not), 1 when it is not a
 readable 835 (the message on ``err`` names the segment ordinal and byte
 offset), 2 when the file cannot be read at all (missing, a directory, no
@@ -23,6 +28,7 @@ from decimal import Decimal
 from typing import IO, TextIO
 
 from edi.segments import X12Error
+from edi.tolerance import Warnings
 from edi.x835 import RemittanceEvent, iter_835_events
 from schemas.remittance import (
     ClaimPayment,
@@ -43,6 +49,7 @@ def parse_835_main(
     err: TextIO | None = None,
     *,
     max_bytes: int | None = None,
+    strict: bool = False,
 ) -> int:
     """Parse the 835 at ``path``; print a human summary, or the public JSON when ``as_json``.
 
@@ -60,11 +67,12 @@ def parse_835_main(
         return 2
     with stream:
         try:
-            events = iter_835_events(stream)
+            warnings = Warnings()
+            events = iter_835_events(stream, warnings=None if strict else warnings)
             if as_json:
-                _write_json(path, events, out)
+                _write_json(path, events, out, warnings)
             else:
-                _write_summary(path, events, out)
+                _write_summary(path, events, out, warnings)
         except X12Error as exc:
             err.write(f"{_PROG}: {path} is not a valid 835: {exc}\n")
             return 1
@@ -80,15 +88,20 @@ def parse_835_main(
 # --- JSON ---------------------------------------------------------------------------
 
 
-def _write_json(path: str, events: Iterable[RemittanceEvent], out: TextIO) -> None:
+def _write_json(
+    path: str, events: Iterable[RemittanceEvent], out: TextIO, warnings: Warnings
+) -> None:
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES, mode="w+", encoding="utf-8") as spool:
-        _json_document(path, events, spool)
+        _json_document(path, events, spool, warnings)
         spool.seek(0)
         shutil.copyfileobj(spool, out)
 
 
-def _json_document(path: str, events: Iterable[RemittanceEvent], sink: IO[str]) -> None:
-    """``{"file": ..., "transactions": [...]}`` written piece by piece, one claim a line."""
+def _json_document(
+    path: str, events: Iterable[RemittanceEvent], sink: IO[str], warnings: Warnings
+) -> None:
+    """``{"file": ..., "transactions": [...], "warnings": [...]}`` written piece by
+    piece, one claim a line (the warnings are known once the file is read)."""
     sink.write('{"file": ' + json.dumps(path) + ', "transactions": [')
     first_transaction = True
     first_claim = True
@@ -115,13 +128,17 @@ def _json_document(path: str, events: Iterable[RemittanceEvent], sink: IO[str]) 
                 + ', "balance": ' + event.balance.model_dump_json()
                 + "}"
             )  # fmt: skip
-    sink.write("\n]}\n")
+    sink.write("\n], \"warnings\": [")
+    sink.write(", ".join(json.dumps(w.as_json()) for w in warnings))
+    sink.write("]}\n")
 
 
 # --- human summary ------------------------------------------------------------------
 
 
-def _write_summary(path: str, events: Iterable[RemittanceEvent], out: TextIO) -> None:
+def _write_summary(
+    path: str, events: Iterable[RemittanceEvent], out: TextIO, warnings: Warnings
+) -> None:
     out.write(f"{path}\n")
     transactions = balanced = 0
     for event in events:
@@ -132,10 +149,17 @@ def _write_summary(path: str, events: Iterable[RemittanceEvent], out: TextIO) ->
             balanced += event.balance.ok
             out.write(_summary_lines(event))
         out.flush()
+    for warning in warnings:
+        out.write(f"warning: {warning}\n")
     if transactions == 0:
         out.write("no 835 transaction sets\n")
     else:
         out.write(f"{transactions} transaction set(s), {balanced} balanced\n")
+    if warnings:
+        out.write(
+            f"{len(warnings)} envelope fault(s) forgiven: the inbox posts this file only if "
+            "every transaction balances, and puts it on remits.review\n"
+        )
 
 
 def _header_lines(header: RemittanceHeader) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edi.segments import X12Error, read_segments
+from edi.tolerance import Warnings
 from edi.x277 import parse_277
 from edi.x999 import parse_999
 from schemas.acknowledgements import (
@@ -69,7 +70,7 @@ class AckFileReport:
 def sniff(data: bytes) -> str | None:
     """The functional identifier (GS01) of the first group: ``FA`` 999, ``HN`` 277, ``HP`` 835."""
     try:
-        for segment in read_segments(data[:8192]):
+        for segment in read_segments(data[:8192], warnings=Warnings()):
             if segment.id == "GS":
                 return segment.element(1)
     except X12Error:
@@ -100,7 +101,7 @@ def wants_999(data: bytes, partners: Sequence[TradingPartner]) -> bool:
     """Whether the partner that sent this 835 (its ISA06 is the partner's ISA08 id)
     asks for a 999 answer (``acknowledge_835``)."""
     try:
-        isa = next(iter(read_segments(data[:4096])))
+        isa = next(iter(read_segments(data[:4096], warnings=Warnings())))
     except (X12Error, StopIteration):
         return False
     sender = isa.element(6).strip()

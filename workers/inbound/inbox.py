@@ -26,6 +26,7 @@ import os
 import signal
 import stat
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 import structlog
 
 from edi.segments import X12Error
+from edi.tolerance import ReadWarning
 from workers.inbound.remittances import FileReport, ingest_file
 from workers.runtime import kafka_clients
 from workers.runtime.settings import Settings
@@ -180,7 +182,7 @@ def process_file(
         report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
         producer.flush()
         if settings.inbox_acknowledge_835 or _partner_wants_999(path, settings):
-            _acknowledge(path, settings)
+            _acknowledge(path, settings, report.warnings)
     except (X12Error, ValueError, OSError) as exc:
         _fail(path, inbox, f"{type(exc).__name__}: {exc}")
         log.error("835 file failed", file=path.name, error=str(exc)[:300])
@@ -197,6 +199,7 @@ def process_file(
         claims=report.posted_claims,
         transactions=len(report.transactions),
         unbalanced=len(report.unbalanced),
+        envelope_faults=len(report.warnings),
     )
     return report
 
@@ -237,22 +240,51 @@ def _partner_wants_999(path: Path, settings: Settings) -> bool:
     return wants_999(head, load_partners(settings))
 
 
-def _acknowledge(path: Path, settings: Settings) -> None:
-    """Write the 999 answering the 835 at ``path`` to ``<outbox>/999/``."""
+def _acknowledge(path: Path, settings: Settings, tolerated: Sequence[ReadWarning] = ()) -> None:
+    """Write the 999 answering the 835 at ``path`` to ``<outbox>/999/``, and a TA1 to
+    ``<outbox>/ta1/`` when the reader forgave faults of the interchange envelope.
+
+    The envelope faults the reader forgave are reported where X12 puts them: the
+    transaction set trailers in the 999's IK5 and the group's in its AK9 (accepted,
+    errors noted), an unpadded ISA or a wrong IEA in the TA1."""
+    from edi.segments import pad_loose_isas, read_segments
+    from edi.ta1 import render_ta1, ta1_notes
+    from edi.tolerance import Warnings
     from edi.validate import validate_x12
     from edi.x999 import acknowledge
     from workers.runtime.atomic_files import write_atomically
+    from workers.runtime.limits import VALIDATE_FILE_BYTES
 
-    data = path.read_bytes()
-    number = int(datetime.now(UTC).strftime("%H%M%S%f")[:9]) or 1
-    text = acknowledge(
-        data,
-        validate_x12(data).findings,
-        control_number=number,
-        created_at=datetime.now(UTC),
-    )
+    now = datetime.now(UTC)
+    number = int(now.strftime("%H%M%S%f")[:9]) or 1
+    if path.stat().st_size > VALIDATE_FILE_BYTES:
+        # too large for the validator (it holds the whole file, ~10 MB of memory per MB):
+        # the 999 reports what our own streaming reader found, read from the file
+        log.warning(
+            "835 too large for the validator: 999 from the reader's findings only",
+            file=path.name,
+        )
+        with path.open("rb") as stream:
+            text = acknowledge(
+                stream, [], control_number=number, created_at=now, tolerated=tolerated
+            )
+            stream.seek(0)
+            head = stream.read(4096)
+    else:
+        data = pad_loose_isas(path.read_bytes(), tolerated)
+        findings = validate_x12(data).findings
+        text = acknowledge(
+            data, findings, control_number=number, created_at=now, tolerated=tolerated
+        )
+        head = data[:4096]
     target = write_atomically(settings.outbox_dir / "999", f"{path.stem}.999", text.encode())
     log.info("999 written for an 835", file=path.name, ack=target.name)
+    notes = ta1_notes(tolerated)
+    if notes:
+        isa = next(iter(read_segments(head, warnings=Warnings())))
+        ta1 = render_ta1(isa, notes, control_number=number, created_at=now)
+        target = write_atomically(settings.outbox_dir / "ta1", f"{path.stem}.ta1", ta1.encode())
+        log.info("TA1 written for an 835", file=path.name, ack=target.name, notes=notes)
 
 
 def watch(settings: Settings, poll_s: float = 1.0, once: bool = False) -> None:

@@ -7,6 +7,14 @@ CLP01) plus one summary (key: the remittance id).  An out-of-balance
 transaction is not posted: its messages go to ``remits.835.inbound.dlq`` with
 the failing equations, to be reviewed and replayed.  Every message carries the
 source file's name and sha256 in headers.
+
+Envelope faults that leave the money intact (the tolerance policy of
+:mod:`edi.tolerance`: wrong trailer counts or control numbers, an ISA not padded,
+a garbled segment id outside the claims) do not stop a file: it is posted when
+every transaction balances, and a :class:`~schemas.reconciliation.RemittanceReview`
+with its warnings goes to the ``remits.review`` work queue.  A file with such
+faults and a transaction that does not balance is refused whole
+(:class:`ToleratedFileUnbalanced`), since both together make it doubtful.
 """
 
 from __future__ import annotations
@@ -18,12 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edi.x835 import iter_835_events
+from edi.tolerance import Warnings
+from edi.x835 import X835Error, iter_835_events
 from schemas.reconciliation import (
     ClaimReference,
+    FileWarning,
     RemittanceClaim,
+    RemittanceReview,
     RemittanceSource,
     RemittanceTransaction,
+    ReviewedTransaction,
     remittance_id,
 )
 from schemas.remittance import ClaimPayment, RemittanceHeader, RemittanceSummary
@@ -32,6 +44,7 @@ from workers.runtime.limits import check_file_size, open_limited
 from workers.runtime.records import Incoming, Outgoing
 
 INBOUND = "remits.835.inbound"
+REVIEW = "remits.review"
 H_FILE = "claims.source.file"
 H_SHA = "claims.source.sha256"
 
@@ -50,6 +63,7 @@ class FileReport:
     file_name: str
     sha256: str
     transactions: list[TransactionReport] = field(default_factory=list)
+    warnings: Warnings = field(default_factory=Warnings)
 
     @property
     def posted_claims(self) -> int:
@@ -75,11 +89,17 @@ def _equations(summary: RemittanceSummary) -> list[str]:
     ]
 
 
-def _transactions(path: Path, max_bytes: int | None) -> Iterator[TransactionReport]:
+class ToleratedFileUnbalanced(X835Error):
+    """The file has envelope faults and a transaction that does not balance: not posted."""
+
+
+def _transactions(
+    path: Path, max_bytes: int | None, warnings: Warnings
+) -> Iterator[TransactionReport]:
     """Pass 1: parse everything; what each transaction set comes to."""
     header: RemittanceHeader | None = None
     with open_limited(path, max_bytes) as fh:
-        for event in iter_835_events(fh):
+        for event in iter_835_events(fh, warnings=warnings):
             if isinstance(event, RemittanceHeader):
                 header = event
             elif isinstance(event, RemittanceSummary):
@@ -105,7 +125,15 @@ def messages(
     when = now or datetime.now(UTC)
     sha = file_sha256(path, max_bytes)
     report = FileReport(path.name, sha)
-    report.transactions.extend(_transactions(path, max_bytes))
+    report.transactions.extend(_transactions(path, max_bytes, report.warnings))
+    if report.warnings and report.unbalanced:
+        first = report.warnings[0]
+        raise ToleratedFileUnbalanced(
+            f"{len(report.warnings)} envelope fault(s) ({first.rule} first) and transaction "
+            f"{report.unbalanced[0].control_number} does not balance: the file is not posted",
+            ordinal=first.segment,
+            offset=first.offset,
+        )
     headers = ((H_FILE, path.name.encode()), (H_SHA, sha.encode()))
 
     def generate() -> Iterator[Outgoing]:
@@ -114,7 +142,7 @@ def messages(
         header: RemittanceHeader | None = None
         paid_claims: list[ClaimReference] = []
         with open_limited(path, max_bytes) as fh:
-            for event in iter_835_events(fh):
+            for event in iter_835_events(fh, warnings=Warnings()):
                 if isinstance(event, RemittanceHeader):
                     tx_index += 1
                     index = 0
@@ -172,8 +200,29 @@ def messages(
                         headers,
                     )
                 yield record if tx.balanced else _unbalanced(record, tx, when)
+        if report.warnings:
+            yield _review(report, when, headers)
 
     return report, generate()
+
+
+def _review(
+    report: FileReport, when: datetime, headers: tuple[tuple[str, bytes], ...]
+) -> Outgoing:
+    """The file's item on the ``remits.review`` work queue."""
+    review = RemittanceReview.new(
+        file_name=report.file_name,
+        file_sha256=report.sha256,
+        warnings=[FileWarning.model_validate(w.as_json()) for w in report.warnings],
+        transactions=[
+            ReviewedTransaction(
+                control_number=t.control_number, remittance_id=t.remittance_id, claims=t.claims
+            )
+            for t in report.transactions
+        ],
+        received_at=when,
+    )
+    return Outgoing(REVIEW, report.sha256.encode(), review.model_dump_json().encode(), headers)
 
 
 def _unbalanced(record: Outgoing, tx: TransactionReport, when: datetime) -> Outgoing:

@@ -34,6 +34,7 @@ AuditAction = Literal[
     "plb-dismiss",
     "credit-refund",
     "attachment-sent",
+    "remittance-reviewed",
 ]
 
 

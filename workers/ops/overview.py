@@ -41,6 +41,7 @@ TOPICS = (
     "remits.unmatched",
     "remits.provider-adjustments",
     "claims.attachments",
+    "remits.review",
     "ops.dead-letters.status",
 )
 #: The business work queues (``claims queue list``), in the order they are shown.
@@ -54,6 +55,7 @@ WORK_QUEUES = (
     "remits.unmatched",
     "remits.provider-adjustments",
     "claims.attachments",
+    "remits.review",
 )
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
@@ -102,6 +104,8 @@ class Overview:
     provider_adjustments: dict[str, Item] = field(default_factory=dict)
     #: documents announced in a claim's PWK, not yet recorded as sent
     attachments: dict[str, Item] = field(default_factory=dict)
+    #: 835 files posted despite envelope faults, not yet reviewed (key: sha256)
+    reviews: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -146,6 +150,8 @@ class Overview:
                 self.provider_adjustments.pop(key.decode(), None)  # linked, paired, dismissed
             if topic == "claims.attachments" and key is not None:
                 self.attachments.pop(key.decode(), None)  # recorded as sent
+            if topic == "remits.review" and key is not None:
+                self.reviews.pop(key.decode(), None)  # reviewed
             return
         try:
             body = json.loads(value)
@@ -221,6 +227,8 @@ class Overview:
             self.provider_adjustments[body["item"]["plb_id"]] = item
         elif topic == "claims.attachments":
             self.attachments[body["control_number"]] = item
+        elif topic == "remits.review":
+            self.reviews[body["file_sha256"]] = item
 
     def _denial_open(self, body: dict[str, Any]) -> bool:
         """A denial is open until the claim is sent again (an appeal), written off (the
@@ -304,6 +312,8 @@ class Overview:
             return list(self.provider_adjustments.values())
         if name == "claims.attachments":
             return list(self.attachments.values())
+        if name == "remits.review":
+            return list(self.reviews.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:

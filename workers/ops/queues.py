@@ -1,6 +1,6 @@
 """Business work queues: held and rejected sessions, denied claims, claims rejected at
 the payer's front door, unmatched payments, provider-level adjustments that name no
-claim.
+claim, 835 files posted despite envelope faults.
 
 An item is a message of the queue topic (id ``<topic>:<partition>:<offset>``) that
 still needs someone: a held session not enriched, rejected or withdrawn since; a
@@ -76,6 +76,17 @@ class QueueItem:
                 "message": f"send it marked {b.get('control_number')} to payer "
                 f"{b.get('payer_id')}",
                 "since": b.get("raised_at"),
+            }
+        if self.topic == "remits.review":
+            rules = sorted({w["rule"] for w in b.get("warnings", [])})
+            return {
+                "id": self.id,
+                "file": b.get("file_name"),
+                "reason": ",".join(rules)[:60],
+                "message": f"{len(b.get('warnings', []))} envelope fault(s) forgiven, "
+                f"{sum(t.get('claims', 0) for t in b.get('transactions', []))} claim payment(s) "
+                f"posted; sha256 {b.get('file_sha256')}",
+                "since": b.get("received_at"),
             }
         if self.topic == "remits.provider-adjustments":
             item, adjustment = b.get("item", {}), b.get("item", {}).get("adjustment", {})

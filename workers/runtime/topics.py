@@ -324,6 +324,15 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "remits.review",
+        "835 files posted although their envelope had faults the reader forgave (wrong "
+        "trailer counts or control numbers, an ISA not padded, a garbled segment id outside "
+        "the claims): work queue, a tombstone once reviewed.",
+        "<the file's sha256>",
+        "schemas.reconciliation:RemittanceReview",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
         "remits.commands",
         "Operators' instructions to the reconciliation: assign an unmatched payment to its "
         "claim, write off what is open on a claim, link a provider-level adjustment to a claim.",
