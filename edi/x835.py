@@ -500,6 +500,7 @@ class _Parser:
             "credit_debit": _text(segment, 3),
             "method": _text(segment, 4),
             "date": paid_on,
+            "handling": _text(segment, 1),
         }
 
     def _trn(self, segment: Segment) -> None:
@@ -929,7 +930,7 @@ def _financial_information(
     flag = writer.required(payment.credit_debit, "BPR03 (credit/debit flag)")
     if payment.date is None:
         raise writer.error("BPR16 (payment effective date) is required")
-    handling = "H" if method == "NON" else "I"
+    handling = payment.handling or ("H" if method == "NON" else "I")
     writer.segment(
         "BPR",
         handling,

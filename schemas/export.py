@@ -23,6 +23,12 @@ from schemas.acknowledgements import (
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
 from schemas.claims import Claim, TradingPartner
+from schemas.deposits import (
+    DEPOSIT_RECONCILED,
+    Deposit,
+    DepositUnremitted,
+    RemittanceUnfunded,
+)
 from schemas.documents import PatientStatement, SuperbillIssued, SuperbillVoided
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
@@ -103,6 +109,10 @@ CONTRACTS: dict[str, Any] = {
     "paper-eob": PaperEob,
     "patient-payment": PatientPayment,
     "credit-refund": CreditRefund,
+    "deposit": Deposit,
+    "deposit-reconciled": DEPOSIT_RECONCILED,
+    "deposit-unfunded": RemittanceUnfunded,
+    "deposit-unremitted": DepositUnremitted,
 }
 
 

@@ -161,6 +161,18 @@ class Payment(Contract):
     date: dt.date | None = None
     trace_number: str | None = None
     payer_trace_id: str | None = None
+    handling: str | None = Field(
+        default=None,
+        description="BPR01: C payment and advice, D payment only, I advice only (the "
+        "money travels separately), H notification only (no money), P, U, X. Not given: "
+        "H for BPR04 NON, else I (what the project's 835 writer sends).",
+    )
+
+    @model_validator(mode="after")
+    def _handling_from_method(self) -> Self:
+        if self.handling is None and self.method is not None:
+            object.__setattr__(self, "handling", "H" if self.method == "NON" else "I")
+        return self
 
 
 class BalanceError(Contract):

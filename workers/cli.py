@@ -216,6 +216,12 @@ def cmd_ingest_835(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_ingest_deposits(args: argparse.Namespace) -> int:
+    from workers.commands.deposits import ingest_main
+
+    return ingest_main(_settings(), args.files)
+
+
 def cmd_ingest_ack(args: argparse.Namespace) -> int:
     from workers.commands.acks import ingest_ack_main
 
@@ -408,6 +414,21 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(prescriptions.as_json(table))
             return 0
         rows, headers = table, prescriptions.HEADERS
+    elif args.action == "deposits":
+        from workers.commands import deposits
+        from workers.deposits.report import HEADERS
+
+        month = args.month
+        if month is not None:
+            import re
+
+            if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+                raise UsageError("--month: YYYY-MM")
+        found = deposits.report_table(settings, month)
+        if args.json:
+            print(deposits.as_json(found, month))
+            return 0
+        rows, headers = [r.cells() for r in found], HEADERS
     elif args.action == "follow-up":
         from datetime import UTC, datetime
 
@@ -916,6 +937,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = isub.add_parser("835", help="835 remittance files onto remits.835.inbound")
     q.add_argument("files", nargs="+", metavar="FILE")
     q.set_defaults(func=cmd_ingest_835)
+    q = isub.add_parser(
+        "deposits",
+        help="bank deposit files (BAI2, or CSV: date, amount, trace_number, payer_id) onto "
+        "deposits.inbound, to be matched to 835s",
+    )
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.set_defaults(func=cmd_ingest_deposits)
     for kind, text in (("999", "999 acknowledgements"), ("277", "277CA claim acknowledgements")):
         q = isub.add_parser(kind, help=f"{text} onto acks.inbound")
         q.add_argument("files", nargs="+", metavar="FILE")
@@ -1064,13 +1092,16 @@ def build_parser() -> argparse.ArgumentParser:
             "PLB per payer and month: interest, recoupments, forward balances, unlinked",
         ),
         ("prescriptions", "progress reports and renewals due to prescribing physicians"),
+        ("deposits", "835 amounts posted against money deposited, per payer and month"),
     ):
         q = rsub.add_parser(name, help=text)
         q.add_argument("--csv", action="store_true", help="CSV instead of a table")
         if name == "follow-up":
             q.add_argument("--days", type=int, help="default: CLAIMS_CLAIMS_FOLLOW_UP_DAYS (30)")
-        if name in ("follow-up", "prescriptions"):
+        if name in ("follow-up", "prescriptions", "deposits"):
             q.add_argument("--json", action="store_true", help="JSON instead of a table")
+        if name == "deposits":
+            q.add_argument("--month", metavar="YYYY-MM", help="only this month")
         if name == "prescriptions":
             q.add_argument(
                 "--kind",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from workers.claims import processor as claims
+from workers.deposits import processor as deposits
 from workers.enrich import processor as enrich
 from workers.ops import dashboard
 from workers.remits import processor as reconcile
@@ -101,16 +102,26 @@ processor(
 )
 
 
+def register_reconcile(w: Wiring) -> None:
+    """The money that comes back: 835 payments posted to claims, and bank deposits
+    matched to the 835s they pay (one worker; both read ``remits.835.inbound``)."""
+    reconcile.register(w)
+    deposits.register(w)
+
+
 processor(
     ProcessorDef(
         "reconcile",
-        "posts 835 claim payments to submitted claims (remits.835.inbound, claims.submitted)",
-        reconcile.register,
+        "posts 835 claim payments to submitted claims (remits.835.inbound, claims.submitted) "
+        "and matches bank deposits to 835s (deposits.inbound)",
+        register_reconcile,
         (
             "claims.submitted",
             "remits.835.inbound",
             "remits.plb",
             "remits.commands",
+            "deposits.inbound",
+            "deposits.match",
         ),
     )
 )

@@ -67,6 +67,8 @@ add Read acks.inbound.dlq
 add Read remits.835.inbound.dlq
 add Read remits.plb.dlq
 add Read remits.commands.dlq
+add Read deposits.inbound.dlq
+add Read deposits.match.dlq
 add Read state.claims.ticks.dlq
 add Read state.enrich.prescriptions-by-patient.dlq
 add Read state.enrich.wakeups.dlq
@@ -97,6 +99,8 @@ add Write acks.inbound
 add Write remits.835.inbound
 add Write remits.plb
 add Write remits.commands
+add Write deposits.inbound
+add Write deposits.match
 add Write state.claims.ticks
 add Write state.enrich.prescriptions-by-patient
 add Write state.enrich.wakeups

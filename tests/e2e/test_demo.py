@@ -147,7 +147,14 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     # every provider-level adjustment is linked to a claim, paired or on the work queue
     assert r["plb_in_flight"] == 0
     assert r["plb_linked"] + r["plb_on_work_queue"] <= r["provider_adjustments"]
-    assert (out / "report.html").read_text().count("<table>") == 6
+    assert (out / "report.html").read_text().count("<table>") == 7
+
+    # the bank's file: every credit matched but the one with no 835; one 835 unfunded
+    dep = summary["deposits"]
+    assert dep["files"] == len(list((out / "deposits").iterdir())) == 1
+    assert dep["deposits"] == dep["matched"] + dep["unremitted"]
+    assert (dep["unfunded"], dep["unremitted"]) == (1, 1)
+    assert Decimal(dep["amount_matched"]) > 0
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))

@@ -20,7 +20,14 @@ PACKAGES = ("schemas", "edi", "workers")
 LAYERS: list[list[str]] = [
     ["schemas"],
     ["edi", "workers.runtime", "workers.documents", "workers.pricing"],
-    ["workers.enrich", "workers.units", "workers.claims", "workers.remits", "workers.payer_sim"],
+    [
+        "workers.enrich",
+        "workers.units",
+        "workers.claims",
+        "workers.remits",
+        "workers.deposits",
+        "workers.payer_sim",
+    ],
     ["workers.ops", "workers.inbound"],
     ["workers.commands", "workers.demo", "workers.engine"],
     ["workers.cli"],

@@ -182,6 +182,8 @@ def test_the_same_picture_in_any_order() -> None:
         "remits.provider-adjustments": 1,
         "claims.attachments": 0,
         "remits.review": 0,
+        "deposits.unfunded": 0,
+        "deposits.unremitted": 0,
     }
     assert expected["dead_letters_total"] == 1
     assert expected["claims_by_clinic"] == [

@@ -45,7 +45,9 @@ TRANSACTION_KEYS = [
     "provider_adjustments",
     "balance",
 ]
-PAYMENT_KEYS = ["amount", "credit_debit", "method", "date", "trace_number", "payer_trace_id"]
+PAYMENT_KEYS = [
+    "amount", "credit_debit", "method", "date", "trace_number", "payer_trace_id", "handling",
+]  # fmt: skip
 CLAIM_KEYS = [
     "patient_control_number", "status_code", "charge", "paid", "patient_responsibility",
     "filing_indicator", "payer_claim_control_number", "adjustments", "services", "remarks",
@@ -154,6 +156,7 @@ def test_json_values_of_a_sample() -> None:
         "date": "2011-07-26",
         "trace_number": "0000010305",
         "payer_trace_id": "1234567890",
+        "handling": "H",
     }
     (claim,) = first["claims"]
     assert claim == {

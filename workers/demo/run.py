@@ -10,8 +10,12 @@
    and wait until every claim is accepted;
 6. let the payer simulator answer each 837 with an 835, ingest those, and wait
    until every claim payment is posted;
-7. account for everything from the topics (:mod:`workers.demo.accounting`) and
-   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/superbills/``
+7. let the bank report the payers' ACH payments in a BAI2 file (one payment
+   missing, one credit with no 835; :mod:`workers.demo.bank`), ingest it and wait
+   until every credit is matched or on its work queue;
+8. account for everything from the topics (:mod:`workers.demo.accounting`) and
+   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/deposits/``,
+   ``DIR/superbills/``
    (the self-pay and HSA sessions' superbills), ``DIR/report.html`` and
    ``DIR/summary.json``.
 """
@@ -29,10 +33,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from workers.demo import cases, synthetic
+from workers.demo import bank, cases, synthetic
 from workers.demo.accounting import Accounting, TopicData, account, ledgers_of, patient_accounts
 from workers.demo.payers import Payers
 from workers.remits import balances
@@ -60,6 +65,10 @@ WATCHED = (
     "payments.patient",
     "ledger.refunds",
     "remits.provider-adjustments",
+    "deposits.inbound",
+    "deposits.reconciled",
+    "deposits.unfunded",
+    "deposits.unremitted",
 )
 
 
@@ -213,7 +222,9 @@ def run_demo(
     out_dir = out_dir.resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    for sub in ("837", "999", "277", "835", "eob", "superbills", "outbox", "inbox", "state"):
+    for sub in (
+        "837", "999", "277", "835", "eob", "deposits", "superbills", "outbox", "inbox", "state",
+    ):  # fmt: skip
         (out_dir / sub).mkdir(parents=True, mode=0o700)
     settings = base.model_copy(
         update={
@@ -251,6 +262,9 @@ def run_demo(
             "CLAIMS_COMMIT_INTERVAL_S": "1.0",
             "CLAIMS_LOG_FORMAT": "json",
             "CLAIMS_WEB_PORT": str(_free_port()),
+            # the demo's 835s and deposits are all of today: raise what is missing at once
+            "CLAIMS_DEPOSITS_UNFUNDED_DAYS": "0",
+            "CLAIMS_DEPOSITS_UNREMITTED_DAYS": "0",
         }
     )
     log = (out_dir / "worker.log").open("wb")
@@ -262,6 +276,7 @@ def run_demo(
     )
     reader: Reader | None = None
     payers: Payers | None = None
+    bank_file: bank.BankFile | None = None
     try:
         produce_sessions(settings, data, producer)
         reader = Reader(settings)
@@ -324,6 +339,9 @@ def run_demo(
         # the front desk takes payments, one of them more than the patient owes
         paid = record_front_desk_payments(settings, reader, producer)
         acc = wait("front desk", lambda a: len(reader.data.values("payments.patient")) >= paid)
+        # the bank reports the payers' ACH payments: one missing, one with no 835
+        bank_file = deposit_file(settings, out_dir, producer)
+        acc = wait("deposits", lambda a: _deposits_settled(reader.data, bank_file.credits))
     finally:
         if progress.isatty():
             progress.write("\n")
@@ -349,6 +367,9 @@ def run_demo(
         else front_door,
         "superbills": _superbills(reader) if reader is not None else 0,
         "remits": {**acc.remits, "paper_eob_files": payers.eob_files if payers else 0},
+        "deposits": deposit_counts(reader.data, files=1 if bank_file else 0)
+        if reader is not None
+        else {},
         "cases": acc.cases,
         "topic_prefix": settings.topic_prefix,
         "consistent": not acc.problems,
@@ -465,6 +486,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         ("accounts receivable", s.get("ar", {})),
         ("front door (999 / 277CA)", s.get("front_door", {})),
         ("remittances", s["remits"]),
+        ("deposits (BAI2)", s.get("deposits", {})),
         ("cases", s.get("cases", {})),
     ):
         out.write(f"  {title}\n")
@@ -476,7 +498,8 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
     d = result.out_dir
     out.write(
         f"\n  837 files:  {d / '837'}\n  999 / 277:  {d / '999'}, {d / '277'}\n"
-        f"  835 files:  {d / '835'}\n  superbills: {d / 'superbills'}\n"
+        f"  835 files:  {d / '835'}\n  deposits:   {d / 'deposits'}\n"
+        f"  superbills: {d / 'superbills'}\n"
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
         f"  worker log: {d / 'worker.log'}\n"
     )
@@ -515,6 +538,62 @@ def produce_sessions(settings: Settings, data: synthetic.Dataset, producer: Any)
             value=json.dumps(record).encode(),
         )
     producer.flush()
+
+
+def deposit_file(settings: Settings, out_dir: Path, producer: Any) -> bank.BankFile:
+    """The bank's BAI2 file for the 835s the payers sent, written and ingested."""
+    from edi.x835 import parse_835
+    from workers.inbound.deposits import ingest_file
+
+    remittances = [
+        r for path in sorted((out_dir / "835").glob("*.835")) for r in parse_835(path.read_bytes())
+    ]
+    now = datetime.now(UTC)
+    made = bank.bai2_file(remittances, now.date(), now.strftime("%H%M"))
+    target = out_dir / "deposits" / f"bank-{now.strftime('%Y%m%d')}.bai2"
+    write_private(target, made.text)
+
+    def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> None:
+        producer.send(topic, key=key, value=value, headers=headers)
+
+    ingest_file(target, send, settings.topic)
+    producer.flush()
+    return made
+
+
+def _latest_open(data: TopicData, topic: str) -> dict[bytes, dict[str, Any]]:
+    """A work queue's open items: the latest message per key, a tombstone closing it."""
+    items: dict[bytes, dict[str, Any]] = {}
+    for _, _, key, value, _ in data.messages.get(topic, []):
+        if key is None:
+            continue
+        if value is None:
+            items.pop(key, None)
+        else:
+            items[key] = value
+    return items
+
+
+def deposit_counts(data: TopicData, files: int) -> dict[str, Any]:
+    """What the engine did with the deposits, from its topics."""
+    matched = {v["deposit_id"]: v for v in data.values("deposits.reconciled")
+               if v.get("event_type") == "deposit.matched"}  # fmt: skip
+    amount = sum((Decimal(v["amount"]) for v in matched.values()), Decimal("0.00"))
+    return {
+        "files": files,
+        "deposits": len({v["deposit_id"] for v in data.values("deposits.inbound")}),
+        "matched": len(matched),
+        "unfunded": len(_latest_open(data, "deposits.unfunded")),
+        "unremitted": len(_latest_open(data, "deposits.unremitted")),
+        "amount_matched": f"{amount:.2f}",
+    }
+
+
+def _deposits_settled(data: TopicData, credits: int) -> bool:
+    """Every credit decided: matched, not a payer's, or waiting on the work queue."""
+    decided = {v["deposit_id"] for v in data.values("deposits.reconciled")}
+    waiting = len(_latest_open(data, "deposits.unremitted"))
+    return len(decided) + waiting >= credits and len(_latest_open(data, "deposits.unfunded")) >= 1
 
 
 def _reconciled(reader: Reader, expected: int) -> bool:
@@ -572,6 +651,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         + table("Accounts receivable", summary.get("ar", {}))
         + table("Front door (999 / 277CA)", summary.get("front_door", {}))
         + table("Remittances", summary["remits"])
+        + table("Deposits matched to 835s", summary.get("deposits", {}))
         + table("The week's cases", summary.get("cases", {}))
         + "</body></html>\n"
     )

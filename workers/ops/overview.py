@@ -42,6 +42,8 @@ TOPICS = (
     "remits.provider-adjustments",
     "claims.attachments",
     "remits.review",
+    "deposits.unfunded",
+    "deposits.unremitted",
     "ops.dead-letters.status",
 )
 #: The business work queues (``claims queue list``), in the order they are shown.
@@ -56,6 +58,8 @@ WORK_QUEUES = (
     "remits.provider-adjustments",
     "claims.attachments",
     "remits.review",
+    "deposits.unfunded",
+    "deposits.unremitted",
 )
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
@@ -106,6 +110,9 @@ class Overview:
     attachments: dict[str, Item] = field(default_factory=dict)
     #: 835 files posted despite envelope faults, not yet reviewed (key: sha256)
     reviews: dict[str, Item] = field(default_factory=dict)
+    #: 835s with no deposit and deposits with no 835 (key: remittance / deposit id)
+    unfunded: dict[str, Item] = field(default_factory=dict)
+    unremitted: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -152,6 +159,10 @@ class Overview:
                 self.attachments.pop(key.decode(), None)  # recorded as sent
             if topic == "remits.review" and key is not None:
                 self.reviews.pop(key.decode(), None)  # reviewed
+            if topic == "deposits.unfunded" and key is not None:
+                self.unfunded.pop(key.decode(), None)  # its deposit was matched
+            if topic == "deposits.unremitted" and key is not None:
+                self.unremitted.pop(key.decode(), None)  # its 835 was matched
             return
         try:
             body = json.loads(value)
@@ -229,6 +240,10 @@ class Overview:
             self.attachments[body["control_number"]] = item
         elif topic == "remits.review":
             self.reviews[body["file_sha256"]] = item
+        elif topic == "deposits.unfunded":
+            self.unfunded[body["remittance"]["remittance_id"]] = item
+        elif topic == "deposits.unremitted":
+            self.unremitted[body["deposit"]["deposit_id"]] = item
 
     def _denial_open(self, body: dict[str, Any]) -> bool:
         """A denial is open until the claim is sent again (an appeal), written off (the
@@ -314,6 +329,10 @@ class Overview:
             return list(self.attachments.values())
         if name == "remits.review":
             return list(self.reviews.values())
+        if name == "deposits.unfunded":
+            return list(self.unfunded.values())
+        if name == "deposits.unremitted":
+            return list(self.unremitted.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:

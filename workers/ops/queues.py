@@ -1,6 +1,7 @@
 """Business work queues: held and rejected sessions, denied claims, claims rejected at
 the payer's front door, unmatched payments, provider-level adjustments that name no
-claim, 835 files posted despite envelope faults.
+claim, 835 files posted despite envelope faults, 835s without their deposit and deposits
+without their 835.
 
 An item is a message of the queue topic (id ``<topic>:<partition>:<offset>``) that
 still needs someone: a held session not enriched, rejected or withdrawn since; a
@@ -96,6 +97,27 @@ class QueueItem:
                 "reason": f"{adjustment.get('reason')} {b.get('reason_text', '')}".strip(),
                 "message": f"{adjustment.get('amount')} in {item.get('file_name')} "
                 f"({item.get('payer_id')}, {item.get('plb_id')}): {b.get('message', '')}"[:160],
+                "since": b.get("raised_at"),
+            }
+        if self.topic == "deposits.unfunded":
+            r = b.get("remittance", {})
+            return {
+                "id": self.id,
+                "remittance": r.get("remittance_id"),
+                "reason": f"no deposit in {b.get('business_days')} business day(s)",
+                "message": f"{r.get('amount')} from {r.get('payer_id')} trace "
+                f"{r.get('trace_number')} paid {r.get('payment_date')} ({r.get('file_name')})",
+                "since": b.get("raised_at"),
+            }
+        if self.topic == "deposits.unremitted":
+            d = b.get("deposit", {})
+            return {
+                "id": self.id,
+                "deposit": d.get("deposit_id"),
+                "reason": f"no 835 in {b.get('business_days')} business day(s)",
+                "message": f"{d.get('amount')} deposited {d.get('deposited_on')} trace "
+                f"{d.get('trace_number')} ({d.get('source', {}).get('file_name')} record "
+                f"{d.get('source', {}).get('record')})",
                 "since": b.get("raised_at"),
             }
         if self.topic == "claims.denied":

@@ -247,6 +247,25 @@ class Settings(BaseSettings):
         default=1, ge=1, le=16, description="Processes of the validation gate."
     )
 
+    # --- Deposits (ERA/EFT reassociation) ----------------------------------------
+    deposits_unfunded_days: int = Field(
+        default=5,
+        ge=0,
+        description="Business days after an 835's payment date (BPR16) with no deposit "
+        "matched before it becomes a work item on deposits.unfunded.",
+    )
+    deposits_unremitted_days: int = Field(
+        default=5,
+        ge=0,
+        description="Business days after a payer's deposit with no 835 matched before it "
+        "becomes a work item on deposits.unremitted.",
+    )
+    deposits_sweep_interval_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often waiting deposits and 835s are checked for their age.",
+    )
+
     # --- Operations -----------------------------------------------------------
     operator: str | None = Field(
         default=None, description="Who runs ops commands (audit trail); default: the OS user."

@@ -341,6 +341,50 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.provider_adjustments:LinkProviderAdjustmentCommand",
         consumed=True,
     ),
+    # --- deposits (ERA/EFT reassociation) ------------------------------------------
+    TopicSpec(
+        "deposits.inbound",
+        "Credits to the provider's bank account, from BAI2 or CSV deposit files "
+        "(`claims ingest deposits`).",
+        "<deposit id>",
+        "schemas.deposits:Deposit",
+        consumed=True,
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "deposits.match",
+        "Deposits and the 835 transactions that move money, on their way to the one "
+        "partition where they are matched; and sweep ticks.",
+        "<deposit id> | <remittance id> | tick",
+        'schemas.deposits:Deposit | schemas.deposits:RemittanceToFund | {"tick": true}',
+        partitions=1,
+        consumed=True,
+        internal=True,
+    ),
+    TopicSpec(
+        "deposits.reconciled",
+        "What became of each deposit: matched to its 835 transaction(s), with the rule, or "
+        "not a payer's payment.",
+        "<deposit id>",
+        "schemas.deposits:DepositMatched | schemas.deposits:DepositNotFromPayer",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "deposits.unfunded",
+        "835 transactions that say money was sent, with no deposit after "
+        "CLAIMS_DEPOSITS_UNFUNDED_DAYS business days (work queue; a tombstone once matched).",
+        "<remittance id>",
+        "schemas.deposits:RemittanceUnfunded",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
+        "deposits.unremitted",
+        "Payers' deposits with no 835 after CLAIMS_DEPOSITS_UNREMITTED_DAYS business days "
+        "(work queue; a tombstone once matched).",
+        "<deposit id>",
+        "schemas.deposits:DepositUnremitted",
+        retention_ms=RECORDS_MS,
+    ),
     TopicSpec(
         "claims.adjudicated",
         "Each posting of a claim payment, with the claim's balance after it.",
@@ -483,6 +527,26 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.reconciliation:RemittanceTransaction",
         cleanup="compact",
         retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.deposits.book",
+        "Changelog of what waits to be matched: 835 transactions and payers' deposits.",
+        "remittance:<remittance id> | deposit:<deposit id>",
+        "schemas.deposits:OpenRemittance | schemas.deposits:OpenDeposit",
+        cleanup="compact",
+        retention_ms=None,
+        partitions=1,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.deposits.seen",
+        "Changelog of the deposits and 835 transactions already decided (matched once).",
+        "<deposit id> | <remittance id>",
+        "matched | not-from-payer (text)",
+        cleanup="compact",
+        retention_ms=None,
+        partitions=1,
         internal=True,
     ),
     TopicSpec(
