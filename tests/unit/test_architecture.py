@@ -21,7 +21,7 @@ LAYERS: list[list[str]] = [
     ["schemas"],
     ["edi", "workers.runtime", "workers.documents", "workers.pricing"],
     ["workers.enrich", "workers.units", "workers.claims", "workers.remits", "workers.payer_sim"],
-    ["workers.ops", "workers.inbound"],
+    ["workers.ops", "workers.inbound", "workers.partners"],
     ["workers.commands", "workers.demo", "workers.engine"],
     ["workers.cli"],
 ]

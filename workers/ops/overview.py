@@ -42,6 +42,7 @@ TOPICS = (
     "remits.provider-adjustments",
     "claims.attachments",
     "remits.review",
+    "partners.delivery-failed",
     "ops.dead-letters.status",
 )
 #: The business work queues (``claims queue list``), in the order they are shown.
@@ -56,6 +57,7 @@ WORK_QUEUES = (
     "remits.provider-adjustments",
     "claims.attachments",
     "remits.review",
+    "partners.delivery-failed",
 )
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
@@ -106,6 +108,8 @@ class Overview:
     attachments: dict[str, Item] = field(default_factory=dict)
     #: 835 files posted despite envelope faults, not yet reviewed (key: sha256)
     reviews: dict[str, Item] = field(default_factory=dict)
+    #: 837 files not delivered to their partner's mailbox (key: receiver|interchange)
+    delivery_failed: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -152,6 +156,8 @@ class Overview:
                 self.attachments.pop(key.decode(), None)  # recorded as sent
             if topic == "remits.review" and key is not None:
                 self.reviews.pop(key.decode(), None)  # reviewed
+            if topic == "partners.delivery-failed" and key is not None:
+                self.delivery_failed.pop(key.decode(), None)  # uploaded since
             return
         try:
             body = json.loads(value)
@@ -229,6 +235,8 @@ class Overview:
             self.attachments[body["control_number"]] = item
         elif topic == "remits.review":
             self.reviews[body["file_sha256"]] = item
+        elif topic == "partners.delivery-failed":
+            self.delivery_failed[f"{body['receiver_id']}|{body['interchange']}"] = item
 
     def _denial_open(self, body: dict[str, Any]) -> bool:
         """A denial is open until the claim is sent again (an appeal), written off (the
@@ -314,6 +322,8 @@ class Overview:
             return list(self.attachments.values())
         if name == "remits.review":
             return list(self.reviews.values())
+        if name == "partners.delivery-failed":
+            return list(self.delivery_failed.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:
