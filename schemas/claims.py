@@ -267,6 +267,72 @@ class Submitter(Contract):
     contact_email: X12Text | None = None
 
 
+#: An environment variable that may hold a mailbox secret: only ``CLAIMS_SFTP_*`` names,
+#: so a partner record can never point the engine at another secret of the process
+#: (the Kafka password, the dashboard token) and send it to a server.
+SecretEnvName = Annotated[str, StringConstraints(pattern=r"^CLAIMS_SFTP_[A-Z0-9_]{1,64}$")]
+#: A directory or file name on the partner's SFTP server (no control characters).
+RemotePath = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")
+]
+
+
+class SecretReference(Contract):
+    """Where a mailbox secret is kept: an environment variable's *name* or a file's path.
+
+    The secret itself never travels on a topic; the mailbox worker reads it when it
+    connects.  A relative file path is read under ``CLAIMS_MAILBOX_SECRETS_DIR``."""
+
+    env: SecretEnvName | None = Field(default=None, description="Environment variable name.")
+    file: RemotePath | None = Field(default=None, description="File holding the secret.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference names exactly one of env or file")
+        return self
+
+
+class SftpMailbox(Contract):
+    """A trading partner's SFTP mailbox: where 837 files are uploaded and 999, TA1,
+    277CA, 277, 271 and 835 files are picked up (``claims worker mailbox``)."""
+
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:\[\]-]{1,253}$")]
+    port: int = Field(default=22, ge=1, le=65535)
+    user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+    private_key: SecretReference | None = Field(
+        default=None, description="The client's private key (OpenSSH or PEM text)."
+    )
+    password: SecretReference | None = Field(
+        default=None, description="A password, for servers that take no keys."
+    )
+    host_key: Annotated[str, StringConstraints(min_length=10, max_length=16_384)] = Field(
+        description="The server's pinned host key: a known_hosts line (or just its "
+        "`<type> <base64>` part) or a `SHA256:` fingerprint; any other key is refused."
+    )
+    upload_dir: RemotePath = Field(description="Where 837 files are put (e.g. `to-partner`).")
+    download_dir: RemotePath = Field(
+        description="Where the partner leaves 999, TA1, 277CA, 277, 271 and 835 files."
+    )
+    poll_interval_s: float = Field(default=300.0, gt=0, description="How often to look.")
+    after_download: Literal["delete", "move"] = Field(
+        default="delete",
+        description="What happens to a downloaded file once it is safely in the inbox.",
+    )
+    archive_dir: RemotePath | None = Field(
+        default=None, description="Where downloaded files are moved (`after_download: move`)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.private_key is None) == (self.password is None):
+            raise ValueError("an SFTP mailbox authenticates with exactly one of private_key "
+                             "or password")
+        if self.after_download == "move" and self.archive_dir is None:
+            raise ValueError("after_download move needs archive_dir")
+        return self
+
+
 class TradingPartner(Versioned):
     """A receiver of 837 files (a clearinghouse or payer), on ``ref.partners``."""
 
@@ -292,6 +358,9 @@ class TradingPartner(Versioned):
     send_initial_treatment_date: bool = Field(default=False, description="DTP*454 in 2300.")
     acknowledge_835: bool = Field(
         default=False, description="Answer this partner's 835 files with a 999."
+    )
+    sftp: SftpMailbox | None = Field(
+        default=None, description="The partner's SFTP mailbox; none: files stay in the outbox."
     )
 
     @property

@@ -56,7 +56,14 @@ from schemas.reconciliation import (
 )
 from schemas.reference import Authorization, Clinic, Patient, Payer, Prescription, Therapist
 from schemas.remittance import Remittance
-from schemas.submission import CLAIM_COMMAND, AttachmentDue, ClaimSubmitted, FileReleased
+from schemas.submission import (
+    CLAIM_COMMAND,
+    AttachmentDue,
+    ClaimSubmitted,
+    DeliveryFailed,
+    FileDelivery,
+    FileReleased,
+)
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -83,6 +90,8 @@ CONTRACTS: dict[str, Any] = {
     "trading-partner": TradingPartner,
     "claim-submitted": ClaimSubmitted,
     "file-released": FileReleased,
+    "file-delivery": FileDelivery,
+    "delivery-failed": DeliveryFailed,
     "attachment-due": AttachmentDue,
     "claim-command": CLAIM_COMMAND,
     "remittance-835": Remittance,

@@ -160,6 +160,24 @@ class Transmission(Versioned):
         return f"{receiver_id}|{interchange}"
 
 
+class MailboxFetch(Versioned):
+    """A file the mailbox worker took from a partner's download directory (its ledger,
+    ``<state_dir>/mailboxes/<receiver>/fetched/<sha256>.json``): the content hash is what
+    makes a file listed again, or delivered again under another name, known."""
+
+    receiver_id: Identifier
+    sha256: str
+    remote_name: str
+    size_bytes: int = Field(ge=0)
+    kind: str = Field(description="999, TA1, 277, 271 or 835 (277CA is a 277).")
+    inbox_name: str = Field(description="The name it was given in the inbox.")
+    status: Literal["fetched", "cleaned"] = Field(
+        description="fetched: in the inbox; cleaned: also deleted or moved on the server."
+    )
+    fetched_at: AwareDatetime
+    cleaned_at: AwareDatetime | None = None
+
+
 class PendingChange(Contract):
     """A void or correction waiting until the payer's claim number is known."""
 

@@ -110,6 +110,66 @@ class FileReleased(Versioned):
     released_at: AwareDatetime
 
 
+#: Where a transmission's delivery to its partner's SFTP mailbox stands.
+DeliveryStatus = Literal["pending", "uploading", "uploaded", "failed"]
+
+
+class FileDelivery(Versioned):
+    """The delivery record of one transmission (an 837 file) to its partner's SFTP
+    mailbox (``edi.deliveries``, compacted; key ``<receiver_id>|<interchange>``, the
+    key of the transmission it belongs to).
+
+    ``uploading`` is recorded before a byte is sent and ``uploaded`` only after the
+    temporary remote name was renamed to ``remote_name`` and its size checked; a retry
+    of an ``uploading`` delivery first looks for ``remote_name`` on the server, so a
+    transmission is uploaded at most once."""
+
+    event_type: Literal["edi.file-delivery"] = "edi.file-delivery"
+    receiver_id: Identifier
+    interchange: int = Field(ge=1, description="ISA13 of the file (the transmission's key).")
+    file_name: str
+    path: str = Field(description="The file in the outbox.")
+    size_bytes: int = Field(ge=0)
+    sha256: str
+    status: DeliveryStatus
+    remote_name: str | None = Field(
+        default=None, description="The file's final path in the partner's upload directory."
+    )
+    attempts: int = Field(default=0, ge=0, description="Upload attempts that failed so far.")
+    next_attempt_at: AwareDatetime | None = Field(
+        default=None, description="When the next attempt is due (pending, uploading, failed)."
+    )
+    last_error: str | None = Field(
+        default=None, description="Why the last attempt failed (never the file's content)."
+    )
+    sent_at: AwareDatetime | None = Field(
+        default=None, description="When the complete file got its final remote name."
+    )
+    released_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.receiver_id}|{self.interchange}"
+
+
+class DeliveryFailed(Versioned):
+    """A transmission that could not be put into its partner's mailbox after its
+    retries, or was refused outright (a changed host key, a wrong credential, a remote
+    name taken by another file): work queue ``partners.delivery-failed`` (key
+    ``<receiver_id>|<interchange>``; a tombstone once the file was uploaded).  The
+    mailbox worker keeps trying at the longest back-off meanwhile."""
+
+    event_type: Literal["partner.delivery-failed"] = "partner.delivery-failed"
+    receiver_id: Identifier
+    interchange: int = Field(ge=1)
+    file_name: str
+    reason: Literal["retries-exhausted", "host-key-changed", "refused", "too-old"]
+    message: str
+    attempts: int = Field(ge=0)
+    raised_at: AwareDatetime
+
+
 class ClaimChangesWaiting(Versioned):
     """Changes to a sent claim (a late visit, a correction, a void) that still wait for
     the payer's claim number after ``CLAIMS_CLAIMS_REPLACE_AFTER_DAYS``: someone must

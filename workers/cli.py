@@ -158,6 +158,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level, settings.log_format)
         watch(settings)
         return 0
+    if names == ["mailbox"]:
+        from workers.partners.worker import run
+        from workers.runtime.logging import configure_logging
+
+        settings = _settings(**({"web_port": args.web_port} if args.web_port else {}))
+        configure_logging(settings.log_level, settings.log_format)
+        run(settings)
+        return 0
     try:
         resolve(names)
     except KeyError as exc:

@@ -28,7 +28,7 @@ LAYERS: list[list[str]] = [
         "workers.deposits",
         "workers.payer_sim",
     ],
-    ["workers.ops", "workers.inbound"],
+    ["workers.ops", "workers.inbound", "workers.partners"],
     ["workers.commands", "workers.demo", "workers.engine"],
     ["workers.cli"],
 ]

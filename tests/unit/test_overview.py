@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from workers.ops.dashboard import usable_token
 from workers.ops.overview import Overview
+from workers.ops.queues import QueueItem
 from workers.runtime.settings import Settings
 
 MESSAGES = [
@@ -184,6 +185,7 @@ def test_the_same_picture_in_any_order() -> None:
         "remits.review": 0,
         "deposits.unfunded": 0,
         "deposits.unremitted": 0,
+        "partners.delivery-failed": 0,
     }
     assert expected["dead_letters_total"] == 1
     assert expected["claims_by_clinic"] == [
@@ -221,6 +223,25 @@ def test_the_dashboard_is_off_without_a_strong_token() -> None:
     assert usable_token(Settings(dashboard_token=SecretStr("REPLACE_ME"))) is None
     assert usable_token(Settings(dashboard_token=SecretStr("short"))) is None
     assert usable_token(Settings(dashboard_token=SecretStr("x" * 24))) == "x" * 24
+
+
+def test_an_undelivered_837_leaves_the_queue_once_uploaded() -> None:
+    o = Overview()
+    body = {
+        "receiver_id": "CH1",
+        "interchange": 17,
+        "file_name": "CH1_000000017.837",
+        "reason": "host-key-changed",
+        "message": "the server's host key changed",
+        "raised_at": "2026-11-02T09:00:00+00:00",
+    }
+    o.apply("partners.delivery-failed", 0, 0, b"CH1|17", json.dumps(body).encode())
+    [item] = o.queue("partners.delivery-failed")
+    assert QueueItem(item.id, item.topic, b"CH1|17", item.body).row()["reason"] == (
+        "host-key-changed"
+    )
+    o.apply("partners.delivery-failed", 0, 1, b"CH1|17", None)  # uploaded after all
+    assert o.queue("partners.delivery-failed") == []
 
 
 def test_a_provider_level_adjustment_leaves_the_queue_when_linked_paired_or_dismissed() -> None:

@@ -64,39 +64,9 @@ class InboxHealth:
         self.ready = False
 
     def serve(self, host: str, port: int) -> Any:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from workers.runtime.health_http import serve_health
 
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        health = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/claims/live":
-                    self._send(200, b'{"live": true}', "application/json")
-                elif self.path == "/claims/ready":
-                    ok = health.ready
-                    body = b'{"ready": true}' if ok else b'{"ready": false}'
-                    self._send(200 if ok else 503, body, "application/json")
-                elif self.path == "/claims/metrics":
-                    self._send(200, generate_latest(health.registry), CONTENT_TYPE_LATEST)
-                else:
-                    self._send(404, b"not found", "text/plain")
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: object) -> None:
-                return  # no access log lines
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
+        return serve_health(host, port, self.registry, lambda: self.ready)
 
 
 def _move(path: Path, target_dir: Path, stamped: bool = True) -> Path:

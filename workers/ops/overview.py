@@ -44,6 +44,7 @@ TOPICS = (
     "remits.review",
     "deposits.unfunded",
     "deposits.unremitted",
+    "partners.delivery-failed",
     "ops.dead-letters.status",
 )
 #: The business work queues (``claims queue list``), in the order they are shown.
@@ -60,6 +61,7 @@ WORK_QUEUES = (
     "remits.review",
     "deposits.unfunded",
     "deposits.unremitted",
+    "partners.delivery-failed",
 )
 AGING = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 10**6))
 
@@ -113,6 +115,8 @@ class Overview:
     #: 835s with no deposit and deposits with no 835 (key: remittance / deposit id)
     unfunded: dict[str, Item] = field(default_factory=dict)
     unremitted: dict[str, Item] = field(default_factory=dict)
+    #: 837 files not delivered to their partner's mailbox (key: receiver|interchange)
+    delivery_failed: dict[str, Item] = field(default_factory=dict)
     outputs: Counter[str] = field(default_factory=Counter)
     recent: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -163,6 +167,8 @@ class Overview:
                 self.unfunded.pop(key.decode(), None)  # its deposit was matched
             if topic == "deposits.unremitted" and key is not None:
                 self.unremitted.pop(key.decode(), None)  # its 835 was matched
+            if topic == "partners.delivery-failed" and key is not None:
+                self.delivery_failed.pop(key.decode(), None)  # uploaded since
             return
         try:
             body = json.loads(value)
@@ -244,6 +250,8 @@ class Overview:
             self.unfunded[body["remittance"]["remittance_id"]] = item
         elif topic == "deposits.unremitted":
             self.unremitted[body["deposit"]["deposit_id"]] = item
+        elif topic == "partners.delivery-failed":
+            self.delivery_failed[f"{body['receiver_id']}|{body['interchange']}"] = item
 
     def _denial_open(self, body: dict[str, Any]) -> bool:
         """A denial is open until the claim is sent again (an appeal), written off (the
@@ -333,6 +341,8 @@ class Overview:
             return list(self.unfunded.values())
         if name == "deposits.unremitted":
             return list(self.unremitted.values())
+        if name == "partners.delivery-failed":
+            return list(self.delivery_failed.values())
         raise KeyError(name)
 
     def summary(self, today: date | None = None, now: float | None = None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Business work queues: held and rejected sessions, denied claims, claims rejected at
 the payer's front door, unmatched payments, provider-level adjustments that name no
 claim, 835 files posted despite envelope faults, 835s without their deposit and deposits
-without their 835.
+without their 835, 837 files not delivered to a partner's SFTP mailbox.
 
 An item is a message of the queue topic (id ``<topic>:<partition>:<offset>``) that
 still needs someone: a held session not enriched, rejected or withdrawn since; a
@@ -76,6 +76,14 @@ class QueueItem:
                 "reason": f"{b.get('report_type')} by {b.get('transmission')}",
                 "message": f"send it marked {b.get('control_number')} to payer "
                 f"{b.get('payer_id')}",
+                "since": b.get("raised_at"),
+            }
+        if self.topic == "partners.delivery-failed":
+            return {
+                "id": self.id,
+                "file": b.get("file_name"),
+                "reason": b.get("reason"),
+                "message": f"to {b.get('receiver_id')}: {b.get('message', '')}"[:160],
                 "since": b.get("raised_at"),
             }
         if self.topic == "remits.review":

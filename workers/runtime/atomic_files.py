@@ -59,3 +59,34 @@ def write_atomically(directory: Path, name: str, data: bytes) -> Path:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def replace_atomically(directory: Path, name: str, data: bytes) -> Path:
+    """Write a small state file that may replace its previous version: to a temporary
+    name (0600, fsynced), renamed over ``name``, then the directory fsynced.  A reader
+    sees the old or the new content, never a mix, even after a crash."""
+    if "/" in name or name.startswith("."):
+        raise DeliveryError(f"refusing file name {name!r}")
+    make_private_dirs(directory)
+    final = directory / name
+    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_directory(directory)
+    return final
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a directory's entries (a rename, a new name) survive a crash."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -109,3 +109,26 @@ def async_client(settings: Settings, client_id: str, request_timeout_s: float) -
     timeout_s = min(request_timeout_s, settings.kafka_request_timeout_s)
     opts["request_timeout_ms"] = int(timeout_s * 1000)
     return AIOKafkaClient(client_id=client_id, **opts)
+
+
+def async_producer(settings: Settings, client_id: str) -> Any:
+    """An aiokafka producer that waits for every in-sync replica (the mailbox worker)."""
+    from aiokafka import AIOKafkaProducer
+
+    return AIOKafkaProducer(
+        acks="all", enable_idempotence=True, client_id=client_id, **aiokafka_options(settings)
+    )
+
+
+def async_group_consumer(settings: Settings, group: str, client_id: str) -> Any:
+    """An aiokafka consumer in ``group`` that commits only when told to, starting at the
+    earliest offset when the group has none (the mailbox worker's ``edi.outbound``)."""
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id=client_id,
+        **aiokafka_options(settings),
+    )

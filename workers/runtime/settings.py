@@ -314,6 +314,35 @@ class Settings(BaseSettings):
         description="An accepted claim with no 835 after this many days needs follow-up.",
     )
 
+    # --- Partners' SFTP mailboxes (`claims worker mailbox`) ------------------
+    mailbox_secrets_dir: Path = Field(
+        default_factory=lambda: Path("var") / "secrets",
+        description="Where the key and password files partner records name are read "
+        "(a relative `file` is taken under it; a path outside it is refused).",
+    )
+    mailbox_connect_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a mailbox connection may take to open."
+    )
+    mailbox_retry_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=100,
+        description="Failed uploads of one file before it becomes a work item on "
+        "partners.delivery-failed (it is still retried at the longest back-off).",
+    )
+    mailbox_retry_backoff_s: float = Field(
+        default=30.0, gt=0, description="First wait after a failed upload (doubles each time)."
+    )
+    mailbox_retry_backoff_max_s: float = Field(
+        default=1800.0, gt=0, description="Longest wait between upload attempts."
+    )
+    mailbox_upload_max_age_h: float = Field(
+        default=72.0,
+        gt=0,
+        description="An 837 file released longer ago than this when the mailbox worker first "
+        "sees it is not uploaded by itself (a work item instead).",
+    )
+
     # --- Logging ------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Our loggers' level; client libraries never go below INFO."
@@ -391,6 +420,46 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr):
                 data[name] = "**********"
         return data
+
+
+class SecretUnavailable(ValueError):
+    """A partner's mailbox secret could not be read (the message names where, never what)."""
+
+
+def read_secret(settings: Settings, env: str | None, file: str | None) -> SecretStr:
+    """A mailbox secret a partner record refers to: the environment variable ``env``
+    (only ``CLAIMS_SFTP_*``, checked by the contract and again here) or the file
+    ``file`` under ``mailbox_secrets_dir``, which must be owner-only."""
+    import os
+    import stat
+
+    if env is not None:
+        if not env.startswith("CLAIMS_SFTP_"):
+            raise SecretUnavailable(f"{env} is not a mailbox secret (CLAIMS_SFTP_* only)")
+        value = os.environ.get(env)
+        if not value:
+            raise SecretUnavailable(f"environment variable {env} is not set")
+        return SecretStr(value)
+    if file is None:
+        raise SecretUnavailable("the secret reference names neither env nor file")
+    root = settings.mailbox_secrets_dir.resolve()
+    path = (root / file).resolve()
+    if not path.is_relative_to(root):
+        raise SecretUnavailable(
+            f"{file} is outside CLAIMS_MAILBOX_SECRETS_DIR ({root}): refused"
+        )
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise SecretUnavailable(f"cannot read {path}: {exc.strerror}") from None
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise SecretUnavailable(
+            f"{path} is readable by others (mode {stat.S_IMODE(info.st_mode):o}): "
+            "make it owner-only (chmod 600)"
+        )
+    text = path.read_text(encoding="utf-8")
+    # a key file is taken whole; a password file loses the line break editors add
+    return SecretStr(text if text.lstrip().startswith("-----") else text.rstrip("\r\n"))
 
 
 def load_settings(**overrides: Any) -> Settings:

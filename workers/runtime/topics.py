@@ -421,6 +421,23 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.submission:FileReleased",
         retention_ms=RECORDS_MS,
     ),
+    TopicSpec(
+        "edi.deliveries",
+        "Where each 837 file's delivery to its partner's SFTP mailbox stands (pending, "
+        "uploading, uploaded with the remote name and sent-at, failed).",
+        "<receiver_id>|<interchange number>",
+        "schemas.submission:FileDelivery",
+        cleanup="compact",
+        retention_ms=None,
+    ),
+    TopicSpec(
+        "partners.delivery-failed",
+        "837 files that could not be put into their partner's SFTP mailbox after the "
+        "retries, or were refused (a changed host key): work queue, a tombstone once uploaded.",
+        "<receiver_id>|<interchange number>",
+        "schemas.submission:DeliveryFailed",
+        retention_ms=RECORDS_MS,
+    ),
     # --- operations ------------------------------------------------------------
     TopicSpec(
         "ops.dead-letters.status",
