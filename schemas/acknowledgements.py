@@ -235,6 +235,20 @@ class TransactionAcknowledged(Versioned):
     source: AckSource
 
 
+class InterchangeAcknowledged(Versioned):
+    """One interchange of ours, as a TA1 judged its envelope (``acks.inbound``, key:
+    receiver).  ``R`` means the receiver took in nothing of the file."""
+
+    event_type: Literal["ack.ta1-interchange"] = "ack.ta1-interchange"
+    ack_id: str
+    receiver_id: str
+    interchange_control_number: str = Field(description="TA101: our ISA13.")
+    status: Literal["A", "E", "R"] = Field(description="TA104.")
+    note_code: str = Field(description="TA105, e.g. 000 (no error), 022.")
+    envelope: AckEnvelope
+    source: AckSource
+
+
 class ClaimStatusReceived(Versioned):
     """One claim's status from a 277CA or 277 (``acks.inbound``, key: receiver)."""
 
@@ -260,7 +274,7 @@ class ClaimStatusReceived(Versioned):
         return self.claim.payer_claim_number if self.source_entity == "PR" else None
 
 
-AckKind = Literal["999", "277CA", "277"]
+AckKind = Literal["999", "277CA", "277", "TA1"]
 #: What one acknowledgement says of one claim version: received (999 A/E),
 #: accepted (277CA A0/A1/A2/A5), rejected, or only a status (277 responses,
 #: pending/finalized categories, E-categories).
@@ -271,7 +285,7 @@ class RejectionReason(Contract):
     """Why the front door refused a claim, in words an operator can act on."""
 
     source: AckKind
-    level: Literal["group", "transaction", "segment", "claim", "line"]
+    level: Literal["interchange", "group", "transaction", "segment", "claim", "line"]
     code: str = Field(description="e.g. ``A7:562:85`` (277CA) or ``IK3-8/IK4-7`` (999).")
     text: str
     segment_id: str | None = None
@@ -336,9 +350,13 @@ class ClaimRejected(Versioned):
     rejected_at: AwareDatetime
 
 
-def parse_ack(raw: bytes) -> TransactionAcknowledged | ClaimStatusReceived:
-    """A message of ``acks.inbound``: a 999 transaction verdict or a 277 claim status
-    (told apart by ``event_type``)."""
+def parse_ack(
+    raw: bytes,
+) -> TransactionAcknowledged | ClaimStatusReceived | InterchangeAcknowledged:
+    """A message of ``acks.inbound``: a 999 transaction verdict, a 277 claim status or
+    a TA1 interchange verdict (told apart by ``event_type``)."""
     if b'"ack.999-transaction"' in raw:
         return TransactionAcknowledged.parse_json(raw)
+    if b'"ack.ta1-interchange"' in raw:
+        return InterchangeAcknowledged.parse_json(raw)
     return ClaimStatusReceived.parse_json(raw)

@@ -19,6 +19,7 @@ from schemas.acknowledgements import (
     ClaimFrontDoor,
     ClaimRejected,
     ClaimStatusReceived,
+    InterchangeAcknowledged,
     TransactionAcknowledged,
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
@@ -99,6 +100,7 @@ CONTRACTS: dict[str, Any] = {
     "acknowledgement-277": Ack277,
     "transaction-acknowledged": TransactionAcknowledged,
     "claim-status-received": ClaimStatusReceived,
+    "interchange-acknowledged": InterchangeAcknowledged,
     "claim-front-door": ClaimFrontDoor,
     "claim-rejected": ClaimRejected,
     "prescription-attention": PrescriptionAttention,

@@ -35,6 +35,7 @@ from schemas.acknowledgements import (
     ClaimRejected,
     ClaimStatusReceived,
     FrontDoorStatus,
+    InterchangeAcknowledged,
     RejectionReason,
     StatusInfo,
     TransactionAcknowledged,
@@ -165,6 +166,35 @@ def verdict_of_999(ack: TransactionAcknowledged, claim_id: str) -> Verdict:
         file_name=ack.source.file_name,
         received_at=ack.source.ingested_at,
         reasons=[] if accepted else reasons,
+    )
+
+
+def verdict_of_ta1(ack: InterchangeAcknowledged, claim_id: str) -> Verdict:
+    """A TA1's verdict on a claim in the interchange it judged: ``R`` rejects every
+    claim of the file (the receiver took in nothing); ``A``/``E`` only say the
+    envelope arrived, which moves no claim's status (a 999 or 277CA will)."""
+    if ack.status != "R":
+        outcome: AckOutcome = "status"
+        reasons: list[RejectionReason] = []
+    else:
+        outcome = "rejected"
+        note = ack.note_code
+        reasons = [
+            RejectionReason(
+                source="TA1",
+                level="interchange",
+                code=f"TA1-{note}",
+                text=codes()["ta1_notes"].get(note, f"interchange note {note}"),
+            )
+        ]
+    return Verdict(
+        kind="TA1",
+        ack_id=ack.ack_id,
+        claim_id=claim_id,
+        outcome=outcome,
+        file_name=ack.source.file_name,
+        received_at=ack.source.ingested_at,
+        reasons=reasons,
     )
 
 

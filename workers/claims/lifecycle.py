@@ -29,6 +29,7 @@ from schemas.acknowledgements import (
     ClaimFrontDoor,
     ClaimRejected,
     ClaimStatusReceived,
+    InterchangeAcknowledged,
     TransactionAcknowledged,
 )
 from schemas.billing import BillableSession, ChargesWithdrawn
@@ -570,6 +571,36 @@ def on_999(
             continue
         step.add(_apply(record, front_door.verdict_of_999(ack, claim_id), now))
     step.outcomes.append("999-applied")
+    return step
+
+
+def on_ta1(
+    ack: InterchangeAcknowledged,
+    *,
+    transmission_of: Callable[[int], Transmission | None],
+    record_of: Callable[[str], ClaimRecord | None],
+    now: datetime,
+) -> Step:
+    """A TA1's verdict applied to every claim of the 837 interchange it names (TA101 is
+    our ISA13, which is also the file's GS06 and ST02)."""
+    number = int(ack.interchange_control_number)
+    sent = transmission_of(number)
+    if sent is None:
+        raise Refused(
+            "unknown-transmission",
+            "no 837 file sent to this receiver has the interchange control number the TA1 "
+            "names (TA101)",
+        )
+    step = Step()
+    for pcn, claim_id in sorted(sent.claims.items()):
+        record = record_of(pcn)
+        if record is None:  # written with the transmission; absent only if state was lost
+            fields = {"pcn": pcn, "claim_id": claim_id}
+            step.notes.append(Note("error", "TA1 names a claim with no record", fields))
+            step.outcomes.append("ta1-claim-without-record")
+            continue
+        step.add(_apply(record, front_door.verdict_of_ta1(ack, claim_id), now))
+    step.outcomes.append("ta1-applied")
     return step
 
 

@@ -36,6 +36,7 @@ import structlog
 from schemas.acknowledgements import (
     ClaimFrontDoor,
     ClaimRejected,
+    InterchangeAcknowledged,
     TransactionAcknowledged,
     parse_ack,
 )
@@ -212,6 +213,13 @@ class ClaimsProcessor:
             try:
                 if isinstance(ack, TransactionAcknowledged):
                     step = lifecycle.on_999(
+                        ack,
+                        transmission_of=lambda n: state.transmission(ack.receiver_id, n),
+                        record_of=state.record,
+                        now=now,
+                    )
+                elif isinstance(ack, InterchangeAcknowledged):
+                    step = lifecycle.on_ta1(
                         ack,
                         transmission_of=lambda n: state.transmission(ack.receiver_id, n),
                         record_of=state.record,

@@ -1,4 +1,4 @@
-"""999 and 277 files onto ``acks.inbound``: parse, find the receiver, publish.
+"""999, 277 and TA1 files onto ``acks.inbound``: parse, find the receiver, publish.
 
 The whole file is parsed first (nothing is published from a file that does
 not parse).  Each acknowledgement is attributed to the trading partner whose
@@ -14,6 +14,9 @@ the receiver's claims.
   skipped and reported;
 * a 277CA (or 277 status response) gives one :class:`ClaimStatusReceived` per
   claim.
+* a TA1 (an interchange acknowledgement, before any group or alone) gives one
+  :class:`InterchangeAcknowledged` per TA1: ``R`` rejects every claim of the 837
+  interchange it names.
 
 Ids are derived from the content (sender, ISA13, the acknowledgement's ST02,
 position), so the same file ingested twice publishes the same ids and the
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edi.segments import X12Error, read_segments
+from edi.ta1 import Ta1, read_ta1
 from edi.tolerance import Warnings
 from edi.x277 import parse_277
 from edi.x999 import parse_999
@@ -38,6 +42,7 @@ from schemas.acknowledgements import (
     AckEnvelope,
     AckSource,
     ClaimStatusReceived,
+    InterchangeAcknowledged,
     TransactionAcknowledged,
     TransactionResponse,
 )
@@ -47,7 +52,7 @@ from workers.runtime.limits import check_file_size, read_limited
 from workers.runtime.records import Outgoing
 
 INBOUND = "acks.inbound"
-AckFileKind = Literal["999", "277"]
+AckFileKind = Literal["999", "277", "TA1"]
 
 
 class AckIngestError(ValueError):
@@ -68,11 +73,14 @@ class AckFileReport:
 
 
 def sniff(data: bytes) -> str | None:
-    """The functional identifier (GS01) of the first group: ``FA`` 999, ``HN`` 277, ``HP`` 835."""
+    """The functional identifier (GS01) of the first group: ``FA`` 999, ``HN`` 277, ``HP``
+    835; ``TA1`` for an interchange acknowledgement that comes before any group."""
     try:
         for segment in read_segments(data[:8192], warnings=Warnings()):
             if segment.id == "GS":
                 return segment.element(1)
+            if segment.id == "TA1":
+                return "TA1"
     except X12Error:
         return None
     return None
@@ -126,7 +134,8 @@ def messages(
     kind_code = sniff(data)
     headers = ((H_FILE, path.name.encode()), (H_SHA, sha.encode()))
     out: list[Outgoing] = []
-    report = AckFileReport(path.name, sha, "999" if kind_code == "FA" else "277")
+    kinds: dict[str | None, AckFileKind] = {"FA": "999", "TA1": "TA1"}
+    report = AckFileReport(path.name, sha, kinds.get(kind_code, "277"))
 
     @dataclass
     class Transaction:
@@ -156,7 +165,9 @@ def messages(
                 str(index),
             )
 
-        def publish(self, event: TransactionAcknowledged | ClaimStatusReceived) -> None:
+        def publish(
+            self, event: TransactionAcknowledged | ClaimStatusReceived | InterchangeAcknowledged
+        ) -> None:
             value = event.model_dump_json().encode()
             out.append(Outgoing(INBOUND, self.receiver.encode(), value, headers))
             report.receivers.add(self.receiver)
@@ -217,6 +228,25 @@ def messages(
                         source=tx.source,
                     )
                 )
+    elif kind_code == "TA1":
+        tolerated = Warnings(text=report.warnings)
+        for index, ta1 in enumerate(read_ta1(data, warnings=tolerated), start=1):
+            env = _ta1_envelope(ta1)
+            tx = Transaction(env, "TA1", ta1.control_number)
+            ok = ta1.status != "R"
+            report.accepted += ok
+            report.rejected += not ok
+            tx.publish(
+                InterchangeAcknowledged.new(
+                    ack_id=tx.ack_id(index),
+                    receiver_id=tx.receiver,
+                    interchange_control_number=ta1.control_number,
+                    status=ta1.status,
+                    note_code=ta1.note_code,
+                    envelope=env,
+                    source=tx.source,
+                )
+            )
     else:
         what = {"HP": "an 835 remittance (use claims ingest 835)"}.get(
             kind_code or "", "neither a 999 nor a 277"
@@ -224,6 +254,23 @@ def messages(
         raise AckIngestError(f"the file is {what}")
     report.published = len(out)
     return report, out
+
+
+def _ta1_envelope(ta1: Ta1) -> AckEnvelope:
+    """Who sent a TA1: their ISA (a TA1 has no group: the GS ids are empty)."""
+    isa = ta1.isa
+    return AckEnvelope(
+        isa_sender_qualifier=isa.element(5).strip(),
+        isa_sender_id=isa.element(6).strip(),
+        isa_receiver_qualifier=isa.element(7).strip(),
+        isa_receiver_id=isa.element(8).strip(),
+        interchange_control_number=isa.element(13).strip(),
+        gs_sender_code="",
+        gs_receiver_code="",
+        group_control_number="",
+        version=isa.element(12).strip(),
+        usage=isa.element(15).strip(),
+    )
 
 
 Send = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]

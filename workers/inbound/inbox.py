@@ -146,7 +146,7 @@ def process_file(
     path = _move(path, inbox / "working", stamped=False)  # claimed: never retried in a loop
     try:
         kind = _sniff(path)
-        if kind in ("FA", "HN"):
+        if kind in ("FA", "HN", "TA1"):
             _process_ack(path, settings, send, producer, health)
             return None
         report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)

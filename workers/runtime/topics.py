@@ -226,11 +226,13 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     # --- acknowledgements -----------------------------------------------------
     TopicSpec(
         "acks.inbound",
-        "999 transaction verdicts and 277CA/277 claim statuses, keyed by the receiver "
-        "whose front door sent them (co-partitioned with charges.billable).",
+        "999 transaction verdicts, 277CA/277 claim statuses and TA1 interchange verdicts, "
+        "keyed by the receiver whose front door sent them (co-partitioned with "
+        "charges.billable).",
         "<receiver_id>",
         "schemas.acknowledgements:TransactionAcknowledged | "
-        "schemas.acknowledgements:ClaimStatusReceived",
+        "schemas.acknowledgements:ClaimStatusReceived | "
+        "schemas.acknowledgements:InterchangeAcknowledged",
         consumed=True,
         retention_ms=RECORDS_MS,
     ),
