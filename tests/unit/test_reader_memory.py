@@ -55,6 +55,18 @@ if kind.startswith("cli-"):
     with open(os.devnull, "w") as sink:
         status = parse_ack_main(path, kind[4:], True, sink, io.StringIO())
     outcome = f"exit {status}"
+elif kind == "inbox-999":  # what the inbox publishes for an acknowledgement file
+    from pathlib import Path
+    from edi.segments import read_segments
+    from tests import claim_factories as cf
+    from workers.inbound.acknowledgements import messages
+    isa, gs = list(__import__("itertools").islice(read_segments(open(path, "rb")), 2))
+    partner = cf.partner(isa_receiver_id=isa.element(6).strip(),
+                         gs_receiver_code=gs.element(2).strip())
+    report, records = messages(Path(path), [partner])
+    for _ in records:
+        items += 1
+    outcome = "ok"
 else:
     with open(path, "rb") as stream:
         for _ in readers[kind](stream):
@@ -70,6 +82,7 @@ CASES = [
     ("835", "835-wide"),  # claims of 999 service lines (the guide's maximum)
     ("837", "837-wide"),  # claims of 50 service lines, 5,000 claims a transaction set
     ("cli-999", "999"),  # claims edi parse-999 --json (parse-277 is the same code)
+    ("inbox-999", "999"),  # the inbox's messages for acks.inbound (two streaming passes)
 ]
 
 

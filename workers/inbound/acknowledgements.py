@@ -27,7 +27,7 @@ sha256 in headers.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,19 +36,21 @@ from typing import Any, Literal
 from edi.segments import X12Error, read_segments
 from edi.ta1 import Ta1, read_ta1
 from edi.tolerance import Warnings
-from edi.x277 import parse_277
-from edi.x999 import parse_999
+from edi.x277 import iter_277_events
+from edi.x999 import iter_999_events
 from schemas.acknowledgements import (
     AckEnvelope,
     AckSource,
     ClaimStatusReceived,
+    ClaimStatusReport,
+    GroupResponse,
     InterchangeAcknowledged,
     TransactionAcknowledged,
     TransactionResponse,
 )
 from schemas.claims import TradingPartner
-from workers.inbound.remittances import H_FILE, H_SHA
-from workers.runtime.limits import check_file_size, read_limited
+from workers.inbound.remittances import H_FILE, H_SHA, file_sha256
+from workers.runtime.limits import check_file_size, open_limited
 from workers.runtime.records import Outgoing
 
 INBOUND = "acks.inbound"
@@ -125,135 +127,215 @@ def messages(
     partners: Sequence[TradingPartner],
     now: datetime | None = None,
     max_bytes: int | None = None,
-) -> tuple[AckFileReport, list[Outgoing]]:
-    """The report and the messages of one 999 or 277 file (nothing is sent here)."""
+) -> tuple[AckFileReport, Iterator[Outgoing]]:
+    """The report and the messages of one 999, 277 or TA1 file (nothing is sent here).
+
+    Two passes over the file, both streaming (memory stays flat whatever its size):
+    the first reads everything -- a file that does not parse, or names a sender no
+    partner has, publishes nothing -- and keeps only each 999 group's or 277
+    report's envelope and verdict (a few hundred bytes each); the second yields
+    the messages, each paired with its group or report."""
     check_file_size(path, max_bytes)
-    data = read_limited(path, max_bytes)
+    with open_limited(path, max_bytes) as fh:
+        head = fh.read(8192)
     when = now or datetime.now(UTC)
-    sha = hashlib.sha256(data).hexdigest()
-    kind_code = sniff(data)
-    headers = ((H_FILE, path.name.encode()), (H_SHA, sha.encode()))
-    out: list[Outgoing] = []
-    kinds: dict[str | None, AckFileKind] = {"FA": "999", "TA1": "TA1"}
-    report = AckFileReport(path.name, sha, kinds.get(kind_code, "277"))
-
-    @dataclass
-    class Transaction:
-        """One acknowledgement transaction set: who sent it, and what each message shares."""
-
-        env: AckEnvelope
-        kind: str
-        control_number: str
-
-        def __post_init__(self) -> None:
-            self.receiver = receiver_for(self.env, partners)
-            self.source = AckSource(
-                file_name=path.name,
-                file_sha256=sha,
-                transaction_control_number=self.control_number,
-                ingested_at=when,
-            )
-
-        def ack_id(self, index: int) -> str:
-            env = self.env
-            return _ack_id(
-                self.kind,
-                env.isa_sender_id,
-                env.interchange_control_number,
-                env.group_control_number,
-                self.control_number,
-                str(index),
-            )
-
-        def publish(
-            self, event: TransactionAcknowledged | ClaimStatusReceived | InterchangeAcknowledged
-        ) -> None:
-            value = event.model_dump_json().encode()
-            out.append(Outgoing(INBOUND, self.receiver.encode(), value, headers))
-            report.receivers.add(self.receiver)
-
-    if kind_code == "FA":
-        ack = parse_999(data)
-        report.warnings = list(ack.warnings)
-        for group in ack.groups:
-            if group.functional_id != "HC":
-                report.skipped.append(
-                    f"999 {group.control_number} acknowledges a group of type "
-                    f"{group.functional_id} (not 837 claims, HC): skipped"
-                )
-                continue
-            tx = Transaction(group.envelope, "999", group.control_number)
-            responses: list[TransactionResponse | None] = [*group.transactions] or [None]
-            for index, response in enumerate(responses, start=1):
-                tx.publish(
-                    TransactionAcknowledged.new(
-                        ack_id=tx.ack_id(index),
-                        receiver_id=tx.receiver,
-                        group_control_number=group.group_control_number,
-                        functional_id=group.functional_id,
-                        group_status=group.status,
-                        group_error_codes=group.error_codes,
-                        response=response,
-                        envelope=tx.env,
-                        source=tx.source,
-                    )
-                )
-                ok = response.accepted if response else group.status in ("A", "E")
-                report.accepted += ok
-                report.rejected += not ok
-    elif kind_code == "HN":
-        parsed = parse_277(data)
-        report.warnings = list(parsed.warnings)
-        for status_report in parsed.reports:
-            tx = Transaction(
-                status_report.envelope, status_report.kind, status_report.control_number
-            )
-            if not status_report.claims:
-                report.skipped.append(
-                    f"277 {status_report.control_number} reports no claim "
-                    "(information receiver or provider level only): skipped"
-                )
-            for index, claim in enumerate(status_report.claims, start=1):
-                tx.publish(
-                    ClaimStatusReceived.new(
-                        ack_id=tx.ack_id(index),
-                        receiver_id=tx.receiver,
-                        kind=status_report.kind,
-                        batch_reference=status_report.batch_reference,
-                        payer_name=status_report.payer_name,
-                        payer_id=status_report.payer_id,
-                        source_entity=status_report.source_entity,
-                        claim=claim,
-                        envelope=tx.env,
-                        source=tx.source,
-                    )
-                )
-    elif kind_code == "TA1":
-        tolerated = Warnings(text=report.warnings)
-        for index, ta1 in enumerate(read_ta1(data, warnings=tolerated), start=1):
-            env = _ta1_envelope(ta1)
-            tx = Transaction(env, "TA1", ta1.control_number)
-            ok = ta1.status != "R"
-            report.accepted += ok
-            report.rejected += not ok
-            tx.publish(
-                InterchangeAcknowledged.new(
-                    ack_id=tx.ack_id(index),
-                    receiver_id=tx.receiver,
-                    interchange_control_number=ta1.control_number,
-                    status=ta1.status,
-                    note_code=ta1.note_code,
-                    envelope=env,
-                    source=tx.source,
-                )
-            )
-    else:
+    sha = file_sha256(path, max_bytes)
+    kind_code = sniff(head)
+    if kind_code not in ("FA", "HN", "TA1"):
         what = {"HP": "an 835 remittance (use claims ingest 835)"}.get(
             kind_code or "", "neither a 999 nor a 277"
         )
         raise AckIngestError(f"the file is {what}")
-    report.published = len(out)
-    return report, out
+    kinds: dict[str | None, AckFileKind] = {"FA": "999", "TA1": "TA1"}
+    report = AckFileReport(path.name, sha, kinds.get(kind_code, "277"))
+    reading = _Reading(path, max_bytes, partners, report, sha, when)
+    for _ in reading.outgoing(kind_code, first_pass=True):
+        pass
+    return report, reading.outgoing(kind_code, first_pass=False)
+
+
+@dataclass
+class _Reading:
+    """One acknowledgement file read twice: what the first pass keeps, and how a
+    message is made."""
+
+    path: Path
+    max_bytes: int | None
+    partners: Sequence[TradingPartner]
+    report: AckFileReport
+    sha: str
+    when: datetime
+    #: per 999 group / 277 report, in file order (from the first pass)
+    envelopes: list[GroupResponse | ClaimStatusReport] = field(default_factory=list)
+
+    def outgoing(self, kind_code: str, *, first_pass: bool) -> Iterator[Outgoing]:
+        report = self.report
+        text: list[str] = []  # the warnings, as words (each pass finds the same)
+        with open_limited(self.path, self.max_bytes) as fh:
+            if kind_code == "FA":
+                yield from self._from_999(iter_999_events(fh, warnings=text), first_pass)
+            elif kind_code == "HN":
+                yield from self._from_277(iter_277_events(fh, warnings=text), first_pass)
+            else:
+                yield from self._from_ta1(read_ta1(fh, warnings=Warnings(text=text)), first_pass)
+        if first_pass:
+            report.warnings = text
+
+    def _message(self, event: AckMessage, receiver: str) -> Outgoing:
+        headers = ((H_FILE, self.path.name.encode()), (H_SHA, self.sha.encode()))
+        return Outgoing(INBOUND, receiver.encode(), event.model_dump_json().encode(), headers)
+
+    def _source(self, control_number: str) -> AckSource:
+        return AckSource(
+            file_name=self.path.name,
+            file_sha256=self.sha,
+            transaction_control_number=control_number,
+            ingested_at=self.when,
+        )
+
+    def _from_999(self, events: Iterator[Any], first_pass: bool) -> Iterator[Outgoing]:
+        report, index, group_no = self.report, 0, 0
+        accepted = rejected = 0  # the current group's AK2 verdicts (first pass)
+        for event in events:
+            if first_pass:
+                if isinstance(event, TransactionResponse):
+                    accepted += event.accepted
+                    rejected += not event.accepted
+                    continue
+                self.envelopes.append(event)
+                if event.functional_id != "HC":
+                    report.skipped.append(
+                        f"999 {event.control_number} acknowledges a group of type "
+                        f"{event.functional_id} (not 837 claims, HC): skipped"
+                    )
+                else:
+                    # refuses an unknown sender before anything is published
+                    report.receivers.add(receiver_for(event.envelope, self.partners))
+                    if accepted + rejected == 0:  # judged only as a group (AK9)
+                        ok = event.status in ("A", "E")
+                        accepted, rejected = int(ok), int(not ok)
+                    report.accepted += accepted
+                    report.rejected += rejected
+                    report.published += accepted + rejected
+                accepted = rejected = 0
+                continue
+            group = self.envelopes[group_no]
+            assert isinstance(group, GroupResponse)
+            if isinstance(event, GroupResponse):
+                if index == 0 and group.functional_id == "HC":
+                    yield self._ack_999(group, None, 1)
+                group_no, index = group_no + 1, 0
+            elif group.functional_id == "HC":
+                index += 1
+                yield self._ack_999(group, event, index)
+
+    def _ack_999(
+        self, group: GroupResponse, response: TransactionResponse | None, index: int
+    ) -> Outgoing:
+        env = group.envelope
+        receiver = receiver_for(env, self.partners)
+        event = TransactionAcknowledged.new(
+            ack_id=_ack_id(
+                "999",
+                env.isa_sender_id,
+                env.interchange_control_number,
+                env.group_control_number,
+                group.control_number,
+                str(index),
+            ),
+            receiver_id=receiver,
+            group_control_number=group.group_control_number,
+            functional_id=group.functional_id,
+            group_status=group.status,
+            group_error_codes=group.error_codes,
+            response=response,
+            envelope=env,
+            source=self._source(group.control_number),
+        )
+        return self._message(event, receiver)
+
+    def _from_277(self, events: Iterator[Any], first_pass: bool) -> Iterator[Outgoing]:
+        report, index, report_no = self.report, 0, 0
+        for event in events:
+            if first_pass:
+                if isinstance(event, ClaimStatusReport):
+                    self.envelopes.append(event)
+                    receiver = receiver_for(event.envelope, self.partners)
+                    if index == 0:
+                        report.skipped.append(
+                            f"277 {event.control_number} reports no claim "
+                            "(information receiver or provider level only): skipped"
+                        )
+                    else:
+                        report.receivers.add(receiver)
+                    index = 0
+                else:
+                    index += 1
+                    report.published += 1
+                continue
+            status_report = self.envelopes[report_no]
+            assert isinstance(status_report, ClaimStatusReport)
+            if isinstance(event, ClaimStatusReport):
+                report_no, index = report_no + 1, 0
+                continue
+            index += 1
+            env = status_report.envelope
+            receiver = receiver_for(env, self.partners)
+            yield self._message(
+                ClaimStatusReceived.new(
+                    ack_id=_ack_id(
+                        status_report.kind,
+                        env.isa_sender_id,
+                        env.interchange_control_number,
+                        env.group_control_number,
+                        status_report.control_number,
+                        str(index),
+                    ),
+                    receiver_id=receiver,
+                    kind=status_report.kind,
+                    batch_reference=status_report.batch_reference,
+                    payer_name=status_report.payer_name,
+                    payer_id=status_report.payer_id,
+                    source_entity=status_report.source_entity,
+                    claim=event,
+                    envelope=env,
+                    source=self._source(status_report.control_number),
+                ),
+                receiver,
+            )
+
+    def _from_ta1(self, ta1s: Iterator[Ta1], first_pass: bool) -> Iterator[Outgoing]:
+        report = self.report
+        for index, ta1 in enumerate(ta1s, start=1):
+            env = _ta1_envelope(ta1)
+            receiver = receiver_for(env, self.partners)
+            if first_pass:
+                report.receivers.add(receiver)
+                ok = ta1.status != "R"
+                report.accepted += ok
+                report.rejected += not ok
+                report.published += 1
+                continue
+            event = InterchangeAcknowledged.new(
+                ack_id=_ack_id(
+                    "TA1",
+                    env.isa_sender_id,
+                    env.interchange_control_number,
+                    "",
+                    ta1.control_number,
+                    str(index),
+                ),
+                receiver_id=receiver,
+                interchange_control_number=ta1.control_number,
+                status=ta1.status,
+                note_code=ta1.note_code,
+                envelope=env,
+                source=self._source(ta1.control_number),
+            )
+            yield self._message(event, receiver)
+
+
+AckMessage = TransactionAcknowledged | ClaimStatusReceived | InterchangeAcknowledged
 
 
 def _ta1_envelope(ta1: Ta1) -> AckEnvelope:
