@@ -360,3 +360,39 @@ def parse_ack(
     if b'"ack.ta1-interchange"' in raw:
         return InterchangeAcknowledged.parse_json(raw)
     return ClaimStatusReceived.parse_json(raw)
+
+
+#: Where a claim stands at the payer, by the latest 277 status response: still
+#: being processed (P, and A0/A1/A2/A5), finished (F), waiting for us (R: a request
+#: for information), or refused (A3/A4/A6/A7/A8 returned, not found or rejected;
+#: E and D0: the payer could not answer the inquiry).
+PayerClaimState = Literal["pending", "finalized", "information-requested", "rejected"]
+
+
+class PayerStatus(Contract):
+    """What the latest 277 status response said of a claim, in words."""
+
+    state: PayerClaimState
+    codes: list[str] = Field(description="Each STC as category:status[:entity], claim first.")
+    words: list[str] = Field(description="The same statuses in words, in the same order.")
+    needs_person: bool = Field(description="Whether someone must act (claims.status-attention).")
+    ack_id: str
+    trace_number: str | None = Field(default=None, description="TRN02: our 276's trace.")
+    answered_at: AwareDatetime
+
+
+class ClaimStatusAttention(Versioned):
+    """A 277 status response someone must act on: the payer asks for information, did
+    not find the claim, or rejected it (``claims.status-attention``, key: CLM01; a
+    tombstone when a later 277 or an 835 settles it)."""
+
+    event_type: Literal["claim.status-attention"] = "claim.status-attention"
+    patient_control_number: str
+    receiver_id: str
+    clinic_id: str
+    payer_id: str
+    state: PayerClaimState
+    codes: list[str]
+    message: str
+    ack_id: str
+    raised_at: AwareDatetime

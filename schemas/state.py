@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.acknowledgements import AckNote, FrontDoorStatus
+from schemas.acknowledgements import AckNote, FrontDoorStatus, PayerStatus
 from schemas.base import PHI, Contract, Identifier, Versioned
 from schemas.events import SessionCompleted
 from schemas.outcomes import HoldReason, PrescriptionAttention
@@ -221,3 +221,15 @@ class ClaimRecord(Versioned):
         description="When waiting changes were reported overdue (claims.changes-waiting); "
         "cleared when they leave.",
     )
+    payer_status: PayerStatus | None = Field(
+        default=None, description="Where the claim stands at the payer (latest 277 response)."
+    )
+    status_attention_at: AwareDatetime | None = Field(
+        default=None,
+        description="When a 277 put the claim on claims.status-attention; cleared when a later "
+        "277 or an 835 settles it.",
+    )
+    status_inquired_at: AwareDatetime | None = Field(
+        default=None, description="When the latest 276 status inquiry about the claim was written."
+    )
+    status_inquiries: int = Field(default=0, ge=0, description="276 inquiries written so far.")

@@ -178,6 +178,7 @@ def test_the_same_picture_in_any_order() -> None:
         "claims.denied": 1,
         "claims.rejections": 1,
         "claims.changes-waiting": 1,
+        "claims.status-attention": 0,
         "claims.cob-review": 0,
         "remits.unmatched": 1,
         "remits.provider-adjustments": 1,

@@ -36,6 +36,8 @@ from schemas.acknowledgements import (
     ClaimStatusReceived,
     FrontDoorStatus,
     InterchangeAcknowledged,
+    PayerClaimState,
+    PayerStatus,
     RejectionReason,
     StatusInfo,
     TransactionAcknowledged,
@@ -243,6 +245,50 @@ def verdict_of_277(status: ClaimStatusReceived, claim_id: str) -> Verdict:
         received_at=status.source.ingested_at,
         reasons=reasons if outcome == "rejected" else [],
         payer_claim_number=claim.payer_claim_number,
+    )
+
+
+#: How much each state of a claim at the payer asks of us (the most wins).
+_PAYER_STATE_RANK: dict[PayerClaimState, int] = {
+    "finalized": 0,
+    "pending": 1,
+    "information-requested": 2,
+    "rejected": 3,
+}
+#: Acknowledgement categories that return the claim: unprocessable, not found, rejected.
+_RETURNED = frozenset({"A3", "A4", "A6", "A7", "A8"})
+
+
+def payer_state(category: str) -> PayerClaimState:
+    """What one status category says of a claim at the payer (005010X212 meanings):
+    ``F`` finalized; ``R`` a request for information; ``A3``/``A4``/``A6``/``A7``/``A8``,
+    ``E`` (the payer could not answer) and ``D0`` (data search unsuccessful) rejected;
+    anything else (``P``, the other ``A`` codes, a category we do not know) pending."""
+    if category in _RETURNED or category.startswith("E") or category == "D0":
+        return "rejected"
+    if category.startswith("R"):
+        return "information-requested"
+    if category.startswith("F"):
+        return "finalized"
+    return "pending"
+
+
+def payer_status_of_277(status: ClaimStatusReceived, now: datetime) -> PayerStatus:
+    """A 277 status response's answer about one claim, in words: the state the claim's
+    and its lines' statuses say together (the one that asks most of us wins)."""
+    claim = status.claim
+    statuses = [*claim.statuses, *(s for line in claim.lines for s in line.statuses)]
+    state: PayerClaimState = "pending"
+    if statuses:
+        state = max((payer_state(s.category) for s in statuses), key=_PAYER_STATE_RANK.__getitem__)
+    return PayerStatus(
+        state=state,
+        codes=[_status_code(s) for s in statuses],
+        words=[describe_status(s) for s in statuses],
+        needs_person=state in ("information-requested", "rejected"),
+        ack_id=status.ack_id,
+        trace_number=claim.trace_number,
+        answered_at=now,
     )
 
 

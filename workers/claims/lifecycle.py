@@ -28,6 +28,7 @@ from typing import Any, Literal
 from schemas.acknowledgements import (
     ClaimFrontDoor,
     ClaimRejected,
+    ClaimStatusAttention,
     ClaimStatusReceived,
     InterchangeAcknowledged,
     TransactionAcknowledged,
@@ -107,6 +108,10 @@ class Step:
     overdue_resolved: list[str] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    #: 277 status responses someone must act on (claims.status-attention) ...
+    status_attention: list[ClaimStatusAttention] = field(default_factory=list)
+    #: ... and claims whose item a later 277 or an 835 settled (a tombstone there)
+    status_settled: list[str] = field(default_factory=list)
     #: batches (receiver, billing provider NPI) to check for release now
     release: list[tuple[str, str]] = field(default_factory=list)
     #: check every batch of this receiver for release now
@@ -123,6 +128,8 @@ class Step:
         self.closed += other.closed
         self.overdue += other.overdue
         self.overdue_resolved += other.overdue_resolved
+        self.status_attention += other.status_attention
+        self.status_settled += other.status_settled
         self.outcomes += other.outcomes
         self.notes += other.notes
         self.release += other.release
@@ -339,13 +346,18 @@ def request_change(record: ClaimRecord, change: PendingChange, now: datetime) ->
 def record_payer_claim_number(
     record: ClaimRecord, command: RecordPayerClaimNumber, now: datetime
 ) -> Step:
-    updated = record.model_copy(
-        update={
-            "payer_claim_number": command.payer_claim_number,
-            "remitted_at": record.remitted_at or now,
-        }
-    )
-    return queue_changes(updated, now)
+    update: dict[str, object] = {
+        "payer_claim_number": command.payer_claim_number,
+        "remitted_at": record.remitted_at or now,
+    }
+    settled = record.status_attention_at is not None  # the 835 answers the status item
+    if settled:
+        update["status_attention_at"] = None
+    step = queue_changes(record.model_copy(update=update), now)
+    if settled:
+        step.status_settled.append(record.patient_control_number)
+        step.outcomes.append("status-attention-settled")
+    return step
 
 
 def _version_entry(
@@ -623,6 +635,9 @@ def on_277(
     claim_id = front_door.version_acknowledged(record, ack.batch_reference)
     step = _apply(record, front_door.verdict_of_277(ack, claim_id), now)
     step.outcomes.append(f"{ack.kind}-applied")
+    if ack.kind == "277" and step.records:  # a status response (not a repeat): the answer
+        current = step.records.pop()
+        step.add(status_answered(current, ack, now))
     number = ack.payer_claim_number  # only the payer's own: a clearinghouse numbers its own
     if number and record.payer_claim_number is None:
         current = step.records[-1] if step.records else record
@@ -630,4 +645,49 @@ def on_277(
         step.records = [r for r in step.records if r is not current]
         step.add(queue_changes(learned, now))
         step.outcomes.append("payer-claim-number-from-277")
+    return step
+
+
+# --- claim status: 277 answers to our 276 inquiries ---------------------------------
+
+_ATTENTION: dict[str, str] = {
+    "information-requested": "the payer asks for information before it decides: send what "
+    "it asks (documentation, corrected data) and watch for the next answer",
+    "rejected": "the payer did not find the claim, returned it or could not answer: check "
+    "the payer, member id and claim at the payer, then resend or call",
+}
+
+
+def status_answered(record: ClaimRecord, ack: ClaimStatusReceived, now: datetime) -> Step:
+    """A 277 status response's answer on the claim's record: its payer status in words;
+    a work item (claims.status-attention) when someone must act, settled (a tombstone)
+    by a later answer that does not need a person."""
+    status = front_door.payer_status_of_277(ack, now)
+    update: dict[str, Any] = {"payer_status": status}
+    step = Step(outcomes=[f"payer-status-{status.state}"])
+    fields = {"pcn": record.patient_control_number, "state": status.state}
+    step.notes.append(Note("info", "claim status answered", fields))
+    if status.needs_person:
+        claim = Claim.parse_json(record.current_json)
+        words = "; ".join(f"{c} {w}" for c, w in zip(status.codes, status.words, strict=True))
+        step.status_attention.append(
+            ClaimStatusAttention.new(
+                patient_control_number=record.patient_control_number,
+                receiver_id=record.receiver_id,
+                clinic_id=claim.clinic_id,
+                payer_id=claim.payer_id,
+                state=status.state,
+                codes=status.codes,
+                message=f"{words or 'no status given'}: {_ATTENTION[status.state]}"[:500],
+                ack_id=ack.ack_id,
+                raised_at=now,
+            )
+        )
+        update["status_attention_at"] = now
+        step.outcomes.append("status-attention-raised")
+    elif record.status_attention_at is not None:
+        update["status_attention_at"] = None
+        step.status_settled.append(record.patient_control_number)
+        step.outcomes.append("status-attention-settled")
+    step.records.append(record.model_copy(update=update))
     return step

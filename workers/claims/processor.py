@@ -112,6 +112,11 @@ class ClaimsProcessor:
             for i in step.overdue
         ]
         out += [Outgoing("claims.changes-waiting", p.encode(), None) for p in step.overdue_resolved]
+        out += [
+            Outgoing("claims.status-attention", i.patient_control_number.encode(), encode(i))
+            for i in step.status_attention
+        ]
+        out += [Outgoing("claims.status-attention", p.encode(), None) for p in step.status_settled]
         return out
 
     @staticmethod

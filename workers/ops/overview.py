@@ -36,6 +36,7 @@ TOPICS = (
     "claims.denied",
     "claims.rejections",
     "claims.changes-waiting",
+    "claims.status-attention",
     "claims.cob-review",
     "claims.write-offs",
     "remits.unmatched",
@@ -54,6 +55,7 @@ WORK_QUEUES = (
     "claims.denied",
     "claims.rejections",
     "claims.changes-waiting",
+    "claims.status-attention",
     "claims.cob-review",
     "remits.unmatched",
     "remits.provider-adjustments",
@@ -100,6 +102,8 @@ class Overview:
     denied: dict[str, Item] = field(default_factory=dict)
     rejections: dict[str, Item] = field(default_factory=dict)
     changes_waiting: dict[str, Item] = field(default_factory=dict)
+    #: claims a 277 status response says need a person (a tombstone settles one)
+    status_attention: dict[str, Item] = field(default_factory=dict)
     cob_review: dict[str, Item] = field(default_factory=dict)
     #: per claim: the lines written off (None: the whole claim)
     written_off: dict[str, set[str | None]] = field(default_factory=dict)
@@ -157,6 +161,8 @@ class Overview:
                 self.rejections.pop(key.decode(), None)  # closed without resending
             if topic == "claims.changes-waiting" and key is not None:
                 self.changes_waiting.pop(key.decode(), None)  # the changes were sent
+            if topic == "claims.status-attention" and key is not None:
+                self.status_attention.pop(key.decode(), None)  # a later 277 or an 835
             if topic == "remits.provider-adjustments" and key is not None:
                 self.provider_adjustments.pop(key.decode(), None)  # linked, paired, dismissed
             if topic == "claims.attachments" and key is not None:
@@ -238,6 +244,8 @@ class Overview:
             self.rejections[body["patient_control_number"]] = item
         elif topic == "claims.changes-waiting":
             self.changes_waiting[body["patient_control_number"]] = item
+        elif topic == "claims.status-attention":
+            self.status_attention[body["patient_control_number"]] = item
         elif topic == "remits.unmatched":
             self.unmatched[body["posting_id"]] = item
         elif topic == "remits.provider-adjustments":
@@ -331,6 +339,8 @@ class Overview:
             return [i for k, i in self.unmatched.items() if k not in self.posted_ids]
         if name == "claims.changes-waiting":
             return list(self.changes_waiting.values())
+        if name == "claims.status-attention":
+            return list(self.status_attention.values())
         if name == "remits.provider-adjustments":
             return list(self.provider_adjustments.values())
         if name == "claims.attachments":

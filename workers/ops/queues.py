@@ -61,6 +61,14 @@ class QueueItem:
                 "message": b.get("message", "")[:120],
                 "since": b.get("raised_at"),
             }
+        if self.topic == "claims.status-attention":
+            return {
+                "id": self.id,
+                "claim": b.get("patient_control_number"),
+                "reason": ",".join(b.get("codes", []))[:60] or b.get("state"),
+                "message": b.get("message", "")[:120],
+                "since": b.get("raised_at"),
+            }
         if self.topic == "claims.changes-waiting":
             return {
                 "id": self.id,

@@ -293,6 +293,15 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "claims.status-attention",
+        "Claims a 277 status response says need a person: the payer asks for information, "
+        "did not find the claim or rejected it (work queue; a tombstone once a later 277 "
+        "or an 835 settles it).",
+        "<patient control number>",
+        "schemas.acknowledgements:ClaimStatusAttention",
+        retention_ms=RECORDS_MS,
+    ),
+    TopicSpec(
         "claims.rejections",
         "Claims the payer's front door rejected, with the reasons (work queue).",
         "<patient control number>",
