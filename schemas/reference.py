@@ -214,6 +214,10 @@ class Payer(Versioned):
     receiver_id: Identifier = Field(description="Trading partner the claims are sent to.")
     unit_policy: Literal["cms", "ama"]
     pays_massage: bool = True
+    answers_claim_status: bool = Field(
+        default=True,
+        description="Whether the payer answers 276 claim status inquiries (no: none is sent).",
+    )
     requires_prescription: bool = True
     timely_filing_days: int = Field(ge=1, le=3650)
     max_units_per_visit: int | None = Field(

@@ -255,6 +255,13 @@ class SubmitClaim(_ClaimCommandBase):
     claim: Claim
 
 
+class InquireClaimStatus(_ClaimCommandBase):
+    """Ask the payer where a sent claim stands: a 276 for it, written by the claims
+    stage to ``<outbox>/276/`` (``claims claim status PCN``)."""
+
+    action: Literal["status"]
+
+
 #: An instruction about a claim, one model per action.
 ClaimCommand = Annotated[
     VoidClaim
@@ -262,7 +269,8 @@ ClaimCommand = Annotated[
     | ResendClaim
     | RecordPayerClaimNumber
     | RequestSecondary
-    | SubmitClaim,
+    | SubmitClaim
+    | InquireClaimStatus,
     Discriminator("action"),
 ]
 CLAIM_COMMAND: TypeAdapter[ClaimCommand] = TypeAdapter(ClaimCommand)
@@ -273,6 +281,7 @@ _BY_ACTION: dict[str, type[_ClaimCommandBase]] = {
     "payer-claim-number": RecordPayerClaimNumber,
     "secondary": RequestSecondary,
     "submit": SubmitClaim,
+    "status": InquireClaimStatus,
 }
 
 

@@ -41,6 +41,7 @@ from schemas.submission import (
     ClaimChangesWaiting,
     ClaimCommand,
     CorrectClaim,
+    InquireClaimStatus,
     RecordPayerClaimNumber,
     RequestSecondary,
     ResendClaim,
@@ -62,6 +63,10 @@ class Policy:
     day_grace: timedelta = timedelta(hours=72)
     #: how long a change may wait for the payer's claim number before it is a work item
     replace_after: timedelta = timedelta(days=30)
+    #: a claim taken in with no 835 this long gets a 276 claim status inquiry ...
+    follow_up: timedelta = timedelta(days=30)
+    #: ... and another one this often while it still has none
+    status_every: timedelta = timedelta(days=14)
 
 
 class Refused(Exception):
@@ -112,6 +117,8 @@ class Step:
     status_attention: list[ClaimStatusAttention] = field(default_factory=list)
     #: ... and claims whose item a later 277 or an 835 settled (a tombstone there)
     status_settled: list[str] = field(default_factory=list)
+    #: claims to ask their payer about now (a 276)
+    inquire: list[ClaimRecord] = field(default_factory=list)
     #: batches (receiver, billing provider NPI) to check for release now
     release: list[tuple[str, str]] = field(default_factory=list)
     #: check every batch of this receiver for release now
@@ -130,6 +137,7 @@ class Step:
         self.overdue_resolved += other.overdue_resolved
         self.status_attention += other.status_attention
         self.status_settled += other.status_settled
+        self.inquire += other.inquire
         self.outcomes += other.outcomes
         self.notes += other.notes
         self.release += other.release
@@ -401,6 +409,8 @@ def on_command(
         )
     if isinstance(command, RequestSecondary):
         return request_secondary(record, command, now)
+    if isinstance(command, InquireClaimStatus):
+        return inquire_on_demand(record)
     if isinstance(command, RecordPayerClaimNumber):
         step = record_payer_claim_number(record, command, now)
     elif isinstance(command, ResendClaim) or record.front_door == "rejected":
@@ -691,3 +701,35 @@ def status_answered(record: ClaimRecord, ack: ClaimStatusReceived, now: datetime
         step.outcomes.append("status-attention-settled")
     step.records.append(record.model_copy(update=update))
     return step
+
+
+def status_inquiry_due(
+    record: ClaimRecord, policy: Policy, now: datetime, *, payer_answers: bool = True
+) -> bool:
+    """Whether the claims stage asks the payer about ``record`` now (a 276): taken in at
+    the front door with no 835 for the follow-up period (:func:`front_door.needs_follow_up`),
+    not asked within ``policy.status_every``, not on a person's desk (an open
+    claims.status-attention item), and its payer answers 276s."""
+    if not payer_answers or record.status_attention_at is not None:
+        return False
+    if not front_door.needs_follow_up(record, now, policy.follow_up.days):
+        return False
+    last = record.status_inquired_at
+    return last is None or now - last >= policy.status_every
+
+
+def inquire_on_demand(record: ClaimRecord) -> Step:
+    """An operator's ``claims claim status``: ask about a claim that left (whatever its
+    age); a claim voided, or never sent, has nothing to ask about."""
+    if record.status != "submitted" or not record.versions:
+        raise Refused(
+            "not-inquirable", "only a submitted claim that was sent can be asked about (276)"
+        )
+    return Step(inquire=[record], outcomes=["status-inquiry-requested"])
+
+
+def status_inquired(record: ClaimRecord, now: datetime) -> ClaimRecord:
+    """The record once a 276 about it was written."""
+    return record.model_copy(
+        update={"status_inquired_at": now, "status_inquiries": record.status_inquiries + 1}
+    )

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from edi import x276
 from schemas.acknowledgements import (
     ClaimFrontDoor,
     ClaimRejected,
@@ -41,13 +42,14 @@ from schemas.acknowledgements import (
     parse_ack,
 )
 from schemas.billing import BillableSession, ChargesWithdrawn, parse_charges
-from schemas.state import SourceRef
+from schemas.state import ClaimRecord, SourceRef
 from schemas.submission import parse_claim_command
-from workers.claims import lifecycle
+from workers.claims import batching, claim_status, filing, lifecycle
 from workers.claims.release import Releaser
 from workers.claims.state import ClaimsState, PartnerCatalog
 from workers.claims.superbill_lane import SuperbillLane, is_self_pay
 from workers.runtime.app import Wiring
+from workers.runtime.atomic_files import write_atomically
 from workers.runtime.codec import decode, encode
 from workers.runtime.failures import InvalidInput
 from workers.runtime.mirror import Mirror
@@ -88,7 +90,11 @@ class ClaimsProcessor:
         self.policy = lifecycle.Policy(
             day_grace=timedelta(hours=settings.claims_day_grace_h),
             replace_after=timedelta(days=settings.claims_replace_after_days),
+            follow_up=timedelta(days=settings.claims_follow_up_days),
+            status_every=timedelta(days=settings.claims_status_inquiry_every_days),
         )
+        self.partners = partners
+        self.outbox = settings.outbox_dir
         self.releaser = Releaser(w, state, partners, settings.outbox_dir)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.overdue_checked: dict[int, datetime] = {}
@@ -125,8 +131,53 @@ class ClaimsProcessor:
         headers = (("claims.event_type", type(event).__name__.encode()),)
         return Outgoing(topic, event.patient_control_number.encode(), encode(event), headers)
 
+    async def inquire(self, records: list[ClaimRecord], now: datetime) -> list[Outgoing]:
+        """Write a 276 per receiver asking about ``records`` (:mod:`edi.x276`), to
+        ``<outbox>/276/`` (atomically, 0600), numbered from the receiver's sequence
+        like its 837 files; then mark the records asked."""
+        by_receiver: dict[str, list[ClaimRecord]] = defaultdict(list)
+        for record in records:
+            by_receiver[record.receiver_id].append(record)
+        out: list[Outgoing] = []
+        for receiver, group in sorted(by_receiver.items()):
+            partner = self.partners.get(receiver)
+            asked = lifecycle.Step()
+            if partner is None:
+                log.warning("no trading partner for a claim status inquiry", receiver=receiver)
+                self.w.metrics.outcome(PROCESSOR, "status-inquiry-no-partner")
+                continue
+            plan = claim_status.plan_inquiries(group, now)
+            for pcn, reason in plan.refused:
+                log.warning("claim status inquiry refused", pcn=pcn, reason=reason)
+                asked.outcomes.append("status-inquiry-refused")
+            if plan.inquiries:
+                numbers, last = batching.reserve(self.state.sequence(receiver))
+                try:
+                    rendered = x276.render_276(
+                        plan.inquiries, partner, control_number=numbers.interchange,
+                        created_at=now,
+                    )
+                except x276.X276RenderError as exc:  # the partner's delimiters, say
+                    log.error("claim status inquiry refused", receiver=receiver,
+                              pcn=exc.patient_control_number, reason=exc.reason)
+                    asked.outcomes.append("status-inquiry-refused")
+                    asked.records = [lifecycle.status_inquired(r, now) for r in group]
+                    out += self.commit(asked)
+                    continue
+                await self.state.reserve_sequence(receiver, last)
+                name = filing.file_name(partner, numbers, now)
+                data = rendered.text.encode("ascii")
+                path = await asyncio.to_thread(write_atomically, self.outbox / "276", name, data)
+                log.info("claim status inquiry written", file=path.name, claims=rendered.inquiries)
+                asked.outcomes += ["status-inquiry-written"] * rendered.inquiries
+            asked.records = [lifecycle.status_inquired(r, now) for r in group]
+            out += self.commit(asked)
+        return out
+
     async def release_after(self, step: lifecycle.Step, partition: int) -> list[Outgoing]:
         out = self.commit(step)
+        if step.inquire:
+            out += await self.inquire(step.inquire, self.w.now())
         now = self.w.now()
         batches = list(step.release)
         if step.release_receiver is not None:
@@ -249,7 +300,21 @@ class ClaimsProcessor:
                 self.overdue_checked[msg.partition] = now
                 for record in self.state.waiting_records(msg.partition):
                     out += self.commit(lifecycle.overdue_changes(record, self.policy, now))
+                due = [
+                    r
+                    for r in self.state.follow_up_records(msg.partition)
+                    if lifecycle.status_inquiry_due(
+                        r, self.policy, now, payer_answers=self._answers(r)
+                    )
+                ]
+                if due:
+                    out += await self.inquire(due, now)
         return out
+
+    def _answers(self, record: ClaimRecord) -> bool:
+        """Whether the claim's payer answers 276s (its reference; default: yes)."""
+        payer_id = claim_status.payer_of(record)
+        return payer_id not in self.partners.silent_payers
 
     async def tick(self) -> None:
         value = b'{"tick": true}'
@@ -264,7 +329,7 @@ def register(w: Wiring) -> None:
         if w.catalogue.partitions(name) != partitions:
             raise RuntimeError(f"{name} must have as many partitions as charges.billable")
     partners = PartnerCatalog()
-    mirror = w.mirror(["ref.partners"], partners.apply, name="partner_mirror")
+    mirror = w.mirror(["ref.partners", "ref.payers"], partners.apply, name="partner_mirror")
     state = ClaimsState(
         w.table("claims.pending", "state.claims.pending"),
         w.table("claims.records", "state.claims.records"),

@@ -16,6 +16,7 @@ No decisions are made here: what to store comes from
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Awaitable
 from datetime import datetime
@@ -29,15 +30,31 @@ from workers.runtime.codec import encode
 from workers.runtime.partitioning import partition_for
 
 
+def _answers_claim_status(value: bytes) -> bool:
+    """``answers_claim_status`` of a ``ref.payers`` record (default: it answers)."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and data.get("answers_claim_status") is False)
+
+
 class PartnerCatalog:
     """Trading partners mirrored from ``ref.partners`` (invalid records are unknown)."""
 
     def __init__(self) -> None:
         self._raw: dict[str, bytes] = {}
         self._parsed: dict[str, TradingPartner | None] = {}
+        #: payers (our payer ids) whose reference says they do not answer 276s
+        self.silent_payers: set[str] = set()
 
-    def apply(self, _topic: str, key: bytes, value: bytes | None) -> None:
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
         k = key.decode("utf-8", errors="replace")
+        if topic == "ref.payers":  # only whether the payer answers 276 inquiries
+            self.silent_payers.discard(k)
+            if value is not None and not _answers_claim_status(value):
+                self.silent_payers.add(k)
+            return
         self._parsed.pop(k, None)
         if value is None:
             self._raw.pop(k, None)
@@ -209,6 +226,18 @@ class ClaimsState:
         (not yet reported overdue)."""
         found = [self.record(pcn) for pcn in sorted(self._waiting.get(partition, ()))]
         return [r for r in found if r is not None]
+
+    def follow_up_records(self, partition: int) -> list[ClaimRecord]:
+        """Submitted records of the partition with no 835 yet (candidates for a 276)."""
+        found = []
+        for raw in list(self.records.values()):
+            if raw is None or b'"remitted_at":null' not in raw:
+                continue
+            record = ClaimRecord.parse_json(raw)
+            mine = partition_for(record.receiver_id, self.partitions) == partition
+            if mine and record.status == "submitted":
+                found.append(record)
+        return found
 
     async def rebuild_waiting(self) -> None:
         self._waiting.clear()

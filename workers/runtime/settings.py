@@ -311,7 +311,15 @@ class Settings(BaseSettings):
     claims_follow_up_days: int = Field(
         default=30,
         ge=1,
-        description="An accepted claim with no 835 after this many days needs follow-up.",
+        description="An accepted claim with no 835 after this many days needs follow-up; "
+        "the claims stage then sends a 276 claim status inquiry for it.",
+    )
+    claims_status_inquiry_every_days: int = Field(
+        default=14,
+        ge=1,
+        description="While a claim past the follow-up period still has no 835, another "
+        "276 goes after this many days (none while a person has it on "
+        "claims.status-attention).",
     )
 
     # --- Partners' SFTP mailboxes (`claims worker mailbox`) ------------------
