@@ -18,6 +18,10 @@ given (one inquiry per claim), grouped the way the guide's hierarchy wants:
   ``REF*EJ`` (our CLM01), ``AMT*T3`` (the total charge) and ``DTP*472`` (the
   service dates, ``RD8``).
 
+:func:`read_276` reads such a file back (the payer simulator answers our 276s
+with it): the inquiries, their envelope and who asked; anything out of place is
+an :class:`X276Error` naming the segment by ordinal and byte offset.
+
 The envelope comes from :class:`~edi.envelope_writer.EnvelopeWriter` (GS01
 ``HR``, GS08/ST03 ``005010X212``; ``BHT*0010*13``).  A value that cannot be
 written raises :class:`X276RenderError`, whose message names the loop and the
@@ -32,18 +36,32 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
+from edi.elements import read_amount
 from edi.envelope_writer import EnvelopeWriter
-from edi.segments import Delimiters, Element, X12Error, X12RenderError
+from edi.segments import (
+    Delimiters,
+    Element,
+    Segment,
+    Source,
+    X12Error,
+    X12RenderError,
+    read_segments,
+)
 from edi.x837p import transliterate
+from edi.x999 import envelope_of
+from schemas.acknowledgements import AckEnvelope
 from schemas.claims import Claim, TradingPartner
 
 __all__ = [
     "CLAIM_STATUS_GUIDE",
     "MAX_INQUIRIES_PER_TRANSACTION",
+    "Read276",
     "RenderedInquiries",
     "StatusInquiry",
+    "X276Error",
     "X276RenderError",
     "inquiry_of",
+    "read_276",
     "render_276",
 ]
 
@@ -338,3 +356,171 @@ def _subscriber(w: _Writer, claims: list[StatusInquiry], parent: int, hl: int) -
             w.segment("2100E", "NM1", "QC", "1", last, first_name)
             _claim(w, "2200E", inquiry)
     return hl
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+class X276Error(X12Error):
+    """A 276 that cannot be read: not a 276, or its segments out of place."""
+
+
+@dataclass(frozen=True)
+class Read276:
+    """One 276 transaction set as read: who asked, and about which claims."""
+
+    envelope: AckEnvelope
+    control_number: str
+    reference: str
+    submitter_name: str
+    submitter_id: str
+    inquiries: list[StatusInquiry]
+
+
+def _d8_date(segment: Segment, text: str) -> dt.date:
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        raise X276Error.at(segment, "DTP03 is not a date (CCYYMMDD)") from None
+
+
+class _Reader:
+    """The state of one 276 transaction set being read."""
+
+    def __init__(self, st: Segment, envelope: AckEnvelope) -> None:
+        self.st = st
+        self.envelope = envelope
+        self.reference = ""
+        self.level = ""
+        self.names: dict[str, Segment] = {}
+        self.claim: dict[str, object] | None = None
+        self.inquiries: list[StatusInquiry] = []
+
+    def segment(self, seg: Segment) -> None:
+        sid = seg.id
+        if sid == "BHT":
+            if seg.element(1) != "0010" or seg.element(2) != "13":
+                raise X276Error.at(seg, "BHT01/BHT02 are not 0010/13 (a claim status request)")
+            self.reference = seg.element(3)
+        elif sid == "HL":
+            self.end_claim()
+            self.level = seg.element(3)
+            if self.level not in ("20", "21", "19", "22", "23"):
+                raise X276Error.at(seg, "HL03 is not a 276 level (20, 21, 19, 22, 23)")
+            if self.level in ("22",):
+                self.names.pop("QC", None)
+        elif sid == "NM1":
+            self.names[seg.element(1)] = seg
+        elif sid == "TRN":
+            self.end_claim()
+            if self.level not in ("22", "23"):
+                raise X276Error.at(seg, "TRN outside a subscriber or dependent level")
+            self.claim = {"trace": seg.element(2), "seg": seg}
+        elif sid in ("REF", "AMT", "DTP", "DMG", "SVC"):
+            if self.claim is None:
+                if sid == "DMG":
+                    return
+                raise X276Error.at(seg, f"{sid} before the claim's TRN")
+            if sid == "REF" and seg.element(1) in ("1K", "EJ") and "line" not in self.claim:
+                self.claim[seg.element(1)] = seg.element(2)
+            elif sid == "AMT" and seg.element(1) == "T3":
+                self.claim["amount"] = read_amount(seg, 2, "AMT02", X276Error)
+            elif sid == "DTP" and seg.element(1) == "472" and "line" not in self.claim:
+                text = seg.element(3)
+                start, _, end = text.partition("-")
+                self.claim["from"] = _d8_date(seg, start)
+                self.claim["to"] = _d8_date(seg, end or start)
+            elif sid == "SVC":
+                self.claim["line"] = True
+        else:
+            raise X276Error.at(seg, f"{sid} is not a segment of a 276")
+
+    def _name(self, code: str, at: Segment) -> Segment:
+        name = self.names.get(code)
+        if name is None:
+            raise X276Error.at(at, f"the claim has no NM1*{code} above it")
+        return name
+
+    def end_claim(self) -> None:
+        claim, self.claim = self.claim, None
+        if claim is None:
+            return
+        at = claim["seg"]
+        assert isinstance(at, Segment)
+        pcn = claim.get("EJ")
+        if not isinstance(pcn, str) or not pcn:
+            raise X276Error.at(at, "the claim has no REF*EJ (patient control number)")
+        start, end = claim.get("from"), claim.get("to")
+        if not isinstance(start, dt.date) or not isinstance(end, dt.date):
+            raise X276Error.at(at, "the claim has no DTP*472 (service dates)")
+        payer, provider = self._name("PR", at), self._name("1P", at)
+        subscriber = self._name("IL", at)
+        dependent = self.names.get("QC") if self.level == "23" else None
+        amount = claim.get("amount")
+        number = claim.get("1K")
+        self.inquiries.append(
+            StatusInquiry(
+                trace_number=str(claim["trace"]),
+                patient_control_number=pcn,
+                payer_claim_number=number if isinstance(number, str) and number else None,
+                total_charge=amount if isinstance(amount, Decimal) else Decimal("0"),
+                service_from=start,
+                service_to=end,
+                payer_name=payer.element(3),
+                payer_id=payer.element(9),
+                provider_name=provider.element(3),
+                provider_npi=provider.element(9),
+                subscriber_last=subscriber.element(3),
+                subscriber_first=subscriber.element(4) or None,
+                member_id=subscriber.element(9) or None,
+                subscriber_is_person=subscriber.element(2) == "1",
+                dependent_last=dependent.element(3) if dependent else None,
+                dependent_first=(dependent.element(4) or None) if dependent else None,
+            )
+        )
+
+    def result(self) -> Read276:
+        self.end_claim()
+        receiver = self.names.get("41")
+        return Read276(
+            envelope=self.envelope,
+            control_number=self.st.element(2),
+            reference=self.reference,
+            submitter_name=receiver.element(3) if receiver else "",
+            submitter_id=receiver.element(9) if receiver else "",
+            inquiries=self.inquiries,
+        )
+
+
+def read_276(source: Source) -> list[Read276]:
+    """The 276 transaction sets of an interchange (or several), as read."""
+    isa: Segment | None = None
+    gs: Segment | None = None
+    reader: _Reader | None = None
+    found: list[Read276] = []
+    for seg in read_segments(source):
+        sid = seg.id
+        if sid == "ISA":
+            isa = seg
+        elif sid == "GS":
+            if seg.element(1) != "HR":
+                raise X276Error.at(seg, "GS01 is not HR: this group holds no 276s")
+            gs = seg
+        elif sid == "ST":
+            if seg.element(1) != "276" or isa is None or gs is None:
+                raise X276Error.at(seg, "ST01 is not 276, or the ST is outside ISA/GS")
+            reader = _Reader(seg, envelope_of(isa, gs))
+        elif sid == "SE":
+            if reader is None:
+                raise X276Error.at(seg, "SE without ST")
+            found.append(reader.result())
+            reader = None
+        elif sid in ("GE", "IEA"):
+            continue
+        elif reader is None:
+            raise X276Error.at(seg, f"{sid} outside a 276 transaction set")
+        else:
+            reader.segment(seg)
+    if not found:
+        raise X276Error("no 276 transaction set in the file")
+    return found

@@ -28,7 +28,9 @@ place raises :class:`X277Error` with the segment ordinal and byte offset.
 Writing
 -------
 :func:`render_277ca` writes a 277CA for claims we know (the payer simulator
-answers our own 837s with it); ``parse_277`` reads it back to the same report.
+answers our own 837s with it), and :func:`render_277_status` a 277 status
+response (005010X212, ``BHT06`` ``DG``) answering our own 276s; ``parse_277``
+reads either back to the same report.
 """
 
 from __future__ import annotations
@@ -69,14 +71,18 @@ __all__ = [
     "MAX_STATUSES",
     "PartyName",
     "StatusEvent",
+    "StatusParties",
     "X277Error",
     "iter_277_events",
     "parse_277",
+    "render_277_status",
     "render_277ca",
 ]
 
 #: GS08 / ST03 of a 277CA.
 CLAIM_ACK_GUIDE: Final = "005010X214"
+#: GS08 / ST03 of a 277 claim status response (and of the 276 it answers).
+CLAIM_STATUS_GUIDE: Final = "005010X212"
 _PATIENT_LEVELS: Final = frozenset({"PT", "22", "23"})
 #: Claims (TRN at a patient level) in one 277 transaction set; each is sent on as
 #: it ends, so this bounds a count, not memory.
@@ -577,6 +583,98 @@ def render_277ca(
                     seg("REF", "FJ", line.line_control_number)
                 if line.service_date:
                     seg("DTP", "472", "D8", line.service_date.strftime("%Y%m%d"))
+    out.close_transaction()
+    out.close_group()
+    out.close_interchange()
+    return out.text()
+
+
+@dataclass(frozen=True)
+class StatusParties:
+    """The names a 277 status response repeats from the 276 it answers (per claim, by
+    patient control number): the subscriber (with the member id) and the dependent."""
+
+    subscriber: PartyName
+    dependent: PartyName | None = None
+
+
+def render_277_status(
+    report: ClaimStatusReport,
+    *,
+    submitter: PartyName,
+    providers: Mapping[str, PartyName],
+    parties: Mapping[str, StatusParties],
+    control_number: int,
+    created_at: dt.datetime,
+    usage: Literal["P", "T"] = "P",
+    delimiters: Delimiters = DEFAULT_DELIMITERS,
+) -> str:
+    """One interchange with ``report`` as a 277 claim status response (005010X212).
+
+    The hierarchy is the 276's: the payer (20), the information receiver (21), each
+    billing provider (19, ``NM1*1P`` by NPI in ``providers``), then per claim its
+    subscriber (22) and, for a dependent, the dependent (23), named from
+    ``parties``; under them ``TRN*2`` (the 276's trace), the claim's ``STC``s
+    (``STC04`` its charge), ``REF*1K``, ``REF*EJ`` and ``DTP*472``.
+    """
+    env = report.envelope
+    out = open_acknowledgement(
+        env,
+        "HN",
+        CLAIM_STATUS_GUIDE,
+        control_number=control_number,
+        created_at=created_at,
+        usage=usage,
+        delimiters=delimiters,
+    )
+    seg = out.segment
+    out.open_transaction("277", report.control_number, CLAIM_STATUS_GUIDE)
+    seg("BHT", "0010", "08", report.reference, created_at.strftime("%Y%m%d"),
+        created_at.strftime("%H%M"), "DG")  # fmt: skip
+    seg("HL", "1", None, "20", "1")
+    seg("NM1", "PR", "2", report.payer_name or "PAYER", None, None, None, None, "PI",
+        report.payer_id or env.isa_sender_id)  # fmt: skip
+    seg("HL", "2", "1", "21", "1")
+    seg("NM1", "41", "2", submitter.last_or_organisation, None, None, None, None, "46",
+        submitter.identifier)  # fmt: skip
+    by_provider: dict[str | None, list[ClaimStatus]] = {}
+    for claim in report.claims:
+        by_provider.setdefault(claim.billing_provider_npi, []).append(claim)
+    hl = 2
+    for npi, claims in by_provider.items():
+        name = providers.get(npi or "")
+        if npi is None or name is None:
+            raise X12RenderError("2100C: every claim needs a named billing provider NPI")
+        hl += 1
+        provider_hl = hl
+        seg("HL", str(provider_hl), "2", "19", "1")
+        seg("NM1", "1P", "2", name.last_or_organisation, None, None, None, None, "XX", npi)
+        for claim in claims:
+            pcn = claim.patient_control_number
+            who = parties.get(pcn or "")
+            if pcn is None or who is None:
+                raise X12RenderError("2100D: every claim needs a patient control number and name")
+            hl += 1
+            sub = who.subscriber
+            seg("HL", str(hl), str(provider_hl), "22", "1" if who.dependent else "0")
+            seg("NM1", "IL", "1", sub.last_or_organisation, sub.first, None, None, None, "MI",
+                sub.identifier)  # fmt: skip
+            if who.dependent is not None:
+                hl += 1
+                seg("HL", str(hl), str(hl - 1), "23")
+                seg("NM1", "QC", "1", who.dependent.last_or_organisation, who.dependent.first)
+            seg("TRN", "2", claim.trace_number or pcn)
+            if not claim.statuses:
+                raise X12RenderError("2200D STC: every claim needs a status")
+            for status in claim.statuses:
+                seg("STC", *_stc(status.model_copy(update={"action": None})))
+            if claim.payer_claim_number:
+                seg("REF", "1K", claim.payer_claim_number)
+            seg("REF", "EJ", pcn)
+            start_day, end_day = claim.service_from, claim.service_to
+            if start_day is not None:
+                end_day = end_day or start_day
+                seg("DTP", "472", "RD8", f"{start_day:%Y%m%d}-{end_day:%Y%m%d}")
     out.close_transaction()
     out.close_group()
     out.close_interchange()

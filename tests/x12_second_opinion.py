@@ -39,7 +39,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["second_opinion_276", "second_opinion_835", "second_opinion_837"]
+__all__ = ["second_opinion_276", "second_opinion_277", "second_opinion_835", "second_opinion_837"]
 
 _ENVELOPE = ("ISA", "GS", "GE", "IEA")
 
@@ -48,6 +48,7 @@ _TRANSACTION_MODELS = {
     "837": ("x12sdk.v5010.x12_837_005010X222A2.transaction_set", "HealthCareClaimProfessional"),
     "835": ("x12sdk.v5010.x12_835_005010X221A1.transaction_set", "HealthCareClaimPayment"),
     "276": ("x12sdk.v5010.x12_276_005010X212.transaction_set", "HealthCareClaimsStatusRequest"),
+    "277": ("x12sdk.v5010.x12_277_005010X212.transaction_set", "HealthCareClaimsStatusResponse"),
 }
 
 
@@ -104,6 +105,11 @@ def second_opinion_835(text: str) -> list[str]:
 def second_opinion_276(text: str) -> list[str]:
     """x12sdk's problems with a 276 interchange (005010X212); empty when it finds none."""
     return _second_opinion(text, "276", "005010X212")
+
+
+def second_opinion_277(text: str) -> list[str]:
+    """x12sdk's problems with a 277 claim status response (005010X212); empty when none."""
+    return _second_opinion(text, "277", "005010X212")
 
 
 def _second_opinion(text: str, code: str, version: str) -> list[str]:

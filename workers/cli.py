@@ -379,6 +379,10 @@ def cmd_claim(args: argparse.Namespace) -> int:
     except ClaimNotFound as exc:
         print(f"claims claim {args.action}: {exc}", file=sys.stderr)
         return 1
+    if action == "status":
+        print(f"status inquiry requested for claim {args.pcn} (receiver {command.receiver_id}): "
+              f"the claims worker writes the 276 to {settings.outbox_dir / '276'}")
+        return 0
     print(f"{action} requested for claim {args.pcn} (receiver {command.receiver_id})")
     return 0
 
@@ -663,8 +667,24 @@ def cmd_superbill(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate_payer(args: argparse.Namespace) -> int:
-    from workers.commands.simulate_payer import simulate_front_door_main, simulate_payer_main
+    from workers.commands.simulate_payer import (
+        is_276,
+        simulate_front_door_main,
+        simulate_payer_main,
+        simulate_status_main,
+    )
 
+    if args.answer or is_276(args.file):
+        if args.acknowledge or args.reject or args.rules:
+            raise UsageError("a 276 is answered with a 277: --acknowledge, --reject and --rules "
+                             "are for 837 files")
+        answers: dict[str, str] = {}
+        for item in args.answer:
+            pcn, sep, answer = item.partition("=")
+            if not pcn or not sep or not answer:
+                raise UsageError(f"--answer {item!r}: expected PCN=ANSWER, e.g. PCN1=pending")
+            answers[pcn] = answer
+        return simulate_status_main(args.file, answers, max_bytes=_settings().max_edi_file_bytes)
     if args.acknowledge:
         reject: dict[str, tuple[str, str | None, str | None]] = {}
         for item in args.reject:
@@ -1009,13 +1029,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_price)
 
-    p = sub.add_parser("claim", help="void or correct a submitted claim")
+    p = sub.add_parser("claim", help="void, correct or ask about a submitted claim")
     csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (
         ("void", "send a void (frequency 8)"),
         ("correct", "send a replacement (frequency 7) with edits"),
         ("resend", "send a claim the front door rejected again, as a new original (frequency 1)"),
         ("payer-number", "record the payer's claim number (REF*F8)"),
+        ("status", "ask the payer where the claim stands (a 276 in <outbox>/276/)"),
     ):
         q = csub.add_parser(name, help=text)
         q.add_argument("pcn", metavar="PATIENT_CONTROL_NUMBER")
@@ -1211,8 +1232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.pdf", help="default: <outbox>/superbills/<clinic>/")
     p.set_defaults(func=cmd_superbill)
 
-    p = sub.add_parser("simulate-payer", help="answer an 837P with deterministic 835s (stdout)")
-    p.add_argument("file", metavar="FILE.837")
+    p = sub.add_parser(
+        "simulate-payer", help="answer an 837P with 835s, or a 276 with a 277 (stdout)"
+    )
+    p.add_argument("file", metavar="FILE.837|FILE.276")
     p.add_argument("--rules", metavar="RULES.json", help="adjudication rules (default: shipped)")
     p.add_argument(
         "--acknowledge",
@@ -1225,6 +1248,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PCN[=CAT:CODE:ENTITY]",
         help="with --acknowledge: claims the 277CA rejects (default status A7:562:85)",
+    )
+    p.add_argument(
+        "--answer",
+        nargs="*",
+        default=[],
+        metavar="PCN=ANSWER",
+        help="for a 276 (answered with a 277 on stdout): pending, documentation, not-found "
+        "or CAT:CODE[:ENTITY] for that claim (default: paid, F1:65)",
     )
     p.set_defaults(func=cmd_simulate_payer)
 

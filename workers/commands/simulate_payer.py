@@ -21,6 +21,11 @@ names the segment ordinal and byte offset), the rules are invalid (field path
 and rule), or a claim cannot be answered as a valid 835; 2 a file cannot be
 read at all.  Messages never quote data values.
 
+``claims simulate-payer FILE.276 [--answer PCN=pending|documentation|not-found|CAT:CODE]``
+answers one of our 276 claim status inquiries with a 277 on ``out``
+(:func:`simulate_status_main`; every claim finalized and paid unless answered
+otherwise).
+
 Also runnable as ``python -m workers.commands.simulate_payer FILE [--rules RULES]``.
 """
 
@@ -40,7 +45,7 @@ from workers.payer_sim.adjudicate import PayerAnswer, adjudicate, render_answers
 from workers.payer_sim.rules import RulesError, SimulatorRules, default_rules, load_rules
 from workers.runtime.limits import FileRefused, open_limited
 
-__all__ = ["main", "simulate_payer_main"]
+__all__ = ["is_276", "main", "simulate_payer_main", "simulate_status_main"]
 
 _PROG = "claims simulate-payer"
 
@@ -185,3 +190,59 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def is_276(path: str) -> bool:
+    """Whether the file at ``path`` looks like a 276 (its first ST is ``ST*276``, by the
+    ISA's own element separator); unreadable files are left to the 837 reader."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    if not head.startswith(b"ISA") or len(head) < 4:
+        return False
+    sep = head[3:4]
+    return b"ST" + sep + b"276" + sep in head
+
+
+def simulate_status_main(
+    path: str,
+    answers: Mapping[str, str],
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    *,
+    now: datetime | None = None,
+    max_bytes: int | None = None,
+) -> int:
+    """Answer the 276 at ``path`` with a 277 claim status response on ``out``
+    (see :mod:`workers.payer_sim.claim_status`)."""
+    from workers.payer_sim.claim_status import answer_276
+
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    when = datetime.now(UTC) if now is None else now
+    try:
+        try:
+            stream = open_limited(path, max_bytes)
+        except FileRefused as exc:
+            raise _Failure(str(exc), 2) from None
+        except OSError as exc:
+            raise _cannot_read(path, exc) from None
+        with stream:
+            data = stream.read()
+        result = answer_276(data, now=when, answers=answers)
+    except _Failure as failure:
+        err.write(f"{_PROG}: {failure}\n")
+        return failure.status
+    except X12Error as exc:
+        err.write(f"{_PROG}: {path} is not a readable 276: {exc}\n")
+        return 1
+    except ValueError as exc:
+        err.write(f"{_PROG}: cannot answer {path}: {exc}\n")
+        return 1
+    out.write(result.text)
+    told = ", ".join(f"{n} {name}" for name, n in sorted(result.counts.items()))
+    err.write(f"{_PROG}: {sum(result.counts.values())} claim status inquiry(ies) answered: "
+              f"{told}\n")
+    return 0
