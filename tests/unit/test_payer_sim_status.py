@@ -4,6 +4,8 @@ both read, and which move the claims' payer status."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edi.x276 import X276Error, inquiry_of, read_276, render_276
@@ -82,7 +84,9 @@ def test_answers_are_named_or_coded_and_only_for_claims_asked_about() -> None:
         answer_276(a_276().encode(), now=cf.CREATED_AT, answers={"NOPE": "paid"})
 
 
-def test_the_command_answers_a_276_file_on_stdout(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_answers_a_276_file_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from workers import cli
 
     path = tmp_path / "ask.276"

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from edi.segments import read_segments
-from edi.x276 import X276RenderError, inquiry_of, render_276
+from edi.x276 import RenderedInquiries, X276RenderError, inquiry_of, render_276
+from schemas.claims import Claim
 from tests import claim_factories as cf
 from tests.x12_second_opinion import second_opinion_276
 
@@ -17,9 +18,11 @@ def _segments(text: str) -> list[list[str]]:
     return [list(s.fields) for s in read_segments(text.encode())]
 
 
-def _render(*claims, numbers: int = 17, **over):  # type: ignore[no-untyped-def]
+def _render(
+    *claims: Claim, numbers: int = 17, payer_claim_number: str | None = None
+) -> RenderedInquiries:
     inquiries = [
-        inquiry_of(c, trace_number=f"T{n}", payer_claim_number=over.get("payer_claim_number"))
+        inquiry_of(c, trace_number=f"T{n}", payer_claim_number=payer_claim_number)
         for n, c in enumerate(claims, start=1)
     ]
     return render_276(inquiries, cf.partner(), control_number=numbers, created_at=cf.CREATED_AT)

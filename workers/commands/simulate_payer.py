@@ -32,6 +32,8 @@ Also runnable as ``python -m workers.commands.simulate_payer FILE [--rules RULES
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -195,7 +197,9 @@ if __name__ == "__main__":
 def is_276(path: str) -> bool:
     """Whether the file at ``path`` looks like a 276 (its first ST is ``ST*276``, by the
     ISA's own element separator); unreadable files are left to the 837 reader."""
-    try:
+    try:  # a regular file only: a FIFO or a device is never opened here (the reader refuses it)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as stream:
             head = stream.read(4096)
     except OSError:
