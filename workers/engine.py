@@ -31,7 +31,7 @@ from workers.deposits import processor as deposits
 from workers.enrich import processor as enrich
 from workers.ops import dashboard
 from workers.remits import processor as reconcile
-from workers.runtime.admin import ensure_topics
+from workers.runtime.admin import ensure_leader_topic, ensure_topics, leader_topic
 from workers.runtime.app import Wiring, add_runtime_services, new_wiring
 from workers.runtime.connection import BrokerUnavailable, check_connection
 from workers.runtime.logging import configure_logging
@@ -174,6 +174,8 @@ def run_worker(settings: Settings, names: Sequence[str], *, create_topics: bool 
         if bad:
             raise SystemExit(2)
     app, wiring = build_app(settings, names)
+    if create_topics and ensure_leader_topic(settings, str(app.conf.id)):
+        log.info("leader topic created", topic=leader_topic(str(app.conf.id)))
     sources = sorted({s for d in defs for s in d.sources})
     moved = hand_over_positions(
         settings, wiring.consumer_group, other_mode_groups(settings, names), sources

@@ -60,3 +60,44 @@ def test_retention_follows_the_settings_per_class() -> None:
     assert cat.config("claims.submitted")["retention.ms"] == str(400 * day)
     assert "retention.ms" not in cat.config("ref.patients")
     assert cat.spec("state.enrich.wakeups").retention_class is None
+
+
+class _FakeAdmin:
+    """The admin client's calls ensure_leader_topic makes, over a set of topic names."""
+
+    def __init__(self, existing: set[str]) -> None:
+        self.topics = set(existing)
+        self.created: list[dict[str, object]] = []
+
+    def describe_topics(self, names: list[str]) -> list[dict[str, object]]:
+        return [{"name": n, "error_code": 0 if n in self.topics else 3} for n in names]
+
+    def create_topics(self, spec: dict[str, dict[str, object]], raise_errors: bool) -> dict:
+        self.created.append(spec)
+        self.topics.update(spec)
+        return {"topics": [{"name": n, "error_code": 0, "error_message": None} for n in spec]}
+
+    def wait_for_topics(self, names: list[str], timeout_ms: int) -> None:
+        assert set(names) <= self.topics
+
+
+def test_the_leader_topic_exists_before_a_worker_joins_its_group() -> None:
+    """faust declares its leader topic while the group forms; when the first assignment
+    misses it, no process is leader and the leader-only timers (hold expiry, release
+    ticks) never fire.  The worker creates it first, once."""
+    from workers.runtime.admin import ensure_leader_topic, leader_topic
+    from workers.runtime.settings import Settings
+
+    admin = _FakeAdmin(set())
+    settings = Settings()
+    assert ensure_leader_topic(settings, "claims-enrich", admin=admin) is True
+    [spec] = admin.created
+    assert spec == {
+        "claims-enrich-__assignor-__leader": {
+            "num_partitions": 1,
+            "replication_factor": settings.topic_replication,
+        }
+    }
+    assert leader_topic("claims-enrich") in admin.topics
+    assert ensure_leader_topic(settings, "claims-enrich", admin=admin) is False
+    assert len(admin.created) == 1

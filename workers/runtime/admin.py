@@ -31,6 +31,41 @@ def admin_client(settings: Settings) -> Any:
     return kafka_clients.admin(settings)
 
 
+def leader_topic(app_id: str) -> str:
+    """faust's leader-election topic of the app ``app_id`` (one partition)."""
+    return f"{app_id}-__assignor-__leader"
+
+
+def ensure_leader_topic(settings: Settings, app_id: str, admin: Any = None) -> bool:
+    """Create the app's leader-election topic before the worker joins its group;
+    returns whether it had to be created.
+
+    faust declares it itself at start, but concurrently with joining the group: when
+    the broker's metadata does not list it yet at the first assignment, faust ignores
+    it, no process of the group becomes leader, and the timers that run on the leader
+    only (hold expiry sweeps, the claims stage's release ticks, deposit sweeps) never
+    fire until some later rebalance.  Created here first, it is always assigned."""
+    name = leader_topic(app_id)
+    own = admin is None
+    client = admin or admin_client(settings)
+    try:
+        described = client.describe_topics([name])
+        if any(t.get("name") == name and t.get("error_code", 3) == 0 for t in described):
+            return False
+        spec = {name: {"num_partitions": 1, "replication_factor": settings.topic_replication}}
+        result = client.create_topics(spec, raise_errors=False)
+        for t in result["topics"]:
+            if t["error_code"] not in (0, 36):  # 36: created concurrently by someone else
+                raise RuntimeError(
+                    f"cannot create topic {t['name']}: {t['error_message'] or t['error_code']}"
+                )
+        client.wait_for_topics([name], timeout_ms=30000)
+        return True
+    finally:
+        if own:
+            client.close()
+
+
 def ensure_topics(
     settings: Settings,
     catalogue: Catalogue | None = None,
