@@ -243,6 +243,7 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         "schemas.eligibility:EligibilityResponse",
         cleanup="compact",
         retention_ms=None,
+        consumed=True,
     ),
     TopicSpec(
         "claims.acknowledged",
