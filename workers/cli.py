@@ -675,12 +675,15 @@ def cmd_eligibility(args: argparse.Namespace) -> int:
 
 
 def _is_270(path: str) -> bool:
+    """Whether the file's first group is a 270's (``HS``); anything unreadable is not
+    (the 837 path then refuses it with its own message, devices and FIFOs unread)."""
     from workers.inbound.acknowledgements import sniff
+    from workers.runtime.limits import open_limited
 
     try:
-        with open(path, "rb") as fh:
+        with open_limited(path, None) as fh:
             return sniff(fh.read(8192)) == "HS"
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 

@@ -114,3 +114,17 @@ def test_the_simulate_command_prints_the_271(tmp_path: Path) -> None:
     bad = tmp_path / "bad.270"
     bad.write_text("ISA*nonsense")
     assert simulate_main(str(bad), out=io.StringIO(), err=io.StringIO()) == 1
+
+
+def test_claims_simulate_payer_routes_a_270_to_the_eligibility_answer(
+    tmp_path: Path, capsys: Any
+) -> None:
+    from workers.cli import main
+
+    found = inquiries_for(patient("pt1", "M-REJECT"), CLINIC, PAYERS, DAY)[0]
+    (path,) = write_inquiries(
+        found, {"rcv1": partner()}, tmp_path / "o", FileSequence(tmp_path / "s"), NOW
+    )
+    assert main(["simulate-payer", str(path)]) == 0
+    (answer,) = parse_271(capsys.readouterr().out.encode())
+    assert answer.status == "rejected"
