@@ -167,10 +167,16 @@ def write_inquiries(
 
 
 def check_main(
-    settings: Any, target: str, day: date | None, *, out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-) -> int:  # fmt: skip
+    settings: Any,
+    target: str,
+    day: date | None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """Read the reference topics, write the 270s, print one line per file."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     from workers.runtime.topic_scan import read_latest
 
     clinic_id, sep, patient_id = target.partition(":")
@@ -212,9 +218,15 @@ def check_main(
 
 
 def simulate_main(
-    path: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr, max_bytes: int | None = None
+    path: str,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    max_bytes: int | None = None,
 ) -> int:
-    """``claims simulate-payer FILE.270``: the simulated payer's 271 on ``out``."""
+    """``claims simulate-payer FILE.270``: the simulated payer's 271 on ``out`` (stdout)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     from edi.segments import X12Error
     from workers.payer_sim.eligibility import answer_270
     from workers.runtime.limits import read_limited
