@@ -45,6 +45,7 @@ from schemas.eligibility import (
     CostShare,
     EligibilityResponse,
     Level,
+    Loop,
     Rejection,
     Status,
     VisitLimit,
@@ -90,11 +91,12 @@ PERIODS: Final[dict[str, str]] = {
     "36": "admission",
 }
 _REMAINING: Final = frozenset({"29", "33"})
+_NETWORK: Final[dict[str, Literal["Y", "N", "U", "W"]]] = {"Y": "Y", "N": "N", "U": "U", "W": "W"}
 _ACTIVE: Final = frozenset({"1", "2", "3", "4", "5"})
 _INACTIVE: Final = frozenset({"6", "7", "8"})
 _PLAN_DATES: Final = frozenset({"291", "346", "347", "356", "357"})
-_PERSON_LEVELS: Final = {"22": "subscriber", "23": "dependent"}
-_LOOPS: Final = {
+_PERSON_LEVELS: Final[dict[str, Level]] = {"22": "subscriber", "23": "dependent"}
+_LOOPS: Final[dict[str, tuple[Loop, Loop]]] = {
     "20": ("2100A", "2100A"),
     "21": ("2100B", "2100B"),
     "22": ("2100C", "2110C"),
@@ -146,13 +148,13 @@ def _dates(segment: Segment) -> tuple[dt.date, dt.date]:
     raise X271Error.at(segment, "DTP02 must be D8 or RD8")
 
 
-def _rejection(segment: Segment, loop: str) -> Rejection:
+def _rejection(segment: Segment, loop: Loop) -> Rejection:
     code = segment.element(3)
     if not code:
         raise X271Error.at(segment, "AAA03 (reject reason) is required")
     follow = segment.element(4) or None
     return Rejection(
-        loop=loop,  # type: ignore[arg-type]
+        loop=loop,
         valid_request=segment.element(1) == "Y",
         code=code,
         reason=aaa_reason(code),
@@ -164,7 +166,7 @@ def _rejection(segment: Segment, loop: str) -> Rejection:
 class _Person:
     """A subscriber or dependent being read."""
 
-    def __init__(self, level: str, hl: Segment, member_id: str | None) -> None:
+    def __init__(self, level: Level, hl: Segment, member_id: str | None) -> None:
         self.level = level
         self.has_child = hl.element(4) == "1"
         self.member_id = member_id
@@ -199,8 +201,7 @@ def _service_types(eb: Segment) -> list[str]:
 
 
 def _in_network(eb: Segment) -> Literal["Y", "N", "U", "W"] | None:
-    value = eb.element(12)
-    return value if value in ("Y", "N", "U", "W") else None  # type: ignore[return-value]
+    return _NETWORK.get(eb.element(12))
 
 
 class _Transaction:
@@ -225,7 +226,7 @@ class _Transaction:
             control_number=self.control,
             payer_edi_id=self.payer_edi_id,
             provider_npi=self.provider_npi,
-            level=person.level,  # type: ignore[arg-type]
+            level=person.level,
             member_id=person.member_id,
             status=person.status(),
             plan_name=person.plan_name,

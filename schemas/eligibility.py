@@ -37,6 +37,7 @@ _TRACE_SEPARATOR: Final = "/"
 
 Status = Literal["active", "inactive", "unknown", "rejected"]
 Level = Literal["source", "receiver", "subscriber", "dependent"]
+Loop = Literal["2100A", "2100B", "2100C", "2110C", "2100D", "2110D"]
 
 
 class CoverageKey(Contract):
@@ -141,7 +142,7 @@ class VisitLimit(Contract):
 class Rejection(Contract):
     """An AAA segment: the payer could not answer (AAA03 reason, AAA04 follow-up)."""
 
-    loop: Literal["2100A", "2100B", "2100C", "2110C", "2100D", "2110D"]
+    loop: Loop
     valid_request: bool
     code: str
     reason: str

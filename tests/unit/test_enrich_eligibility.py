@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from schemas.eligibility import CoverageKey, EligibilityResponse
+from schemas.eligibility import CoverageKey, EligibilityResponse, Status
 from schemas.outcomes import SessionEnriched, SessionHeld
 from schemas.reference import Patient
 from tests import factories as f
@@ -18,18 +18,18 @@ from workers.enrich.eligibility import with_eligibility
 KEY = CoverageKey(clinic_id="c1", patient_id="pt1", payer_id="p1")
 
 
-def answer(status: str, asked: date = date(2026, 3, 1), **over: Any) -> EligibilityResponse:
+def answer(status: Status, asked: date = date(2026, 3, 1), **over: Any) -> EligibilityResponse:
     return EligibilityResponse(
         coverage=KEY,
         asked_on=asked,
         control_number="0001",
         level="subscriber",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         **over,
     )
 
 
-def told(status: str, **over: Any) -> Any:
+def told(status: Status, **over: Any) -> Any:
     return with_eligibility(state(prescriptions=[rx()]), "p1", answer(status, **over))
 
 

@@ -11,12 +11,12 @@ import pytest
 from edi.segments import X12EnvelopeError, X12SyntaxError
 from edi.tolerance import Warnings
 from edi.x271 import MAX_BENEFITS_PER_PERSON, X271Error, aaa_reason, parse_271
-from schemas.eligibility import CoverageKey
+from schemas.eligibility import CoverageKey, EligibilityResponse
 
 SAMPLES = Path(__file__).parents[1] / "data" / "271"
 
 
-def sample(name: str, *, warnings: Warnings | None = None) -> list:  # type: ignore[type-arg]
+def sample(name: str, *, warnings: Warnings | None = None) -> list[EligibilityResponse]:
     return parse_271((SAMPLES / name).read_bytes(), warnings=warnings)
 
 
