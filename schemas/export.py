@@ -32,6 +32,7 @@ from schemas.deposits import (
     RemittanceUnfunded,
 )
 from schemas.documents import PatientStatement, SuperbillIssued, SuperbillVoided
+from schemas.eligibility import EligibilityInquiry, EligibilityResponse
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
     AuthorizationAttention,
@@ -123,6 +124,8 @@ CONTRACTS: dict[str, Any] = {
     "patient-payment": PatientPayment,
     "credit-refund": CreditRefund,
     "deposit": Deposit,
+    "eligibility-inquiry": EligibilityInquiry,
+    "eligibility-response": EligibilityResponse,
     "deposit-reconciled": DEPOSIT_RECONCILED,
     "deposit-unfunded": RemittanceUnfunded,
     "deposit-unremitted": DepositUnremitted,

@@ -38,6 +38,7 @@ HoldReason = Literal[
     "auth-missing",
     "auth-expired",
     "auth-exhausted",
+    "coverage-inactive",
 ]
 RejectReason = Literal[
     "conflicting-duplicate",

@@ -24,6 +24,7 @@ from schemas.common import (
     StateCode,
     Technique,
 )
+from schemas.eligibility import ServiceTypeCode
 
 TaxId = Annotated[str, StringConstraints(pattern=r"^[0-9]{9}$")]
 TaxonomyCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{3}[0-9A-Z]{6}X$")]
@@ -280,6 +281,13 @@ class Payer(Versioned):
         default=False,
         description="Hold a visit whose injury diagnosis is for the initial encounter (7th "
         "character A) instead of warning.",
+    )
+    eligibility_service_types: list[ServiceTypeCode] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=99,
+        description="Service type codes a 270 to this payer asks about (EQ01); "
+        "default: 30, AE, BE, PT.",
     )
     prescriber_attention: AttentionPolicy = Field(
         default_factory=AttentionPolicy,

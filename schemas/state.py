@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas.acknowledgements import AckNote, FrontDoorStatus, PayerStatus
 from schemas.base import PHI, Contract, Identifier, Versioned
+from schemas.eligibility import EligibilityResponse
 from schemas.events import SessionCompleted
 from schemas.outcomes import HoldReason, PrescriptionAttention
 from schemas.reference import Authorization, Patient, Prescription
@@ -60,6 +61,16 @@ class SessionRecord(Contract):
     )
 
 
+class EligibilityRecord(Contract):
+    """The latest 271 answer about one of the patient's coverages, and the coverage as it
+    was when the answer arrived (a changed coverage makes the answer stale)."""
+
+    response: EligibilityResponse
+    coverage_fingerprint: str | None = Field(
+        default=None, description="The coverage's fingerprint then; None: not known then."
+    )
+
+
 class PatientState(Versioned):
     """Everything the enrichment processor knows about one patient of one clinic."""
 
@@ -75,6 +86,9 @@ class PatientState(Versioned):
     attention: dict[str, list[PrescriptionAttention]] = Field(
         default_factory=dict,
         description="Per prescription: what the prescriber was told is due (the latest 20).",
+    )
+    eligibility: dict[str, EligibilityRecord] = Field(
+        default_factory=dict, description="Per payer id: the latest 271 answer (advisory)."
     )
 
 
@@ -104,8 +118,11 @@ class PrescriptionChange(Versioned):
     prescription: Prescription | None = Field(
         default=None, description="Null: no longer usable for this patient."
     )
-    kind: Literal["prescription", "authorization"] = "prescription"
+    kind: Literal["prescription", "authorization", "eligibility"] = "prescription"
     authorization: Authorization | None = None
+    eligibility: EligibilityResponse | None = Field(
+        default=None, description="With kind eligibility (prescription_id: the payer id)."
+    )
 
 
 class SourceRef(Contract):

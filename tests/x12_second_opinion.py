@@ -39,7 +39,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["second_opinion_276", "second_opinion_277", "second_opinion_835", "second_opinion_837"]
+__all__ = [
+    "second_opinion_270",
+    "second_opinion_276",
+    "second_opinion_277",
+    "second_opinion_835",
+    "second_opinion_837",
+]
 
 _ENVELOPE = ("ISA", "GS", "GE", "IEA")
 
@@ -47,6 +53,7 @@ _ENVELOPE = ("ISA", "GS", "GE", "IEA")
 _TRANSACTION_MODELS = {
     "837": ("x12sdk.v5010.x12_837_005010X222A2.transaction_set", "HealthCareClaimProfessional"),
     "835": ("x12sdk.v5010.x12_835_005010X221A1.transaction_set", "HealthCareClaimPayment"),
+    "270": ("x12sdk.v5010.x12_270_005010X279A1.transaction_set", "EligibilityInquiry"),
     "276": ("x12sdk.v5010.x12_276_005010X212.transaction_set", "HealthCareClaimsStatusRequest"),
     "277": ("x12sdk.v5010.x12_277_005010X212.transaction_set", "HealthCareClaimsStatusResponse"),
 }
@@ -100,6 +107,11 @@ def second_opinion_835(text: str) -> list[str]:
     The payer simulator writes several interchanges one after the other; all are read.
     """
     return _second_opinion(text, "835", "005010X221")
+
+
+def second_opinion_270(text: str) -> list[str]:
+    """x12sdk's problems with a 270 interchange (005010X279A1); empty when it finds none."""
+    return _second_opinion(text, "270", "005010X279")
 
 
 def second_opinion_276(text: str) -> list[str]:

@@ -666,6 +666,31 @@ def cmd_superbill(args: argparse.Namespace) -> int:
     return superbill_main(_settings(), args.session, args.out)
 
 
+def cmd_eligibility(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from workers.commands.eligibility import check_main
+
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise UsageError(f"--date {args.date!r}: expected a date YYYY-MM-DD") from None
+    return check_main(_settings(), args.patient, day)
+
+
+def _is_270(path: str) -> bool:
+    """Whether the file's first group is a 270's (``HS``); anything unreadable is not
+    (the 837 path then refuses it with its own message, devices and FIFOs unread)."""
+    from workers.inbound.acknowledgements import sniff
+    from workers.runtime.limits import open_limited
+
+    try:
+        with open_limited(path, None) as fh:
+            return sniff(fh.read(8192)) == "HS"
+    except (OSError, ValueError):
+        return False
+
+
 def cmd_simulate_payer(args: argparse.Namespace) -> int:
     from workers.commands.simulate_payer import (
         is_276,
@@ -674,6 +699,10 @@ def cmd_simulate_payer(args: argparse.Namespace) -> int:
         simulate_status_main,
     )
 
+    if _is_270(args.file):
+        from workers.commands.eligibility import simulate_main
+
+        return simulate_main(args.file, max_bytes=_settings().max_edi_file_bytes)
     if args.answer or is_276(args.file):
         if args.acknowledge or args.reject or args.rules:
             raise UsageError("a 276 is answered with a 277: --acknowledge, --reject and --rules "
@@ -1232,10 +1261,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.pdf", help="default: <outbox>/superbills/<clinic>/")
     p.set_defaults(func=cmd_superbill)
 
+    p = sub.add_parser("eligibility", help="ask payers about a patient's coverage (270)")
+    elsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = elsub.add_parser("check", help="write a 270 per payer to <outbox>/270/")
+    q.add_argument("patient", metavar="CLINIC:PATIENT")
+    q.add_argument("--date", metavar="YYYY-MM-DD", help="the date asked about (default: today)")
+    q.set_defaults(func=cmd_eligibility)
+
     p = sub.add_parser(
-        "simulate-payer", help="answer an 837P with 835s, or a 276 with a 277 (stdout)"
+        "simulate-payer",
+        help="answer an 837P with 835s, a 276 with a 277 or a 270 with a 271 (stdout)",
     )
-    p.add_argument("file", metavar="FILE.837|FILE.276")
+    p.add_argument("file", metavar="FILE.837|FILE.276|FILE.270")
     p.add_argument("--rules", metavar="RULES.json", help="adjudication rules (default: shipped)")
     p.add_argument(
         "--acknowledge",

@@ -58,6 +58,7 @@ add Read ref.payers.dlq
 add Read ref.patients.dlq
 add Read ref.prescriptions.dlq
 add Read ref.authorizations.dlq
+add Read eligibility.responses.dlq
 add Read sessions.enriched.dlq
 add Read sessions.cancelled.dlq
 add Read charges.billable.dlq
@@ -90,6 +91,7 @@ add Write ref.payers
 add Write ref.patients
 add Write ref.prescriptions
 add Write ref.authorizations
+add Write eligibility.responses
 add Write sessions.enriched
 add Write sessions.cancelled
 add Write charges.billable

@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from schemas.base import Versioned
+from schemas.eligibility import EligibilityResponse
 from schemas.events import SessionCancelled, SessionCompleted, SessionRetry, parse_session_event
 from schemas.outcomes import (
     ReferenceRejected,
@@ -44,6 +45,7 @@ from schemas.state import PatientState, PrescriptionChange, Wakeup
 from workers.enrich import attention, rules
 from workers.enrich.authorizations import with_authorization
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
+from workers.enrich.eligibility import with_eligibility
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
 from workers.runtime.failures import InvalidInput, TransientFailure
@@ -308,6 +310,29 @@ def register(w: Wiring) -> None:
 
     w.consume("ref.authorizations", PROCESSOR, on_authorization)
 
+    # --- payers' 271 answers: re-key by patient (advisory; see enrich/eligibility.py) --
+    async def on_eligibility(msg: Incoming, scope: Scope) -> list[Outgoing]:
+        key = msg.key_text or ""
+        parts = key.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise InvalidInput("bad-key", "key must be clinic_id:patient_id:payer_id")
+        clinic_id, patient_id, payer_id = parts
+        scope.bind(clinic_id=clinic_id, eligibility_key=key)
+        response = None if msg.value is None else decode(EligibilityResponse, msg.value)
+        if response is not None:
+            _expect_key(key, response.key or "", "clinic_id:patient_id:payer_id")
+        body = PrescriptionChange.new(
+            clinic_id=clinic_id,
+            patient_id=patient_id,
+            prescription_id=payer_id,
+            kind="eligibility",
+            eligibility=response,
+        )
+        patient_key = f"{clinic_id}:{patient_id}".encode()
+        return [Outgoing("state.enrich.prescriptions-by-patient", patient_key, encode(body))]
+
+    w.consume("eligibility.responses", PROCESSOR, on_eligibility)
+
     async def on_prescription_change(msg: Incoming, scope: Scope) -> list[Outgoing]:
         key = _key(msg, partitions)
         body = decode(PrescriptionChange, msg.value)
@@ -316,6 +341,8 @@ def register(w: Wiring) -> None:
         before = store.get(key)
         if body.kind == "authorization":
             state = with_authorization(before, body.prescription_id, body.authorization)
+        elif body.kind == "eligibility":
+            state = with_eligibility(before, body.prescription_id, body.eligibility)
         else:
             state = rules.with_prescription(before, body.prescription_id, body.prescription)
         if state.patient is not None:

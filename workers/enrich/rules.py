@@ -55,7 +55,7 @@ from schemas.outcomes import (
 )
 from schemas.reference import Clinic, Coverage, Patient, Payer, Prescription, Therapist
 from schemas.state import Hold, PatientState, SessionRecord, SessionStatus, Visit
-from workers.enrich import authorizations, diagnoses
+from workers.enrich import authorizations, diagnoses, eligibility
 
 
 class Catalog(Protocol):
@@ -427,6 +427,18 @@ def _judge(
                 held_since,
                 now,
             )
+        answer = eligibility.inactive_answer(state, coverage, day)
+        if answer is not None:
+            return _held(
+                event,
+                "coverage-inactive",
+                f"the latest 271 of payer {payer.payer_id} (ST02 {answer.control_number}) says "
+                f"coverage {coverage.coverage_id} is not active on {day}",
+                held_since,
+                now,
+            )
+        if payer.payer_id in state.eligibility:
+            checks.append(Check(check="eligibility", result="pass"))
     rx: Prescription | None = None
     # an HSA/FSA administrator reimburses massage only under a physician's order:
     # an HSA session waits for its prescription exactly like an insured one

@@ -4,7 +4,8 @@ What a file is comes from its first functional group (``GS01``): ``HP`` 835
 remittances are parsed, balanced and published (:mod:`workers.inbound.remittances`);
 ``FA`` 999 and ``HN`` 277CA/277 acknowledgements are published on
 ``acks.inbound`` (:mod:`workers.inbound.acknowledgements`, trading partners read from
-``ref.partners``).  The producer is flushed, then the file moves atomically to
+``ref.partners``); ``HB`` 271 eligibility answers on ``eligibility.responses``
+(:mod:`workers.inbound.eligibility`).  The producer is flushed, then the file moves atomically to
 ``processed/`` (or to ``failed/`` with a ``.reason`` file naming the problem
 when it cannot be taken in).  A file is taken only when its writer is done:
 write it as ``.name`` or ``name.part`` and rename it when complete (names
@@ -149,6 +150,9 @@ def process_file(
         if kind in ("FA", "HN", "TA1"):
             _process_ack(path, settings, send, producer, health)
             return None
+        if kind == "HB":
+            _process_271(path, settings, send, producer, health)
+            return None
         report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
         producer.flush()
         if settings.inbox_acknowledge_835 or _partner_wants_999(path, settings):
@@ -199,6 +203,28 @@ def _process_ack(
         kind=report.kind,
         published=report.published,
         skipped=len(report.skipped),
+    )
+
+
+def _process_271(
+    path: Path, settings: Settings, send: Any, producer: Any, health: InboxHealth | None
+) -> None:
+    from workers.inbound.eligibility import ingest_271_file
+
+    report = ingest_271_file(path, send, settings.topic, settings.max_edi_file_bytes)
+    producer.flush()
+    _move(path, path.parent.parent / "processed")  # from working/
+    if health:
+        health.files.labels("processed").inc()
+    log.info(
+        "eligibility file ingested",
+        file=path.name,
+        published=report.published,
+        active=report.active,
+        inactive=report.inactive,
+        rejected=report.rejected,
+        skipped=len(report.skipped),
+        envelope_faults=len(report.warnings),
     )
 
 

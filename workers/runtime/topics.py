@@ -237,6 +237,17 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=RECORDS_MS,
     ),
     TopicSpec(
+        "eligibility.responses",
+        "What payers' 271s say about each coverage asked with a 270 (active or not on the "
+        "date asked, plan dates, copay, deductible, visit limits, AAA rejections); compacted: "
+        "the latest answer per coverage.",
+        "<clinic_id>:<patient_id>:<payer_id>",
+        "schemas.eligibility:EligibilityResponse",
+        cleanup="compact",
+        retention_ms=None,
+        consumed=True,
+    ),
+    TopicSpec(
         "claims.acknowledged",
         "Each change of a claim's front-door status (sent, received, accepted, rejected).",
         "<patient control number>",
