@@ -583,16 +583,29 @@ def on_999(
             "the 999's AK202 is not the transaction set control number of the file its "
             "AK102 names",
         )
+    return _to_every_claim(
+        sent, "999", lambda claim_id: front_door.verdict_of_999(ack, claim_id), record_of, now
+    )
+
+
+def _to_every_claim(
+    sent: Transmission,
+    kind: str,
+    verdict_of: Callable[[str], front_door.Verdict],
+    record_of: Callable[[str], ClaimRecord | None],
+    now: datetime,
+) -> Step:
+    """An acknowledgement of a whole 837 file (999, TA1) applied to each of its claims."""
     step = Step()
     for pcn, claim_id in sorted(sent.claims.items()):
         record = record_of(pcn)
         if record is None:  # written with the transmission; absent only if state was lost
             fields = {"pcn": pcn, "claim_id": claim_id}
-            step.notes.append(Note("error", "999 names a claim with no record", fields))
-            step.outcomes.append("999-claim-without-record")
+            step.notes.append(Note("error", f"{kind} names a claim with no record", fields))
+            step.outcomes.append(f"{kind.lower()}-claim-without-record")
             continue
-        step.add(_apply(record, front_door.verdict_of_999(ack, claim_id), now))
-    step.outcomes.append("999-applied")
+        step.add(_apply(record, verdict_of(claim_id), now))
+    step.outcomes.append(f"{kind.lower()}-applied")
     return step
 
 
@@ -613,17 +626,9 @@ def on_ta1(
             "no 837 file sent to this receiver has the interchange control number the TA1 "
             "names (TA101)",
         )
-    step = Step()
-    for pcn, claim_id in sorted(sent.claims.items()):
-        record = record_of(pcn)
-        if record is None:  # written with the transmission; absent only if state was lost
-            fields = {"pcn": pcn, "claim_id": claim_id}
-            step.notes.append(Note("error", "TA1 names a claim with no record", fields))
-            step.outcomes.append("ta1-claim-without-record")
-            continue
-        step.add(_apply(record, front_door.verdict_of_ta1(ack, claim_id), now))
-    step.outcomes.append("ta1-applied")
-    return step
+    return _to_every_claim(
+        sent, "TA1", lambda claim_id: front_door.verdict_of_ta1(ack, claim_id), record_of, now
+    )
 
 
 def on_277(
