@@ -11,6 +11,7 @@ from tests.broker_support import Cluster, unique_prefix
 from workers.demo import synthetic
 from workers.demo.accounting import Accounting, account
 from workers.demo.run import Reader, load_reference
+from workers.runtime import kafka_clients
 from workers.runtime.admin import ensure_topics
 from workers.runtime.local_broker import LocalBroker
 
@@ -80,10 +81,59 @@ def wait_settled(
                 stable = None
             if time.monotonic() > deadline:
                 tails = "\n".join(w.tail(15) for w in (workers or []))
-                raise AssertionError(f"not settled in {timeout}s: {acc.sessions}\n{tails}")
+                stuck = where_pending(c, reader, acc)
+                raise AssertionError(f"not settled in {timeout}s: {acc.sessions}\n{stuck}\n{tails}")
             time.sleep(0.5)
     finally:
         reader.close()
+
+
+def where_pending(c: Cluster, reader: Reader, acc: Accounting) -> str:
+    """For each pending session: how far it got (a diagnosis for a timeout, no PHI: keys only)."""
+    import json
+
+    data = reader.data
+    enriched = {
+        v["session_key"]: v
+        for v in data.values("sessions.enriched")
+        if v.get("event_type") == "session.enriched"
+    }
+    billable: dict[str, int] = {}
+    stream = kafka_clients.reader(c.settings())
+    try:
+        from kafka import TopicPartition
+
+        topic = c.topic("charges.billable")
+        tps = [TopicPartition(topic, n) for n in sorted(stream.partitions_for_topic(topic) or ())]
+        stream.assign(tps)
+        stream.seek_to_beginning(*tps)
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            batch = stream.poll(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    try:
+                        key = json.loads(r.value).get("session_key", "?")
+                    except ValueError:
+                        key = "?"
+                    billable[key] = billable.get(key, 0) + 1
+            if not batch and billable:
+                break
+    finally:
+        stream.close()
+    rows = []
+    for partition, offset, _k, value, _h in data.messages.get("sessions.completed", []):
+        ref = f"sessions.completed:{partition}:{offset}"
+        if acc.per_message.get(ref) != "pending" or value is None:
+            continue
+        key = f"{value.get('clinic_id')}:{value.get('session_id')}"
+        e = enriched.get(key)
+        rows.append(
+            f"  pending {ref} {key} date={value.get('date_of_service')} "
+            f"enriched={'no' if e is None else ('payer' if e.get('billed_to_payer') else 'self')} "
+            f"billable_messages={billable.get(key, 0)}"
+        )
+    return "\n".join(rows) or "  (no pending session found)"
 
 
 def assert_every_session_once(acc: Accounting, received: int) -> None:

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from intervaltree import IntervalTree  # type: ignore[import-untyped]  # faust's own dependency, untyped
+
 from workers.runtime.gap_guard import GapGuard
 from workers.runtime.metrics import Metrics
 
@@ -23,6 +25,7 @@ class FakeConsumer:
     _committed_offset: dict[TP, int] = field(default_factory=dict)
     seeks: list[tuple[TP, int]] = field(default_factory=list)
     earliest: dict[TP, int] = field(default_factory=dict)
+    _gap: dict[TP, IntervalTree] = field(default_factory=dict)
 
     def assignment(self) -> set[TP]:
         return set(self.positions)
@@ -157,3 +160,95 @@ def test_with_two_lanes_a_lane_that_finished_nothing_falls_back_to_the_commit() 
     consumer, g, _ = two_idle_lanes(8, None)
     asyncio.run(g.check())
     assert consumer.seeks == [(BILLABLE_0, 2)]
+
+
+# --- holes in the middle of a partition ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Msg:
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def tp(self) -> TP:
+        return TP(self.topic, self.partition)
+
+
+def admit_all(g: GapGuard, progress: Any, offsets: list[int], compacted: bool = False) -> list[int]:
+    """Offer ``offsets`` of sessions.completed/5 in order; the ones the agent processes."""
+    taken = []
+    for offset in offsets:
+        if offset <= progress.done.get(5, -1):
+            continue  # the agent's redelivery rule
+        if asyncio.run(
+            g.admit(progress, Msg("sessions.completed", 5, offset), compacted=compacted)
+        ):
+            taken.append(offset)
+            progress.finish(5, offset)
+    return taken
+
+
+def test_messages_in_order_are_all_processed() -> None:
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 15})
+    g = guard(consumer)
+    assert admit_all(g, g.track("sessions.completed"), list(range(15, 30))) == list(range(15, 30))
+    assert consumer.seeks == []
+
+
+def test_a_hole_after_start_is_read_again_and_never_committed_past() -> None:
+    """The restart case: committed 15, the fetch loop lost 15..24 and marked them as a
+    compacted range; the agent's first message is 25."""
+    tp = TP("sessions.completed", 5)
+    gap = IntervalTree()
+    gap.addi(15, 25)
+    consumer = FakeConsumer({tp: 30}, {tp: 15}, _gap={tp: gap})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [25, 26, 27]) == []
+    assert consumer.seeks == [(tp, 15)]
+    assert not gap.overlaps(15, 25), "faust must not count the lost offsets as done"
+    # after the seek the missing messages come, then the skipped ones again
+    assert admit_all(g, progress, list(range(15, 30))) == list(range(15, 30))
+    assert consumer.seeks == [(tp, 15)]
+    assert g.metrics.outcomes[("runtime", "stream-hole-reread")] == 1
+
+
+def test_a_hole_after_processed_messages_goes_back_to_the_next_one() -> None:
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 3})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [3, 4, 5, 9, 10]) == [3, 4, 5]
+    assert consumer.seeks == [(tp, 6)]
+    assert admit_all(g, progress, [6, 7, 8, 9, 10]) == [6, 7, 8, 9, 10]
+
+
+def test_compacted_topics_have_real_holes() -> None:
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 3})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [3, 7, 12], compacted=True) == [3, 7, 12]
+    assert consumer.seeks == []
+
+
+def test_nothing_known_about_the_start_admits_the_first_message() -> None:
+    g = guard(FakeConsumer({}, {}))
+    assert admit_all(g, g.track("sessions.completed"), [40, 41]) == [40, 41]
+
+
+def test_a_partition_handed_away_and_back_starts_where_the_group_is() -> None:
+    """Waiting for offset 6 when the partition went to another process, which
+    committed up to 20: this process starts at 20 and stops waiting."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 3})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    admit_all(g, progress, [3, 4, 5, 9])
+    assert progress.rewinding == {5: 6}
+    consumer._committed_offset[tp] = 20
+    assert admit_all(g, progress, [20, 21]) == [20, 21]
+    assert consumer.seeks == [(tp, 6)]

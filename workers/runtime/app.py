@@ -169,12 +169,16 @@ class Wiring:
         topic = self.topic(source)
         progress = self.gaps.track(self.catalogue.physical(source))
         done = progress.done
+        compacted = "compact" in self.catalogue.spec(source).cleanup
+        admit = self.gaps.admit
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
                 if message.offset <= done.get(message.partition, -1):
                     self.metrics.outcome(processor_name, "redelivery-skipped")
+                    continue
+                if not await admit(progress, message, compacted=compacted):
                     continue
                 if accepts is not None and not accepts(event.key):
                     progress.finish(message.partition, message.offset)  # another lane's

@@ -20,6 +20,8 @@ class _Progress:
         self.done: dict[int, int] = {}
         self.busy = False
         self.changed = time.monotonic()
+        #: partitions sought back over a hole: the offset the agent waits for
+        self.rewinding: dict[int, int] = {}
 
     def start(self) -> None:
         self.busy = True
@@ -62,6 +64,62 @@ class GapGuard:
                 return None
             self._earliest_known[tp] = found
         return self._earliest_known[tp]
+
+    async def admit(self, progress: _Progress, message: Any, *, compacted: bool = False) -> bool:
+        """Whether the agent may process ``message`` now (called before it does).
+
+        faust-streaming can also lose fetched messages in the *middle* of a
+        partition: its fetch loop abandons the rest of a fetched batch, the next
+        fetch starts after it, and the loop takes the jump in offsets for a
+        compacted range, marking the missing offsets as done -- so they would be
+        committed without ever reaching the agent (seen after a worker restart:
+        ten sessions never enriched, never dead-lettered).  An offset beyond the
+        next one expected (the agent's last finished offset + 1, or the group's
+        committed offset if that is further) is such a hole: the guard takes the
+        hole out of faust's commit bookkeeping (so the commit cannot pass it),
+        seeks the partition back, and the agent skips every message until the
+        first missing one arrives.  Skipped messages come again after the seek.
+        Compacted topics have real holes (removed records) and are left alone.
+        """
+        partition: int = message.partition
+        offset: int = message.offset
+        consumer = self.app.consumer
+        committed = consumer._committed_offset.get(message.tp)
+        waiting = progress.rewinding.get(partition)
+        if waiting is not None and committed is not None and committed > waiting:
+            # the partition was handed to another process and back meanwhile: the
+            # group is past the hole, and faust starts this process at its commit
+            del progress.rewinding[partition]
+            waiting = None
+        if waiting is not None:
+            if offset == waiting:
+                del progress.rewinding[partition]
+                return True
+            return offset < waiting  # beyond it: comes again after the seek
+        if compacted:
+            return True
+        done = progress.done.get(partition)
+        candidates = [o for o in (None if done is None else done + 1, committed) if o is not None]
+        if not candidates:
+            return True  # nothing known about where this partition started
+        expected = max(candidates)
+        if offset <= expected:
+            return True
+        log.warning(
+            "stream hole: messages skipped by the fetch loop; re-reading them",
+            topic=message.topic,
+            partition=partition,
+            offset=expected,
+            received=offset,
+        )
+        self.metrics.outcome("runtime", "stream-hole-reread")
+        gap = consumer._gap.get(message.tp)
+        if gap is not None:
+            gap.chop(expected, offset)
+        progress.rewinding[partition] = expected
+        progress.changed = time.monotonic()
+        await consumer.seek(message.tp, expected)
+        return False
 
     def track(self, physical_topic: str) -> _Progress:
         """A new agent's progress on ``physical_topic`` (a topic read by several
