@@ -125,6 +125,29 @@ class PrescriptionChange(Versioned):
     )
 
 
+class AskedCoverage(Contract):
+    """What the eligibility stage asked a payer about one coverage."""
+
+    fingerprint: str = Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="Hash of what makes the coverage a different question (payer, member "
+        "ids, group, relationship, dates): a change asks again.",
+    )
+    months: list[str] = Field(
+        default_factory=list,
+        max_length=13,
+        description="Months asked (YYYY-MM, oldest first): the first session of a month asks.",
+    )
+
+
+class EligibilityAsked(Versioned):
+    """The eligibility stage's state for one patient: what was asked, and the latest
+    record (a session does not carry the patient's coverages)."""
+
+    coverages: dict[str, AskedCoverage] = Field(default_factory=dict, description="By coverage id.")
+    patient: Annotated[Patient | None, PHI] = None
+
+
 class SourceRef(Contract):
     """Where a stored message came from (to dead-letter it later with its origin)."""
 

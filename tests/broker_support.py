@@ -74,6 +74,9 @@ class Cluster:
             CLAIMS_KAFKA_BOOTSTRAP_SERVERS=self.bootstrap,
             CLAIMS_TOPIC_PREFIX=self.prefix,
             CLAIMS_STATE_DIR=str(self.state_dir),
+            # every file a worker writes stays in the test's own directory
+            CLAIMS_OUTBOX_DIR=str(self.state_dir / "outbox"),
+            CLAIMS_INBOX_DIR=str(self.state_dir / "inbox"),
             CLAIMS_LOG_FORMAT="json",
             CLAIMS_COMMIT_INTERVAL_S="0.5",
             CLAIMS_RETRY_BACKOFF_S="0.05",

@@ -28,6 +28,7 @@ import structlog
 
 from workers.claims import processor as claims
 from workers.deposits import processor as deposits
+from workers.eligibility import processor as eligibility
 from workers.enrich import processor as enrich
 from workers.ops import dashboard
 from workers.remits import processor as reconcile
@@ -62,11 +63,19 @@ def processor(defn: ProcessorDef) -> ProcessorDef:
     return defn
 
 
+def register_enrich(w: Wiring) -> None:
+    """Sessions checked against prescriptions and coverage, and the 270s asked about
+    those coverages (one worker: both read ``ref.patients`` and ``sessions.completed``)."""
+    enrich.register(w)
+    eligibility.register(w)
+
+
 processor(
     ProcessorDef(
         "enrich",
-        "validates sessions.completed and checks prescriptions and coverage",
-        enrich.register,
+        "validates sessions.completed and checks prescriptions and coverage; "
+        "asks payers about new coverages with 270s",
+        register_enrich,
         (
             "sessions.completed",
             "ref.clinics",

@@ -11,6 +11,7 @@ from pathlib import Path
 from edi.validate import validate_x12
 from edi.x835 import parse_835
 from tests.broker_support import TopicReader
+from tests.x12_second_opinion import second_opinion_270
 from workers.demo.run import run_demo
 from workers.demo.synthetic import generate
 from workers.runtime.settings import Settings
@@ -147,7 +148,7 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     # every provider-level adjustment is linked to a claim, paired or on the work queue
     assert r["plb_in_flight"] == 0
     assert r["plb_linked"] + r["plb_on_work_queue"] <= r["provider_adjustments"]
-    assert (out / "report.html").read_text().count("<table>") == 7
+    assert (out / "report.html").read_text().count("<table>") == 8
 
     # the bank's file: every credit matched but the one with no 835; one 835 unfunded
     dep = summary["deposits"]
@@ -155,6 +156,15 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     assert dep["deposits"] == dep["matched"] + dep["unremitted"]
     assert (dep["unfunded"], dep["unremitted"]) == (1, 1)
     assert Decimal(dep["amount_matched"]) > 0
+
+    # every coverage the engine saw was asked about, and every question answered: one
+    # answer with a visit limit (active), one rejection; nobody inactive
+    el = summary["eligibility"]
+    assert el["inquiries"] == el["responses"] > 0
+    assert el["responses"] == el["active"] + el["inactive"] + el["rejected"]
+    assert el["rejected"] >= 1 and el["inactive"] == 0, el
+    assert len(list((out / "270").iterdir())) == len(list((out / "271").iterdir())) > 0
+    assert all(second_opinion_270(p.read_text()) == [] for p in (out / "270").iterdir())
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))
@@ -236,7 +246,9 @@ def _check_front_door_edits(x837: list[Path]) -> None:
                 assert "G1" in refs and any(s.startswith("PWK*B3*FX") for s in claim)
             if payer in ("BLUECMS01", "WCSTATE01"):
                 assert not any(s.startswith("SV1*HC:97010") for s in claim), "a bundled line"
-            dos = dt.strptime(next(s for s in claim if s.startswith("DTP*472")).split("*")[3][:8], "%Y%m%d").date()
+            dos = dt.strptime(
+                next(s for s in claim if s.startswith("DTP*472")).split("*")[3][:8], "%Y%m%d"
+            ).date()
             hi = next(s for s in claim if s.startswith("HI*"))
             for code in (part.split(":")[1] for part in hi.split("*")[1:]):
                 assert status(code, dos) in ("billable", "stale-unknown"), (path.name, code)

@@ -14,6 +14,7 @@ from workers.demo.run import Reader, load_reference
 from workers.runtime import kafka_clients
 from workers.runtime.admin import ensure_topics
 from workers.runtime.local_broker import LocalBroker
+from workers.runtime.outbox import claim_files
 
 
 def cluster(broker: LocalBroker, tmp_path: Path) -> Cluster:
@@ -148,7 +149,7 @@ def assert_every_session_once(acc: Accounting, received: int) -> None:
 def claim_lines_in_files(outbox: Path) -> Counter[tuple[str, str]]:
     """(CLM01, procedure + line control number) of every original claim line released."""
     lines: Counter[tuple[str, str]] = Counter()
-    for path in sorted(outbox.rglob("*.x12")):
+    for path in claim_files(outbox):
         for claim in read_837p(path.read_bytes()):
             if claim.frequency != "1":
                 continue
@@ -168,7 +169,7 @@ def assert_no_line_twice(c: Cluster, acc: Accounting) -> None:
     )
     # and no interchange control number (ISA13) is used twice for a receiver
     used: Counter[tuple[str, str]] = Counter()
-    for path in (c.state_dir / "outbox").rglob("*.x12"):
+    for path in claim_files(c.state_dir / "outbox"):
         isa = path.read_bytes()[:106].decode("ascii")
         used[(path.parent.name, isa.split(isa[3])[13])] += 1
     reused = [k for k, n in used.items() if n > 1]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import stat
+import time
 from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from tests import factories as f
 from tests.broker_support import Cluster, Msg
+from tests.claim_factories import partner_data
+from tests.x12_second_opinion import second_opinion_270
+from workers.payer_sim.eligibility import answer_270
 from workers.runtime.partitioning import partition_for
 
 
@@ -255,6 +263,58 @@ def test_prescribers_hear_when_a_report_is_due_and_visits_run_out(cluster: Clust
     listed = json.loads(result.stdout)
     assert sorted(r["kind"] for r in listed) == ["progress-report-due", "visits-running-out"]
     assert {r["visits"] for r in listed} == {"6/8"}
+
+
+def _wait_for_270(outbox: Path, asked: date, worker: Any, timeout: float = 60.0) -> Path:
+    """The 270 file asking about ``asked`` (its DTP*291)."""
+    needle = f"DTP*291*D8*{asked:%Y%m%d}~"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted((outbox / "270").glob("*.x12")) if (outbox / "270").is_dir() else []:
+            if needle in path.read_text():
+                return path
+        time.sleep(0.2)
+    raise AssertionError(f"no 270 asking about {asked} in {timeout}s:\n{worker.tail()}")
+
+
+def test_new_coverages_are_asked_about_and_an_inactive_answer_holds_the_visit(
+    cluster: Cluster,
+) -> None:
+    """The whole eligibility exchange on the broker: a patient first seen gets a 270
+    on the stage's own, the simulated payer answers it (inactive), the inbox takes
+    the 271 to ``eligibility.responses``, and enrichment holds the patient's visit
+    ``coverage-inactive``; a visit in an earlier month asks again for its date."""
+    c = cluster
+    catalogue(c)
+    c.produce("ref.partners", "rcv1", partner_data())
+    data = f.patient(patient_id="pt1")
+    data["coverages"][0]["member_id"] = "M-INACTIVE-1"
+    c.produce("ref.patients", "c1:pt1", data)
+    c.produce("ref.prescriptions", "c1:rx-pt1", f.prescription(prescription_id="rx-pt1"))
+    outbox, inbox = c.state_dir / "outbox", c.state_dir / "inbox"
+    env = {"CLAIMS_ELIGIBILITY_FLUSH_INTERVAL_S": "0.3"}
+    worker = c.start_worker("enrich", **env)
+    mail = c.start_worker("inbox", **env)
+    first = _wait_for_270(outbox, date.today(), worker)
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    assert second_opinion_270(first.read_text()) == []
+    answer, scenarios = answer_270(first.read_bytes(), control_number=1, now=datetime.now(UTC))
+    assert scenarios == ["inactive"]
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / ".answer.271.part").write_text(answer)
+    (inbox / ".answer.271.part").rename(inbox / "answer.271")
+    response = c.read("eligibility.responses").wait_for(1, worker=mail)[0].json
+    assert response["status"] == "inactive"
+    assert response["coverage"] == {"clinic_id": "c1", "patient_id": "pt1", "payer_id": "p1"}
+    send(c, "pt1", "s1")
+    held = c.read("sessions.held").wait_for(
+        1, where=lambda m: m.json["reason"] == "coverage-inactive", worker=worker
+    )
+    assert held[0].json["session_key"] == "c1:s1"
+    # a visit of an earlier month: asked about again, for that visit's date
+    earlier = date.today().replace(day=1) - timedelta(days=40)
+    send(c, "pt1", "s2", dos=earlier.isoformat())
+    assert _wait_for_270(outbox, earlier, worker) != first
 
 
 def test_a_visit_waits_for_the_payers_authorization_and_a_bad_clinic_address_warns(

@@ -26,6 +26,7 @@ LAYERS: list[list[str]] = [
         "workers.claims",
         "workers.remits",
         "workers.deposits",
+        "workers.eligibility",
         "workers.payer_sim",
     ],
     ["workers.ops", "workers.inbound", "workers.partners"],

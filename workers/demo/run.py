@@ -37,11 +37,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from workers.demo import bank, cases, synthetic
+from workers.demo import bank, cases, eligibility, synthetic
 from workers.demo.accounting import Accounting, TopicData, account, ledgers_of, patient_accounts
 from workers.demo.payers import Payers
 from workers.remits import balances
 from workers.runtime import kafka_clients
+from workers.runtime.outbox import claim_files
 from workers.runtime.settings import Settings
 
 WATCHED = (
@@ -69,6 +70,7 @@ WATCHED = (
     "deposits.reconciled",
     "deposits.unfunded",
     "deposits.unremitted",
+    "eligibility.responses",
 )
 
 
@@ -224,6 +226,7 @@ def run_demo(
         shutil.rmtree(out_dir)
     for sub in (
         "837", "999", "277", "835", "eob", "deposits", "superbills", "outbox", "inbox", "state",
+        "270", "271",
     ):  # fmt: skip
         (out_dir / sub).mkdir(parents=True, mode=0o700)
     settings = base.model_copy(
@@ -246,6 +249,8 @@ def run_demo(
         progress.write(f"removed the topics of {forgotten} earlier demo run(s)\n")
     ensure_topics(settings)
     data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
+    eligibility.plant_scenarios(data)
+    asked_first = eligibility.expected_inquiries(data, datetime.now(UTC).date())
     producer = _producer(settings)
     load_reference(settings, data, producer)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
@@ -265,6 +270,7 @@ def run_demo(
             # the demo's 835s and deposits are all of today: raise what is missing at once
             "CLAIMS_DEPOSITS_UNFUNDED_DAYS": "0",
             "CLAIMS_DEPOSITS_UNREMITTED_DAYS": "0",
+            "CLAIMS_ELIGIBILITY_FLUSH_INTERVAL_S": "0.5",
         }
     )
     log = (out_dir / "worker.log").open("wb")
@@ -277,8 +283,8 @@ def run_demo(
     reader: Reader | None = None
     payers: Payers | None = None
     bank_file: bank.BankFile | None = None
+    rounds = eligibility.EligibilityRounds(settings, out_dir, producer)
     try:
-        produce_sessions(settings, data, producer)
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
 
@@ -287,6 +293,11 @@ def run_demo(
             files = payers.remit_files if payers is not None else 0
             return _wait(reader, worker, deadline, started, progress, label, done, files)
 
+        # the engine asks about every health-plan coverage it sees; the payers answer
+        wait("eligibility (270s)", lambda a: rounds.inquiries_written() >= asked_first)
+        rounds.answer_new(datetime.now(UTC))
+        wait("eligibility (271s)", lambda a: _responses(reader) >= rounds.counts["responses"])
+        produce_sessions(settings, data, producer)
         acc = wait(
             "processing sessions",
             lambda a: a.sessions["received"] >= len(data.sessions) - 1 and a.pending == 0,
@@ -295,7 +306,7 @@ def run_demo(
         acc = wait("superbills", lambda a: _superbills(reader) == self_pay)
         for path in sorted((settings.outbox_dir / "superbills").rglob("*.pdf")):
             shutil.copy2(path, out_dir / "superbills" / path.name)
-        files = sorted(p for p in settings.outbox_dir.rglob("*.x12"))
+        files = claim_files(settings.outbox_dir)
         for path in files:
             shutil.copy2(path, out_dir / "837" / path.name)
         front_door = acknowledge_files(settings, data, files, out_dir, producer)
@@ -310,8 +321,9 @@ def run_demo(
         def reconciled(label: str) -> Accounting:
             return wait(
                 label,
-                lambda a: _reconciled(reader, payers.expected_payments)
-                and a.remits["plb_in_flight"] == 0,
+                lambda a: (
+                    _reconciled(reader, payers.expected_payments) and a.remits["plb_in_flight"] == 0
+                ),
             )
 
         acc = reconciled("reconciling")
@@ -328,7 +340,7 @@ def run_demo(
                 _secondaries_requested(reader),
             ),
         )
-        more = sorted(p for p in settings.outbox_dir.rglob("*.x12") if p not in set(files))
+        more = [p for p in claim_files(settings.outbox_dir) if p not in set(files)]
         for path in more:
             shutil.copy2(path, out_dir / "837" / path.name)
         again = acknowledge_files(settings, data, more, out_dir, producer, first=len(files) + 1)
@@ -342,6 +354,9 @@ def run_demo(
         # the bank reports the payers' ACH payments: one missing, one with no 835
         bank_file = deposit_file(settings, out_dir, producer)
         acc = wait("deposits", lambda a: _deposits_settled(reader.data, bank_file.credits))
+        # the first session of a month on a coverage asked again: those answers too
+        rounds.answer_new(datetime.now(UTC))
+        acc = wait("eligibility", lambda a: _responses(reader) >= rounds.counts["responses"])
     finally:
         if progress.isatty():
             progress.write("\n")
@@ -367,6 +382,7 @@ def run_demo(
         else front_door,
         "superbills": _superbills(reader) if reader is not None else 0,
         "remits": {**acc.remits, "paper_eob_files": payers.eob_files if payers else 0},
+        "eligibility": rounds.counts,
         "deposits": deposit_counts(reader.data, files=1 if bank_file else 0)
         if reader is not None
         else {},
@@ -414,6 +430,10 @@ def acknowledge_files(
                 )
     producer.flush()
     return {"files": len(files), "claims": claims}
+
+
+def _responses(reader: Reader | None) -> int:
+    return len(reader.data.messages.get("eligibility.responses", [])) if reader else 0
 
 
 def _superbills(reader: Reader) -> int:
@@ -486,6 +506,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         ("accounts receivable", s.get("ar", {})),
         ("front door (999 / 277CA)", s.get("front_door", {})),
         ("remittances", s["remits"]),
+        ("eligibility (270 / 271)", s.get("eligibility", {})),
         ("deposits (BAI2)", s.get("deposits", {})),
         ("cases", s.get("cases", {})),
     ):
@@ -499,6 +520,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
     out.write(
         f"\n  837 files:  {d / '837'}\n  999 / 277:  {d / '999'}, {d / '277'}\n"
         f"  835 files:  {d / '835'}\n  deposits:   {d / 'deposits'}\n"
+        f"  270 / 271:  {d / '270'}, {d / '271'}\n"
         f"  superbills: {d / 'superbills'}\n"
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
         f"  worker log: {d / 'worker.log'}\n"
@@ -651,6 +673,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         + table("Accounts receivable", summary.get("ar", {}))
         + table("Front door (999 / 277CA)", summary.get("front_door", {}))
         + table("Remittances", summary["remits"])
+        + table("Eligibility (270 / 271)", summary.get("eligibility", {}))
         + table("Deposits matched to 835s", summary.get("deposits", {}))
         + table("The week's cases", summary.get("cases", {}))
         + "</body></html>\n"

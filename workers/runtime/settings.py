@@ -247,6 +247,18 @@ class Settings(BaseSettings):
         default=1, ge=1, le=16, description="Processes of the validation gate."
     )
 
+    # --- Eligibility (270s sent on the engine's own) ------------------------------
+    eligibility_auto: bool = Field(
+        default=True,
+        description="Send a 270 when a health-plan coverage is first seen or changes, and "
+        "for the first session of each month on it (docs/eligibility.md).",
+    )
+    eligibility_flush_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the questions waiting are written as one 270 per payer.",
+    )
+
     # --- Deposits (ERA/EFT reassociation) ----------------------------------------
     deposits_unfunded_days: int = Field(
         default=5,

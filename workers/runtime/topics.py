@@ -569,6 +569,16 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         internal=True,
     ),
     TopicSpec(
+        "state.eligibility.asked",
+        "Changelog of the eligibility stage: what was asked about each patient's "
+        "coverages, with the latest patient record.",
+        _SESSION_KEY,
+        "schemas.state:EligibilityAsked",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
         "state.deposits.book",
         "Changelog of what waits to be matched: 835 transactions and payers' deposits.",
         "remittance:<remittance id> | deposit:<deposit id>",

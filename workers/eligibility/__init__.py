@@ -1,0 +1,1 @@
+"""Eligibility: the 270s the engine sends on its own (see docs/eligibility.md)."""
