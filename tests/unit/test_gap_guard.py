@@ -252,3 +252,38 @@ def test_a_partition_handed_away_and_back_starts_where_the_group_is() -> None:
     consumer._committed_offset[tp] = 20
     assert admit_all(g, progress, [20, 21]) == [20, 21]
     assert consumer.seeks == [(tp, 6)]
+
+
+def test_messages_removed_by_retention_are_no_hole() -> None:
+    """The group was away longer than the topic keeps messages: its commit (15) is
+    below the partition's first offset (40), and the consumer starts there."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 15}, earliest={tp: 40})
+    g = guard(consumer)
+    assert admit_all(g, g.track("sessions.completed"), [40, 41]) == [40, 41]
+    assert consumer.seeks == []
+
+
+def test_a_hole_partly_removed_by_retention_is_read_from_the_first_offset() -> None:
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 15}, earliest={tp: 20})
+    g = guard(consumer)
+    assert admit_all(g, g.track("sessions.completed"), [25]) == []
+    assert consumer.seeks == [(tp, 20)]
+
+
+def test_offsets_that_hold_nothing_are_gone_past_after_two_rereads() -> None:
+    """A transactional producer's commit markers take offsets 15..24: each re-read
+    from 15 comes back at 25 again.  After two such answers the agent goes on (a
+    warning and its own outcome); messages still in flight from before a seek are
+    skipped without counting."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 15})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [25, 26, 27]) == []  # 26, 27: fetched before the seek
+    assert admit_all(g, progress, [25, 26]) == []  # the re-read: 25 again
+    assert admit_all(g, progress, [25, 26, 27]) == [25, 26, 27]
+    assert consumer.seeks == [(tp, 15), (tp, 15)]
+    assert g.metrics.outcomes[("runtime", "stream-hole-empty")] == 1
+    assert g.metrics.outcomes[("runtime", "stream-hole-reread")] == 2

@@ -13,6 +13,12 @@ from workers.runtime.metrics import Metrics
 log = structlog.stdlib.get_logger("claims.runtime")
 
 
+#: re-reads of one hole that come back without it before the agent goes on past it
+#: (a warning and the ``stream-hole-empty`` outcome: transaction markers take
+#: offsets that hold nothing to read)
+MAX_REREADS = 2
+
+
 class _Progress:
     """What one agent has finished, per partition, and whether it is busy."""
 
@@ -22,6 +28,10 @@ class _Progress:
         self.changed = time.monotonic()
         #: partitions sought back over a hole: the offset the agent waits for
         self.rewinding: dict[int, int] = {}
+        #: per partition, the first offset received beyond the hole
+        self.skipped_from: dict[int, int] = {}
+        #: per partition, the hole's first offset and how often it was re-read
+        self.rereads: dict[int, tuple[int, int]] = {}
 
     def start(self) -> None:
         self.busy = True
@@ -79,7 +89,13 @@ class GapGuard:
         hole out of faust's commit bookkeeping (so the commit cannot pass it),
         seeks the partition back, and the agent skips every message until the
         first missing one arrives.  Skipped messages come again after the seek.
-        Compacted topics have real holes (removed records) and are left alone.
+
+        Not every jump is a loss.  Compacted topics have real holes and are left
+        alone, and so are offsets below the partition's first (retention removed
+        them).  A transactional producer's commit markers take offsets too: when
+        the re-read comes back at the same message again, the offsets between hold
+        nothing to read; after ``MAX_REREADS`` such answers the agent goes on, with
+        a warning and the ``stream-hole-empty`` outcome.
         """
         partition: int = message.partition
         offset: int = message.offset
@@ -94,8 +110,16 @@ class GapGuard:
         if waiting is not None:
             if offset == waiting:
                 del progress.rewinding[partition]
+                progress.rereads.pop(partition, None)
                 return True
-            return offset < waiting  # beyond it: comes again after the seek
+            if offset < waiting:
+                return True
+            first_skipped = progress.skipped_from.get(partition, offset)
+            if offset > first_skipped:
+                return False  # fetched before the seek: comes again after it
+            # the re-read came back without the missing offsets: nothing is there,
+            # or the fetch loop dropped them again
+            del progress.rewinding[partition]
         if compacted:
             return True
         done = progress.done.get(partition)
@@ -105,6 +129,30 @@ class GapGuard:
         expected = max(candidates)
         if offset <= expected:
             return True
+        # retention may have removed the missing messages (a group down for longer
+        # than the topic keeps them): then nothing is missing, and the consumer's
+        # reset to the earliest offset is right.  Asked afresh: the start moves.
+        start = (await consumer.earliest_offsets(message.tp)).get(message.tp)
+        if start is not None:
+            self._earliest_known[message.tp] = start
+            if start >= offset:
+                return True
+            expected = max(expected, start)
+        tries = progress.rereads.get(partition)
+        count = tries[1] + 1 if tries is not None and tries[0] == expected else 1
+        if count > MAX_REREADS:
+            progress.rereads.pop(partition, None)
+            log.warning(
+                "stream hole: nothing to read between the offsets; going on",
+                topic=message.topic,
+                partition=partition,
+                offset=expected,
+                received=offset,
+                rereads=MAX_REREADS,
+            )
+            self.metrics.outcome("runtime", "stream-hole-empty")
+            return True
+        progress.rereads[partition] = (expected, count)
         log.warning(
             "stream hole: messages skipped by the fetch loop; re-reading them",
             topic=message.topic,
@@ -117,6 +165,7 @@ class GapGuard:
         if gap is not None:
             gap.chop(expected, offset)
         progress.rewinding[partition] = expected
+        progress.skipped_from[partition] = offset
         progress.changed = time.monotonic()
         await consumer.seek(message.tp, expected)
         return False
