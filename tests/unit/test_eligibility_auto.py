@@ -115,14 +115,14 @@ def test_waiting_questions_become_one_private_valid_270_per_payer(tmp_path: Path
         _, asks = asking.on_patient(None, p, TODAY)
         spool.add(p, asks[0])
         spool.add(p, asks[0])  # a redelivery rewrites the same question
-    assert len(spool.waiting()) == 3
+    assert len(spool.waiting()) == 3 and spool.has_waiting()
     assert all(stat.S_IMODE(w.path.stat().st_mode) == 0o600 for w in spool.waiting())
     done = flush(spool, {"c1": CLINIC}, PAYERS, {"rcv1": partner()}, tmp_path / "outbox",
                  FileSequence(tmp_path / "seq"), NOW)  # fmt: skip
     assert done.asked == 3 and len(done.files) == 2
     assert sorted(p.read_text().count("ST*270*") for p in done.files) == [1, 2]
     assert all(second_opinion_270(p.read_text()) == [] for p in done.files)
-    assert spool.waiting() == []
+    assert spool.waiting() == [] and not spool.has_waiting()
 
 
 def test_a_question_waits_for_its_clinic_payer_and_partner(tmp_path: Path) -> None:

@@ -134,6 +134,8 @@ def register(w: Wiring) -> None:
         await mirror.wait_ready(timeout=3600)
         while not w.app.should_stop:
             await asyncio.sleep(settings.eligibility_flush_interval_s)
+            if not spool.has_waiting():
+                continue
             try:
                 done = await asyncio.to_thread(
                     flush,

@@ -72,6 +72,9 @@ class Spool:
         except DeliveryError:
             return path  # written meanwhile: the same question
 
+    def has_waiting(self) -> bool:
+        return self.directory.is_dir() and any(self.directory.glob("*.json"))
+
     def waiting(self) -> list[Waiting]:
         if not self.directory.is_dir():
             return []
