@@ -290,7 +290,6 @@ def test_new_coverages_are_asked_about_and_an_inactive_answer_holds_the_visit(
     data = f.patient(patient_id="pt1")
     data["coverages"][0]["member_id"] = "M-INACTIVE-1"
     c.produce("ref.patients", "c1:pt1", data)
-    c.produce("ref.prescriptions", "c1:rx-pt1", f.prescription(prescription_id="rx-pt1"))
     outbox, inbox = c.state_dir / "outbox", c.state_dir / "inbox"
     env = {"CLAIMS_ELIGIBILITY_FLUSH_INTERVAL_S": "0.3"}
     worker = c.start_worker("enrich", **env)
@@ -298,6 +297,9 @@ def test_new_coverages_are_asked_about_and_an_inactive_answer_holds_the_visit(
     first = _wait_for_270(outbox, date.today(), worker)
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
     assert second_opinion_270(first.read_text()) == []
+    # the visit waits for its prescription meanwhile
+    send(c, "pt1", "s1")
+    c.read("sessions.held").wait_for(1, lambda m: m.json["reason"] == "rx-missing", worker=worker)
     answer, scenarios = answer_270(first.read_bytes(), control_number=1, now=datetime.now(UTC))
     assert scenarios == ["inactive"]
     inbox.mkdir(parents=True, exist_ok=True)
@@ -306,11 +308,16 @@ def test_new_coverages_are_asked_about_and_an_inactive_answer_holds_the_visit(
     response = c.read("eligibility.responses").wait_for(1, worker=mail)[0].json
     assert response["status"] == "inactive"
     assert response["coverage"] == {"clinic_id": "c1", "patient_id": "pt1", "payer_id": "p1"}
-    send(c, "pt1", "s1")
+    # once the answer is on the patient's partition, the prescription comes after it
+    c.read("state.enrich.prescriptions-by-patient").wait_for(
+        1, lambda m: m.json["kind"] == "eligibility", worker=worker
+    )
+    c.produce("ref.prescriptions", "c1:rx-pt1", f.prescription(prescription_id="rx-pt1"))
     held = c.read("sessions.held").wait_for(
         1, where=lambda m: m.json["reason"] == "coverage-inactive", worker=worker
     )
     assert held[0].json["session_key"] == "c1:s1"
+    assert not c.read("sessions.enriched").settle(quiet=2), "an inactive coverage bills nothing"
     # a visit of an earlier month: asked about again, for that visit's date
     earlier = date.today().replace(day=1) - timedelta(days=40)
     send(c, "pt1", "s2", dos=earlier.isoformat())
