@@ -36,6 +36,7 @@ from schemas.eligibility import EligibilityInquiry, EligibilityResponse
 from schemas.events import SESSION_EVENT, SessionCancelled, SessionCompleted
 from schemas.outcomes import (
     AuthorizationAttention,
+    CoverageAttention,
     PrescriptionAttention,
     ReferenceRejected,
     SessionDuplicate,
@@ -108,6 +109,7 @@ CONTRACTS: dict[str, Any] = {
     "claim-status-attention": ClaimStatusAttention,
     "prescription-attention": PrescriptionAttention,
     "authorization-attention": AuthorizationAttention,
+    "coverage-attention": CoverageAttention,
     "superbill-issued": SuperbillIssued,
     "superbill-voided": SuperbillVoided,
     "patient-statement": PatientStatement,

@@ -264,6 +264,28 @@ class AuthorizationAttention(Versioned):
     raised_at: AwareDatetime
 
 
+class CoverageAttention(Versioned):
+    """A payer's 271 limits the visits it pays for a coverage: plan the patient's visits
+    (or the authorization request) before the limit is reached
+    (``prescriptions.attention``, key ``<clinic_id>:<patient_id>:<payer_id>``)."""
+
+    event_type: Literal["coverage.attention"] = "coverage.attention"
+    attention_id: str = Field(description="Stable: the same answer always has the same id.")
+    kind: Literal["payer-visit-limit"] = "payer-visit-limit"
+    clinic_id: Identifier
+    patient_id: Identifier
+    payer_id: Identifier
+    limits: list[str] = Field(
+        min_length=1, description="Each limit the payer stated, in words (e.g. 12 visits left)."
+    )
+    visits_left: int | None = Field(
+        default=None, description="The fewest visits the payer says remain, when it says so."
+    )
+    asked_on: date | None = Field(default=None, description="The date the 270 asked about.")
+    message: str
+    raised_at: AwareDatetime
+
+
 SessionOutcome = (
     SessionEnriched | SessionHeld | SessionRejected | SessionDuplicate | SessionWithdrawn
 )

@@ -128,3 +128,26 @@ def test_claims_simulate_payer_routes_a_270_to_the_eligibility_answer(
     assert main(["simulate-payer", str(path)]) == 0
     (answer,) = parse_271(capsys.readouterr().out.encode())
     assert answer.status == "rejected"
+
+
+def test_a_stated_visit_limit_becomes_an_attention_event_in_words(tmp_path: Path) -> None:
+    """The simulated payer's limits answer (20 a year, 12 left, 8 used, massage 10)
+    reaches the attention stream with the fewest visits left; answers without limits
+    raise nothing; the id is stable per answer (a redelivery repeats it)."""
+    from workers.enrich.eligibility import visit_limit_attention
+
+    found = [inquiries_for(patient(p, m), CLINIC, PAYERS, DAY)[0][0]
+             for p, m in [("pt1", "M-ACTIVE-1"), ("pt3", "M-LIMIT-3")]]  # fmt: skip
+    (path,) = write_inquiries(
+        found, {"rcv1": partner()}, tmp_path / "o", FileSequence(tmp_path / "s"), NOW
+    )
+    text, _ = answer_270(path.read_bytes(), control_number=1, now=NOW)
+    answers = {a.coverage.key: a for a in parse_271(text.encode()) if a.coverage}
+    assert visit_limit_attention(answers["c1:pt1:p1"], NOW) is None
+    event = visit_limit_attention(answers["c1:pt3:p1"], NOW)
+    assert event is not None and event.kind == "payer-visit-limit"
+    assert (event.clinic_id, event.patient_id, event.payer_id) == ("c1", "pt3", "p1")
+    assert event.visits_left == 12 and event.asked_on == DAY
+    assert "12 visits left" in event.message and "8 visits used" in event.message
+    assert "M-LIMIT-3" not in event.model_dump_json()  # no member id
+    assert visit_limit_attention(answers["c1:pt3:p1"], NOW).attention_id == event.attention_id

@@ -12,9 +12,10 @@ as it was before (another member id, dates, payer) no longer applies.
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, datetime
 
-from schemas.eligibility import EligibilityResponse
+from schemas.eligibility import EligibilityResponse, VisitLimit
+from schemas.outcomes import CoverageAttention
 from schemas.reference import Coverage
 from schemas.state import EligibilityRecord, PatientState
 
@@ -71,3 +72,65 @@ def inactive_answer(
     if then is not None and then != coverage_fingerprint(coverage):
         return None  # the coverage changed since: the answer is about another one
     return record.response if record.response.active_on(day) is False else None
+
+
+#: HSD01 / EB09 quantity qualifiers, in words
+_QUANTITY_WORDS = {"VS": "visits", "99": "visits used", "P6": "services", "DY": "days"}
+#: the service types the engine asks about (schemas.eligibility.DEFAULT_SERVICE_TYPES)
+_SERVICE_WORDS = {
+    "30": "the plan",
+    "AE": "physical medicine",
+    "BE": "massage therapy",
+    "PT": "physical therapy",
+}
+
+
+def _limit_words(limit: VisitLimit) -> str:
+    quantity = limit.quantity.normalize()
+    what = (
+        "visits used" if limit.used else _QUANTITY_WORDS.get(limit.qualifier, "(quantity)")
+    )
+    words = f"{quantity:f} {what}"
+    if limit.remaining:
+        words += " left"
+    elif limit.period_words and not limit.used:
+        words += f" per {limit.period_words}"
+    if limit.service_types:
+        kinds = [_SERVICE_WORDS.get(t, f"service type {t}") for t in limit.service_types]
+        words += f" ({', '.join(kinds)})"
+    return words
+
+
+def visit_limit_attention(
+    response: EligibilityResponse, now: datetime
+) -> CoverageAttention | None:
+    """The attention event for a 271 that states visit limits (None when it states
+    none, or names no coverage of ours).  Its id is stable per answer."""
+    if response.coverage is None or not response.visit_limits:
+        return None
+    key = response.coverage
+    left = [
+        v.quantity
+        for v in response.visit_limits
+        if v.remaining and not v.used and v.quantity == v.quantity.to_integral_value()
+    ]
+    fewest = int(min(left)) if left else None
+    limits = [_limit_words(v) for v in response.visit_limits]
+    asked = response.asked_on
+    answer = response.file_sha256 or (asked.isoformat() if asked else "")
+    head = (
+        f"payer {key.payer_id}: {fewest} visit(s) left"
+        if fewest is not None
+        else f"payer {key.payer_id} limits visits"
+    )
+    return CoverageAttention.new(
+        attention_id=f"{key.clinic_id}:{key.patient_id}:{key.payer_id}|visit-limit|{answer}",
+        clinic_id=key.clinic_id,
+        patient_id=key.patient_id,
+        payer_id=key.payer_id,
+        limits=limits,
+        visits_left=fewest,
+        asked_on=asked,
+        message=f"{head} ({'; '.join(limits)}): plan the visits, or ask for more",
+        raised_at=now,
+    )

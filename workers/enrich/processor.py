@@ -45,7 +45,7 @@ from schemas.state import PatientState, PrescriptionChange, Wakeup
 from workers.enrich import attention, rules
 from workers.enrich.authorizations import with_authorization
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
-from workers.enrich.eligibility import with_eligibility
+from workers.enrich.eligibility import visit_limit_attention, with_eligibility
 from workers.runtime.app import Wiring
 from workers.runtime.codec import decode, encode
 from workers.runtime.failures import InvalidInput, TransientFailure
@@ -347,7 +347,18 @@ def register(w: Wiring) -> None:
             state = rules.with_prescription(before, body.prescription_id, body.prescription)
         if state.patient is not None:
             scope.add_phi(*_patient_phi(state.patient))
-        return finish(key, before, rules.reevaluate_held(state, catalog, now(), policy), scope)
+        out = finish(key, before, rules.reevaluate_held(state, catalog, now(), policy), scope)
+        limit = (
+            visit_limit_attention(body.eligibility, now())
+            if body.kind == "eligibility" and body.eligibility is not None
+            else None
+        )
+        if limit is not None:
+            w.metrics.outcome(PROCESSOR, f"attention:{limit.kind}")
+            log.info("coverage attention", kind=limit.kind, payer_id=limit.payer_id)
+            coverage_key = f"{key}:{limit.payer_id}".encode()
+            out.append(Outgoing("prescriptions.attention", coverage_key, encode(limit)))
+        return out
 
     w.consume("state.enrich.prescriptions-by-patient", PROCESSOR, on_prescription_change)
 

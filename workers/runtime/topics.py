@@ -185,10 +185,13 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "prescriptions.attention",
-        "Progress reports and renewals due to prescribing physicians, and payers' "
-        "authorizations about to run out (per counted visit).",
-        "<clinic_id>:<prescription_id> | <clinic_id>:<authorization_id>",
-        "schemas.outcomes:PrescriptionAttention | schemas.outcomes:AuthorizationAttention",
+        "Progress reports and renewals due to prescribing physicians, payers' "
+        "authorizations about to run out (per counted visit), and visit limits a payer "
+        "states in a 271.",
+        "<clinic_id>:<prescription_id> | <clinic_id>:<authorization_id> | "
+        "<clinic_id>:<patient_id>:<payer_id>",
+        "schemas.outcomes:PrescriptionAttention | schemas.outcomes:AuthorizationAttention"
+        " | schemas.outcomes:CoverageAttention",
         retention_ms=RECORDS_MS,
     ),
     # --- billing -------------------------------------------------------------
