@@ -11,7 +11,7 @@ from pathlib import Path
 from edi.validate import validate_x12
 from edi.x835 import parse_835
 from tests.broker_support import TopicReader
-from tests.x12_second_opinion import second_opinion_270
+from tests.x12_second_opinion import second_opinion_270, second_opinion_276, second_opinion_277
 from workers.demo.run import run_demo
 from workers.demo.synthetic import generate
 from workers.runtime.settings import Settings
@@ -148,7 +148,7 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     # every provider-level adjustment is linked to a claim, paired or on the work queue
     assert r["plb_in_flight"] == 0
     assert r["plb_linked"] + r["plb_on_work_queue"] <= r["provider_adjustments"]
-    assert (out / "report.html").read_text().count("<table>") == 8
+    assert (out / "report.html").read_text().count("<table>") == 9
 
     # the bank's file: every credit matched but the one with no 835; one 835 unfunded
     dep = summary["deposits"]
@@ -165,6 +165,15 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     assert el["rejected"] >= 1 and el["inactive"] == 0, el
     assert len(list((out / "270").iterdir())) == len(list((out / "271").iterdir())) > 0
     assert all(second_opinion_270(p.read_text()) == [] for p in (out / "270").iterdir())
+
+    # the payer sat on one claim: a 276 asked, the 277 asked for records, and the claim
+    # waits on the status work queue for a person to send them
+    cs = summary["claim_status"]
+    assert cs == {"inquiries": 1, "responses": 1, "work_items": 1}, cs
+    (asked,) = (out / "276").iterdir()
+    (answered,) = (out / "277-status").iterdir()
+    assert second_opinion_276(asked.read_text()) == []
+    assert second_opinion_277(answered.read_text()) == []
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,6 +35,8 @@ from workers.remits.patient_ledger import PatientAccount
 PAPER_PAYER = ("autopip", "AUTOPIP01")
 #: payers whose claims the cases may use (the auto insurer pays on paper)
 CASE_PAYERS = ("acme", "bluecms", "wcstate")
+#: the health plans among them (they answer 276 claim status inquiries)
+HEALTH_PLANS = ("acme", "bluecms")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Picks:
     deductible: str | None = None
     line_denial: str | None = None
     interest: str | None = None
+    #: a claim the payer sits on: no answer to the 837, a 276 asks, the 277 asks for records
+    sat_on: str | None = None
 
 
 def latest_claims(submitted: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -89,11 +94,14 @@ def pick_claims(
     def codes(c: dict[str, Any]) -> list[str]:
         return [ln["procedure"] for ln in c["claim"]["lines"]]
 
+    per_file = Counter(c["file_name"] for c in claims.values())
     return Picks(
         reversed=first(lambda c: (c["clinic_id"], c["claim"]["patient_id"]) in renewable_patients),
         line_denial=first(lambda c: "97124" in codes(c) and len(codes(c)) > 1),
         deductible=first(lambda c: True),
         interest=first(lambda c: True),
+        # a health plan's claim in a file with others (the file is still answered)
+        sat_on=first(lambda c: c["payer_id"] in HEALTH_PLANS and per_file[c["file_name"]] > 1),
     )
 
 

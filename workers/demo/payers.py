@@ -31,9 +31,9 @@ class Payers:
     remit_files: int = 0
     eob_files: int = 0
     expected_payments: int = 0
-    base: dict[str, Any] = field(
-        default_factory=lambda: default_rules().model_dump(mode="json")
-    )
+    base: dict[str, Any] = field(default_factory=lambda: default_rules().model_dump(mode="json"))
+    #: claims the payers sit on: received, never answered
+    sitting_on: set[str] = field(default_factory=set)
 
     def rules(self, picks: cases.Picks, *, replacements: bool) -> SimulatorRules:
         document = cases.rules_document(self.base, picks, replacements=replacements)
@@ -41,7 +41,7 @@ class Payers:
 
     def simulate(self, path: Path, rules: SimulatorRules) -> str:
         with path.open("rb") as fh:
-            claims = list(read_837p(fh))
+            claims = [c for c in read_837p(fh) if c.patient_control_number not in self.sitting_on]
         now = datetime.now(UTC)
         return str(render_answers(adjudicate(claims, rules, now=now, history=self.history),
                                   now=now))  # fmt: skip

@@ -37,7 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from workers.demo import bank, cases, eligibility, synthetic
+from workers.demo import bank, cases, claim_status, eligibility, synthetic
 from workers.demo.accounting import Accounting, TopicData, account, ledgers_of, patient_accounts
 from workers.demo.payers import Payers
 from workers.remits import balances
@@ -71,6 +71,7 @@ WATCHED = (
     "deposits.unfunded",
     "deposits.unremitted",
     "eligibility.responses",
+    "claims.status-attention",
 )
 
 
@@ -226,7 +227,7 @@ def run_demo(
         shutil.rmtree(out_dir)
     for sub in (
         "837", "999", "277", "835", "eob", "deposits", "superbills", "outbox", "inbox", "state",
-        "270", "271",
+        "270", "271", "276", "277-status",
     ):  # fmt: skip
         (out_dir / sub).mkdir(parents=True, mode=0o700)
     settings = base.model_copy(
@@ -284,6 +285,7 @@ def run_demo(
     payers: Payers | None = None
     bank_file: bank.BankFile | None = None
     rounds = eligibility.EligibilityRounds(settings, out_dir, producer)
+    status = claim_status.ClaimStatusRound(settings, out_dir, producer, data.partners)
     try:
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
@@ -314,6 +316,7 @@ def run_demo(
         payers = Payers(settings, out_dir, producer)
         claims = cases.latest_claims(reader.data.values("claims.submitted"))
         picks = payers.choose(files, claims, cases.renewable_patients(data.prescriptions))
+        payers.sitting_on = {picks.sat_on} if picks.sat_on else set()
         rules = payers.rules(picks, replacements=False)
         (out_dir / "payer-rules.json").write_text(rules.model_dump_json(indent=2))
         payers.answer(files, rules)
@@ -327,6 +330,12 @@ def run_demo(
             )
 
         acc = reconciled("reconciling")
+        # the payer sits on one claim: the biller asks where it stands (276 / 277)
+        if picks.sat_on is not None:
+            status.ask(picks.sat_on)
+            wait("claim status (276)", lambda a: status.inquiries_written() >= 1)
+            status.answer_new(picks.sat_on, datetime.now(UTC))
+            wait("claim status (277)", lambda a: _status_items(reader) >= 1)
         # a visit reported after its day's claim was paid; the secondary claims
         if picks.reversed is not None:
             key, value = cases.late_visit(claims[picks.reversed], datetime.now(UTC).date())
@@ -383,6 +392,10 @@ def run_demo(
         "superbills": _superbills(reader) if reader is not None else 0,
         "remits": {**acc.remits, "paper_eob_files": payers.eob_files if payers else 0},
         "eligibility": rounds.counts,
+        "claim_status": {
+            **status.counts,
+            "work_items": _status_items(reader),
+        },
         "deposits": deposit_counts(reader.data, files=1 if bank_file else 0)
         if reader is not None
         else {},
@@ -430,6 +443,18 @@ def acknowledge_files(
                 )
     producer.flush()
     return {"files": len(files), "claims": claims}
+
+
+def _status_items(reader: Reader | None) -> int:
+    """Claims on the status work queue (open: the latest record per claim is not a
+    tombstone)."""
+    if reader is None:
+        return 0
+    latest: dict[bytes, bool] = {}
+    for _, _, key, value, _ in reader.data.messages.get("claims.status-attention", []):
+        if key is not None:
+            latest[key] = value is not None
+    return sum(latest.values())
 
 
 def _responses(reader: Reader | None) -> int:
@@ -507,6 +532,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         ("front door (999 / 277CA)", s.get("front_door", {})),
         ("remittances", s["remits"]),
         ("eligibility (270 / 271)", s.get("eligibility", {})),
+        ("claim status (276 / 277)", s.get("claim_status", {})),
         ("deposits (BAI2)", s.get("deposits", {})),
         ("cases", s.get("cases", {})),
     ):
@@ -521,6 +547,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         f"\n  837 files:  {d / '837'}\n  999 / 277:  {d / '999'}, {d / '277'}\n"
         f"  835 files:  {d / '835'}\n  deposits:   {d / 'deposits'}\n"
         f"  270 / 271:  {d / '270'}, {d / '271'}\n"
+        f"  276 / 277:  {d / '276'}, {d / '277-status'}\n"
         f"  superbills: {d / 'superbills'}\n"
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
         f"  worker log: {d / 'worker.log'}\n"
@@ -674,6 +701,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         + table("Front door (999 / 277CA)", summary.get("front_door", {}))
         + table("Remittances", summary["remits"])
         + table("Eligibility (270 / 271)", summary.get("eligibility", {}))
+        + table("Claim status (276 / 277)", summary.get("claim_status", {}))
         + table("Deposits matched to 835s", summary.get("deposits", {}))
         + table("The week's cases", summary.get("cases", {}))
         + "</body></html>\n"

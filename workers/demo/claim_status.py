@@ -1,0 +1,76 @@
+"""The demo's claim-status round: a payer sits on a claim, and the engine asks.
+
+One claim of a health plan is never answered (its 837 file is, for the other
+claims in it).  The demo asks where it stands as a biller would (``claims claim
+status PCN``: a command the claims stage turns into a 276 in ``<outbox>/276/``),
+plays the payer's answer (a 277 asking for medical records,
+:func:`workers.payer_sim.claim_status.answer_276`), and ingests it like the inbox;
+the claims stage records the payer's status and puts the claim on the
+``claims.status-attention`` work queue for a person to send the records.  The
+files are kept in ``demo-out/276/`` and ``demo-out/277-status/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from schemas.claims import TradingPartner
+from workers.runtime.atomic_files import write_atomically
+from workers.runtime.settings import Settings
+
+#: what the payer answers about the claim it sits on (payer_sim.claim_status answers)
+ANSWER = "documentation"
+
+
+class ClaimStatusRound:
+    def __init__(
+        self, settings: Settings, out_dir: Path, producer: Any, partners: list[dict[str, Any]]
+    ) -> None:
+        self.settings = settings
+        self.out_dir = out_dir
+        self.producer = producer
+        self.partners = [TradingPartner.parse_json(json.dumps(p)) for p in partners]
+        self.answered: set[str] = set()
+        self.counts = {"inquiries": 0, "responses": 0}
+
+    def ask(self, pcn: str) -> None:
+        from workers.commands.claim_changes import build_command, send_command
+
+        command = build_command(self.settings, "status", pcn, None, reason="no answer yet")
+        send_command(self.settings, command)
+
+    def _files(self) -> list[Path]:
+        folder = Path(self.settings.outbox_dir) / "276"
+        return sorted(folder.glob("*.x12")) if folder.is_dir() else []
+
+    def inquiries_written(self) -> int:
+        return sum(p.read_bytes().count(b"ST*276*") for p in self._files())
+
+    def answer_new(self, pcn: str, now: datetime) -> None:
+        """Answer every 276 file not answered yet: records requested for ``pcn``."""
+        from workers.inbound.acknowledgements import messages
+        from workers.payer_sim.claim_status import answer_276
+
+        for path in self._files():
+            if path.name in self.answered:
+                continue
+            self.answered.add(path.name)
+            data = path.read_bytes()
+            shutil.copy2(path, self.out_dir / "276" / path.name)
+            self.counts["inquiries"] += data.count(b"ST*276*")
+            answer = answer_276(data, now=now, answers={pcn: ANSWER},
+                                control_number=len(self.answered))  # fmt: skip
+            target = write_atomically(
+                self.out_dir / "277-status", f"{path.stem}.277", answer.text.encode()
+            )
+            _, records = messages(target, self.partners)
+            for r in records:
+                self.producer.send(
+                    self.settings.topic(r.topic), key=r.key, value=r.value, headers=list(r.headers)
+                )
+                self.counts["responses"] += 1
+        self.producer.flush()
