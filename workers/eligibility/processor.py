@@ -80,9 +80,9 @@ def register(w: Wiring) -> None:
     spool = Spool(Path(settings.state_dir) / "eligibility" / "spool")
     sequence = FileSequence(Path(settings.state_dir) / "eligibility" / "sequences")
 
-    def spool_asks(patient: Patient, asks: list[asking.Ask]) -> None:
+    async def spool_asks(patient: Patient, asks: list[asking.Ask]) -> None:
         for ask in asks:
-            spool.add(patient, ask)
+            await asyncio.to_thread(spool.add, patient, ask)  # fsync: off the event loop
             w.metrics.outcome(PROCESSOR, ask.reason)
             log.info(
                 "270 queued",
@@ -102,9 +102,11 @@ def register(w: Wiring) -> None:
         except ValueError:
             return []  # the enrichment stage reports it
         scope.bind(clinic_id=patient.clinic_id)
-        state, asks = asking.on_patient(_load(table, msg.key), patient, w.now().date())
-        spool_asks(patient, asks)
-        table[msg.key] = encode(state)
+        before = _load(table, msg.key)
+        state, asks = asking.on_patient(before, patient, w.now().date())
+        await spool_asks(patient, asks)
+        if state != before:  # a record sent again unchanged writes nothing
+            table[msg.key] = encode(state)
         return []
 
     async def on_session(msg: Incoming, scope: Scope) -> list[Outgoing]:
@@ -123,7 +125,7 @@ def register(w: Wiring) -> None:
         patient = state.patient
         state, asks = asking.on_session(state, event.date_of_service)
         if asks:
-            spool_asks(patient, asks)
+            await spool_asks(patient, asks)
             table[msg.key] = encode(state)
         return []
 
