@@ -302,7 +302,10 @@ def new_app(settings: Settings, app_id: str) -> faust.App:
     (every claims worker, and the benchmark's baseline)."""
     import faust
 
+    from workers.runtime import fetch_guard
+
     _hold_fetches_at_most()
+    fetch_guard.install()
     app = faust.App(app_id, **app_options(settings, app_id))
     app._claims_fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms  # type: ignore[attr-defined]  # not faust's: our patched consumer factory reads it
     return app

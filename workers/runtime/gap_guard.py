@@ -15,8 +15,8 @@ log = structlog.stdlib.get_logger("claims.runtime")
 
 #: re-reads of one hole that come back without it before the agent goes on past it
 #: (a warning and the ``stream-hole-empty`` outcome: transaction markers take
-#: offsets that hold nothing to read)
-MAX_REREADS = 2
+#: offsets that hold nothing to read; each costs one idle wait of the guard)
+MAX_REREADS = 1
 
 
 class _Progress:
@@ -86,9 +86,12 @@ class GapGuard:
         ten sessions never enriched, never dead-lettered).  An offset beyond the
         next one expected (the agent's last finished offset + 1, or the group's
         committed offset if that is further) is such a hole: the guard takes the
-        hole out of faust's commit bookkeeping (so the commit cannot pass it),
-        seeks the partition back, and the agent skips every message until the
-        first missing one arrives.  Skipped messages come again after the seek.
+        hole out of faust's commit bookkeeping (so the commit cannot pass it), and
+        the agent skips every message until the first missing one arrives; once
+        the agent is idle, :meth:`check` seeks the partition back (its position is
+        beyond the next offset to process), and the skipped messages come again.
+        (:mod:`workers.runtime.fetch_guard` keeps faust from dropping fetched
+        records in the first place; this is the net under it.)
 
         Not every jump is a loss.  Compacted topics have real holes and are left
         alone, and so are offsets below the partition's first (retention removed
@@ -167,7 +170,9 @@ class GapGuard:
         progress.rewinding[partition] = expected
         progress.skipped_from[partition] = offset
         progress.changed = time.monotonic()
-        await consumer.seek(message.tp, expected)
+        # no seek here: records fetched after this one are still on their way to the
+        # agent, and each would move faust's read offset past the re-read ones (which
+        # it then drops) and mark a new gap.  The guard's idle check seeks (check()).
         return False
 
     def track(self, physical_topic: str) -> _Progress:
@@ -194,6 +199,8 @@ class GapGuard:
             for progress in agents:  # the agent furthest behind decides
                 done = progress.done.get(tp.partition)
                 behind = done + 1 if done is not None else committed
+                if tp.partition in progress.rewinding:  # a hole admit() found
+                    behind = progress.rewinding[tp.partition]
                 if behind is None:
                     # nothing processed here and nothing committed by the group: the
                     # stream began at the partition's start (auto_offset_reset=earliest)
