@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.claims import TradingPartner
+from schemas.submission import claim_command
 from workers.runtime.atomic_files import write_atomically
 from workers.runtime.settings import Settings
 
@@ -37,11 +38,22 @@ class ClaimStatusRound:
         self.answered: set[str] = set()
         self.counts = {"inquiries": 0, "responses": 0}
 
-    def ask(self, pcn: str) -> None:
-        from workers.commands.claim_changes import build_command, send_command
-
-        command = build_command(self.settings, "status", pcn, None, reason="no answer yet")
-        send_command(self.settings, command)
+    def ask(self, pcn: str, receiver_id: str, now: datetime) -> None:
+        """What ``claims claim status PCN`` sends: a command to the claims stage."""
+        command = claim_command(
+            action="status",
+            patient_control_number=pcn,
+            receiver_id=receiver_id,
+            requested_by="demo",
+            requested_at=now,
+            reason="no answer yet",
+        )
+        self.producer.send(
+            self.settings.topic("claims.commands"),
+            key=receiver_id.encode(),
+            value=command.model_dump_json().encode(),
+        )
+        self.producer.flush()
 
     def _files(self) -> list[Path]:
         folder = Path(self.settings.outbox_dir) / "276"

@@ -332,7 +332,7 @@ def run_demo(
         acc = reconciled("reconciling")
         # the payer sits on one claim: the biller asks where it stands (276 / 277)
         if picks.sat_on is not None:
-            status.ask(picks.sat_on)
+            status.ask(picks.sat_on, claims[picks.sat_on]["receiver_id"], datetime.now(UTC))
             wait("claim status (276)", lambda a: status.inquiries_written() >= 1)
             status.answer_new(picks.sat_on, datetime.now(UTC))
             wait("claim status (277)", lambda a: _status_items(reader) >= 1)
