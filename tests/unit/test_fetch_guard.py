@@ -36,6 +36,7 @@ class RoundRobin:
 @dataclass
 class FakeApp:
     consumer_generation_id: int = 1
+    should_stop: bool = False
     ends: list[Any] = field(default_factory=list)
 
     @property
@@ -152,6 +153,20 @@ def test_a_stopping_worker_seeks_nothing() -> None:
 
     consumer = FakeConsumer({A: batch(5, 6)})
     assert drain(consumer, on_each=stopping) == [(A, 5)]
+    assert consumer.seeks == []
+
+
+def test_a_stopping_app_seeks_nothing() -> None:
+    """The app stops (flow stopped half-way) before the consumer does: the seek would
+    fetch records no agent takes, and faust would wait for them until killed (seen
+    in the rebalance fault test)."""
+
+    def app_stopping(consumer: FakeConsumer, got: list[Any]) -> None:
+        consumer.app.should_stop = True
+        consumer.flow_active = False
+
+    consumer = FakeConsumer({A: batch(5, 6)})
+    assert drain(consumer, on_each=app_stopping) == [(A, 5)]
     assert consumer.seeks == []
 
 

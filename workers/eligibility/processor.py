@@ -80,9 +80,12 @@ def register(w: Wiring) -> None:
     spool = Spool(Path(settings.state_dir) / "eligibility" / "spool")
     sequence = FileSequence(Path(settings.state_dir) / "eligibility" / "sequences")
 
-    async def spool_asks(patient: Patient, asks: list[asking.Ask]) -> None:
+    def spool_asks(patient: Patient, asks: list[asking.Ask]) -> None:
+        # written in the agent itself (a small file, before the commit): with
+        # asyncio.to_thread here, a worker asked to stop waited for the message
+        # until it was killed (the rebalance fault test, 2 runs of 2)
         for ask in asks:
-            await asyncio.to_thread(spool.add, patient, ask)  # fsync: off the event loop
+            spool.add(patient, ask)
             w.metrics.outcome(PROCESSOR, ask.reason)
             log.info(
                 "270 queued",
@@ -104,7 +107,7 @@ def register(w: Wiring) -> None:
         scope.bind(clinic_id=patient.clinic_id)
         before = _load(table, msg.key)
         state, asks = asking.on_patient(before, patient, w.now().date())
-        await spool_asks(patient, asks)
+        spool_asks(patient, asks)
         if state != before:  # a record sent again unchanged writes nothing
             table[msg.key] = encode(state)
         return []
@@ -125,7 +128,7 @@ def register(w: Wiring) -> None:
         patient = state.patient
         state, asks = asking.on_session(state, event.date_of_service)
         if asks:
-            await spool_asks(patient, asks)
+            spool_asks(patient, asks)
             table[msg.key] = encode(state)
         return []
 

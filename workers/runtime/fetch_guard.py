@@ -72,7 +72,10 @@ async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
 
 
 async def _fetch_again(consumer: Any, first_offsets: dict[Any, int]) -> None:
-    if not first_offsets or consumer.should_stop:
+    if not first_offsets or consumer.should_stop or consumer.app.should_stop:
+        # a worker that is stopping hands its partitions over at the group's commit;
+        # a seek now would fetch records no agent takes, and faust waits for them
+        # until the stop times out
         return
     assigned = consumer.assignment()
     for tp, offset in sorted(first_offsets.items()):
