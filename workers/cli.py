@@ -414,6 +414,14 @@ def cmd_edi(args: argparse.Namespace) -> int:
     return render_main(args.claims, args.partner, args.control_number)
 
 
+def _month_argument(month: str | None) -> str | None:
+    import re
+
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise UsageError("--month: YYYY-MM")
+    return month
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from workers.remits.reports import aging_report, denials_report, load_ledgers
 
@@ -426,16 +434,22 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(prescriptions.as_json(table))
             return 0
         rows, headers = table, prescriptions.HEADERS
+    elif args.action == "copays":
+        from datetime import UTC, datetime
+
+        from workers.commands import copays
+        from workers.eligibility.copays import HEADERS as COPAY_HEADERS
+
+        lines = copays.load_lines(settings, args.clinic, _month_argument(args.month))
+        if args.json:
+            print(copays.as_json(lines, datetime.now(UTC).date()))
+            return 0
+        rows, headers = [line.cells() for line in lines], COPAY_HEADERS
     elif args.action == "deposits":
         from workers.commands import deposits
         from workers.deposits.report import HEADERS
 
-        month = args.month
-        if month is not None:
-            import re
-
-            if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-                raise UsageError("--month: YYYY-MM")
+        month = _month_argument(args.month)
         found = deposits.report_table(settings, month)
         if args.json:
             print(deposits.as_json(found, month))
@@ -1149,21 +1163,34 @@ def build_parser() -> argparse.ArgumentParser:
             "provider-adjustments",
             "PLB per payer and month: interest, recoupments, forward balances, unlinked",
         ),
-        ("prescriptions", "progress reports and renewals due to prescribing physicians"),
+        (
+            "prescriptions",
+            "progress reports and renewals due to prescribers; authorizations and payer "
+            "visit limits running out",
+        ),
         ("deposits", "835 amounts posted against money deposited, per payer and month"),
+        ("copays", "copays to collect at each insured visit, from the payers' 271s"),
     ):
         q = rsub.add_parser(name, help=text)
         q.add_argument("--csv", action="store_true", help="CSV instead of a table")
         if name == "follow-up":
             q.add_argument("--days", type=int, help="default: CLAIMS_CLAIMS_FOLLOW_UP_DAYS (30)")
-        if name in ("follow-up", "prescriptions", "deposits"):
+        if name in ("follow-up", "prescriptions", "deposits", "copays"):
             q.add_argument("--json", action="store_true", help="JSON instead of a table")
-        if name == "deposits":
+        if name in ("deposits", "copays"):
             q.add_argument("--month", metavar="YYYY-MM", help="only this month")
+        if name == "copays":
+            q.add_argument("--clinic", help="only this clinic's visits")
         if name == "prescriptions":
             q.add_argument(
                 "--kind",
-                choices=["progress-report-due", "visits-running-out", "prescription-expiring"],
+                choices=[
+                    "progress-report-due",
+                    "visits-running-out",
+                    "prescription-expiring",
+                    "authorization-running-out",
+                    "payer-visit-limit",
+                ],
             )
         q.set_defaults(func=cmd_report)
 

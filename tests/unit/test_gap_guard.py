@@ -165,11 +165,12 @@ def test_with_two_lanes_a_lane_that_finished_nothing_falls_back_to_the_commit() 
 # --- holes in the middle of a partition ------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Msg:
     topic: str
     partition: int
     offset: int
+    acked: bool = False
 
     @property
     def tp(self) -> TP:
@@ -180,6 +181,7 @@ def admit_all(g: GapGuard, progress: Any, offsets: list[int], compacted: bool = 
     """Offer ``offsets`` of sessions.completed/5 in order; the ones the agent processes."""
     taken = []
     for offset in offsets:
+        progress.saw(5, offset)
         if offset <= progress.done.get(5, -1):
             continue  # the agent's redelivery rule
         if asyncio.run(
@@ -247,9 +249,103 @@ def test_compacted_topics_have_real_holes() -> None:
     assert consumer.seeks == []
 
 
-def test_nothing_known_about_the_start_admits_the_first_message() -> None:
+@dataclass
+class FakeStarts:
+    """The broker's answers on the guard's own client: the group's commit, the log start."""
+
+    committed_offsets: dict[TP, int] = field(default_factory=dict)
+    first_offsets: dict[TP, int] = field(default_factory=dict)
+
+    async def first(self, tp: TP) -> int | None:
+        return self.first_offsets.get(tp)
+
+    async def committed(self, tp: TP) -> int | None:
+        return self.committed_offsets.get(tp)
+
+
+def test_nothing_known_without_a_lookup_admits_the_first_message() -> None:
     g = guard(FakeConsumer({}, {}))
     assert admit_all(g, g.track("sessions.completed"), [40, 41]) == [40, 41]
+
+
+def test_nothing_known_but_the_partition_start_admits_a_first_message_there() -> None:
+    tp = TP("sessions.completed", 5)
+    starts = FakeStarts(first_offsets={tp: 40})
+    g = GapGuard(FakeApp(FakeConsumer({tp: 0}, {})), Metrics(), log_start=starts)
+    assert admit_all(g, g.track("sessions.completed"), [40, 41]) == [40, 41]
+
+
+def test_nothing_known_and_a_first_message_beyond_the_start_is_a_hole() -> None:
+    """A partition the group never committed, handed to this process: the stream
+    starts at the partition's first offset, so a first message at 15 means 0..14
+    were lost on the way."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {})
+    starts = FakeStarts(first_offsets={tp: 0})
+    g = GapGuard(FakeApp(consumer), Metrics(), idle_s=5.0, log_start=starts)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [15, 16]) == []
+    idle_check(g, progress, 17)
+    assert consumer.seeks == [(tp, 0)]
+    assert admit_all(g, progress, list(range(17))) == list(range(17))
+
+
+def test_a_group_commit_faust_does_not_know_is_where_the_stream_starts() -> None:
+    """CI: a partition moved between processes; faust's bookkeeping knew no commit,
+    the group had committed 9, and the first message was 15: 9..14 were never
+    enriched.  The guard asks the broker for the commit and re-reads from 9 (not
+    from the partition's start: 0..8 were done)."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {})
+    starts = FakeStarts(committed_offsets={tp: 9}, first_offsets={tp: 0})
+    g = GapGuard(FakeApp(consumer), Metrics(), idle_s=5.0, log_start=starts)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [15, 16]) == []
+    idle_check(g, progress, 17)
+    assert consumer.seeks == [(tp, 9)]
+    assert admit_all(g, progress, list(range(9, 17))) == list(range(9, 17))
+
+
+def test_skipped_messages_are_kept_out_of_the_commit() -> None:
+    """faust would commit past one missing offset after the group's commit if the
+    skipped message after it counted as acknowledged."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 9})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    skipped = Msg("sessions.completed", 5, 10)
+    progress.saw(5, 10)
+    assert not asyncio.run(g.admit(progress, skipped))
+    assert skipped.acked, "marked done before faust's ack, so its offset is never committed"
+    taken = Msg("sessions.completed", 5, 9)
+    assert asyncio.run(g.admit(progress, taken))
+    assert not taken.acked
+
+
+def test_a_hole_is_re_read_while_the_agent_works_on_other_partitions() -> None:
+    """Ticks arrive on every partition twice a second, so the agent is never idle:
+    the hole's partition is sought back as soon as every record fetched from it has
+    reached the agent, and not while some are still on their way."""
+    tp = TP("sessions.completed", 5)
+    consumer = FakeConsumer({tp: 0}, {tp: 9})
+    g = guard(consumer)
+    progress = g.track("sessions.completed")
+    assert admit_all(g, progress, [10, 11]) == []
+    busy_elsewhere = time.monotonic()
+    consumer.positions[tp] = 14  # 12 and 13 fetched, not yet handed to the agent
+    progress.changed = busy_elsewhere
+    asyncio.run(g.check())
+    assert consumer.seeks == []
+    assert admit_all(g, progress, [12, 13]) == []
+    progress.changed = busy_elsewhere
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 9)]
+    # the re-read is fetched (position 14) but still on its way: no second seek
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 9)]
+    assert admit_all(g, progress, [9, 10, 11, 12, 13]) == [9, 10, 11, 12, 13]
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 9)]
 
 
 def test_a_partition_handed_away_and_back_starts_where_the_group_is() -> None:
@@ -300,3 +396,16 @@ def test_offsets_that_hold_nothing_are_gone_past_after_one_reread() -> None:
     assert consumer.seeks == [(tp, 15)]
     assert g.metrics.outcomes[("runtime", "stream-hole-empty")] == 1
     assert g.metrics.outcomes[("runtime", "stream-hole-reread")] == 1
+
+
+def test_every_partition_behind_is_sent_back_in_one_pass() -> None:
+    """After a restart all partitions of a topic can be behind their positions: one
+    pass re-reads them all (one per idle period took half a minute)."""
+    tps = [TP("sessions.completed", p) for p in range(3)]
+    consumer = FakeConsumer(dict.fromkeys(tps, 20), dict.fromkeys(tps, 5))
+    g = guard(consumer)
+    g.track("sessions.completed").changed = time.monotonic() - 10
+    asyncio.run(g.check())
+    assert consumer.seeks == [(tp, 5) for tp in tps]
+    asyncio.run(g.check())  # they were just sought back: the next pass waits
+    assert len(consumer.seeks) == 3

@@ -136,3 +136,49 @@ def test_the_report_rows_can_be_filtered_by_kind() -> None:
         run.visit(n, FIRST + timedelta(days=n))
     table = rows(run.raised, "visits-running-out")
     assert [(r[1], r[4], r[5]) for r in table] == [("rx1", "visits-running-out", "6/8")]
+
+
+def test_the_report_lists_payer_authorizations_and_visit_limits_too() -> None:
+    """Authorizations running out and a 271's visit limits share the topic: the
+    report lists them beside the prescriptions (each once), and reads each message by
+    its event type."""
+    from schemas.outcomes import AuthorizationAttention, CoverageAttention
+    from workers.commands.prescriptions import parse
+
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    limit = CoverageAttention(
+        schema_version=1,
+        attention_id="cov-1",
+        clinic_id="c1",
+        patient_id="pt1",
+        payer_id="p1",
+        limits=["20 visits a calendar year, 12 left"],
+        visits_left=12,
+        asked_on=date(2026, 3, 1),
+        message="the payer pays 12 more visits this year",
+        raised_at=now,
+    )
+    auth = AuthorizationAttention(
+        schema_version=1,
+        attention_id="auth-1",
+        clinic_id="c1",
+        patient_id="pt1",
+        authorization_id="A77",
+        payer_id="p1",
+        visits_used=9,
+        visits_authorized=10,
+        valid_to=date(2026, 6, 30),
+        session_key="c1:s9",
+        date_of_service=date(2026, 3, 9),
+        message="1 authorized visit left",
+        raised_at=now,
+    )
+    table = rows([limit, auth, limit])
+    assert [(r[1], r[4], r[5]) for r in table] == [
+        ("authorization A77 (p1)", "authorization-running-out", "9/10"),
+        ("coverage p1", "payer-visit-limit", "12 left"),
+    ]
+    assert rows([limit, auth], "payer-visit-limit")[0][8] == limit.message
+    assert parse(limit.model_dump_json().encode()) == limit
+    assert parse(auth.model_dump_json().encode()) == auth
+    assert parse(b'{"event_type": "something.else"}') is None

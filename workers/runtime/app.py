@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from workers.runtime.gap_guard import GapGuard
+from workers.runtime.log_start import LogStart
 from workers.runtime.metrics import Metrics
 from workers.runtime.mirror import Mirror, OnRecord, TopicMirror
 from workers.runtime.processing import Handler, MessageRunner, RetryPolicy
@@ -94,7 +95,10 @@ class Wiring:
         self.metrics = Metrics()
         self._topics: dict[str, Any] = {}
         self.sink = FaustSink(self)
-        self.gaps = GapGuard(app, self.metrics)
+        self.log_start = LogStart(
+            settings, group=str(app.conf.id), client_id=f"{app.conf.id}-log-start"
+        )
+        self.gaps = GapGuard(app, self.metrics, log_start=self.log_start)
         self.ready_checks: list[Callable[[], bool]] = []
         self.retry = RetryPolicy(
             attempts=settings.retry_attempts,
@@ -175,6 +179,7 @@ class Wiring:
         async def agent(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
+                progress.saw(message.partition, message.offset)
                 if message.offset <= done.get(message.partition, -1):
                     self.metrics.outcome(processor_name, "redelivery-skipped")
                     continue
@@ -302,10 +307,11 @@ def new_app(settings: Settings, app_id: str) -> faust.App:
     (every claims worker, and the benchmark's baseline)."""
     import faust
 
-    from workers.runtime import fetch_guard
+    from workers.runtime import fetch_guard, stop_wait
 
     _hold_fetches_at_most()
     fetch_guard.install()
+    stop_wait.install()
     app = faust.App(app_id, **app_options(settings, app_id))
     app._claims_fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms  # type: ignore[attr-defined]  # not faust's: our patched consumer factory reads it
     return app
@@ -354,7 +360,10 @@ def add_runtime_services(wiring: Wiring) -> None:
     prefix = settings.topic_prefix
 
     async def guard() -> None:
-        await wiring.gaps.run(prefix)
+        try:
+            await wiring.gaps.run(prefix)
+        finally:
+            await wiring.log_start.close()
 
     wiring.background(guard, name="stream_gap_guard")
     watch = RecoveryWatch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -32,6 +32,13 @@ class _Progress:
         self.skipped_from: dict[int, int] = {}
         #: per partition, the hole's first offset and how often it was re-read
         self.rereads: dict[int, tuple[int, int]] = {}
+        #: per partition, the offset of the last message handed to the agent
+        #: (processed, passed by, or skipped): what is fetched beyond it is on its way
+        self.seen: dict[int, int] = {}
+
+    def saw(self, partition: int, offset: int) -> None:
+        """The agent was handed ``offset`` of ``partition`` (before any decision)."""
+        self.seen[partition] = offset
 
     def start(self) -> None:
         self.busy = True
@@ -40,6 +47,14 @@ class _Progress:
         self.done[partition] = offset
         self.busy = False
         self.changed = time.monotonic()
+
+
+class PartitionStarts(Protocol):
+    """Where partitions start, asked of the broker (:class:`workers.runtime.log_start.LogStart`)."""
+
+    async def first(self, tp: Any) -> int | None: ...
+
+    async def committed(self, tp: Any) -> int | None: ...
 
 
 class GapGuard:
@@ -57,19 +72,37 @@ class GapGuard:
     which faust waits for until the stop times out.
     """
 
-    def __init__(self, app: Any, metrics: Metrics, idle_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        metrics: Metrics,
+        idle_s: float = 5.0,
+        log_start: PartitionStarts | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.idle_s = idle_s
         self._tracked: dict[str, list[_Progress]] = {}
         self._earliest_known: dict[Any, int] = {}
+        self._log_start = log_start
+
+    async def _first_offset(self, tp: Any) -> int | None:
+        """The partition's first offset, asked of the broker now.
+
+        Not through faust's consumer when a ``log_start`` lookup was given (the
+        worker gives one on a client of its own): an agent asking faust's consumer
+        while a rebalance runs waits for the consumer thread, which waits for the
+        agent to finish its message -- the worker hung (seen in a fault test)."""
+        if self._log_start is not None:
+            return await self._log_start.first(tp)
+        found: int | None = (await self.app.consumer.earliest_offsets(tp)).get(tp)
+        return found
 
     async def _earliest(self, tp: Any) -> int | None:
-        """The partition's first offset, asked once (each ask is a broker round trip
-        through faust's consumer thread; a stale answer is harmless: seeking below
-        the log start resets to the earliest offset)."""
+        """The partition's first offset, asked once (a stale answer is harmless:
+        seeking below the log start resets to the earliest offset)."""
         if tp not in self._earliest_known:
-            found = (await self.app.consumer.earliest_offsets(tp)).get(tp)
+            found = await self._first_offset(tp)
             if found is None:
                 return None
             self._earliest_known[tp] = found
@@ -87,9 +120,11 @@ class GapGuard:
         next one expected (the agent's last finished offset + 1, or the group's
         committed offset if that is further) is such a hole: the guard takes the
         hole out of faust's commit bookkeeping (so the commit cannot pass it), and
-        the agent skips every message until the first missing one arrives; once
-        the agent is idle, :meth:`check` seeks the partition back (its position is
-        beyond the next offset to process), and the skipped messages come again.
+        the agent skips every message until the first missing one arrives (the
+        skipped ones are kept out of the commit too); once every record fetched
+        from the partition has reached the agent, :meth:`check` seeks it back
+        (its position is beyond the next offset to process), and the skipped
+        messages come again.
         (:mod:`workers.runtime.fetch_guard` keeps faust from dropping fetched
         records in the first place; this is the net under it.)
 
@@ -119,6 +154,7 @@ class GapGuard:
                 return True
             first_skipped = progress.skipped_from.get(partition, offset)
             if offset > first_skipped:
+                _leave_uncommitted(consumer, message)
                 return False  # fetched before the seek: comes again after it
             # the re-read came back without the missing offsets: nothing is there,
             # or the fetch loop dropped them again
@@ -127,6 +163,20 @@ class GapGuard:
             return True
         done = progress.done.get(partition)
         candidates = [o for o in (None if done is None else done + 1, committed) if o is not None]
+        if not candidates and self._log_start is not None:
+            # nothing processed here, and faust knows no commit: the stream begins
+            # at the group's commit (faust's bookkeeping can miss it after a
+            # rebalance), else at the partition's first offset
+            # (auto_offset_reset=earliest).  A first message beyond it is a hole
+            # like any other (seen in CI: a process handed a partition got offset
+            # 15 first, and 9..14 were never enriched).  Asked on a client of the
+            # guard's own: without one, the first message is taken as the start.
+            start = await self._log_start.committed(message.tp)
+            if start is None:
+                start = await self._earliest(message.tp)
+            if start is None or offset <= start:
+                return True
+            candidates = [start]
         if not candidates:
             return True  # nothing known about where this partition started
         expected = max(candidates)
@@ -135,7 +185,7 @@ class GapGuard:
         # retention may have removed the missing messages (a group down for longer
         # than the topic keeps them): then nothing is missing, and the consumer's
         # reset to the earliest offset is right.  Asked afresh: the start moves.
-        start = (await consumer.earliest_offsets(message.tp)).get(message.tp)
+        start = await self._first_offset(message.tp)
         if start is not None:
             self._earliest_known[message.tp] = start
             if start >= offset:
@@ -170,9 +220,10 @@ class GapGuard:
         progress.rewinding[partition] = expected
         progress.skipped_from[partition] = offset
         progress.changed = time.monotonic()
+        _leave_uncommitted(consumer, message)
         # no seek here: records fetched after this one are still on their way to the
         # agent, and each would move faust's read offset past the re-read ones (which
-        # it then drops) and mark a new gap.  The guard's idle check seeks (check()).
+        # it then drops) and mark a new gap.  check() seeks once none is on its way.
         return False
 
     def track(self, physical_topic: str) -> _Progress:
@@ -187,13 +238,33 @@ class GapGuard:
         if self.app.should_stop or self.app.in_recovery or self.app.rebalancing:
             return
         now = time.monotonic()
+        # idleness as the pass begins: a seek below marks the agents active, and
+        # must not keep their other partitions waiting another idle period (after
+        # a restart every partition of a topic can be behind; one per period took
+        # half a minute)
+        idle_at_start = {
+            id(p): not p.busy and now - p.changed >= self.idle_s
+            for agents in self._tracked.values()
+            for p in agents
+        }
         for tp in sorted(consumer.assignment()):
             agents = self._tracked.get(tp.topic)
-            if not agents or any(p.busy or now - p.changed < self.idle_s for p in agents):
+            if not agents:
+                continue
+            hole = any(tp.partition in p.rewinding for p in agents)
+            idle = all(idle_at_start[id(p)] and not p.busy for p in agents)
+            if not (idle or hole):
                 continue
             position = await consumer.position(tp)
             if not position:
                 continue  # nothing fetched (or unknown): nothing can have been skipped
+            if not idle and any(p.seen.get(tp.partition, -1) < position - 1 for p in agents):
+                # a hole waits for its re-read; records of the partition are still
+                # on their way to an agent (a seek now would let them move faust's
+                # read offset past the re-read ones).  An agent busy on other
+                # partitions does not hold it up: ticks every half second on a
+                # topic's other partitions kept one waiting for ever (CI).
+                continue
             committed = consumer._committed_offset.get(tp)
             expected: int | None = None
             for progress in agents:  # the agent furthest behind decides
@@ -221,6 +292,8 @@ class GapGuard:
             self.metrics.outcome("runtime", "stream-gap-reread")
             for progress in agents:
                 progress.changed = now
+                # what was handed out before the seek says nothing of the re-read
+                progress.seen[tp.partition] = expected - 1
             await consumer.seek(tp, expected)
 
     async def record_lag(self, prefix: str) -> None:
@@ -248,3 +321,17 @@ class GapGuard:
                 await self.record_lag(prefix)
             except Exception as exc:  # never let the guard take the worker down
                 log.warning("gap guard check failed", error=str(exc)[:200])
+
+
+def _leave_uncommitted(consumer: Any, message: Any) -> None:
+    """Keep a message the agent skips out of faust's commit bookkeeping.
+
+    faust acknowledges every message an agent passes by, and its commit may then
+    step over one missing offset (it takes a single-offset gap after the group's
+    commit for no gap).  Marked as acknowledged already, the message is left out
+    of the offsets to commit; it comes again with the re-read.
+    """
+    message.acked = True
+    unacked = getattr(consumer, "_unacked_messages", None)
+    if unacked is not None:
+        unacked.discard(message)

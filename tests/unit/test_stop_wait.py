@@ -1,0 +1,90 @@
+"""A stopping worker waits a bounded time for unfinished messages (workers.runtime.stop_wait)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from workers.runtime import stop_wait
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class FakeApp:
+    should_stop: bool
+
+
+@dataclass
+class FakeConsumer:
+    """The parts of faust's consumer ``wait_empty`` uses; ``ack_after`` waits for
+    acknowledgements before the unfinished messages are done (None: never)."""
+
+    app: FakeApp
+    _unacked_messages: set[Message]
+    ack_after: int | None = None
+    should_stop: bool = False
+    waits: int = 0
+    commits: list[str] = field(default_factory=list)
+
+    async def commit(self) -> None:
+        self.commits.append("commit")
+
+    async def _wait_for_ack(self, timeout: float) -> None:
+        self.waits += 1
+        await asyncio.sleep(0.001)
+
+    def _clean_unacked_messages(self) -> None:
+        if self.ack_after is not None and self.waits >= self.ack_after:
+            self._unacked_messages.clear()
+
+    async def commit_and_end_transactions(self) -> None:
+        self.commits.append("final")
+
+
+def test_a_stopping_worker_gives_up_on_a_message_no_agent_finishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One lane took the message, the other lane's buffer was cleared: it is never
+    acknowledged.  The stop goes on after the bound, with the final commit (of the
+    acknowledged offsets only, so the message comes to the partition's next owner)."""
+    monkeypatch.setattr(stop_wait, "STOP_WAIT_S", 0.05)
+    consumer = FakeConsumer(FakeApp(should_stop=True), {Message("charges.billable", 0, 21)})
+    asyncio.run(asyncio.wait_for(stop_wait.wait_empty(consumer), timeout=5))
+    assert consumer.waits >= 1
+    assert consumer.commits[-1] == "final"
+    assert consumer._unacked_messages, "nothing was marked done on the agents' behalf"
+
+
+def test_a_stopping_worker_waits_for_messages_being_finished() -> None:
+    consumer = FakeConsumer(
+        FakeApp(should_stop=True), {Message("charges.billable", 0, 21)}, ack_after=3
+    )
+    asyncio.run(asyncio.wait_for(stop_wait.wait_empty(consumer), timeout=5))
+    assert consumer.waits == 3
+    assert consumer.commits[-1] == "final"
+
+
+def test_during_a_rebalance_the_wait_is_not_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebalance (the app is not stopping) waits for the agents however long they take."""
+    monkeypatch.setattr(stop_wait, "STOP_WAIT_S", 0.0)
+    consumer = FakeConsumer(
+        FakeApp(should_stop=False), {Message("charges.billable", 0, 21)}, ack_after=5
+    )
+    asyncio.run(asyncio.wait_for(stop_wait.wait_empty(consumer), timeout=5))
+    assert consumer.waits == 5
+
+
+def test_install_replaces_fausts_wait_once() -> None:
+    from faust.transport.drivers import aiokafka as driver
+
+    stop_wait.install()
+    stop_wait.install()
+    assert driver.Consumer.wait_empty is stop_wait.wait_empty
