@@ -105,3 +105,28 @@ def test_a_partner_can_ask_for_a_999_for_its_835s() -> None:
     assert not wants_999(data, [quiet, other])
     assert wants_999(data, [asking])
     assert not wants_999(b"not x12", [asking])
+
+
+def test_a_999_refusing_our_inquiries_says_so_and_publishes_nothing(tmp_path: Path) -> None:
+    """A clearinghouse's 999 rejecting one of our 276 groups (and accepting a 270
+    group): nothing is published for claims, and the report names the refused
+    group, so no one waits for 277 answers that will never come."""
+    sample = DATA / "999" / "imsweb_x12-parser__src_test_resources_837_5010_x12_999_rejected.txt"
+    text = sample.read_text()
+    refused = text.replace("AK1*HC*28*005010X223A2", "AK1*HR*28*005010X212")
+    accepted = (
+        text.replace("AK1*HC*28*005010X223A2", "AK1*HS*29*005010X279A1")
+        .replace("IK5*R*5", "IK5*A")
+        .replace("AK9*R*1*1*0", "AK9*A*1*1*1")
+    )
+    (tmp_path / "inquiries.999").write_text(refused)
+    report, out = messages(tmp_path / "inquiries.999", [f.partner()], now=NOW)
+    assert list(out) == [] and report.published == 0
+    assert len(report.refused_inquiries) == 1
+    line = report.refused_inquiries[0]
+    assert "group 28 of 276 claim status inquiries was rejected" in line
+    assert "1 of 1 transaction sets get no answer" in line
+    (tmp_path / "ok.999").write_text(accepted)
+    report, out = messages(tmp_path / "ok.999", [f.partner()], now=NOW)
+    assert list(out) == [] and report.refused_inquiries == []
+    assert "type HS" in report.skipped[0]

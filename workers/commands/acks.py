@@ -320,6 +320,8 @@ def ingest_ack_main(settings: Settings, files: Sequence[str], expected: str) -> 
             )
             for line in report.skipped + [f"warning: {w}" for w in report.warnings]:
                 print(f"{name}: {line}", file=sys.stderr)
+            for line in report.refused_inquiries:
+                print(f"{name}: REFUSED: {line}", file=sys.stderr)
     finally:
         producer.close()
     return status

@@ -72,6 +72,9 @@ class AckFileReport:
     warnings: list[str] = field(default_factory=list)
     rejected: int = 0
     accepted: int = 0
+    #: our 270 or 276 groups the partner refused (999 ``AK9`` other than A or E):
+    #: no answer will come for those inquiries
+    refused_inquiries: list[str] = field(default_factory=list)
 
 
 def sniff(data: bytes) -> str | None:
@@ -208,6 +211,9 @@ class _Reading:
                         f"999 {event.control_number} acknowledges a group of type "
                         f"{event.functional_id} (not 837 claims, HC): skipped"
                     )
+                    refused = _refused_inquiry(event)
+                    if refused is not None:
+                        report.refused_inquiries.append(refused)
                 else:
                     # refuses an unknown sender before anything is published
                     report.receivers.add(receiver_for(event.envelope, self.partners))
@@ -383,3 +389,22 @@ def load_partners(settings: Any) -> list[TradingPartner]:
         except ValueError:
             continue
     return partners
+
+
+#: the inquiries we send, by functional identifier (GS01 / AK101)
+INQUIRY_GROUPS = {"HS": "270 eligibility inquiries", "HR": "276 claim status inquiries"}
+
+
+def _refused_inquiry(group: GroupResponse) -> str | None:
+    """The words for one of our 270/276 groups a 999 refused (None: not refused, or
+    not an inquiry group).  Control numbers and codes only, never a value."""
+    what = INQUIRY_GROUPS.get(group.functional_id)
+    if what is None or group.status in ("A", "E"):
+        return None
+    verdict = "partly accepted" if group.status == "P" else "rejected"
+    codes = f" (AK9 codes {', '.join(group.error_codes)})" if group.error_codes else ""
+    return (
+        f"999 {group.control_number}: our group {group.group_control_number} of {what} "
+        f"was {verdict}{codes}: {group.received - group.accepted} of {group.received} "
+        "transaction sets get no answer; correct and send them again"
+    )

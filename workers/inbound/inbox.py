@@ -62,6 +62,11 @@ class InboxHealth:
             "Claim payments published from 835 files.",
             registry=self.registry,
         )
+        self.inquiries_refused = Counter(
+            "claims_inbox_inquiry_groups_refused",
+            "Our 270/276 groups a partner's 999 rejected (no answer will come).",
+            registry=self.registry,
+        )
         self.ready = False
 
     def serve(self, host: str, port: int) -> Any:
@@ -204,6 +209,10 @@ def _process_ack(
         published=report.published,
         skipped=len(report.skipped),
     )
+    for refused in report.refused_inquiries:
+        if health:
+            health.inquiries_refused.inc()
+        log.warning("a partner refused our inquiries", file=path.name, detail=refused)
 
 
 def _process_271(
