@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
 
 from schemas.eligibility import EligibilityResponse
 from schemas.outcomes import SessionEnriched, SessionWithdrawn, parse_enriched_topic
@@ -22,7 +21,7 @@ from workers.runtime.settings import Settings
 def load_lines(
     settings: Settings, clinic: str | None = None, month: str | None = None
 ) -> list[copays.CopayLine]:
-    from workers.runtime.topic_scan import read_latest, scan_topics
+    from workers.runtime.topic_scan import parse_each, read_latest, scan_topics
 
     messages: list[SessionEnriched | SessionWithdrawn] = []
     for _name, record in scan_topics(settings, ("sessions.enriched",)):
@@ -37,19 +36,11 @@ def load_lines(
         if (clinic is None or v.clinic_id == clinic)
         and (month is None or v.date_of_service.isoformat().startswith(month))
     ]
-    answers = _parse(read_latest(settings, "eligibility.responses").values(), EligibilityResponse)
-    payments = _parse(read_latest(settings, "payments.patient").values(), PatientPayment)
+    answers = parse_each(
+        read_latest(settings, "eligibility.responses").values(), EligibilityResponse
+    )
+    payments = parse_each(read_latest(settings, "payments.patient").values(), PatientPayment)
     return copays.front_desk(visits, answers, payments)
-
-
-def _parse(raws: Any, model: Any) -> list[Any]:
-    out = []
-    for raw in raws:
-        try:
-            out.append(model.parse_json(raw))
-        except ValueError:
-            continue
-    return out
 
 
 def as_json(lines: list[copays.CopayLine], today: date) -> str:

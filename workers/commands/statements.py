@@ -85,33 +85,23 @@ def _records(settings: Any, topic: str) -> list[bytes]:
     return [r.value for _, r in scan_topics(settings, (topic,)) if r.value]
 
 
-def _parse_all(raws: list[bytes], model: Any) -> list[Any]:
-    out = []
-    for raw in raws:
-        try:
-            out.append(model.parse_json(raw))
-        except ValueError:
-            continue  # another event type on a shared topic, or an older shape
-    return out
-
-
 def load_sources(settings: Any, now: datetime) -> Sources:
     from workers.remits.reports import load_ledgers
-    from workers.runtime.topic_scan import read_latest
+    from workers.runtime.topic_scan import parse_each, read_latest
 
     documents = _records(settings, "documents.issued")
     issued = [r for r in documents if b'"superbill.issued"' in r]
     voided = [r for r in documents if b'"superbill.voided"' in r]
 
     def latest(topic: str, model: Any) -> list[Any]:
-        return _parse_all(list(read_latest(settings, topic).values()), model)
+        return parse_each(list(read_latest(settings, topic).values()), model)
 
     patients = {p.key: p for p in latest("ref.patients", Patient)}
     clinics = {c.key: c for c in latest("ref.clinics", Clinic)}
     return Sources(
         rows=balances.balances(load_ledgers(settings), now),
         superbills=patient_ledger.standing(
-            _parse_all(issued, SuperbillIssued), _parse_all(voided, SuperbillVoided)
+            parse_each(issued, SuperbillIssued), parse_each(voided, SuperbillVoided)
         ),
         payments=latest("payments.patient", PatientPayment),
         refunds=latest("ledger.refunds", CreditRefund),

@@ -74,3 +74,15 @@ def read_latest(settings: Settings, name: str, timeout_s: float = 10.0) -> dict[
     finally:
         consumer.close()
     return {k: v for k, v in latest.items() if v}
+
+
+def parse_each(raws: Iterable[bytes], model: Any) -> list[Any]:
+    """Each value that reads as ``model`` (``model.parse_json``); the others (another
+    event type on a shared topic, an older shape) are passed by."""
+    out = []
+    for raw in raws:
+        try:
+            out.append(model.parse_json(raw))
+        except ValueError:
+            continue
+    return out
