@@ -326,8 +326,9 @@ class SftpMailbox(Contract):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if (self.private_key is None) == (self.password is None):
-            raise ValueError("an SFTP mailbox authenticates with exactly one of private_key "
-                             "or password")
+            raise ValueError(
+                "an SFTP mailbox authenticates with exactly one of private_key or password"
+            )
         if self.after_download == "move" and self.archive_dir is None:
             raise ValueError("after_download move needs archive_dir")
         return self

@@ -91,10 +91,30 @@ class ClaimSubmitted(Versioned):
         )
 
 
+#: What a transmission to a trading partner carries: claims (837P), eligibility
+#: inquiries (270) or claim status inquiries (276).
+Transmission = Literal["837", "270", "276"]
+
+
+def transmission_key(receiver_id: str, transaction: str, interchange: int) -> str:
+    """The key of a transmission's delivery record and work item: an 837's is
+    ``<receiver>|<interchange>`` (as it always was); a 270's or 276's carries the
+    transaction too (``<receiver>|270|<interchange>``), since eligibility inquiries are
+    numbered from a sequence of their own and may share an 837's ISA13."""
+    if transaction == "837":
+        return f"{receiver_id}|{interchange}"
+    return f"{receiver_id}|{transaction}|{interchange}"
+
+
 class FileReleased(Versioned):
-    """One 837P file written to the outbox (``edi.outbound``, key: the receiver)."""
+    """One file for a trading partner written to the outbox (``edi.outbound``, key: the
+    receiver): an 837P, or a 270 or 276 inquiry (``transaction``).  For an inquiry,
+    ``claim_count`` counts its inquiries, ``claim_ids`` holds the patient control
+    numbers asked about (none for a 270) and ``billing_provider_npi`` is the provider
+    of its first inquiry."""
 
     event_type: Literal["edi.file-released"] = "edi.file-released"
+    transaction: Transmission = Field(default="837", description="What the file carries.")
     file_name: str
     path: str
     receiver_id: Identifier
@@ -115,9 +135,10 @@ DeliveryStatus = Literal["pending", "uploading", "uploaded", "failed"]
 
 
 class FileDelivery(Versioned):
-    """The delivery record of one transmission (an 837 file) to its partner's SFTP
-    mailbox (``edi.deliveries``, compacted; key ``<receiver_id>|<interchange>``, the
-    key of the transmission it belongs to).
+    """The delivery record of one transmission (an 837, 270 or 276 file) to its
+    partner's SFTP mailbox (``edi.deliveries``, compacted; key
+    ``<receiver_id>|<interchange>`` for an 837, ``<receiver_id>|<transaction>|<interchange>``
+    for a 270 or 276: :func:`transmission_key`).
 
     ``uploading`` is recorded before a byte is sent and ``uploaded`` only after the
     temporary remote name was renamed to ``remote_name`` and its size checked; a retry
@@ -125,6 +146,7 @@ class FileDelivery(Versioned):
     transmission is uploaded at most once."""
 
     event_type: Literal["edi.file-delivery"] = "edi.file-delivery"
+    transaction: Transmission = Field(default="837", description="What the file carries.")
     receiver_id: Identifier
     interchange: int = Field(ge=1, description="ISA13 of the file (the transmission's key).")
     file_name: str
@@ -150,17 +172,19 @@ class FileDelivery(Versioned):
 
     @property
     def key(self) -> str:
-        return f"{self.receiver_id}|{self.interchange}"
+        return transmission_key(self.receiver_id, self.transaction, self.interchange)
 
 
 class DeliveryFailed(Versioned):
     """A transmission that could not be put into its partner's mailbox after its
     retries, or was refused outright (a changed host key, a wrong credential, a remote
     name taken by another file): work queue ``partners.delivery-failed`` (key
-    ``<receiver_id>|<interchange>``; a tombstone once the file was uploaded).  The
-    mailbox worker keeps trying at the longest back-off meanwhile."""
+    ``<receiver_id>|<interchange>``, ``<receiver_id>|270|<interchange>`` for a 270;
+    a tombstone once the file was uploaded).  The mailbox worker keeps trying at the
+    longest back-off meanwhile."""
 
     event_type: Literal["partner.delivery-failed"] = "partner.delivery-failed"
+    transaction: Transmission = Field(default="837", description="What the file carries.")
     receiver_id: Identifier
     interchange: int = Field(ge=1)
     file_name: str

@@ -156,7 +156,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         settings = _settings()
         configure_logging(settings.log_level, settings.log_format)
-        watch(settings)
+        watch(settings, poll_s=settings.inbox_poll_interval_s)
         return 0
     if names == ["mailbox"]:
         from workers.partners.worker import run

@@ -116,7 +116,13 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     )
     assert count(bootstrap, prefix + "sessions.duplicates") == s["duplicates"]
     assert count(bootstrap, prefix + "sessions.completed.dlq") == s["dead_lettered"]
-    assert count(bootstrap, prefix + "edi.outbound") == c["files"]
+    def carries(transaction: str):
+        return lambda m: m.value is not None and m.json.get("transaction") == transaction
+
+    assert count(bootstrap, prefix + "edi.outbound", carries("837")) == c["files"]
+    # the inquiries were announced on the same topic, for the partners' mailboxes
+    assert count(bootstrap, prefix + "edi.outbound", carries("270")) >= 1
+    assert count(bootstrap, prefix + "edi.outbound", carries("276")) == 1
     assert count(bootstrap, prefix + "remits.unmatched") == r["unmatched"] == 0
 
     # the files: every 837 and every 835 validates with pyx12, every 835 balances
@@ -148,7 +154,7 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     # every provider-level adjustment is linked to a claim, paired or on the work queue
     assert r["plb_in_flight"] == 0
     assert r["plb_linked"] + r["plb_on_work_queue"] <= r["provider_adjustments"]
-    assert (out / "report.html").read_text().count("<table>") == 9
+    assert (out / "report.html").read_text().count("<table>") == 10
 
     # the bank's file: every credit matched but the one with no 835; one 835 unfunded
     dep = summary["deposits"]
@@ -174,6 +180,24 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     (answered,) = (out / "277-status").iterdir()
     assert second_opinion_276(asked.read_text()) == []
     assert second_opinion_277(answered.read_text()) == []
+
+    # every file went through the partners' SFTP mailboxes on the demo's loopback
+    # server: each 837, 270 and 276 the engine announced was uploaded (and recorded on
+    # edi.deliveries), every answer the payers left there fetched and taken in
+    mb = summary["mailboxes"]
+    assert mb["uploaded_837"] == c["files"] and mb["uploaded_276"] == 1
+    assert mb["uploaded_270"] == len(list((out / "270").iterdir()))
+    assert mb["uploaded"] == mb["uploaded_837"] + mb["uploaded_270"] + mb["uploaded_276"]
+    assert mb["not_uploaded"] == mb["not_fetched"] == mb["delivery_work_items"] == 0
+    # a 999 and a 277CA per 837, an 835 per 837 paid electronically, a 271 per 270, a 277
+    assert mb["answers_left_by_payers"] == 2 * c["files"] + r["files"] + mb["uploaded_270"] + 1
+    uploaded = count(
+        bootstrap,
+        prefix + "edi.deliveries",
+        lambda m: m.value is not None and m.json["status"] == "uploaded",
+    )
+    assert uploaded == mb["uploaded"]
+    assert not (out / "sftp").exists() and (out / "mailbox.log").is_file()
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))

@@ -5,6 +5,7 @@ through the inbox's reader to the coverage that asked."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import stat
@@ -65,8 +66,14 @@ def test_270_files_are_private_atomic_and_numbered_by_a_durable_sequence(tmp_pat
     partners = {"rcv1": partner()}
     found = [inquiries_for(patient(p, m), CLINIC, PAYERS, DAY)[0][0] for p, m in
              [("pt1", "M1"), ("pt2", "M2")]]  # fmt: skip
-    (first,) = write_inquiries(found, partners, tmp_path / "outbox", sequence, NOW)
-    (second,) = write_inquiries(found[:1], partners, tmp_path / "outbox", sequence, NOW)
+    (one,) = write_inquiries(found, partners, tmp_path / "outbox", sequence, NOW)
+    (two,) = write_inquiries(found[:1], partners, tmp_path / "outbox", sequence, NOW)
+    first, second = Path(one.path), Path(two.path)
+    # what edi.outbound says of them, so a partner's mailbox worker uploads them
+    assert (one.transaction, one.receiver_id, one.claim_count) == ("270", "rcv1", 2)
+    assert one.control_numbers.interchange == 1 and two.control_numbers.interchange == 2
+    assert one.file_name == first.name and one.size_bytes == first.stat().st_size
+    assert one.sha256 == hashlib.sha256(first.read_bytes()).hexdigest()
     assert first.parent == tmp_path / "outbox" / "270"
     assert first.name.endswith("000000001.x12") and second.name.endswith("000000002.x12")
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
@@ -81,9 +88,10 @@ def test_the_simulated_payer_answers_each_scenario_and_the_answers_find_their_co
 ) -> None:
     cases = {"pt1": "M-ACTIVE-1", "pt2": "M-INACTIVE-2", "pt3": "M-LIMIT-3", "pt4": "M-REJECT-4"}
     found = [inquiries_for(patient(p, m), CLINIC, PAYERS, DAY)[0][0] for p, m in cases.items()]
-    (path,) = write_inquiries(
+    (file,) = write_inquiries(
         found, {"rcv1": partner()}, tmp_path / "outbox", FileSequence(tmp_path / "s"), NOW
     )
+    path = Path(file.path)
     text, scenarios = answer_270(path.read_bytes(), control_number=5, now=NOW)
     assert scenarios == ["active", "inactive", "limits", "rejected"]
     answers = {a.coverage.key: a for a in parse_271(text.encode()) if a.coverage}
@@ -105,9 +113,10 @@ def test_the_simulated_payer_answers_each_scenario_and_the_answers_find_their_co
 
 def test_the_simulate_command_prints_the_271(tmp_path: Path) -> None:
     found = inquiries_for(patient("pt1", "M1"), CLINIC, PAYERS, DAY)[0]
-    (path,) = write_inquiries(
+    (file,) = write_inquiries(
         found, {"rcv1": partner()}, tmp_path / "o", FileSequence(tmp_path / "s"), NOW
     )
+    path = file.path
     out, err = io.StringIO(), io.StringIO()
     assert simulate_main(str(path), out=out, err=err) == 0
     assert "GS*HB*" in out.getvalue() and "answered 1" in err.getvalue()
@@ -122,9 +131,10 @@ def test_claims_simulate_payer_routes_a_270_to_the_eligibility_answer(
     from workers.cli import main
 
     found = inquiries_for(patient("pt1", "M-REJECT"), CLINIC, PAYERS, DAY)[0]
-    (path,) = write_inquiries(
+    (file,) = write_inquiries(
         found, {"rcv1": partner()}, tmp_path / "o", FileSequence(tmp_path / "s"), NOW
     )
+    path = Path(file.path)
     assert main(["simulate-payer", str(path)]) == 0
     (answer,) = parse_271(capsys.readouterr().out.encode())
     assert answer.status == "rejected"
@@ -138,9 +148,10 @@ def test_a_stated_visit_limit_becomes_an_attention_event_in_words(tmp_path: Path
 
     found = [inquiries_for(patient(p, m), CLINIC, PAYERS, DAY)[0][0]
              for p, m in [("pt1", "M-ACTIVE-1"), ("pt3", "M-LIMIT-3")]]  # fmt: skip
-    (path,) = write_inquiries(
+    (file,) = write_inquiries(
         found, {"rcv1": partner()}, tmp_path / "o", FileSequence(tmp_path / "s"), NOW
     )
+    path = Path(file.path)
     text, _ = answer_270(path.read_bytes(), control_number=1, now=NOW)
     answers = {a.coverage.key: a for a in parse_271(text.encode()) if a.coverage}
     assert visit_limit_attention(answers["c1:pt1:p1"], NOW) is None

@@ -204,6 +204,48 @@ def test_an_837_is_uploaded_under_a_temporary_name_renamed_and_recorded(
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
 
 
+def test_a_270_sharing_an_837s_interchange_number_is_a_transmission_of_its_own(
+    server: SftpTestServer, settings: Settings
+) -> None:
+    """270s are numbered from their own sequence, so one can carry an 837's ISA13: the
+    two are delivered, recorded and keyed apart, also after a restart."""
+    clock, announced = Clock(), Announced()
+    mailboxes = service(settings, clock, announced)
+    ch = partner(server)
+    claims = released(settings, size=5_000)
+    inquiry = released(settings, size=3_000).model_copy(
+        update={"transaction": "270", "file_name": f"270-{RECEIVER}-P1-000000017.x12"}
+    )
+    Path(inquiry.path).rename(Path(inquiry.path).with_name(inquiry.file_name))
+    inquiry = inquiry.model_copy(
+        update={"path": str(Path(inquiry.path).with_name(inquiry.file_name))}
+    )
+    Path(claims.path).write_bytes(b"C" * claims.size_bytes)  # the 837 again, its own bytes
+
+    async def scenario() -> list[FileDelivery]:
+        assert await mailboxes.accept(claims, ch) is not None
+        assert (await mailboxes.accept(inquiry, ch)) is not None  # not taken for the 837
+        clock.now = T0 + timedelta(seconds=5)
+        return await mailboxes.deliver_due({RECEIVER: ch})
+
+    done = run(scenario())
+    assert sorted((d.transaction, d.status) for d in done) == [
+        ("270", "uploaded"), ("837", "uploaded")
+    ]  # fmt: skip
+    for file in (claims, inquiry):
+        assert server.path(f"to-partner/{file.file_name}").read_bytes() == Path(
+            file.path
+        ).read_bytes()
+    keys = {k for t, k, _ in announced.records if t == "edi.deliveries"}
+    assert keys == {f"{RECEIVER}|17", f"{RECEIVER}|270|17"}
+    folder = settings.state_dir / "mailboxes" / RECEIVER / "deliveries"
+    assert sorted(p.name for p in folder.iterdir()) == ["17.json", "270-17.json"]
+    again = Ledger(settings.state_dir / "mailboxes")  # a restart reads both back
+    first, second = again.delivery(RECEIVER, 17), again.delivery(RECEIVER, 17, "270")
+    assert first is not None and first.transaction == "837"
+    assert second is not None and second.status == "uploaded"
+
+
 def test_a_changed_host_key_is_refused_and_says_so(
     server: SftpTestServer, settings: Settings
 ) -> None:

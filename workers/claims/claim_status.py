@@ -11,15 +11,17 @@ reason, which names the element and never a value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from edi.x276 import StatusInquiry, X276RenderError, inquiry_of, render_276
-from schemas.claims import Claim, TradingPartner
+from schemas.claims import Claim, ControlNumbers, TradingPartner
 from schemas.state import ClaimRecord
+from schemas.submission import FileReleased
 
-__all__ = ["InquiryPlan", "payer_of", "plan_inquiries", "trace_number"]
+__all__ = ["InquiryPlan", "payer_of", "plan_inquiries", "released", "trace_number"]
 
 #: a trading partner only for checking an inquiry alone (ids are not written anywhere)
 _CHECK_PARTNER = TradingPartner.new(
@@ -68,3 +70,30 @@ def plan_inquiries(records: list[ClaimRecord], now: datetime) -> InquiryPlan:
             continue
         plan.inquiries.append(inquiry)
     return plan
+
+
+def released(
+    partner: TradingPartner,
+    numbers: ControlNumbers,
+    path: str,
+    data: bytes,
+    inquiries: list[StatusInquiry],
+    now: datetime,
+) -> FileReleased:
+    """What ``edi.outbound`` says of a 276 written to the outbox: the partner's mailbox
+    worker uploads it like an 837 (it is numbered from the same sequence)."""
+    return FileReleased.new(
+        transaction="276",
+        file_name=path.rsplit("/", 1)[-1],
+        path=path,
+        receiver_id=partner.receiver_id,
+        billing_provider_npi=inquiries[0].provider_npi,
+        usage=partner.usage,
+        control_numbers=numbers,
+        claim_count=len(inquiries),
+        claim_ids=[i.patient_control_number for i in inquiries],
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        validated=False,  # no 276 map to gate with; the tests check its guide
+        released_at=now,
+    )

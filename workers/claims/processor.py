@@ -154,12 +154,18 @@ class ClaimsProcessor:
                 numbers, last = batching.reserve(self.state.sequence(receiver))
                 try:
                     rendered = x276.render_276(
-                        plan.inquiries, partner, control_number=numbers.interchange,
+                        plan.inquiries,
+                        partner,
+                        control_number=numbers.interchange,
                         created_at=now,
                     )
                 except x276.X276RenderError as exc:  # the partner's delimiters, say
-                    log.error("claim status inquiry refused", receiver=receiver,
-                              pcn=exc.patient_control_number, reason=exc.reason)
+                    log.error(
+                        "claim status inquiry refused",
+                        receiver=receiver,
+                        pcn=exc.patient_control_number,
+                        reason=exc.reason,
+                    )
                     asked.outcomes.append("status-inquiry-refused")
                     asked.records = [lifecycle.status_inquired(r, now) for r in group]
                     out += self.commit(asked)
@@ -169,6 +175,9 @@ class ClaimsProcessor:
                 data = rendered.text.encode("ascii")
                 path = await asyncio.to_thread(write_atomically, self.outbox / "276", name, data)
                 log.info("claim status inquiry written", file=path.name, claims=rendered.inquiries)
+                file = claim_status.released(partner, numbers, str(path), data, plan.inquiries, now)
+                headers = (("claims.event_type", b"FileReleased"),)
+                out.append(Outgoing("edi.outbound", receiver.encode(), encode(file), headers))
                 asked.outcomes += ["status-inquiry-written"] * rendered.inquiries
             asked.records = [lifecycle.status_inquired(r, now) for r in group]
             out += self.commit(asked)

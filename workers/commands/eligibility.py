@@ -2,7 +2,8 @@
 
 The inquiries and their files are built by :mod:`workers.eligibility.inquiries`
 (the same code the eligibility stage uses for the 270s it sends on its own), so a
-270 asked for by hand and one sent automatically share their control numbers.
+270 asked for by hand and one sent automatically share their control numbers.  Each
+file is announced on ``edi.outbound``, so a partner's mailbox worker uploads it.
 
 :func:`simulate_main` is the simulated payer's side: ``claims simulate-payer
 FILE.270`` prints the 271 answer (:mod:`workers.payer_sim.eligibility`).
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 from schemas.claims import TradingPartner
 from schemas.reference import Clinic, Patient, Payer
+from schemas.submission import FileReleased
 from workers.eligibility.inquiries import (
     EligibilityError,
     FileSequence,
@@ -82,9 +84,29 @@ def check_main(
     except (EligibilityError, ValueError) as exc:
         print(f"error: {exc}", file=err)
         return 1
-    for path in files:
-        print(path, file=out)
+    announce(settings, files)
+    for file in files:
+        print(file.path, file=out)
     return 0
+
+
+def announce(settings: Any, files: list[FileReleased]) -> None:
+    """Each 270 on ``edi.outbound`` (a partner with an SFTP mailbox gets it uploaded)."""
+    from workers.runtime import kafka_clients
+    from workers.runtime.codec import encode
+
+    producer = kafka_clients.producer(settings, client_id="claims-eligibility-check")
+    try:
+        for file in files:
+            producer.send(
+                settings.topic("edi.outbound"),
+                key=file.receiver_id.encode(),
+                value=encode(file),
+                headers=[("claims.event_type", b"FileReleased")],
+            )
+        producer.flush()
+    finally:
+        producer.close()
 
 
 def simulate_main(

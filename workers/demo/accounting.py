@@ -240,7 +240,10 @@ def account(data: TopicData, remit_files: int = 0, now: datetime | None = None) 
         "count": len(latest_claim),
         # a claim is one patient's day: it may carry several sessions
         "sessions": len({k for claim in latest_claim.values() for k in claim["session_keys"]}),
-        "files": len(data.values("edi.outbound")),
+        # 837 files (edi.outbound announces the 270 and 276 inquiries too)
+        "files": sum(
+            1 for v in data.values("edi.outbound") if v.get("transaction", "837") == "837"
+        ),
         "charges": total([r.charge for r in rows]),
         "paid": total([r.paid for r in rows]),
         "contractual_adjustments": total([r.contractual for r in rows]),

@@ -2,9 +2,10 @@
 
 One claim of a health plan is never answered (its 837 file is, for the other
 claims in it).  The demo asks where it stands as a biller would (``claims claim
-status PCN``: a command the claims stage turns into a 276 in ``<outbox>/276/``),
-plays the payer's answer (a 277 asking for medical records,
-:func:`workers.payer_sim.claim_status.answer_276`), and ingests it like the inbox;
+status PCN``: a command the claims stage turns into a 276 in ``<outbox>/276/``,
+which the mailbox worker uploads), plays the payer's answer (a 277 asking for
+medical records, :func:`workers.payer_sim.claim_status.answer_276`) and leaves it
+in the partner's download directory, from where it reaches the inbox;
 the claims stage records the payer's status and puts the claim on the
 ``claims.status-attention`` work queue for a person to send the records.  The
 files are kept in ``demo-out/276/`` and ``demo-out/277-status/``.
@@ -20,6 +21,7 @@ from typing import Any
 
 from schemas.claims import TradingPartner
 from schemas.submission import claim_command
+from workers.demo.mailboxes import DemoMailboxes
 from workers.runtime.atomic_files import write_atomically
 from workers.runtime.settings import Settings
 
@@ -29,11 +31,17 @@ ANSWER = "documentation"
 
 class ClaimStatusRound:
     def __init__(
-        self, settings: Settings, out_dir: Path, producer: Any, partners: list[dict[str, Any]]
+        self,
+        settings: Settings,
+        out_dir: Path,
+        producer: Any,
+        partners: list[dict[str, Any]],
+        mailboxes: DemoMailboxes,
     ) -> None:
         self.settings = settings
         self.out_dir = out_dir
         self.producer = producer
+        self.mailboxes = mailboxes
         self.partners = [TradingPartner.parse_json(json.dumps(p)) for p in partners]
         self.answered: set[str] = set()
         self.counts = {"inquiries": 0, "responses": 0}
@@ -55,19 +63,17 @@ class ClaimStatusRound:
         )
         self.producer.flush()
 
-    def _files(self) -> list[Path]:
-        folder = Path(self.settings.outbox_dir) / "276"
-        return sorted(folder.glob("*.x12")) if folder.is_dir() else []
+    def inquiries_written(self, released: list[dict[str, Any]]) -> int:
+        """Inquiries in the 276 files uploaded so far (``released``: their
+        ``edi.outbound`` records)."""
+        return sum(p.read_bytes().count(b"ST*276*") for _, p in self.mailboxes.arrived(released))
 
-    def inquiries_written(self) -> int:
-        return sum(p.read_bytes().count(b"ST*276*") for p in self._files())
-
-    def answer_new(self, pcn: str, now: datetime) -> None:
-        """Answer every 276 file not answered yet: records requested for ``pcn``."""
+    def answer_new(self, released: list[dict[str, Any]], pcn: str, now: datetime) -> None:
+        """Answer every uploaded 276 file not answered yet: records requested for ``pcn``."""
         from workers.inbound.acknowledgements import messages
         from workers.payer_sim.claim_status import answer_276
 
-        for path in self._files():
+        for receiver, path in self.mailboxes.arrived(released):
             if path.name in self.answered:
                 continue
             self.answered.add(path.name)
@@ -79,10 +85,6 @@ class ClaimStatusRound:
             target = write_atomically(
                 self.out_dir / "277-status", f"{path.stem}.277", answer.text.encode()
             )
-            _, records = messages(target, self.partners)
-            for r in records:
-                self.producer.send(
-                    self.settings.topic(r.topic), key=r.key, value=r.value, headers=list(r.headers)
-                )
-                self.counts["responses"] += 1
-        self.producer.flush()
+            _, records = messages(target, self.partners)  # what the inbox will publish
+            self.counts["responses"] += sum(1 for _ in records)
+            self.mailboxes.leave(receiver, target.name, answer.text.encode())

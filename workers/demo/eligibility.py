@@ -2,10 +2,11 @@
 
 The engine asks on its own (:mod:`workers.eligibility`): once for every
 health-plan coverage when the patients are loaded, and again for the first
-session of each month on a coverage.  The demo plays the payers and the inbox:
-each new 270 file of ``<outbox>/270/`` is copied to ``demo-out/270/``, answered
-by the payer simulator (``demo-out/271/``) and its answers published to
-``eligibility.responses`` as the inbox would.  Two patients' member ids make the
+session of each month on a coverage.  The demo plays the payers: each 270 the
+mailbox worker uploaded to a partner's mailbox is copied to ``demo-out/270/``,
+answered by the payer simulator (``demo-out/271/``) and the 271 left in the
+partner's download directory, from where the mailbox worker fetches it and the
+inbox publishes its answers on ``eligibility.responses``.  Two patients' member ids make the
 simulated payer answer with a visit limit and with a rejection
 (:func:`workers.payer_sim.eligibility.scenario_for`); nobody is made inactive, so
 the demo's visits are billed as before.
@@ -22,6 +23,7 @@ from typing import Any
 from schemas.eligibility import NO_ELIGIBILITY_KINDS
 from schemas.reference import Clinic, Patient, Payer
 from workers.demo import synthetic
+from workers.demo.mailboxes import DemoMailboxes
 from workers.eligibility.inquiries import inquiries_for
 from workers.runtime.atomic_files import write_atomically
 from workers.runtime.settings import Settings
@@ -63,27 +65,25 @@ def expected_inquiries(data: synthetic.Dataset, day: date) -> int:
 class EligibilityRounds:
     """Answers each 270 file once; counts what was asked and answered."""
 
-    def __init__(self, settings: Settings, out_dir: Path, producer: Any) -> None:
+    def __init__(self, settings: Settings, out_dir: Path, mailboxes: DemoMailboxes) -> None:
         self.settings = settings
         self.out_dir = out_dir
-        self.producer = producer
+        self.mailboxes = mailboxes
         self.answered: set[str] = set()
         self.counts = {"inquiries": 0, "responses": 0, "active": 0, "inactive": 0, "rejected": 0}
 
-    def _files(self) -> list[Path]:
-        folder = Path(self.settings.outbox_dir) / "270"
-        return sorted(folder.glob("*.x12")) if folder.is_dir() else []
+    def inquiries_written(self, released: list[dict[str, Any]]) -> int:
+        """Inquiries in the 270 files uploaded so far (``released``: their
+        ``edi.outbound`` records)."""
+        return sum(p.read_bytes().count(b"ST*270*") for _, p in self.mailboxes.arrived(released))
 
-    def inquiries_written(self) -> int:
-        return sum(p.read_bytes().count(b"ST*270*") for p in self._files())
-
-    def answer_new(self, now: datetime) -> int:
-        """Answer every 270 file not answered yet; the number of answers published."""
+    def answer_new(self, released: list[dict[str, Any]], now: datetime) -> int:
+        """Answer every uploaded 270 file not answered yet; the number of answers."""
         from workers.inbound.eligibility import messages
         from workers.payer_sim.eligibility import answer_270
 
-        published = 0
-        for path in self._files():
+        answers = 0
+        for receiver, path in self.mailboxes.arrived(released):
             if path.name in self.answered:
                 continue
             self.answered.add(path.name)
@@ -92,14 +92,10 @@ class EligibilityRounds:
             self.counts["inquiries"] += data.count(b"ST*270*")
             text, _ = answer_270(data, control_number=len(self.answered), now=now)
             target = write_atomically(self.out_dir / "271", f"{path.stem}.271", text.encode())
-            report, records = messages(target)
-            for r in records:
-                self.producer.send(
-                    self.settings.topic(r.topic), key=r.key, value=r.value, headers=list(r.headers)
-                )
-            published += len(records)
+            report, _ = messages(target)  # what the inbox will publish, counted here
+            self.mailboxes.leave(receiver, target.name, text.encode())
+            answers += report.published
             self.counts["responses"] += report.published
             for status in ("active", "inactive", "rejected"):
                 self.counts[status] += getattr(report, status)
-        self.producer.flush()
-        return published
+        return answers

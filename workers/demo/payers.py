@@ -1,7 +1,8 @@
-"""The payers' side of the demo: their answers to our 837 files, as 835 files
-ingested like the inbox does, or -- the auto insurer -- as paper EOBs posted with
-``claims post eob``.  Each round remembers what the payers answered, so a
-replacement claim is answered with the reversal of what it replaces."""
+"""The payers' side of the demo: their answers to our 837 files, as 835 files left in
+the partners' SFTP mailboxes (the mailbox worker fetches them, the inbox takes them
+in), or -- the auto insurer -- as paper EOBs posted with ``claims post eob``.  Each
+round remembers what the payers answered, so a replacement claim is answered with
+the reversal of what it replaces."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from edi.x835 import parse_835
 from edi.x837p import read_837p
 from schemas.remittance import ClaimPayment, Remittance
 from workers.demo import cases
+from workers.demo.mailboxes import DemoMailboxes
 from workers.inbound import paper_eobs
-from workers.inbound.remittances import ingest_file
+from workers.inbound.remittances import messages
 from workers.payer_sim.adjudicate import adjudicate, render_answers
 from workers.payer_sim.rules import SimulatorRules, default_rules, load_rules
 from workers.runtime.settings import Settings
@@ -27,6 +29,9 @@ class Payers:
     settings: Settings
     out_dir: Path
     producer: Any
+    mailboxes: DemoMailboxes
+    #: the partner each 837 file came from (by file name): its answer goes back there
+    receiver_of: dict[str, str] = field(default_factory=dict)
     history: list[ClaimPayment] = field(default_factory=list)
     remit_files: int = 0
     eob_files: int = 0
@@ -71,13 +76,10 @@ class Payers:
         target = self.out_dir / "835" / (path.stem + ".835")
         target.write_text(text)
         target.chmod(0o600)
-
-        def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> None:
-            self.producer.send(topic, key=key, value=value, headers=headers)
-
-        report = ingest_file(target, send, self.settings.topic)
+        report, _ = messages(target)  # what the inbox will post, counted here
         self.expected_payments += report.posted_claims
         self.remit_files += 1
+        self.mailboxes.leave(self.receiver_of[path.name], target.name, text.encode())
 
     def _post_paper(self, path: Path, remittances: list[Remittance]) -> None:
         target = self.out_dir / "eob" / (path.stem + ".jsonl")

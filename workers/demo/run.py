@@ -3,21 +3,29 @@
 1. start (or reuse) the local broker; delete the topics earlier demo runs left
    (their prefixes carry their start time; runs younger than the time limit are
    left alone, they may still be going); create the topics under a fresh prefix;
-2. load synthetic reference data and produce the sessions (:mod:`workers.demo.synthetic`);
-3. run every processor (``claims worker all``, one process, short batch ages);
-4. wait until every session has its outcome and every claim its file;
-5. let the payers' front doors answer each 837 with a 999 and a 277CA, ingest them
-   and wait until every claim is accepted;
-6. let the payer simulator answer each 837 with an 835, ingest those, and wait
-   until every claim payment is posted;
-7. let the bank report the payers' ACH payments in a BAI2 file (one payment
+2. start an SFTP server on loopback holding every trading partner's mailbox
+   (:mod:`workers.demo.mailboxes`); load synthetic reference data, the partners
+   pointing at their mailboxes, and produce the sessions
+   (:mod:`workers.demo.synthetic`);
+3. run every processor (``claims worker all``, one process, short batch ages), the
+   mailbox worker (``claims worker mailbox``: uploads the 837, 270 and 276 files,
+   fetches the payers' answers into the inbox) and the inbox
+   (``claims worker inbox``);
+4. answer the 270s the engine asks when the patients are loaded (271s);
+5. wait until every session has its outcome and every claim its file, uploaded;
+6. let the payers' front doors answer each 837 with a 999 and a 277CA, left in the
+   partners' mailboxes, and wait until every claim is accepted;
+7. let the payer simulator answer each 837 with an 835 the same way, and wait
+   until every claim payment is posted; ask about the claim a payer sits on (276)
+   and answer it (277);
+8. let the bank report the payers' ACH payments in a BAI2 file (one payment
    missing, one credit with no 835; :mod:`workers.demo.bank`), ingest it and wait
    until every credit is matched or on its work queue;
-8. account for everything from the topics (:mod:`workers.demo.accounting`) and
-   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/deposits/``,
-   ``DIR/superbills/``
-   (the self-pay and HSA sessions' superbills), ``DIR/report.html`` and
-   ``DIR/summary.json``.
+9. account for everything from the topics (:mod:`workers.demo.accounting`) and
+   write ``DIR/837/``, ``DIR/999/``, ``DIR/277/``, ``DIR/835/``, ``DIR/270/``,
+   ``DIR/271/``, ``DIR/276/``, ``DIR/277-status/``, ``DIR/deposits/``,
+   ``DIR/superbills/`` (the self-pay and HSA sessions' superbills),
+   ``DIR/report.html`` and ``DIR/summary.json``.
 """
 
 from __future__ import annotations
@@ -39,10 +47,10 @@ from typing import Any, TextIO
 
 from workers.demo import bank, cases, claim_status, eligibility, synthetic
 from workers.demo.accounting import Accounting, TopicData, account, ledgers_of, patient_accounts
+from workers.demo.mailboxes import DemoMailboxes
 from workers.demo.payers import Payers
 from workers.remits import balances
 from workers.runtime import kafka_clients
-from workers.runtime.outbox import claim_files
 from workers.runtime.settings import Settings
 
 WATCHED = (
@@ -56,6 +64,8 @@ WATCHED = (
     "charges.billable.dlq",
     "claims.submitted",
     "edi.outbound",
+    "edi.deliveries",
+    "partners.delivery-failed",
     "claims.adjudicated",
     "claims.denied",
     "remits.unmatched",
@@ -76,6 +86,11 @@ WATCHED = (
 
 
 _DEMO_STAMP = "%Y%m%d%H%M%S"
+
+#: how often the mailbox worker looks into each partner's download directory
+MAILBOX_POLL_S = 0.5
+#: the processes the demo runs beside itself: log name -> ``claims worker`` mode
+PROCESSES = {"worker": "all", "mailbox": "mailbox", "inbox": "inbox"}
 
 
 def earlier_demo_prefixes(
@@ -236,6 +251,7 @@ def run_demo(
             "outbox_dir": out_dir / "outbox",
             "inbox_dir": out_dir / "inbox",
             "state_dir": out_dir / "state",
+            "mailbox_secrets_dir": out_dir / "state" / "secrets",
             "claims_tick_interval_s": 0.5,
             "commit_interval_s": 1.0,
         }
@@ -249,7 +265,10 @@ def run_demo(
     if forgotten:
         progress.write(f"removed the topics of {forgotten} earlier demo run(s)\n")
     ensure_topics(settings)
+    mailboxes = DemoMailboxes(out_dir / "sftp", settings.mailbox_secrets_dir)
+    mailboxes.start()
     data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
+    mailboxes.attach(data.partners, poll_interval_s=MAILBOX_POLL_S)
     eligibility.plant_scenarios(data)
     asked_first = eligibility.expected_inquiries(data, datetime.now(UTC).date())
     producer = _producer(settings)
@@ -260,32 +279,31 @@ def run_demo(
             "CLAIMS_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "CLAIMS_TOPIC_PREFIX": settings.topic_prefix,
             "CLAIMS_OUTBOX_DIR": str(settings.outbox_dir),
+            "CLAIMS_INBOX_DIR": str(settings.inbox_dir),
             "CLAIMS_STATE_DIR": str(settings.state_dir),
+            "CLAIMS_MAILBOX_SECRETS_DIR": str(settings.mailbox_secrets_dir),
+            "CLAIMS_INBOX_POLL_INTERVAL_S": "0.25",
             "CLAIMS_CLAIMS_TICK_INTERVAL_S": "0.5",
             # the demo's days of service are at least two days old: each day's claim
             # leaves as soon as the clinic's day has ended (no grace for late visits)
             "CLAIMS_CLAIMS_DAY_GRACE_H": "0",
             "CLAIMS_COMMIT_INTERVAL_S": "1.0",
             "CLAIMS_LOG_FORMAT": "json",
-            "CLAIMS_WEB_PORT": str(_free_port()),
             # the demo's 835s and deposits are all of today: raise what is missing at once
             "CLAIMS_DEPOSITS_UNFUNDED_DAYS": "0",
             "CLAIMS_DEPOSITS_UNREMITTED_DAYS": "0",
             "CLAIMS_ELIGIBILITY_FLUSH_INTERVAL_S": "0.5",
         }
     )
-    log = (out_dir / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker", "all"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    processes = _start_processes(out_dir, env)
     reader: Reader | None = None
     payers: Payers | None = None
     bank_file: bank.BankFile | None = None
-    rounds = eligibility.EligibilityRounds(settings, out_dir, producer)
-    status = claim_status.ClaimStatusRound(settings, out_dir, producer, data.partners)
+    rounds = eligibility.EligibilityRounds(settings, out_dir, mailboxes)
+    status = claim_status.ClaimStatusRound(settings, out_dir, producer, data.partners, mailboxes)
+    receiver_of: dict[str, str] = {}
+    #: seconds spent waiting in each phase (the summary's ``phases``)
+    phases: dict[str, float] = {"starting": round(time.monotonic() - started, 1)}
     try:
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
@@ -293,11 +311,35 @@ def run_demo(
         def wait(label: str, done: Callable[[Accounting], bool]) -> Accounting:
             assert reader is not None
             files = payers.remit_files if payers is not None else 0
-            return _wait(reader, worker, deadline, started, progress, label, done, files)
+            began = time.monotonic()
+            try:
+                return _wait(reader, processes, deadline, started, progress, label, done, files)
+            finally:
+                phases[label] = round(phases.get(label, 0.0) + time.monotonic() - began, 1)
+
+        def outbound(transaction: str) -> list[dict[str, Any]]:
+            assert reader is not None
+            return released(reader.data, transaction)
+
+        def all_uploaded(transaction: str) -> bool:
+            files = outbound(transaction)
+            return bool(files) and len(mailboxes.arrived(files)) == len(files)
+
+        def take_837s() -> list[Path]:
+            """The 837s the engine uploaded and the payers have not read yet."""
+            wait("uploading 837s", lambda a: all_uploaded("837"))
+            taken = []
+            for receiver, path in mailboxes.arrived(outbound("837")):
+                if path.name in receiver_of:
+                    continue
+                receiver_of[path.name] = receiver
+                taken.append(Path(shutil.copy2(path, out_dir / "837" / path.name)))
+            return taken
 
         # the engine asks about every health-plan coverage it sees; the payers answer
-        wait("eligibility (270s)", lambda a: rounds.inquiries_written() >= asked_first)
-        rounds.answer_new(datetime.now(UTC))
+        asked = outbound
+        wait("eligibility (270s)", lambda a: rounds.inquiries_written(asked("270")) >= asked_first)
+        rounds.answer_new(outbound("270"), datetime.now(UTC))
         wait("eligibility (271s)", lambda a: _responses(reader) >= rounds.counts["responses"])
         produce_sessions(settings, data, producer)
         acc = wait(
@@ -308,12 +350,10 @@ def run_demo(
         acc = wait("superbills", lambda a: _superbills(reader) == self_pay)
         for path in sorted((settings.outbox_dir / "superbills").rglob("*.pdf")):
             shutil.copy2(path, out_dir / "superbills" / path.name)
-        files = claim_files(settings.outbox_dir)
-        for path in files:
-            shutil.copy2(path, out_dir / "837" / path.name)
-        front_door = acknowledge_files(settings, data, files, out_dir, producer)
+        files = take_837s()
+        front_door = acknowledge_files(data, files, out_dir, mailboxes, receiver_of)
         acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
-        payers = Payers(settings, out_dir, producer)
+        payers = Payers(settings, out_dir, producer, mailboxes, receiver_of)
         claims = cases.latest_claims(reader.data.values("claims.submitted"))
         picks = payers.choose(files, claims, cases.renewable_patients(data.prescriptions))
         payers.sitting_on = {picks.sat_on} if picks.sat_on else set()
@@ -333,8 +373,8 @@ def run_demo(
         # the payer sits on one claim: the biller asks where it stands (276 / 277)
         if picks.sat_on is not None:
             status.ask(picks.sat_on, claims[picks.sat_on]["receiver_id"], datetime.now(UTC))
-            wait("claim status (276)", lambda a: status.inquiries_written() >= 1)
-            status.answer_new(picks.sat_on, datetime.now(UTC))
+            wait("claim status (276)", lambda a: status.inquiries_written(outbound("276")) >= 1)
+            status.answer_new(outbound("276"), picks.sat_on, datetime.now(UTC))
             wait("claim status (277)", lambda a: _status_items(reader) >= 1)
         # a visit reported after its day's claim was paid; the secondary claims
         if picks.reversed is not None:
@@ -349,10 +389,8 @@ def run_demo(
                 _secondaries_requested(reader),
             ),
         )
-        more = [p for p in claim_files(settings.outbox_dir) if p not in set(files)]
-        for path in more:
-            shutil.copy2(path, out_dir / "837" / path.name)
-        again = acknowledge_files(settings, data, more, out_dir, producer, first=len(files) + 1)
+        more = take_837s()
+        again = acknowledge_files(data, more, out_dir, mailboxes, receiver_of, first=len(files) + 1)
         front_door = {k: front_door[k] + again[k] for k in front_door}
         acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
         payers.answer(more, payers.rules(picks, replacements=True))
@@ -364,23 +402,28 @@ def run_demo(
         bank_file = deposit_file(settings, out_dir, producer)
         acc = wait("deposits", lambda a: _deposits_settled(reader.data, bank_file.credits))
         # the first session of a month on a coverage asked again: those answers too
-        rounds.answer_new(datetime.now(UTC))
+        wait("eligibility (270s)", lambda a: all_uploaded("270"))
+        rounds.answer_new(outbound("270"), datetime.now(UTC))
         acc = wait("eligibility", lambda a: _responses(reader) >= rounds.counts["responses"])
+        acc = wait("mailboxes", lambda a: mailboxes.waiting() == 0)
     finally:
         if progress.isatty():
             progress.write("\n")
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        _stop_processes(processes)
+        mailboxes.stop()
         producer.close()
         if reader is not None:
             reader.close()
         if started_broker and not keep_broker:
             broker.stop()
     seconds = round(time.monotonic() - started, 1)
+    exchange = mailbox_counts(reader.data, mailboxes) if reader is not None else {}
+    problems = list(acc.problems)
+    if exchange.get("not_uploaded") or exchange.get("not_fetched"):
+        problems.append(
+            f"mailboxes: {exchange['not_uploaded']} file(s) not uploaded, "
+            f"{exchange['not_fetched']} not fetched"
+        )
     summary = {
         "seconds": seconds,
         "sessions": acc.sessions,
@@ -399,35 +442,83 @@ def run_demo(
         "deposits": deposit_counts(reader.data, files=1 if bank_file else 0)
         if reader is not None
         else {},
+        "mailboxes": exchange,
         "cases": acc.cases,
+        "phases": phases,
         "topic_prefix": settings.topic_prefix,
-        "consistent": not acc.problems,
-        "problems": acc.problems,
+        "consistent": not problems,
+        "problems": problems,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_report(out_dir / "report.html", summary)
-    shutil.rmtree(out_dir / "outbox", ignore_errors=True)
-    shutil.rmtree(out_dir / "inbox", ignore_errors=True)
-    shutil.rmtree(out_dir / "state", ignore_errors=True)
+    for scratch in ("outbox", "inbox", "state", "sftp"):
+        shutil.rmtree(out_dir / scratch, ignore_errors=True)
     return DemoResult(summary, acc, out_dir)
 
 
+def released(data: TopicData, transaction: str) -> list[dict[str, Any]]:
+    """The ``edi.outbound`` records of one kind of file (``837``, ``270``, ``276``)."""
+    return [v for v in data.values("edi.outbound") if v.get("transaction", "837") == transaction]
+
+
+def mailbox_counts(data: TopicData, mailboxes: DemoMailboxes) -> dict[str, int]:
+    """What went through the partners' mailboxes, from the topics and the server."""
+    latest: dict[bytes, str] = {}
+    for _, _, key, value, _ in data.messages.get("edi.deliveries", []):
+        if key is not None and value is not None:
+            latest[key] = value["status"]
+    announced = {t: len(released(data, t)) for t in ("837", "270", "276")}
+    uploaded = sum(1 for status in latest.values() if status == "uploaded")
+    return {
+        "uploaded_837": announced["837"],
+        "uploaded_270": announced["270"],
+        "uploaded_276": announced["276"],
+        "uploaded": uploaded,
+        "not_uploaded": sum(announced.values()) - uploaded,
+        "answers_left_by_payers": mailboxes.left,
+        "not_fetched": mailboxes.waiting(),
+        "delivery_work_items": len(_latest_open(data, "partners.delivery-failed")),
+    }
+
+
+def _start_processes(out_dir: Path, env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+    """The engine's processes (:data:`PROCESSES`), each logging to ``DIR/<name>.log``
+    and serving its health endpoints on a port of its own."""
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    for name, mode in PROCESSES.items():
+        with (out_dir / f"{name}.log").open("wb") as log:
+            processes[name] = subprocess.Popen(  # noqa: S603 -- our own CLI, arguments from PROCESSES
+                [sys.executable, "-m", "workers.cli", "worker", mode],
+                env={**env, "CLAIMS_WEB_PORT": str(_free_port())},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+    return processes
+
+
+def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def acknowledge_files(
-    settings: Settings,
     data: synthetic.Dataset,
     files: list[Path],
     out_dir: Path,
-    producer: Any,
+    mailboxes: DemoMailboxes,
+    receiver_of: dict[str, str],
     first: int = 1,
 ) -> dict[str, int]:
     """The payers' front doors answer each 837 with a 999 and a 277CA (all accepted),
-    written to ``DIR/999`` and ``DIR/277`` and ingested like files from the inbox."""
+    written to ``DIR/999`` and ``DIR/277`` and left in the partner's mailbox."""
     from edi.x837p import read_837p
-    from schemas.claims import TradingPartner
-    from workers.inbound.acknowledgements import messages
     from workers.payer_sim.acknowledge import acknowledge_837
 
-    partners = [TradingPartner.parse_json(json.dumps(p)) for p in data.partners]
     claims = 0
     for n, path in enumerate(files, start=first):
         received = list(read_837p(path.read_bytes()))
@@ -436,12 +527,7 @@ def acknowledge_files(
         for kind, text in (("999", acks.ack_999), ("277", acks.ack_277)):
             target = out_dir / kind / f"{path.stem}.{kind}"
             write_private(target, text)
-            _, records = messages(target, partners)
-            for r in records:
-                producer.send(
-                    settings.topic(r.topic), key=r.key, value=r.value, headers=list(r.headers)
-                )
-    producer.flush()
+            mailboxes.leave(receiver_of[path.name], target.name, text.encode())
     return {"files": len(files), "claims": claims}
 
 
@@ -534,12 +620,15 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         ("eligibility (270 / 271)", s.get("eligibility", {})),
         ("claim status (276 / 277)", s.get("claim_status", {})),
         ("deposits (BAI2)", s.get("deposits", {})),
+        ("SFTP mailboxes", s.get("mailboxes", {})),
         ("cases", s.get("cases", {})),
     ):
         out.write(f"  {title}\n")
         for key, value in block.items():
             out.write(f"    {key.replace('_', ' '):<26} {value:>12}\n")
     out.write(f"  superbills (self-pay and HSA) {s.get('superbills', 0):>20}\n")
+    phases = ", ".join(f"{k} {v:g}" for k, v in s.get("phases", {}).items())
+    out.write(f"  seconds per phase: {phases}\n")
     for problem in s["problems"]:
         out.write(f"  problem: {problem}\n")
     d = result.out_dir
@@ -550,7 +639,7 @@ def print_summary(result: DemoResult, out: TextIO = sys.stdout) -> None:
         f"  276 / 277:  {d / '276'}, {d / '277-status'}\n"
         f"  superbills: {d / 'superbills'}\n"
         f"  report:     {d / 'report.html'}\n  summary:    {d / 'summary.json'}\n"
-        f"  worker log: {d / 'worker.log'}\n"
+        f"  logs:       {d / 'worker.log'}, {d / 'mailbox.log'}, {d / 'inbox.log'}\n"
     )
 
 
@@ -653,7 +742,7 @@ def _reconciled(reader: Reader, expected: int) -> bool:
 
 def _wait(
     reader: Reader,
-    worker: subprocess.Popen[bytes],
+    processes: dict[str, subprocess.Popen[bytes]],
     deadline: float,
     started: float,
     progress: TextIO,
@@ -673,8 +762,11 @@ def _wait(
                 return acc
         else:
             stable_since = None
-        if worker.poll() is not None:
-            raise DemoError(f"the worker stopped with status {worker.returncode}; see worker.log")
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise DemoError(
+                    f"the {name} process stopped with status {process.returncode}; see {name}.log"
+                )
         if time.monotonic() > deadline:
             raise DemoError(f"timed out while {label} (pending {acc.pending})")
         time.sleep(0.3)
@@ -703,6 +795,7 @@ def write_report(path: Path, summary: dict[str, Any]) -> None:
         + table("Eligibility (270 / 271)", summary.get("eligibility", {}))
         + table("Claim status (276 / 277)", summary.get("claim_status", {}))
         + table("Deposits matched to 835s", summary.get("deposits", {}))
+        + table("SFTP mailboxes", summary.get("mailboxes", {}))
         + table("The week's cases", summary.get("cases", {}))
         + "</body></html>\n"
     )

@@ -14,6 +14,7 @@ shared: a 270 and an 837 to the same receiver count separately.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from edi.x270 import render_270
-from schemas.claims import TradingPartner
+from schemas.claims import ControlNumbers, TradingPartner
 from schemas.eligibility import (
     DEFAULT_SERVICE_TYPES,
     NO_ELIGIBILITY_KINDS,
@@ -30,6 +31,7 @@ from schemas.eligibility import (
     InquiryPerson,
 )
 from schemas.reference import Clinic, Coverage, Patient, Payer
+from schemas.submission import FileReleased
 
 _MAX_CONTROL = 999_999_999
 
@@ -140,14 +142,15 @@ def write_inquiries(
     outbox: Path,
     sequence: FileSequence,
     now: datetime,
-) -> list[Path]:
-    """One 270 interchange per payer in ``<outbox>/270/``; returns the files written."""
+) -> list[FileReleased]:
+    """One 270 interchange per payer in ``<outbox>/270/``; returns what each file is
+    (announced on ``edi.outbound`` so a partner's mailbox worker uploads it)."""
     from workers.runtime.atomic_files import write_atomically
 
     by_payer: dict[str, list[Inquiry]] = {}
     for item in inquiries:
         by_payer.setdefault(item.payer.payer_id, []).append(item)
-    written: list[Path] = []
+    written: list[FileReleased] = []
     for payer_id, items in sorted(by_payer.items()):
         receiver = items[0].payer.receiver_id
         partner = partners.get(receiver)
@@ -158,5 +161,23 @@ def write_inquiries(
             [i.inquiry for i in items], partner=partner, control_number=number, created_at=now
         )
         name = f"270-{receiver}-{payer_id}-{number:09d}.x12"
-        written.append(write_atomically(outbox / "270", name, text.encode()))
+        data = text.encode()
+        path = write_atomically(outbox / "270", name, data)
+        written.append(
+            FileReleased.new(
+                transaction="270",
+                file_name=name,
+                path=str(path),
+                receiver_id=receiver,
+                billing_provider_npi=items[0].inquiry.provider_npi,
+                usage=partner.usage,
+                control_numbers=ControlNumbers(interchange=number, group=number, transaction=1),
+                claim_count=len(items),
+                claim_ids=[],
+                size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                validated=False,  # no 270 map to gate with; the tests check its guide
+                released_at=now,
+            )
+        )
     return written

@@ -12,7 +12,9 @@ This stage never rejects anything: the enrichment stage validates these topics
 and dead-letters what it cannot read; here such a message is passed by.  The
 latest patient record is kept with the asked state (a session does not carry
 the coverage).  A background loop of every worker flushes its spool into one
-270 interchange per payer every ``eligibility_flush_interval_s``.
+270 interchange per payer every ``eligibility_flush_interval_s`` and announces
+each file on ``edi.outbound`` (a partner's mailbox worker uploads it); the
+questions leave the spool only once their file is announced.
 """
 
 from __future__ import annotations
@@ -151,12 +153,21 @@ def register(w: Wiring) -> None:
                     Path(settings.outbox_dir),
                     sequence,
                     w.now(),
+                    forget=False,
                 )
             except OSError as exc:
                 log.error("270 flush failed; retrying", error=type(exc).__name__)
                 continue
-            for path in done.files:
-                log.info("270 file written", file=path.name)
+            headers = (("claims.event_type", b"FileReleased"),)
+            try:
+                for file in done.released:
+                    key = file.receiver_id.encode()
+                    await w.sink.deliver(Outgoing("edi.outbound", key, encode(file), headers))
+                    log.info("270 file written", file=file.file_name, inquiries=file.claim_count)
+            except Exception as exc:  # the questions stay spooled and are asked again
+                log.error("270 file not announced; asking again", error=type(exc).__name__)
+                continue
+            spool.forget(done.taken)  # announced: asked
             if done.asked:
                 w.metrics.outcome(PROCESSOR, "inquiry-sent", done.asked)
             for why in done.dropped:

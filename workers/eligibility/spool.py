@@ -22,6 +22,7 @@ from pathlib import Path
 
 from schemas.claims import TradingPartner
 from schemas.reference import Clinic, Patient, Payer
+from schemas.submission import FileReleased
 from workers.eligibility.asking import Ask
 from workers.eligibility.inquiries import (
     EligibilityError,
@@ -45,6 +46,11 @@ class Waiting:
 @dataclass
 class Flushed:
     files: list[Path] = field(default_factory=list)
+    #: what each file is, to announce on ``edi.outbound``
+    released: list[FileReleased] = field(default_factory=list)
+    #: the spool entries the files ask (removed by :func:`flush`, or by the caller
+    #: once the files are announced: :meth:`Spool.forget`)
+    taken: list[Path] = field(default_factory=list)
     asked: int = 0
     dropped: list[str] = field(default_factory=list)  # why, without PHI
     waiting: list[str] = field(default_factory=list)  # why, without PHI
@@ -71,6 +77,11 @@ class Spool:
             return write_atomically(self.directory, path.name, json.dumps(body).encode())
         except DeliveryError:
             return path  # written meanwhile: the same question
+
+    def forget(self, paths: list[Path]) -> None:
+        """The questions of ``paths`` were asked: remove them."""
+        for path in paths:
+            path.unlink(missing_ok=True)
 
     def has_waiting(self) -> bool:
         return self.directory.is_dir() and any(self.directory.glob("*.json"))
@@ -105,8 +116,13 @@ def flush(
     outbox: Path,
     sequence: FileSequence,
     now: datetime,
+    *,
+    forget: bool = True,
 ) -> Flushed:
-    """Every waiting question that can be asked, as one 270 interchange per payer."""
+    """Every waiting question that can be asked, as one 270 interchange per payer.
+    With ``forget=False`` the questions asked stay in the spool (``taken``) until the
+    caller has announced the files and calls :meth:`Spool.forget`: a crash in between
+    asks them again, never zero times."""
     result = Flushed()
     ready: list[tuple[Waiting, Inquiry]] = []
     for item in spool.waiting():
@@ -135,11 +151,13 @@ def flush(
     if not ready:
         return result
     try:
-        result.files = write_inquiries([i for _, i in ready], partners, outbox, sequence, now)
+        result.released = write_inquiries([i for _, i in ready], partners, outbox, sequence, now)
+        result.files = [Path(r.path) for r in result.released]
     except (EligibilityError, ValueError) as exc:
         result.waiting.append(f"cannot write the 270s yet: {type(exc).__name__}")
         return result
-    for item, _ in ready:
-        item.path.unlink(missing_ok=True)
+    result.taken = sorted({item.path for item, _ in ready})
+    if forget:
+        spool.forget(result.taken)
     result.asked = len(ready)
     return result

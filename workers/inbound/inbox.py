@@ -140,8 +140,32 @@ def producer_for(settings: Settings) -> Any:
     return kafka_clients.producer(settings, client_id="claims-inbox", linger_ms=5)
 
 
+class PartnersOfPass:
+    """The trading partners (``ref.partners``) read at most once per pass over the
+    inbox: a pass that takes in twenty acknowledgements reads the topic once, and a
+    partner added since the last pass is seen by the next."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._partners: list[Any] | None = None
+
+    def new_pass(self) -> None:
+        self._partners = None
+
+    def __call__(self) -> list[Any]:
+        from workers.inbound.acknowledgements import load_partners
+
+        if self._partners is None:
+            self._partners = load_partners(self.settings)
+        return self._partners
+
+
 def process_file(
-    path: Path, settings: Settings, producer: Any, health: InboxHealth | None = None
+    path: Path,
+    settings: Settings,
+    producer: Any,
+    health: InboxHealth | None = None,
+    partners: PartnersOfPass | None = None,
 ) -> FileReport | None:
     def send(
         topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
@@ -153,7 +177,7 @@ def process_file(
     try:
         kind = _sniff(path)
         if kind in ("FA", "HN", "TA1"):
-            _process_ack(path, settings, send, producer, health)
+            _process_ack(path, settings, send, producer, health, partners)
             return None
         if kind == "HB":
             _process_271(path, settings, send, producer, health)
@@ -191,13 +215,17 @@ def _sniff(path: Path) -> str | None:
 
 
 def _process_ack(
-    path: Path, settings: Settings, send: Any, producer: Any, health: InboxHealth | None
+    path: Path,
+    settings: Settings,
+    send: Any,
+    producer: Any,
+    health: InboxHealth | None,
+    partners: PartnersOfPass | None,
 ) -> None:
-    from workers.inbound.acknowledgements import ingest_ack_file, load_partners
+    from workers.inbound.acknowledgements import ingest_ack_file
 
-    report = ingest_ack_file(
-        path, send, settings.topic, load_partners(settings), settings.max_edi_file_bytes
-    )
+    known = (partners or PartnersOfPass(settings))()
+    report = ingest_ack_file(path, send, settings.topic, known, settings.max_edi_file_bytes)
     producer.flush()
     _move(path, path.parent.parent / "processed")  # from working/
     if health:
@@ -310,15 +338,17 @@ def watch(settings: Settings, poll_s: float = 1.0, once: bool = False) -> None:
     sizes: dict[Path, int] = {}
     log.info("inbox watching", directory=str(inbox))
     recover(inbox)
+    partners = PartnersOfPass(settings)
     try:
         while not stop:
+            partners.new_pass()
             current, refused = candidates(inbox)
             for path in refused:
                 _fail(path, inbox, "refused: not a regular file of the inbox (a symbolic link?)")
                 log.error("inbox entry refused", file=path.name)
             for path, size in current.items():
                 if once or sizes.get(path) == size:
-                    process_file(path, settings, producer, health)
+                    process_file(path, settings, producer, health, partners)
             sizes = current
             if once:
                 break

@@ -66,6 +66,7 @@ def remote_names(mailbox: SftpMailbox, file_name: str) -> tuple[str, str]:
 def new_delivery(released: FileReleased, now: datetime) -> FileDelivery:
     return FileDelivery(
         schema_version=FileDelivery.SCHEMA_VERSION,
+        transaction=released.transaction,
         receiver_id=released.receiver_id,
         interchange=released.control_numbers.interchange,
         file_name=released.file_name,
@@ -87,6 +88,7 @@ def too_old(released: FileReleased, now: datetime, max_age_h: float) -> bool:
 def too_old_item(released: FileReleased, now: datetime, max_age_h: float) -> DeliveryFailed:
     return DeliveryFailed(
         schema_version=DeliveryFailed.SCHEMA_VERSION,
+        transaction=released.transaction,
         receiver_id=released.receiver_id,
         interchange=released.control_numbers.interchange,
         file_name=released.file_name,
@@ -151,6 +153,7 @@ def attempt_failed(
         )
         item = DeliveryFailed(
             schema_version=DeliveryFailed.SCHEMA_VERSION,
+            transaction=delivery.transaction,
             receiver_id=delivery.receiver_id,
             interchange=delivery.interchange,
             file_name=delivery.file_name,
@@ -171,7 +174,7 @@ def due(deliveries: Iterable[FileDelivery], now: datetime) -> list[FileDelivery]
         for d in deliveries
         if d.status != "uploaded" and (d.next_attempt_at is None or d.next_attempt_at <= now)
     ]
-    return sorted(ready, key=lambda d: (d.released_at, d.receiver_id, d.interchange))
+    return sorted(ready, key=lambda d: (d.released_at, d.receiver_id, d.transaction, d.interchange))
 
 
 def next_wake(deliveries: Iterable[FileDelivery], now: datetime) -> datetime | None:

@@ -1,7 +1,8 @@
 """The mailbox worker's memory: one small file per delivery and per fetched file.
 
 ``<state_dir>/mailboxes/<receiver>/deliveries/<interchange>.json`` holds the latest
-:class:`~schemas.submission.FileDelivery` of a transmission and
+:class:`~schemas.submission.FileDelivery` of an 837 transmission
+(``<transaction>-<interchange>.json`` of a 270 or 276) and
 ``<state_dir>/mailboxes/<receiver>/fetched/<sha256>.json`` the
 :class:`~schemas.state.MailboxFetch` of each file taken from the partner's download
 directory.  Each is replaced atomically and fsynced before the worker acts on it
@@ -26,7 +27,7 @@ from workers.runtime.atomic_files import replace_atomically
 class Ledger:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._deliveries: dict[tuple[str, int], FileDelivery] = {}
+        self._deliveries: dict[tuple[str, str, int], FileDelivery] = {}
         self._load()
 
     def _load(self) -> None:
@@ -34,11 +35,13 @@ class Ledger:
             return
         for path in sorted(self.root.glob("*/deliveries/*.json")):
             d = FileDelivery.parse_json(path.read_bytes())
-            self._deliveries[(d.receiver_id, d.interchange)] = d
+            self._deliveries[(d.receiver_id, d.transaction, d.interchange)] = d
 
     # --- uploads ------------------------------------------------------------------
-    def delivery(self, receiver_id: str, interchange: int) -> FileDelivery | None:
-        return self._deliveries.get((receiver_id, interchange))
+    def delivery(
+        self, receiver_id: str, interchange: int, transaction: str = "837"
+    ) -> FileDelivery | None:
+        return self._deliveries.get((receiver_id, transaction, interchange))
 
     def deliveries(self) -> list[FileDelivery]:
         return list(self._deliveries.values())
@@ -46,8 +49,13 @@ class Ledger:
     def put_delivery(self, delivery: FileDelivery) -> None:
         directory = self.root / delivery.receiver_id / "deliveries"
         data = delivery.model_dump_json().encode()
-        replace_atomically(directory, f"{delivery.interchange}.json", data)
-        self._deliveries[(delivery.receiver_id, delivery.interchange)] = delivery
+        name = f"{delivery.interchange}.json"
+        if delivery.transaction != "837":
+            name = f"{delivery.transaction}-{name}"
+        replace_atomically(directory, name, data)
+        self._deliveries[(delivery.receiver_id, delivery.transaction, delivery.interchange)] = (
+            delivery
+        )
 
     # --- downloads ----------------------------------------------------------------
     def _fetch_path(self, receiver_id: str, sha256: str) -> Path:

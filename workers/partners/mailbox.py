@@ -37,7 +37,7 @@ import structlog
 from schemas.base import Versioned
 from schemas.claims import SftpMailbox, TradingPartner
 from schemas.state import MailboxFetch
-from schemas.submission import DeliveryFailed, FileDelivery, FileReleased
+from schemas.submission import DeliveryFailed, FileDelivery, FileReleased, transmission_key
 from workers.partners import delivery as core
 from workers.partners.ledger import Ledger
 from workers.partners.sftp import (
@@ -71,7 +71,7 @@ class MailboxMetrics:
         self.registry = registry or CollectorRegistry()
         self.uploads = Counter(
             "claims_mailbox_uploads",
-            "Upload attempts of 837 files to partners' mailboxes, by result.",
+            "Upload attempts of 837, 270 and 276 files to partners' mailboxes, by result.",
             ["partner", "result"],
             registry=self.registry,
         )
@@ -130,7 +130,9 @@ class MailboxService:
     async def accept(self, released: FileReleased, partner: TradingPartner) -> FileDelivery | None:
         """A released file for a partner with a mailbox: remembered ``pending`` (once)."""
         assert partner.sftp is not None
-        known = self.ledger.delivery(released.receiver_id, released.control_numbers.interchange)
+        known = self.ledger.delivery(
+            released.receiver_id, released.control_numbers.interchange, released.transaction
+        )
         if known is not None:
             return known
         now = self.clock()
@@ -161,7 +163,9 @@ class MailboxService:
                 delivery = await self._upload(box, delivery, local, temporary, final)
         except MailboxError as exc:
             # what was recorded last (``uploading`` once the upload began)
-            latest = self.ledger.delivery(delivery.receiver_id, delivery.interchange)
+            latest = self.ledger.delivery(
+                delivery.receiver_id, delivery.interchange, delivery.transaction
+            )
             refused: core.Refusal | None = None
             if isinstance(exc, HostKeyChanged):
                 refused = "host-key-changed"
@@ -183,7 +187,8 @@ class MailboxService:
                 await self._record(record)
                 self.metrics.uploads.labels(delivery.receiver_id, "found").inc()
                 log.warning(
-                    "837 file already in the partner's mailbox: recorded, not sent again",
+                    "file already in the partner's mailbox: recorded, not sent again",
+                    transaction=delivery.transaction,
                     file=delivery.file_name,
                     receiver=delivery.receiver_id,
                     remote=final,
@@ -212,7 +217,8 @@ class MailboxService:
         await self._record(record)
         self.metrics.uploads.labels(delivery.receiver_id, "uploaded").inc()
         log.info(
-            "837 file uploaded",
+            "file uploaded",
+            transaction=delivery.transaction,
             file=delivery.file_name,
             receiver=delivery.receiver_id,
             remote=final,
@@ -227,7 +233,8 @@ class MailboxService:
         await self._record(record)
         self.metrics.uploads.labels(delivery.receiver_id, refused or "failed").inc()
         log.warning(
-            "837 upload failed",
+            "upload failed",
+            transaction=delivery.transaction,
             file=delivery.file_name,
             receiver=delivery.receiver_id,
             attempts=record.attempts,
@@ -243,11 +250,12 @@ class MailboxService:
         await self.announce("edi.deliveries", delivery.key, delivery)
 
     async def _raise(self, item: DeliveryFailed) -> None:
-        key = f"{item.receiver_id}|{item.interchange}"
+        key = transmission_key(item.receiver_id, item.transaction, item.interchange)
         await self.announce("partners.delivery-failed", key, item)
         self.metrics.alerts.labels(item.receiver_id, item.reason).inc()
         log.error(
-            "837 file not delivered to the partner's mailbox: work item raised",
+            "file not delivered to the partner's mailbox: work item raised",
+            transaction=item.transaction,
             file=item.file_name,
             receiver=item.receiver_id,
             reason=item.reason,

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh names DSA keys in its type aliases at import (cryptography deprecates
+    # DSA); we never use DSA, and the warning would fill every worker's log
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
+    import asyncssh
 
 from schemas.claims import SftpMailbox
 from workers.runtime.settings import SecretUnavailable, Settings, read_secret

@@ -4,7 +4,9 @@ One process per inbox (it fetches into ``CLAIMS_INBOX_DIR``, beside
 ``claims worker inbox``).  It mirrors ``ref.partners``; reads ``edi.outbound`` in
 the consumer group ``claims-mailbox`` and remembers each released file of a
 partner with an ``sftp`` mailbox as a pending delivery (the offset is committed only
-after that record is on disk); uploads due deliveries every second; polls each
+after that record is on disk) -- 837s, and the 270 and 276 inquiries the stages
+announce there too; uploads a file as soon as it is accepted, and due retries every
+second; polls each
 partner's download directory every ``sftp.poll_interval_s``.  Delivery records go
 to ``edi.deliveries``, work items to ``partners.delivery-failed``.  It serves
 ``/claims/live``, ``/claims/ready`` and ``/claims/metrics`` on the web port, and
@@ -49,6 +51,8 @@ class MailboxWorker:
         )
         self.mirror = TopicMirror(settings, ["ref.partners"], self._partner)
         self.stopping = asyncio.Event()
+        #: set when a released file was accepted: upload it now, not at the next tick
+        self.due = asyncio.Event()
         self.last_poll: dict[str, float] = {}
         self.ready = False
 
@@ -95,11 +99,23 @@ class MailboxWorker:
         if partner is None or partner.sftp is None:
             return  # this partner takes its files another way
         await self.service.accept(released, partner)
+        self.due.set()
 
     async def upload_loop(self) -> None:
         while not self.stopping.is_set():
+            self.due.clear()
             await self.service.deliver_due(self.partners)
-            await self._sleep(TICK_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken(), TICK_S)
+
+    async def _woken(self) -> None:
+        stop = asyncio.ensure_future(self.stopping.wait())
+        due = asyncio.ensure_future(self.due.wait())
+        try:
+            await asyncio.wait([stop, due], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            due.cancel()
 
     async def download_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -179,4 +195,9 @@ class MailboxWorker:
 
 def run(settings: Settings) -> None:
     """Run the mailbox worker until SIGTERM/SIGINT."""
-    asyncio.run(MailboxWorker(settings).run())
+
+    async def main() -> None:
+        # built inside the loop: its Kafka clients bind to the running loop
+        await MailboxWorker(settings).run()
+
+    asyncio.run(main())

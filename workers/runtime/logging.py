@@ -222,7 +222,9 @@ def configure_logging(
     requested = logging.getLevelName(level)
     for name in ("faust", "mode"):
         logging.getLogger(name).setLevel(max(logging.INFO, requested))
-    for name in ("aiokafka", "kafka", "faust.transport", "mode.timers"):
+    # asyncssh writes ~20 lines per SFTP connection at INFO (each mailbox poll is one);
+    # the mailbox worker logs what it did with each file itself
+    for name in ("aiokafka", "kafka", "faust.transport", "mode.timers", "asyncssh"):
         logging.getLogger(name).setLevel(max(logging.WARNING, requested))
     _configured = True
 

@@ -315,6 +315,13 @@ class Settings(BaseSettings):
         default_factory=lambda: Path("var") / "outbox",
         description="Where 837 files, superbills, statements and 999s are written.",
     )
+    inbox_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often `claims worker inbox` looks at the inbox (a file is taken "
+        "once its size held for one look).",
+    )
     inbox_acknowledge_835: bool = Field(
         default=False,
         description="Write a 999 for every 835 taken from the inbox (to `<outbox>/999/`), "
