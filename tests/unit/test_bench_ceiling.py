@@ -58,3 +58,29 @@ def test_the_shape_is_what_each_stage_wrote_per_message_it_read() -> None:
     assert shape["3"]["agents"] == 2
     assert shape["3"]["outputs"] == [["claims.submitted", 0.875, 2600]]
     assert shape["3"]["tables"] == [["state.claims.pending", 1.75, 4500]]
+
+
+def test_messages_written_per_session_count_every_topic_but_the_input() -> None:
+    run = bench_pipeline.Run("gate off", 1, "one", messages=100)
+    run.outputs = {"sessions.completed": 100, "sessions.enriched": 90, "state.claims.ticks": 30}
+    run.bytes_written = {"sessions.completed": 100 * 500, "sessions.enriched": 90 * 4096}
+    summary = run.summary()
+    assert run.messages_written() == 120
+    assert summary["messages_written_per_session"] == 1.2
+    assert round(summary["kb_written_per_session"], 2) == round((50_000 + 368_640) / 1024 / 100, 2)
+
+
+def test_a_day_claim_of_two_visits_is_not_counted_as_still_pending() -> None:
+    """``claim-pending`` counts pending entries: two visits of one day are two entries
+    and one claim, so what is left is entries minus entries released."""
+
+    def status(pending: int, claims: int, entries: int) -> dict[str, object]:
+        outcomes = [("claim-pending", pending), ("claims-released", claims)]
+        outcomes += [("entries-released", entries)]
+        return {
+            "outcomes": [{"processor": "claims", "outcome": o, "count": n} for o, n in outcomes],
+            "dead_letters": [],
+        }
+
+    assert bench_pipeline.claims_pending(status(207, 206, 207)) == 0
+    assert bench_pipeline.claims_pending(status(207, 205, 206)) == 1

@@ -142,6 +142,9 @@ class Releaser:
         out.append(Outgoing("edi.outbound", receiver, encode(release.file), headers))
         self.w.metrics.outcome(PROCESSOR, "file-released")
         self.w.metrics.outcome(PROCESSOR, "claims-released", len(release.records))
+        # pending entries the file took (a day's claim may hold several visits): with
+        # "claim-pending" (one per entry), what is still waiting in batches
+        self.w.metrics.outcome(PROCESSOR, "entries-released", len(release.released_keys))
         log.info(
             "837 file released",
             file=name,
