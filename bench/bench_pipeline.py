@@ -661,8 +661,11 @@ class Bench:
             return self.tps(prefix, _hop_topics())
         names = {n for s in STAGES.values() for n in (*s["outputs"], *s["first"], s["input"])}
         names |= {n for written in WRITES.values() for n in written}
-        names |= set(existing)
-        return self.tps(prefix, sorted(names))
+        found = self.tps(prefix, sorted(names))
+        for name in sorted(set(existing) - names):  # as the broker has them
+            parts = self.kafka.consumer.partitions_for_topic(prefix + name) or set()
+            found += [self.TopicPartition(prefix + name, p) for p in sorted(parts)]
+        return found
 
     def measure(
         self,
