@@ -158,3 +158,20 @@ def test_a_damaged_spool_file_is_set_aside_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "spool" / "bad.json").write_text("{not json")
     assert spool.waiting() == []
     assert (tmp_path / "spool" / "bad.damaged").exists()
+
+
+def test_questions_stay_spooled_until_their_270_is_announced(tmp_path: Path) -> None:
+    """The stage writes the 270, announces it on edi.outbound for the partner's
+    mailbox, and only then forgets the questions: a crash in between asks again."""
+    spool = Spool(tmp_path / "spool")
+    p = patient()
+    _, asks = asking.on_patient(None, p, TODAY)
+    spool.add(p, asks[0])
+    done = flush(spool, {"c1": CLINIC}, PAYERS, {"rcv1": partner()}, tmp_path / "outbox",
+                 FileSequence(tmp_path / "seq"), NOW, forget=False)  # fmt: skip
+    (file,) = done.released
+    assert (file.transaction, file.receiver_id, file.claim_count) == ("270", "rcv1", 1)
+    assert Path(file.path) == done.files[0] and file.size_bytes == done.files[0].stat().st_size
+    assert len(spool.waiting()) == 1 and done.taken == [spool.waiting()[0].path]
+    spool.forget(done.taken)
+    assert spool.waiting() == [] and not spool.has_waiting()
