@@ -9,17 +9,17 @@ This module plays the other side: it starts a real SFTP server on 127.0.0.1
 record, a generated client key the mailbox worker reads from its secrets directory),
 gives every partner record a mailbox on it (``<receiver>/to-payer`` and
 ``<receiver>/from-payer``), reads what the engine uploaded, and leaves the payers'
-answers under a temporary name renamed when complete (the rule the mailbox worker
-takes files by).
+answers under a dot name made final when complete (the mailbox worker never takes
+a dot name).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from workers.demo.sftp_server import USER, SftpServer
+from workers.runtime.atomic_files import write_atomically
 
 #: the client key's file name in the mailbox worker's secrets directory
 KEY_FILE = "demo-mailbox.key"
@@ -39,11 +39,7 @@ class DemoMailboxes:
     def start(self) -> None:
         self.server.start()
         self.started = True
-        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = self.secrets_dir / KEY_FILE
-        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.server.client_key_text())
+        write_atomically(self.secrets_dir, KEY_FILE, self.server.client_key_text().encode())
 
     def stop(self) -> None:
         if self.started:
@@ -84,14 +80,9 @@ class DemoMailboxes:
         return found
 
     def leave(self, receiver_id: str, name: str, data: bytes) -> None:
-        """A payer's file put into the partner's download directory: written as
-        ``.<name>.part`` and renamed when complete."""
-        folder = self.root / receiver_id / DOWNLOAD
-        part = folder / f".{name}.part"
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        part.rename(folder / name)
+        """A payer's file put into the partner's download directory: written under a
+        dot name and linked to ``name`` when complete (never over another file)."""
+        write_atomically(self.root / receiver_id / DOWNLOAD, name, data)
         self.left += 1
 
     def waiting(self) -> int:

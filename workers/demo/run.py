@@ -94,6 +94,8 @@ WATCHED = (
 
 _DEMO_STAMP = "%Y%m%d%H%M%S"
 
+#: how long a wait's condition must hold when it is a count that only grows (two polls)
+SETTLED = 0.3
 #: how often the mailbox worker looks into each partner's download directory
 MAILBOX_POLL_S = 0.5
 #: the processes the demo runs beside itself: log name -> ``claims worker`` mode
@@ -315,12 +317,19 @@ def run_demo(
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
 
-        def wait(label: str, done: Callable[[Accounting], bool]) -> Accounting:
+        def wait(
+            label: str, done: Callable[[Accounting], bool], settle_s: float = 1.0
+        ) -> Accounting:
+            """Until ``done`` holds for ``settle_s``: a count that only grows towards
+            its target needs no more than two polls (``SETTLED``); a state that may
+            still change (sessions pending, payments in flight) a full second."""
             assert reader is not None
             files = payers.remit_files if payers is not None else 0
             began = time.monotonic()
             try:
-                return _wait(reader, processes, deadline, started, progress, label, done, files)
+                return _wait(
+                    reader, processes, deadline, started, progress, label, done, files, settle_s
+                )
             finally:
                 phases[label] = round(phases.get(label, 0.0) + time.monotonic() - began, 1)
 
@@ -344,10 +353,17 @@ def run_demo(
             return taken
 
         # the engine asks about every health-plan coverage it sees; the payers answer
-        asked = outbound
-        wait("eligibility (270s)", lambda a: rounds.inquiries_written(asked("270")) >= asked_first)
+        wait(
+            "eligibility (270s)",
+            lambda a: rounds.inquiries_written(outbound("270")) >= asked_first,
+            SETTLED,
+        )
         rounds.answer_new(outbound("270"), datetime.now(UTC))
-        wait("eligibility (271s)", lambda a: _responses(reader) >= rounds.counts["responses"])
+        wait(
+            "eligibility (271s)",
+            lambda a: _responses(reader) >= rounds.counts["responses"],
+            SETTLED,
+        )
         produce_sessions(settings, data, producer)
         acc = wait("processing sessions", lambda a: _sessions_settled(reader, len(data.sessions)))
         self_pay = acc.sessions["self_pay"]
@@ -356,7 +372,7 @@ def run_demo(
             shutil.copy2(path, out_dir / "superbills" / path.name)
         files = take_837s()
         front_door = acknowledge_files(data, files, out_dir, mailboxes, receiver_of)
-        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
+        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"], SETTLED)
         payers = Payers(settings, out_dir, producer, mailboxes, receiver_of)
         claims = cases.latest_claims(reader.data.values("claims.submitted"))
         picks = payers.choose(files, claims, cases.renewable_patients(data.prescriptions))
@@ -377,9 +393,13 @@ def run_demo(
         # the payer sits on one claim: the biller asks where it stands (276 / 277)
         if picks.sat_on is not None:
             status.ask(picks.sat_on, claims[picks.sat_on]["receiver_id"], datetime.now(UTC))
-            wait("claim status (276)", lambda a: status.inquiries_written(outbound("276")) >= 1)
+            wait(
+                "claim status (276)",
+                lambda a: status.inquiries_written(outbound("276")) >= 1,
+                SETTLED,
+            )
             status.answer_new(outbound("276"), picks.sat_on, datetime.now(UTC))
-            wait("claim status (277)", lambda a: _status_items(reader) >= 1)
+            wait("claim status (277)", lambda a: _status_items(reader) >= 1, SETTLED)
         # a visit reported after its day's claim was paid; the secondary claims
         if picks.reversed is not None:
             key, value = cases.late_visit(claims[picks.reversed], datetime.now(UTC).date())
@@ -396,20 +416,24 @@ def run_demo(
         more = take_837s()
         again = acknowledge_files(data, more, out_dir, mailboxes, receiver_of, first=len(files) + 1)
         front_door = {k: front_door[k] + again[k] for k in front_door}
-        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"])
+        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"], SETTLED)
         payers.answer(more, payers.rules(picks, replacements=True))
         acc = reconciled("reconciling replacements and secondary claims")
         # the front desk takes payments, one of them more than the patient owes
         paid = record_front_desk_payments(settings, reader, producer)
-        acc = wait("front desk", lambda a: len(reader.data.values("payments.patient")) >= paid)
+        acc = wait(
+            "front desk", lambda a: len(reader.data.values("payments.patient")) >= paid, SETTLED
+        )
         # the bank reports the payers' ACH payments: one missing, one with no 835
         bank_file = deposit_file(settings, out_dir, producer)
-        acc = wait("deposits", lambda a: _deposits_settled(reader.data, bank_file.credits))
+        acc = wait("deposits", lambda a: _deposits_settled(reader.data, bank_file.credits), SETTLED)
         # the first session of a month on a coverage asked again: those answers too
-        wait("eligibility (270s)", lambda a: all_uploaded("270"))
+        wait("eligibility (270s)", lambda a: all_uploaded("270"), SETTLED)
         rounds.answer_new(outbound("270"), datetime.now(UTC))
-        acc = wait("eligibility", lambda a: _responses(reader) >= rounds.counts["responses"])
-        acc = wait("mailboxes", lambda a: mailboxes.waiting() == 0)
+        acc = wait(
+            "eligibility", lambda a: _responses(reader) >= rounds.counts["responses"], SETTLED
+        )
+        acc = wait("mailboxes", lambda a: mailboxes.waiting() == 0, SETTLED)
     finally:
         if progress.isatty():
             progress.write("\n")
@@ -781,6 +805,7 @@ def _wait(
     label: str,
     done: Any,
     remit_files: int = 0,
+    settle_s: float = 1.0,
 ) -> Accounting:
     stable_since = None
     while True:
@@ -790,7 +815,7 @@ def _wait(
             _progress(progress, label, acc.get(), started)
         if done(acc):
             stable_since = stable_since or time.monotonic()
-            if time.monotonic() - stable_since > 1.0:
+            if time.monotonic() - stable_since >= settle_s:
                 return acc.get()
         else:
             stable_since = None

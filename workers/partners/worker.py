@@ -6,8 +6,7 @@ the consumer group ``claims-mailbox`` and remembers each released file of a
 partner with an ``sftp`` mailbox as a pending delivery (the offset is committed only
 after that record is on disk) -- 837s, and the 270 and 276 inquiries the stages
 announce there too; uploads a file as soon as it is accepted, and due retries every
-second; polls each
-partner's download directory every ``sftp.poll_interval_s``.  Delivery records go
+second; polls each partner's download directory every ``sftp.poll_interval_s``.  Delivery records go
 to ``edi.deliveries``, work items to ``partners.delivery-failed``.  It serves
 ``/claims/live``, ``/claims/ready`` and ``/claims/metrics`` on the web port, and
 stops cleanly on SIGTERM/SIGINT.
