@@ -198,6 +198,10 @@ def _check_demo(bootstrap: str, summary: dict, out: Path) -> None:
     )
     assert uploaded == mb["uploaded"]
     assert not (out / "sftp").exists() and (out / "mailbox.log").is_file()
+    # every exchanged file kept in demo-out is owner-only, whatever the server made of it
+    kept = [p for d in ("837", "999", "277", "835", "270", "271", "276", "277-status")
+            for p in (out / d).iterdir()]  # fmt: skip
+    assert kept and {oct(p.stat().st_mode & 0o777) for p in kept} == {oct(0o600)}
 
     # every self-pay and HSA session has its superbill
     assert summary["superbills"] == s["self_pay"] == len(list((out / "superbills").iterdir()))

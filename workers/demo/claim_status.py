@@ -14,7 +14,6 @@ files are kept in ``demo-out/276/`` and ``demo-out/277-status/``.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,7 @@ class ClaimStatusRound:
                 continue
             self.answered.add(path.name)
             data = path.read_bytes()
-            shutil.copy2(path, self.out_dir / "276" / path.name)
+            self.mailboxes.keep(path, self.out_dir / "276")
             self.counts["inquiries"] += data.count(b"ST*276*")
             answer = answer_276(data, now=now, answers={pcn: ANSWER},
                                 control_number=len(self.answered))  # fmt: skip

@@ -15,7 +15,6 @@ the demo's visits are billed as before.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +87,7 @@ class EligibilityRounds:
                 continue
             self.answered.add(path.name)
             data = path.read_bytes()
-            shutil.copy2(path, self.out_dir / "270" / path.name)
+            self.mailboxes.keep(path, self.out_dir / "270")
             self.counts["inquiries"] += data.count(b"ST*270*")
             text, _ = answer_270(data, control_number=len(self.answered), now=now)
             target = write_atomically(self.out_dir / "271", f"{path.stem}.271", text.encode())

@@ -79,6 +79,12 @@ class DemoMailboxes:
                 found.append((record["receiver_id"], path))
         return found
 
+    @staticmethod
+    def keep(path: Path, directory: Path) -> Path:
+        """A private copy (0600) of an uploaded file in the demo's output: the server
+        made it with its own mode, and these files name (synthetic) patients."""
+        return write_atomically(directory, path.name, path.read_bytes())
+
     def leave(self, receiver_id: str, name: str, data: bytes) -> None:
         """A payer's file put into the partner's download directory: written under a
         dot name and linked to ``name`` when complete (never over another file)."""

@@ -349,7 +349,7 @@ def run_demo(
                 if path.name in receiver_of:
                     continue
                 receiver_of[path.name] = receiver
-                taken.append(Path(shutil.copy2(path, out_dir / "837" / path.name)))
+                taken.append(mailboxes.keep(path, out_dir / "837"))
             return taken
 
         # the engine asks about every health-plan coverage it sees; the payers answer

@@ -43,6 +43,8 @@ class _Sftp(asyncssh.SFTPServer):
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         if pflags & asyncssh.FXF_WRITE:
             self.server.log.opened_for_write.append(os.fsdecode(path))
+        if pflags & asyncssh.FXF_CREAT and attrs.permissions is None:
+            attrs.permissions = 0o600  # what clients upload here names patients
         return super().open(path, pflags, attrs)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
