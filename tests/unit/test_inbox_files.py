@@ -70,3 +70,40 @@ def test_a_file_left_half_taken_by_a_crashed_watcher_is_not_retried(tmp_path: Pa
     assert moved.parent == box / "failed" and moved.name.endswith("_huge.835")
     assert "stopped while taking this file in" in moved.with_name(moved.name + ".reason").read_text()
     assert inbox.candidates(box)[0] == {}
+
+
+def test_a_pass_over_many_835s_reads_the_partners_once_and_honours_their_999_wish(
+    tmp_path: Path,
+) -> None:
+    """Whether an 835's sender wants a 999 is asked of the partners read for the pass
+    (reading ``ref.partners`` for every 835 cost ~0.2 s a file), and the answer still
+    follows the partner's ``acknowledge_835``."""
+    from tests import claim_factories as f
+
+    samples = Path(__file__).parents[1] / "data" / "835"
+    sample = samples / "moov-io_x12__examples_example_5010_835_sample1.txt"
+    data = sample.read_bytes()
+    sender = data[35:50].decode().strip()  # ISA06: the partner's ISA08 id
+    box = tmp_path / "inbox"
+    box.mkdir()
+    for n in range(3):
+        (box / f"remit{n}.835").write_bytes(data)
+    settings = Settings(inbox_dir=box, outbox_dir=tmp_path / "outbox")
+    loads: list[Settings] = []
+
+    def load(given: Settings) -> list[Any]:
+        loads.append(given)
+        return [f.partner(isa_receiver_id=sender, acknowledge_835=True)]
+
+    partners = inbox.PartnersOfPass(settings, load)
+    producer = FakeProducer()
+    for n in range(3):
+        report = inbox.process_file(box / f"remit{n}.835", settings, producer, None, partners)
+        assert report is not None and report.posted_claims > 0
+    assert loads == [settings]
+    assert sorted(p.name for p in (tmp_path / "outbox" / "999").iterdir()) == [
+        f"remit{n}.999" for n in range(3)
+    ]
+    partners.new_pass()
+    partners()
+    assert len(loads) == 2

@@ -169,6 +169,14 @@ def patient_accounts(
     return patient_ledger.accounts(rows, superbills, payments, refunds)
 
 
+def plb_in_flight(data: TopicData) -> int:
+    """PLB items not yet linked, paired or queued (what a reconciling wait waits on)."""
+    inbound = data.values("remits.835.inbound")
+    transactions = [v for v in inbound if v.get("event_type") == "remit.transaction"]
+    counts = plb_accounting(data, transactions, ledgers_of(data))
+    return int(counts["plb_in_flight"])
+
+
 def plb_accounting(
     data: TopicData, transactions: list[dict[str, Any]], ledgers: list[ClaimLedger]
 ) -> dict[str, int | str]:

@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from workers.demo.accounting import (
     classify_sessions,
     ledgers_of,
     patient_accounts,
+    plb_in_flight,
 )
 from workers.demo.mailboxes import DemoMailboxes
 from workers.demo.payers import Payers
@@ -95,7 +97,11 @@ WATCHED = (
 _DEMO_STAMP = "%Y%m%d%H%M%S"
 
 #: how long a wait's condition must hold when it is a count that only grows (two polls)
-SETTLED = 0.3
+SETTLED = 0.2
+#: pause between a wait's polls of the topics
+POLL_PAUSE_S = 0.2
+#: how long one read of the topics waits for more messages before it ends
+READ_TIMEOUT_MS = 50
 #: how often the mailbox worker looks into each partner's download directory
 MAILBOX_POLL_S = 0.5
 #: the processes the demo runs beside itself: log name -> ``claims worker`` mode
@@ -189,7 +195,9 @@ class Reader:
         from workers.demo.accounting import _decode
 
         while True:
-            batch = self.consumer.poll(timeout_ms=300)
+            # a short timeout: an empty poll ends the read, and every wait polls
+            # several times (a 300 ms timeout cost each poll 300 ms at least)
+            batch = self.consumer.poll(timeout_ms=READ_TIMEOUT_MS)
             if not batch:
                 return
             for tp, records in batch.items():
@@ -216,15 +224,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _progress(out: TextIO, label: str, acc: Accounting | None, started: float) -> None:
-    if not out.isatty() or acc is None:
+def _progress(out: TextIO, label: str, data: TopicData, started: float) -> None:
+    """One status line (a terminal only): the sessions' outcomes and the claims and
+    payments so far, counted from the topics without accounting for the money."""
+    if not out.isatty():
         return
-    s = acc.sessions
+    per_message, _ = classify_sessions(data)
+    s = Counter(per_message.values())
+    claims = len({k for _, _, k, v, _ in data.messages.get("claims.submitted", []) if v})
+    payments = len(data.messages.get("claims.adjudicated", []))
     text = (
-        f"\r[{time.monotonic() - started:5.1f}s] {label:<22} received {s['received']:>5} "
+        f"\r[{time.monotonic() - started:5.1f}s] {label:<22} received {len(per_message):>5} "
         f"billed {s['billed']:>5} held {s['held']:>3} rejected {s['rejected']:>3} "
-        f"pending {s['pending']:>5} | claims {acc.claims['count']:>5} "
-        f"files {acc.claims['files']:>3} | payments {acc.remits['claim_payments']:>5}"
+        f"pending {s['pending']:>5} | claims {claims:>5} | payments {payments:>5}"
     )
     out.write(text)
     out.flush()
@@ -274,14 +286,6 @@ def run_demo(
     if forgotten:
         progress.write(f"removed the topics of {forgotten} earlier demo run(s)\n")
     ensure_topics(settings)
-    mailboxes = DemoMailboxes(out_dir / "sftp", settings.mailbox_secrets_dir)
-    mailboxes.start()
-    data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
-    mailboxes.attach(data.partners, poll_interval_s=MAILBOX_POLL_S)
-    eligibility.plant_scenarios(data)
-    asked_first = eligibility.expected_inquiries(data, datetime.now(UTC).date())
-    producer = _producer(settings)
-    load_reference(settings, data, producer)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
     env.update(
         {
@@ -304,7 +308,22 @@ def run_demo(
             "CLAIMS_ELIGIBILITY_FLUSH_INTERVAL_S": "0.5",
         }
     )
+    # the engine's processes start first: their start-up (imports, joining their
+    # groups) overlaps the data being generated and the reference data loaded,
+    # which they then consume as it arrives, as a running engine would
     processes = _start_processes(out_dir, env)
+    try:
+        mailboxes = DemoMailboxes(out_dir / "sftp", settings.mailbox_secrets_dir)
+        mailboxes.start()
+        data = synthetic.generate(clinics=clinics, sessions=sessions, seed=seed)
+        mailboxes.attach(data.partners, poll_interval_s=MAILBOX_POLL_S)
+        eligibility.plant_scenarios(data)
+        asked_first = eligibility.expected_inquiries(data, datetime.now(UTC).date())
+        producer = _producer(settings)
+        load_reference(settings, data, producer)
+    except BaseException:
+        _stop_processes(processes)
+        raise
     reader: Reader | None = None
     payers: Payers | None = None
     bank_file: bank.BankFile | None = None
@@ -317,19 +336,14 @@ def run_demo(
         reader = Reader(settings)
         deadline = time.monotonic() + timeout_s
 
-        def wait(
-            label: str, done: Callable[[Accounting], bool], settle_s: float = 1.0
-        ) -> Accounting:
+        def wait(label: str, done: Callable[[], bool], settle_s: float = 1.0) -> None:
             """Until ``done`` holds for ``settle_s``: a count that only grows towards
             its target needs no more than two polls (``SETTLED``); a state that may
             still change (sessions pending, payments in flight) a full second."""
             assert reader is not None
-            files = payers.remit_files if payers is not None else 0
             began = time.monotonic()
             try:
-                return _wait(
-                    reader, processes, deadline, started, progress, label, done, files, settle_s
-                )
+                _wait(reader, processes, deadline, started, progress, label, done, settle_s)
             finally:
                 phases[label] = round(phases.get(label, 0.0) + time.monotonic() - began, 1)
 
@@ -343,7 +357,7 @@ def run_demo(
 
         def take_837s() -> list[Path]:
             """The 837s the engine uploaded and the payers have not read yet."""
-            wait("uploading 837s", lambda a: all_uploaded("837"))
+            wait("uploading 837s", lambda: all_uploaded("837"), SETTLED)
             taken = []
             for receiver, path in mailboxes.arrived(outbound("837")):
                 if path.name in receiver_of:
@@ -355,24 +369,24 @@ def run_demo(
         # the engine asks about every health-plan coverage it sees; the payers answer
         wait(
             "eligibility (270s)",
-            lambda a: rounds.inquiries_written(outbound("270")) >= asked_first,
+            lambda: rounds.inquiries_written(outbound("270")) >= asked_first,
             SETTLED,
         )
         rounds.answer_new(outbound("270"), datetime.now(UTC))
         wait(
             "eligibility (271s)",
-            lambda a: _responses(reader) >= rounds.counts["responses"],
+            lambda: _responses(reader) >= rounds.counts["responses"],
             SETTLED,
         )
         produce_sessions(settings, data, producer)
-        acc = wait("processing sessions", lambda a: _sessions_settled(reader, len(data.sessions)))
-        self_pay = acc.sessions["self_pay"]
-        acc = wait("superbills", lambda a: _superbills(reader) == self_pay)
+        wait("processing sessions", lambda: _sessions_settled(reader, len(data.sessions)))
+        self_pay = _outcomes(reader)["self_pay"]
+        wait("superbills", lambda: _superbills(reader) == self_pay, SETTLED)
         for path in sorted((settings.outbox_dir / "superbills").rglob("*.pdf")):
             shutil.copy2(path, out_dir / "superbills" / path.name)
         files = take_837s()
         front_door = acknowledge_files(data, files, out_dir, mailboxes, receiver_of)
-        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"], SETTLED)
+        wait("front door", lambda: _acknowledged(reader) >= front_door["claims"], SETTLED)
         payers = Payers(settings, out_dir, producer, mailboxes, receiver_of)
         claims = cases.latest_claims(reader.data.values("claims.submitted"))
         picks = payers.choose(files, claims, cases.renewable_patients(data.prescriptions))
@@ -381,33 +395,34 @@ def run_demo(
         (out_dir / "payer-rules.json").write_text(rules.model_dump_json(indent=2))
         payers.answer(files, rules)
 
-        def reconciled(label: str) -> Accounting:
-            return wait(
+        def reconciled(label: str) -> None:
+            wait(
                 label,
-                lambda a: (
-                    _reconciled(reader, payers.expected_payments) and a.remits["plb_in_flight"] == 0
+                lambda: (
+                    _reconciled(reader, payers.expected_payments)
+                    and plb_in_flight(reader.data) == 0
                 ),
             )
 
-        acc = reconciled("reconciling")
+        reconciled("reconciling")
         # the payer sits on one claim: the biller asks where it stands (276 / 277)
         if picks.sat_on is not None:
             status.ask(picks.sat_on, claims[picks.sat_on]["receiver_id"], datetime.now(UTC))
             wait(
                 "claim status (276)",
-                lambda a: status.inquiries_written(outbound("276")) >= 1,
+                lambda: status.inquiries_written(outbound("276")) >= 1,
                 SETTLED,
             )
             status.answer_new(outbound("276"), picks.sat_on, datetime.now(UTC))
-            wait("claim status (277)", lambda a: _status_items(reader) >= 1, SETTLED)
+            wait("claim status (277)", lambda: _status_items(reader) >= 1, SETTLED)
         # a visit reported after its day's claim was paid; the secondary claims
         if picks.reversed is not None:
             key, value = cases.late_visit(claims[picks.reversed], datetime.now(UTC).date())
             producer.send(settings.topic("sessions.completed"), key=key.encode(), value=value)
             producer.flush()
-        acc = wait(
+        wait(
             "replacement and secondary claims",
-            lambda a: cases.second_round_ready(
+            lambda: cases.second_round_ready(
                 cases.latest_claims(reader.data.values("claims.submitted")),
                 picks,
                 _secondaries_requested(reader),
@@ -416,24 +431,26 @@ def run_demo(
         more = take_837s()
         again = acknowledge_files(data, more, out_dir, mailboxes, receiver_of, first=len(files) + 1)
         front_door = {k: front_door[k] + again[k] for k in front_door}
-        acc = wait("front door", lambda a: _acknowledged(reader) >= front_door["claims"], SETTLED)
+        wait("front door", lambda: _acknowledged(reader) >= front_door["claims"], SETTLED)
         payers.answer(more, payers.rules(picks, replacements=True))
-        acc = reconciled("reconciling replacements and secondary claims")
+        reconciled("reconciling replacements and secondary claims")
         # the front desk takes payments, one of them more than the patient owes
         paid = record_front_desk_payments(settings, reader, producer)
-        acc = wait(
-            "front desk", lambda a: len(reader.data.values("payments.patient")) >= paid, SETTLED
+        wait(
+            "front desk", lambda: len(reader.data.values("payments.patient")) >= paid, SETTLED
         )
         # the bank reports the payers' ACH payments: one missing, one with no 835
         bank_file = deposit_file(settings, out_dir, producer)
-        acc = wait("deposits", lambda a: _deposits_settled(reader.data, bank_file.credits), SETTLED)
+        wait("deposits", lambda: _deposits_settled(reader.data, bank_file.credits), SETTLED)
         # the first session of a month on a coverage asked again: those answers too
-        wait("eligibility (270s)", lambda a: all_uploaded("270"), SETTLED)
+        wait("eligibility (270s)", lambda: all_uploaded("270"), SETTLED)
         rounds.answer_new(outbound("270"), datetime.now(UTC))
-        acc = wait(
-            "eligibility", lambda a: _responses(reader) >= rounds.counts["responses"], SETTLED
+        wait(
+            "eligibility", lambda: _responses(reader) >= rounds.counts["responses"], SETTLED
         )
-        acc = wait("mailboxes", lambda a: mailboxes.waiting() == 0, SETTLED)
+        wait("mailboxes", lambda: mailboxes.waiting() == 0, SETTLED)
+        # the money, once: every wait above looked at the topics it needed only
+        acc = account(reader.data, payers.remit_files)
     finally:
         if progress.isatty():
             progress.write("\n")
@@ -569,6 +586,12 @@ def _status_items(reader: Reader | None) -> int:
         if key is not None:
             latest[key] = value is not None
     return sum(latest.values())
+
+
+def _outcomes(reader: Reader) -> Counter[str]:
+    """How many sessions received have each outcome (``pending``: none yet)."""
+    per_message, _ = classify_sessions(reader.data)
+    return Counter(per_message.values())
 
 
 def _sessions_settled(reader: Reader | None, produced: int) -> bool:
@@ -778,24 +801,6 @@ def _reconciled(reader: Reader, expected: int) -> bool:
     return len(posted | unmatched) >= expected
 
 
-class _Lazy:
-    """An :class:`Accounting` computed on first use: most waits look at the topics
-    directly, and accounting for every message (~0.25 s at 1,000 sessions) on every
-    poll took most of a core from the workers on a 2-core machine."""
-
-    def __init__(self, compute: Callable[[], Accounting]) -> None:
-        self._compute = compute
-        self._value: Accounting | None = None
-
-    def get(self) -> Accounting:
-        if self._value is None:
-            self._value = self._compute()
-        return self._value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
-
-
 def _wait(
     reader: Reader,
     processes: dict[str, subprocess.Popen[bytes]],
@@ -803,20 +808,19 @@ def _wait(
     started: float,
     progress: TextIO,
     label: str,
-    done: Any,
-    remit_files: int = 0,
+    done: Callable[[], bool],
     settle_s: float = 1.0,
-) -> Accounting:
+) -> None:
+    """Poll the topics until ``done`` has held for ``settle_s``; fail when a worker
+    process stops or the deadline passes."""
     stable_since = None
     while True:
         reader.poll()
-        acc = _Lazy(lambda: account(reader.data, remit_files))
-        if progress.isatty():
-            _progress(progress, label, acc.get(), started)
-        if done(acc):
+        _progress(progress, label, reader.data, started)
+        if done():
             stable_since = stable_since or time.monotonic()
             if time.monotonic() - stable_since >= settle_s:
-                return acc.get()
+                return
         else:
             stable_since = None
         for name, process in processes.items():
@@ -825,8 +829,9 @@ def _wait(
                     f"the {name} process stopped with status {process.returncode}; see {name}.log"
                 )
         if time.monotonic() > deadline:
-            raise DemoError(f"timed out while {label} (pending {acc.get().pending})")
-        time.sleep(0.3)
+            pending = _outcomes(reader)["pending"]
+            raise DemoError(f"timed out while {label} (sessions pending {pending})")
+        time.sleep(POLL_PAUSE_S)
 
 
 def write_report(path: Path, summary: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -145,18 +145,23 @@ class PartnersOfPass:
     inbox: a pass that takes in twenty acknowledgements reads the topic once, and a
     partner added since the last pass is seen by the next."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, load: Callable[[Settings], list[Any]] | None = None
+    ) -> None:
         self.settings = settings
+        self._load = load
         self._partners: list[Any] | None = None
 
     def new_pass(self) -> None:
         self._partners = None
 
     def __call__(self) -> list[Any]:
-        from workers.inbound.acknowledgements import load_partners
-
         if self._partners is None:
-            self._partners = load_partners(self.settings)
+            if self._load is None:
+                from workers.inbound.acknowledgements import load_partners
+
+                self._load = load_partners
+            self._partners = self._load(self.settings)
         return self._partners
 
 
@@ -184,7 +189,7 @@ def process_file(
             return None
         report = ingest_file(path, send, settings.topic, settings.max_edi_file_bytes)
         producer.flush()
-        if settings.inbox_acknowledge_835 or _partner_wants_999(path, settings):
+        if settings.inbox_acknowledge_835 or _partner_wants_999(path, settings, partners):
             _acknowledge(path, settings, report.warnings)
     except (X12Error, ValueError, OSError) as exc:
         _fail(path, inbox, f"{type(exc).__name__}: {exc}")
@@ -265,12 +270,15 @@ def _process_271(
     )
 
 
-def _partner_wants_999(path: Path, settings: Settings) -> bool:
-    from workers.inbound.acknowledgements import load_partners, wants_999
+def _partner_wants_999(
+    path: Path, settings: Settings, partners: PartnersOfPass | None = None
+) -> bool:
+    """Whether the 835's sender asks for a 999 (the partners read once per pass)."""
+    from workers.inbound.acknowledgements import wants_999
 
     with path.open("rb") as fh:
         head = fh.read(4096)
-    return wants_999(head, load_partners(settings))
+    return wants_999(head, (partners or PartnersOfPass(settings))())
 
 
 def _acknowledge(path: Path, settings: Settings, tolerated: Sequence[ReadWarning] = ()) -> None:
