@@ -240,6 +240,12 @@ class ClaimRecord(Versioned):
     status: Literal["submitted", "voided"]
     current_json: str = Field(description="The latest version sent (Claim JSON).")
     sources_json: list[str] = Field(description="The billable sessions it was built from.")
+    session_keys: list[str] = Field(
+        default_factory=list,
+        description="Every session placed on the claim (its sources, visits added later): "
+        "the claims stage's index of claimed sessions is built from these. Empty on records "
+        "written before 2026-12: their sessions are read from the claim and its sources.",
+    )
     versions: list[ClaimVersionSent] = Field(default_factory=list)
     payer_claim_number: str | None = None
     waiting: list[PendingChange] = Field(default_factory=list)

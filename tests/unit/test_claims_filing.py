@@ -159,6 +159,10 @@ def test_a_release_records_new_claims_and_new_versions_and_indexes_the_sessions(
         new.session_key: created.patient_control_number,
         old.session_key: updated.patient_control_number,
     }
+    # the records name their sessions themselves (the index is rebuilt from them);
+    # the old record, written before the field existed, gets them from its claim
+    assert created.session_keys == [new.session_key]
+    assert updated.session_keys == [old.session_key]
     assert release.transmission.claims == {
         created.patient_control_number: f"{created.patient_control_number}-1",
         void.patient_control_number: void.claim_id,

@@ -108,6 +108,7 @@ def test_in_day_mode_a_session_for_a_claim_already_sent_waits_as_a_correction() 
     assert len(stored.sources_json) == 2
     assert [(c.action, c.reassemble) for c in stored.waiting] == [("correct", True)]
     assert step.sessions == {late.session_key: lifecycle.placement(late).pcn}
+    assert stored.session_keys == [first.session_key, late.session_key]
     assert not step.pending
 
 

@@ -34,6 +34,7 @@ from schemas.state import ClaimRecord, ClaimVersionSent, PendingEntry, Transmiss
 from schemas.submission import AttachmentDue, ClaimSubmitted, FileReleased
 from workers.claims import batching
 from workers.claims.assemble import UnbillableDay, assemble_claim
+from workers.claims.claimed import claimed_sessions
 
 Entry = tuple[str, PendingEntry]
 #: The dummy numbers a claim is trial-rendered with (the file's are reserved once).
@@ -199,12 +200,14 @@ def _record_after(
             sources_json=[
                 e.source_json for _, e in candidate.members if e.source_json and e.kind == "session"
             ],
+            session_keys=list(claim.session_keys),
             versions=[sent],
             front_door_at=now,
         )
     return record.model_copy(
         update={
             "current_json": claim.model_dump_json(),
+            "session_keys": claimed_sessions(record, claim.session_keys),
             "versions": [*record.versions, sent],
             "status": "voided" if claim.frequency == "8" else "submitted",
             "front_door": "sent",

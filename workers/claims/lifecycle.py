@@ -52,6 +52,7 @@ from schemas.submission import (
 from workers.claims import front_door
 from workers.claims.assemble import claim_identity, patient_control_number
 from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
+from workers.claims.claimed import claimed_sessions
 from workers.claims.secondary import SecondaryRefused, secondary_claim
 
 
@@ -193,7 +194,10 @@ def charges_arrived(
     where = placement(billable)
     if record is not None:  # a late visit: its day's claim was sent already
         record = record.model_copy(
-            update={"sources_json": [*record.sources_json, source.json or ""]}
+            update={
+                "sources_json": [*record.sources_json, source.json or ""],
+                "session_keys": claimed_sessions(record, [billable.session_key]),
+            }
         )
         change = PendingChange(
             action="correct",

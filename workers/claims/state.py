@@ -2,7 +2,8 @@
 
 ``ClaimsState`` wraps the tables ``claims.pending`` (claims waiting for their
 batch), ``claims.records`` (every claim sent, by patient control number),
-``claims.sessions`` (session key -> patient control number),
+``claims.sessions`` (session key -> patient control number: no longer written; read
+for claims recorded before the records named their sessions),
 ``claims.sequences`` (the last control number per receiver) and
 ``claims.transmissions`` (each 837 file sent), and keeps derived indexes that
 are rebuilt after every recovery: pending batches per partition, parsed
@@ -26,6 +27,7 @@ from schemas.billing import BillableSession
 from schemas.claims import TradingPartner
 from schemas.state import ClaimRecord, PendingEntry, Transmission
 from workers.claims import batching, filing, lifecycle
+from workers.claims.claimed import index_of_claimed
 from workers.runtime.codec import encode
 from workers.runtime.partitioning import partition_for
 
@@ -103,6 +105,10 @@ class ClaimsState:
         # (receiver, batch key) -> its claim count and oldest arrival, so an arrival
         # checks its batch without reading it (built from the table when first asked)
         self._summaries: dict[tuple[str, str], batching.BatchSummary] = {}
+        # session key -> the patient control number of the claim that claims it: kept
+        # as steps and releases name sessions, rebuilt from the records'
+        # ``session_keys`` after a recovery (no index table is written per session)
+        self._claimed: dict[str, str] = {}
 
     @staticmethod
     def pending_key(entry: PendingEntry, entry_id: str) -> str:
@@ -240,10 +246,16 @@ class ClaimsState:
         return found
 
     async def rebuild_waiting(self) -> None:
+        """After a recovery: the records with changes waiting, and the sessions each
+        record claims, from the records table."""
         self._waiting.clear()
+        self._claimed.clear()
         for raw in list(self.records.values()):
-            if raw is not None and b'"waiting":[]' not in raw:
+            if raw is None:
+                continue
+            if b'"waiting":[]' not in raw:
                 self._index_waiting(ClaimRecord.parse_json(raw))
+        self._claimed.update(index_of_claimed(list(self.records.values())))
 
     def transmission(self, receiver: str, interchange: int) -> Transmission | None:
         raw = self.transmissions.get(Transmission.key_of(receiver, interchange).encode())
@@ -254,7 +266,11 @@ class ClaimsState:
         self.transmissions[key] = encode(sent)
 
     def claim_of_session(self, session_key: str) -> str | None:
-        raw = self.sessions.get(session_key.encode())
+        """The claim (patient control number) a session is placed on, if any."""
+        pcn = self._claimed.get(session_key)
+        if pcn is not None:
+            return pcn
+        raw = self.sessions.get(session_key.encode())  # written before the upgrade
         return raw.decode() if raw else None
 
     def sequence(self, receiver: str) -> int:
@@ -303,8 +319,9 @@ class ClaimsState:
         self.put_transmission(release.transmission)
 
     def _index_sessions(self, sessions: dict[str, str]) -> None:
-        for session_key, pcn in sessions.items():
-            self.sessions[session_key.encode()] = pcn.encode()
+        # the stored records name these sessions too (``session_keys``): the index is
+        # kept in memory only, rebuilt from the records after a recovery
+        self._claimed.update(sessions)
 
     async def rebuild_index(self) -> None:
         self._index.clear()

@@ -509,7 +509,8 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "state.claims.sessions",
-        "Changelog of session -> patient control number.",
+        "Changelog of session -> patient control number, no longer written (the claim "
+        "records name their sessions); read for claims recorded before 2026-12.",
         "<clinic_id>:<session_id>",
         "<patient control number> (text)",
         cleanup="compact",

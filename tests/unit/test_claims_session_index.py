@@ -1,0 +1,163 @@
+"""Which claim a session is on, without an index table written per session.
+
+The claims stage asks, for every billable session, whether it is claimed already
+and by which claim.  The records answer: each names the sessions placed on it
+(``ClaimRecord.session_keys``), the stage keeps the answer in memory as it stores
+steps and releases, and builds it again from the records table after a recovery,
+where the same session on two records (a primary and its secondary) goes to the one
+released last, as it did live.  Records written before the field existed are read
+from their claim and sources, and the old index table is still consulted."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from schemas.billing import BillableSession
+from schemas.state import ClaimRecord, ClaimVersionSent
+from tests import claim_factories as cf
+from tests import factories as f
+from tests.pipeline import billable
+from workers.claims import batching, filing, lifecycle
+from workers.claims.assemble import assemble_claim
+from workers.claims.claimed import claimed_by_stored, index_of_claimed, sessions_of_record
+from workers.claims.state import ClaimsState
+from workers.runtime.codec import encode
+
+T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+
+
+def session(session_id: str, dos: str = "2026-03-02") -> BillableSession:
+    return billable(
+        session=f.session(session_id=session_id, dos=dos), payer=f.payer(receiver_id="rcv1")
+    )
+
+
+def record(
+    sessions: list[BillableSession], *, pcn: str | None = None, sent_at: dt.datetime = T0,
+    keys: list[str] | None = None,
+) -> ClaimRecord:  # fmt: skip
+    claim = assemble_claim(sessions)
+    if pcn is not None:
+        claim = claim.model_copy(update={"patient_control_number": pcn})
+    sent = ClaimVersionSent(
+        claim_id=claim.claim_id, frequency="1", file_name="a.x12", interchange=1, sent_at=sent_at
+    )
+    return ClaimRecord.new(
+        patient_control_number=claim.patient_control_number,
+        receiver_id="rcv1",
+        claim_identity=sessions[0].session_key,
+        status="submitted",
+        current_json=claim.model_dump_json(),
+        sources_json=[s.model_dump_json() for s in sessions],
+        session_keys=keys if keys is not None else [s.session_key for s in sessions],
+        versions=[sent],
+        front_door_at=sent_at,
+    )
+
+
+def state_over(
+    records: dict[bytes, bytes], sessions: dict[bytes, bytes] | None = None
+) -> ClaimsState:
+    return ClaimsState({}, records, sessions if sessions is not None else {}, {}, 6)
+
+
+def test_a_stored_step_names_its_sessions_in_memory_and_writes_no_index_table() -> None:
+    first, late = session("s1"), session("s2")
+    sent = record([first])
+    state = state_over({})
+    state.put_record(sent)
+    state.apply(lifecycle.Step(sessions={first.session_key: sent.patient_control_number}))
+    step = lifecycle.charges_arrived(
+        late, lifecycle.Source(late.model_dump_json(), None), record=sent, seen=False,
+        policy=lifecycle.Policy(), now=T0,
+    )  # fmt: skip
+    state.apply(step)
+    assert state.claim_of_session(first.session_key) == sent.patient_control_number
+    assert state.claim_of_session(late.session_key) == sent.patient_control_number
+    assert state.claim_of_session("c1:unknown") is None
+    assert state.sessions == {}  # nothing written per session
+
+
+def test_after_a_recovery_the_records_say_which_claim_each_session_is_on() -> None:
+    first, late, other = session("s1"), session("s2"), session("s3", "2026-03-03")
+    day = record([first, late])
+    next_day = record([other])
+    records = {r.patient_control_number.encode(): encode(r) for r in (day, next_day)}
+    recovered = state_over(records)
+    asyncio.run(recovered.rebuild_waiting())
+    assert recovered.claim_of_session(first.session_key) == day.patient_control_number
+    assert recovered.claim_of_session(late.session_key) == day.patient_control_number
+    assert recovered.claim_of_session(other.session_key) == next_day.patient_control_number
+
+
+def test_a_session_on_a_primary_and_its_secondary_goes_to_the_one_released_last() -> None:
+    """Live, each release names its claim's sessions; rebuilt, the order of the
+    releases decides the same way, whatever order the table holds the records in."""
+    visit = session("s1")
+    primary = record([visit], sent_at=T0)
+    secondary = record([visit], pcn="SEC-1", sent_at=T0 + dt.timedelta(days=20))
+    replaced = primary.model_copy(
+        update={
+            "versions": [
+                *primary.versions,
+                primary.versions[0].model_copy(update={"sent_at": T0 + dt.timedelta(days=40)}),
+            ]
+        }
+    )
+    for table_order in ([primary, secondary], [secondary, primary]):
+        raw = [encode(r) for r in table_order]
+        assert index_of_claimed(raw) == {visit.session_key: "SEC-1"}
+    assert index_of_claimed([encode(secondary), encode(replaced)]) == {
+        visit.session_key: primary.patient_control_number
+    }
+
+
+def test_records_written_before_the_field_are_read_from_their_claim_and_sources() -> None:
+    first, late = session("s1"), session("s2")
+    old = record([first], keys=[])
+    # a late visit added to the record's sources, not yet on a claim version
+    old = old.model_copy(update={"sources_json": [*old.sources_json, late.model_dump_json()]})
+    assert sessions_of_record(old) == [first.session_key, late.session_key]
+    claimed = claimed_by_stored(encode(old))
+    assert claimed is not None and claimed.session_keys == [first.session_key, late.session_key]
+    assert claimed_by_stored(b"not json") is None and claimed_by_stored(b"[]") is None
+
+
+def test_the_old_index_table_still_answers_for_what_no_record_names() -> None:
+    legacy = {b"c1:s9": b"PCN-OLD"}
+    state = state_over({}, legacy)
+    asyncio.run(state.rebuild_waiting())
+    assert state.claim_of_session("c1:s9") == "PCN-OLD"
+    assert state.claim_of_session("c1:s8") is None
+
+
+def test_a_release_through_the_state_keeps_the_index_and_the_records_agree() -> None:
+    """Every session a release names is in its record's ``session_keys``: a state
+    rebuilt from the records answers as the live one did."""
+    visit = session("s1")
+    entry_key, entry = (
+        f"rcv1|{visit.enriched.clinic.npi}|{visit.session_key}",
+        lifecycle.charges_arrived(
+            visit, lifecycle.Source(visit.model_dump_json(), None), record=None, seen=False,
+            policy=lifecycle.Policy(), now=T0,
+        ).pending[0][1],
+    )  # fmt: skip
+    partner = cf.partner(receiver_id="rcv1")
+    numbers = batching.reserve(1)[0]
+    assembled = filing.assemble([(entry_key, entry)], lambda k, e: visit)
+    plan = filing.render(assembled, partner, numbers, T0)
+    live = state_over({})
+    release = filing.released(
+        plan, partner, name="f.x12", path=Path("/out/f.x12"), data=b"x",
+        digest="d", validated=True, record_of=live.record, now=T0,
+    )  # fmt: skip
+    live.apply_release(release)
+    assert live.sessions == {}
+    for session_key, pcn in release.sessions.items():
+        stored = live.record(pcn)
+        assert stored is not None and session_key in stored.session_keys
+    rebuilt = state_over(dict(live.records))
+    asyncio.run(rebuilt.rebuild_waiting())
+    assert {k: rebuilt.claim_of_session(k) for k in release.sessions} == release.sessions
