@@ -161,3 +161,29 @@ def test_a_release_through_the_state_keeps_the_index_and_the_records_agree() -> 
     rebuilt = state_over(dict(live.records))
     asyncio.run(rebuilt.rebuild_waiting())
     assert {k: rebuilt.claim_of_session(k) for k in release.sessions} == release.sessions
+
+
+def test_ticks_go_to_partitions_with_batches_and_to_all_once_a_check_period() -> None:
+    """An idle claims stage ticks each partition once per overdue-check period (the
+    276 and changes-waiting sweeps), not every tick interval; a partition with a
+    batch waiting is ticked every time (its batch may come of age)."""
+    from workers.claims.processor import OVERDUE_CHECK_EVERY, TickSchedule
+
+    visit = session("s1")
+    step = lifecycle.charges_arrived(
+        visit, lifecycle.Source(visit.model_dump_json(), None), record=None, seen=False,
+        policy=lifecycle.Policy(), now=T0,
+    )  # fmt: skip
+    state = state_over({})
+    schedule = TickSchedule()
+    assert schedule.partitions(state, T0) == list(range(6))  # the first tick: all
+    assert schedule.partitions(state, T0 + dt.timedelta(seconds=1)) == []  # idle
+    state.apply(step)
+    [(key, entry, _)] = step.pending
+    waiting = [p for p in range(6) if state.batches(p)]
+    assert len(waiting) == 1
+    assert schedule.partitions(state, T0 + dt.timedelta(seconds=2)) == waiting
+    state.drop_pending(key)
+    assert schedule.partitions(state, T0 + dt.timedelta(seconds=3)) == []
+    assert schedule.partitions(state, T0 + OVERDUE_CHECK_EVERY) == list(range(6))
+    assert entry.receiver_id == "rcv1"

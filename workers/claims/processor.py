@@ -98,6 +98,7 @@ class ClaimsProcessor:
         self.releaser = Releaser(w, state, partners, settings.outbox_dir)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.overdue_checked: dict[int, datetime] = {}
+        self.ticks = TickSchedule()
 
     # --- applying what the cores decided -------------------------------------------
     def commit(self, step: lifecycle.Step) -> list[Outgoing]:
@@ -326,9 +327,27 @@ class ClaimsProcessor:
         return payer_id not in self.partners.silent_payers
 
     async def tick(self) -> None:
+        """Tick the partitions with batches waiting (their age may have come), and
+        every partition once per overdue-check period (changes waiting, 276s due):
+        an idle engine writes one tick a partition a minute, not one a second."""
         value = b'{"tick": true}'
-        for p in range(self.state.partitions):
+        for p in self.ticks.partitions(self.state, self.w.now()):
             await self.w.sink.send(Outgoing("state.claims.ticks", b"tick", value, partition=p))
+
+
+class TickSchedule:
+    """Which partitions a tick goes to: every partition once per overdue-check
+    period (changes waiting, 276s due), else those with batches waiting in this
+    worker's state (their age may have come)."""
+
+    def __init__(self) -> None:
+        self.last_all: datetime | None = None
+
+    def partitions(self, state: ClaimsState, now: datetime) -> list[int]:
+        if self.last_all is None or now - self.last_all >= OVERDUE_CHECK_EVERY:
+            self.last_all = now
+            return list(range(state.partitions))
+        return [p for p in range(state.partitions) if state.batches(p)]
 
 
 def register(w: Wiring) -> None:
