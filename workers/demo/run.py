@@ -100,8 +100,10 @@ _DEMO_STAMP = "%Y%m%d%H%M%S"
 SETTLED = 0.2
 #: pause between a wait's polls of the topics
 POLL_PAUSE_S = 0.2
-#: how long one read of the topics waits for more messages before it ends
+#: how long one fetch of a read of the topics waits for messages
 READ_TIMEOUT_MS = 50
+#: a read of the topics takes what they hold when it starts, for this long at most
+READ_LIMIT_S = 30.0
 #: how often the mailbox worker looks into each partner's download directory
 MAILBOX_POLL_S = 0.5
 #: the processes the demo runs beside itself: log name -> ``claims worker`` mode
@@ -189,17 +191,20 @@ class Reader:
             tps += [TopicPartition(topic, p) for p in sorted(parts)]
         self.consumer.assign(tps)
         self.consumer.seek_to_beginning(*tps)
+        self.partitions = tps
         self.data = TopicData()
 
     def poll(self) -> None:
+        """Read everything the watched topics hold now: up to the end offsets asked
+        when the read starts, so the view is never a partial one (an empty fetch
+        on a busy machine does not end the read early)."""
         from workers.demo.accounting import _decode
 
-        while True:
-            # a short timeout: an empty poll ends the read, and every wait polls
-            # several times (a 300 ms timeout cost each poll 300 ms at least)
+        ends = self.consumer.end_offsets(self.partitions)
+        behind = {tp for tp, end in ends.items() if self.consumer.position(tp) < end}
+        deadline = time.monotonic() + READ_LIMIT_S
+        while behind and time.monotonic() < deadline:
             batch = self.consumer.poll(timeout_ms=READ_TIMEOUT_MS)
-            if not batch:
-                return
             for tp, records in batch.items():
                 name = tp.topic[len(self.settings.topic_prefix) :]
                 bucket = self.data.messages.setdefault(name, [])
@@ -207,6 +212,7 @@ class Reader:
                     bucket.append(
                         (r.partition, r.offset, r.key, _decode(r.value), dict(r.headers or []))
                     )
+            behind = {tp for tp in behind if self.consumer.position(tp) < ends[tp]}
 
     def close(self) -> None:
         self.consumer.close()
