@@ -124,7 +124,7 @@ STAGES: dict[str, dict[str, Any]] = {
     "claims": {
         "input": "charges.billable",
         "outputs": ("claims.submitted", "edi.outbound", "charges.billable.dlq"),
-        "first": ("state.claims.pending",),
+        "first": ("state.claims.sources", "state.claims.pending"),
     },
 }
 #: the baseline's hop standing in for each stage
@@ -148,7 +148,7 @@ WRITES: dict[str, tuple[str, ...]] = {
         "documents.issued",
         "state.claims.pending",
         "state.claims.records",
-        "state.claims.sessions",
+        "state.claims.sources",
         "state.claims.sequences",
         "state.claims.transmissions",
     ),

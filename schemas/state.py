@@ -159,7 +159,9 @@ class SourceRef(Contract):
 
 
 class PendingEntry(Versioned):
-    """A claim (or a new version of one) waiting for its batch (table ``claims.pending``)."""
+    """A billable session waiting for its batch (table ``claims.sources``, by session
+    key; it stays there as its claim's source once a claim takes it), or a new version
+    of a claim sent waiting for its batch (table ``claims.pending``)."""
 
     receiver_id: Identifier
     batch_key: str = Field(description="Billing provider NPI: files are per provider and receiver.")
@@ -240,6 +242,13 @@ class ClaimRecord(Versioned):
     status: Literal["submitted", "voided"]
     current_json: str = Field(description="The latest version sent (Claim JSON).")
     sources_json: list[str] = Field(description="The billable sessions it was built from.")
+    source_keys: list[str] = Field(
+        default_factory=list,
+        description="Sessions whose billable message is kept in the claims stage's sources "
+        "table (``claims.sources``, by session key) instead of being copied here; the record "
+        "is built from them first, then from ``sources_json`` (visits added after the claim "
+        "left, records written before 2026-12).",
+    )
     session_keys: list[str] = Field(
         default_factory=list,
         description="Every session placed on the claim (its sources, visits added later): "

@@ -279,8 +279,10 @@ def test_claims_state_parses_pending_entries_once_and_follows_the_table() -> Non
     assert state.pending_of(first.receiver_id, first.batch_key)[0][1] is first
 
     # the changelog restored other bytes under the same key: they are what counts
+    # (a session's entry lives in the sources table, by session key)
+    assert state.pending == {} and list(state.sources) == [b"c1:s1"]
     later = first.model_copy(update={"received_at": NOW + timedelta(minutes=5)})
-    state.pending[key.encode()] = encode(later)
+    state.sources[b"c1:s1"] = encode(later)
     asyncio.run(state.rebuild_index())
     ((_, restored),) = state.pending_of(first.receiver_id, first.batch_key)
     assert restored == later and restored is not first
@@ -347,7 +349,7 @@ def test_claims_state_checks_a_batch_from_its_summary_and_after_recovery() -> No
     state.drop_pending(key_b)
     assert not state.is_due("rcv1", young.batch_key, partner, NOW)
     # recovery restores an old entry under the first key: due by age
-    state.pending[key_a.encode()] = encode(entry("a", 120))
+    state.sources[b"c1:s1"] = encode(entry("a", 120))
     asyncio.run(state.rebuild_index())
     assert state.is_due("rcv1", young.batch_key, partner, NOW)
     state.drop_pending(key_a)

@@ -51,8 +51,17 @@ class Claims:
         self.offset = 0
 
     @property
-    def pending(self) -> FakeTable:
-        return self.wiring.tables["claims.pending"]
+    def sources(self) -> FakeTable:
+        """Sessions' entries, by session key: pending until a claim record names them."""
+        return self.wiring.tables["claims.sources"]
+
+    @property
+    def pending(self) -> list[bytes]:
+        """The keys of the sessions' entries no claim record names yet."""
+        records = self.wiring.tables["claims.records"]
+        claimed = {k for raw in records.values() for k in json.loads(raw)["session_keys"]}
+        assert not self.wiring.tables["claims.pending"]  # sessions live in the sources table
+        return [k for k in self.sources if k.decode() not in claimed]
 
     def released(self) -> list[dict[str, Any]]:
         return [json.loads(r.value or b"{}") for r in self.sink.sent if r.topic == "edi.outbound"]
@@ -104,8 +113,8 @@ def test_an_entry_gone_from_the_table_does_not_fill_a_batch(claims: Any) -> None
 
     async def run() -> None:
         await c.session("s1")
-        [gone] = list(c.pending)
-        del c.pending[gone]  # replayed away behind the processor's back
+        [gone] = c.pending
+        del c.sources[gone]  # replayed away behind the processor's back
         await c.session("s2")  # the summary says 2 claims: full
         assert c.released() == []
         assert len(c.pending) == 1
@@ -127,8 +136,8 @@ def test_an_old_entry_gone_from_the_table_does_not_make_the_release_loop(claims:
 
     async def run() -> None:
         await c.session("s1")
-        [gone] = list(c.pending)
-        del c.pending[gone]
+        [gone] = c.pending
+        del c.sources[gone]
         c.wiring.time = START + timedelta(seconds=601)
         await c.session("s2")  # the summary's oldest entry is past the age limit
         assert c.released() == [] and len(c.pending) == 1

@@ -187,3 +187,115 @@ def test_ticks_go_to_partitions_with_batches_and_to_all_once_a_check_period() ->
     assert schedule.partitions(state, T0 + dt.timedelta(seconds=3)) == []
     assert schedule.partitions(state, T0 + OVERDUE_CHECK_EVERY) == list(range(6))
     assert entry.receiver_id == "rcv1"
+
+
+# --- the sources table: a session's entry stays as its claim's source ------------
+
+
+def arrive(state: ClaimsState, visit: BillableSession, record: ClaimRecord | None = None) -> None:
+    source = lifecycle.Source(visit.model_dump_json(), None)
+    policy = lifecycle.Policy()
+    step = lifecycle.charges_arrived(
+        visit, source, record=record, seen=False, policy=policy, now=T0
+    )
+    state.apply(step)
+
+
+def release_all(state: ClaimsState) -> filing.Release:
+    partner = cf.partner(receiver_id="rcv1")
+    [(receiver, batch_key)] = [b for p in range(6) for b in state.batches(p)]
+    entries = state.pending_of(receiver, batch_key)
+    assembled = filing.assemble(entries, state.billable_of)
+    plan = filing.render(assembled, partner, batching.reserve(1)[0], T0)
+    release = filing.released(
+        plan, partner, name="f.x12", path=Path("/out/f.x12"), data=b"x", digest="d",
+        validated=True, record_of=state.record, now=T0,
+    )  # fmt: skip
+    state.apply_release(release)
+    return release
+
+
+def test_a_claim_record_names_its_sources_and_is_read_whole() -> None:
+    """The released session's entry is not deleted: it stays in the sources table
+    as the claim's source, and the record keeps its session key instead of a copy
+    of the billable message (about 9 KB a claim); read back, the record is whole."""
+    visit = session("s1")
+    state = state_over({})
+    arrive(state, visit)
+    assert list(state.sources) == [visit.session_key.encode()] and state.pending == {}
+    [pcn] = release_all(state).sessions.values()
+    assert list(state.sources) == [visit.session_key.encode()]  # kept: no tombstone
+    assert not [b for p in range(6) for b in state.batches(p)]  # and no longer pending
+    stored = ClaimRecord.parse_json(state.records[pcn.encode()])
+    assert (stored.source_keys, stored.sources_json) == ([visit.session_key], [])
+    whole = state.record(pcn)
+    assert whole is not None and whole.sources_json == [visit.model_dump_json()]
+    assert whole.source_keys == []
+    # storing the whole record again names the source again, copies nothing
+    state.put_record(whole.model_copy(update={"front_door": "accepted"}))
+    again = ClaimRecord.parse_json(state.records[pcn.encode()])
+    assert (again.source_keys, again.sources_json, again.front_door) == (
+        [visit.session_key], [], "accepted"
+    )
+
+
+def test_after_a_recovery_only_unclaimed_entries_are_pending() -> None:
+    claimed, waiting = session("s1"), session("s2", "2026-03-03")
+    live = state_over({})
+    arrive(live, claimed)
+    [pcn] = release_all(live).sessions.values()
+    arrive(live, waiting)
+    recovered = ClaimsState({}, dict(live.records), {}, {}, 6, {}, dict(live.sources))
+    asyncio.run(recovered.rebuild())
+    [(receiver, batch_key)] = [b for p in range(6) for b in recovered.batches(p)]
+    [(key, entry)] = recovered.pending_of(receiver, batch_key)
+    assert key.endswith("|" + waiting.session_key) and entry.kind == "session"
+    assert recovered.has_pending(key)
+    assert recovered.claim_of_session(claimed.session_key) == pcn
+    whole = recovered.record(pcn)
+    assert whole is not None and whole.sources_json == [claimed.model_dump_json()]
+
+
+def test_a_late_visit_stays_inline_and_the_record_reads_both() -> None:
+    first, late = session("s1"), session("s2")
+    state = state_over({})
+    arrive(state, first)
+    [pcn] = release_all(state).sessions.values()
+    sent = state.record(pcn)
+    assert sent is not None
+    arrive(state, late, record=sent)  # the day's claim left: a correction waits
+    stored = ClaimRecord.parse_json(state.records[pcn.encode()])
+    assert stored.source_keys == [first.session_key]
+    assert stored.sources_json == [late.model_dump_json()]
+    whole = state.record(pcn)
+    assert whole is not None
+    assert whole.sources_json == [first.model_dump_json(), late.model_dump_json()]
+
+
+def test_a_withdrawn_pending_session_leaves_the_sources_table() -> None:
+    visit = session("s1")
+    state = state_over({})
+    arrive(state, visit)
+    [(receiver, batch_key)] = [b for p in range(6) for b in state.batches(p)]
+    [(key, _)] = state.pending_of(receiver, batch_key)
+    state.drop_pending(key)
+    assert state.sources == {} and not state.has_pending(key)
+
+
+def test_an_entry_of_the_old_pending_table_is_released_and_its_source_copied() -> None:
+    """Entries written before the sources table (a session's entry in
+    ``claims.pending``, with its billable message) are released as before: the
+    entry leaves the pending table and the record keeps the source inline."""
+    visit = session("s1")
+    step = lifecycle.charges_arrived(
+        visit, lifecycle.Source(visit.model_dump_json(), None), record=None, seen=False,
+        policy=lifecycle.Policy(), now=T0,
+    )  # fmt: skip
+    [(key, entry, _)] = step.pending
+    state = ClaimsState({key.encode(): encode(entry)}, {}, {}, {}, 6, {}, {})
+    asyncio.run(state.rebuild())
+    [pcn] = release_all(state).sessions.values()
+    assert state.pending == {} and state.sources == {}
+    stored = ClaimRecord.parse_json(state.records[pcn.encode()])
+    assert (stored.source_keys, stored.sources_json) == ([], [visit.model_dump_json()])
+    assert state.claim_of_session(visit.session_key) == pcn

@@ -365,9 +365,10 @@ def register(w: Wiring) -> None:
         w.table("claims.sequences", "state.claims.sequences"),
         partitions,
         w.table("claims.transmissions", "state.claims.transmissions"),
+        w.table("claims.sources", "state.claims.sources"),
     )
-    state.pending.on_recover(state.rebuild_index)
-    state.records.on_recover(state.rebuild_waiting)
+    # one rebuild after every table is recovered: what is pending depends on the records
+    state.pending.on_recover(state.rebuild)
     claims = ClaimsProcessor(w, state, partners, mirror)
     # Two lanes over charges.billable: claims (keyed by receiver) and superbills
     # (self-pay, keyed by clinic).  A superbill waits on the disk (its PDF is

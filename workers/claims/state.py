@@ -1,14 +1,19 @@
 """The claims stage's state: its changelog-backed tables seen as models.
 
-``ClaimsState`` wraps the tables ``claims.pending`` (claims waiting for their
-batch), ``claims.records`` (every claim sent, by patient control number),
+``ClaimsState`` wraps the tables ``claims.sources`` (each billable session the
+stage took, by session key: pending until a claim record names it, then that
+claim's source), ``claims.pending`` (new versions of claims sent, waiting for
+their batch; sessions' entries written before ``claims.sources`` existed),
+``claims.records`` (every claim sent, by patient control number; each names its
+sources and sessions instead of copying them, and is read back whole),
 ``claims.sessions`` (session key -> patient control number: no longer written; read
 for claims recorded before the records named their sessions),
 ``claims.sequences`` (the last control number per receiver) and
 ``claims.transmissions`` (each 837 file sent), and keeps derived indexes that
-are rebuilt after every recovery: pending batches per partition, parsed
-entries, and a summary per batch so an arrival can tell whether its batch is
-due without reading it.  ``PartnerCatalog`` is the trading-partner mirror.
+are rebuilt after every recovery: the claimed sessions, pending batches per
+partition, parsed entries, and a summary per batch so an arrival can tell whether
+its batch is due without reading it.  ``PartnerCatalog`` is the trading-partner
+mirror.
 
 No decisions are made here: what to store comes from
 :mod:`workers.claims.lifecycle` and :mod:`workers.claims.filing`.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
@@ -39,6 +44,10 @@ def _answers_claim_status(value: bytes) -> bool:
     except ValueError:
         return True
     return not (isinstance(data, dict) and data.get("answers_claim_status") is False)
+
+
+#: how many claims' sources are kept parsed (the table keeps them all as bytes)
+SOURCES_KEPT = 4096
 
 
 class PartnerCatalog:
@@ -84,6 +93,7 @@ class ClaimsState:
         sequences: Any,
         parts: int,
         transmissions: Any = None,
+        sources: Any = None,
     ):
         self.pending, self.records, self.sessions, self.sequences = (
             pending,
@@ -92,6 +102,9 @@ class ClaimsState:
             sequences,
         )
         self.transmissions = transmissions if transmissions is not None else {}
+        #: session key -> the pending entry a billable session arrived as (with the
+        #: charges.billable message); it stays once claimed, as the claim's source
+        self.sources = sources if sources is not None else {}
         self.partitions = parts
         # partition -> (receiver, batch key) -> pending keys
         self._index: dict[int, dict[tuple[str, str], set[str]]] = defaultdict(dict)
@@ -109,6 +122,12 @@ class ClaimsState:
         # as steps and releases name sessions, rebuilt from the records'
         # ``session_keys`` after a recovery (no index table is written per session)
         self._claimed: dict[str, str] = {}
+        # pending keys whose entry lives in the sources table (a session's, since
+        # 2026-12); the rest (versions, older sessions) live in the pending table
+        self._in_sources: set[str] = set()
+        # session key -> (the sources table's bytes, its charges.billable message): the
+        # sources of the records read lately (a claim's answers come close together)
+        self._source_text: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
 
     @staticmethod
     def pending_key(entry: PendingEntry, entry_id: str) -> str:
@@ -118,7 +137,14 @@ class ClaimsState:
         self, key: str, entry: PendingEntry, billable: BillableSession | None = None
     ) -> None:
         raw = encode(entry)
-        self.pending[key.encode()] = raw
+        if entry.kind == "session":
+            session_key = _entry_id(key)
+            self.sources[session_key.encode()] = raw
+            self._in_sources.add(key)
+            if entry.source_json is not None:
+                self._remember_source(session_key, raw, entry.source_json)
+        else:
+            self.pending[key.encode()] = raw
         self._parsed[key] = (raw, entry)
         if billable is not None:
             self._billable[key] = billable
@@ -132,8 +158,23 @@ class ClaimsState:
             summary.add(key, entry)
 
     def drop_pending(self, key: str) -> None:
+        """The entry leaves without a claim (withdrawn, refused, a day of no units)."""
+        if key in self._in_sources:
+            self.sources.pop(_entry_id(key).encode(), None)
+        self._unindex(key)
+
+    def claim_pending(self, key: str) -> None:
+        """The entry left in a file: a session's entry stays in the sources table as
+        its claim's source (the claim record names the session); an entry of the
+        pending table leaves it."""
+        self._unindex(key)
+
+    def _unindex(self, key: str) -> None:
         receiver, batch_key, _ = key.split("|", 2)
-        self.pending.pop(key.encode(), None)
+        if key in self._in_sources:
+            self._in_sources.discard(key)
+        else:
+            self.pending.pop(key.encode(), None)
         self._parsed.pop(key, None)
         self._billable.pop(key, None)
         part = partition_for(receiver, self.partitions)
@@ -148,7 +189,14 @@ class ClaimsState:
                 self._summaries.pop((receiver, batch_key), None)
 
     def has_pending(self, key: str) -> bool:
-        return self.pending.get(key.encode()) is not None
+        return key in self._in_sources or self.pending.get(key.encode()) is not None
+
+    def _raw_entry(self, key: str) -> bytes | None:
+        table, table_key = (
+            (self.sources, _entry_id(key)) if key in self._in_sources else (self.pending, key)
+        )
+        raw: bytes | None = table.get(table_key.encode())
+        return raw
 
     def batches(self, partition: int) -> list[tuple[str, str]]:
         return sorted(self._index[partition])
@@ -157,7 +205,7 @@ class ClaimsState:
         part = partition_for(receiver, self.partitions)
         out = []
         for key in sorted(self._index[part].get((receiver, batch_key), ())):
-            raw = self.pending.get(key.encode())
+            raw = self._raw_entry(key)
             if raw is not None:
                 out.append((key, self._entry(key, raw)))
         return out
@@ -212,12 +260,71 @@ class ClaimsState:
         return None
 
     def record(self, pcn: str) -> ClaimRecord | None:
+        """The claim record, with the sources it keeps in the sources table read in
+        (``sources_json`` whole, as the lifecycle works on it)."""
         raw = self.records.get(pcn.encode())
-        return ClaimRecord.parse_json(raw) if raw else None
+        return self._with_sources(ClaimRecord.parse_json(raw)) if raw else None
 
     def put_record(self, record: ClaimRecord) -> None:
-        self.records[record.patient_control_number.encode()] = encode(record)
+        """Store a record; each source that is its session's entry in the sources
+        table is kept there and named (``source_keys``), not copied."""
+        stored = self._without_sources(record)
+        self.records[record.patient_control_number.encode()] = encode(stored)
         self._index_waiting(record)
+
+    def _source_of(self, session_key: str) -> str | None:
+        """The charges.billable message a session's entry in the sources table holds."""
+        raw = self.sources.get(session_key.encode())
+        if raw is None:
+            return None
+        cached = self._source_text.get(session_key)
+        if cached is not None and (cached[0] is raw or cached[0] == raw):
+            self._source_text.move_to_end(session_key)
+            return cached[1]
+        text = PendingEntry.parse_json(raw).source_json
+        if text is not None:
+            self._remember_source(session_key, raw, text)
+        return text
+
+    def _remember_source(self, session_key: str, raw: bytes, text: str) -> None:
+        self._source_text[session_key] = (raw, text)
+        self._source_text.move_to_end(session_key)
+        while len(self._source_text) > SOURCES_KEPT:
+            self._source_text.popitem(last=False)
+
+    def _with_sources(self, record: ClaimRecord) -> ClaimRecord:
+        if not record.source_keys:
+            return record
+        kept = []
+        for session_key in record.source_keys:
+            text = self._source_of(session_key)
+            if text is None:  # the table lost what the record names: never dropped so
+                raise RuntimeError(
+                    f"claim {record.patient_control_number}: a source is missing "
+                    "from the sources table"
+                )
+            kept.append(text)
+        update = {"sources_json": [*kept, *record.sources_json], "source_keys": []}
+        return record.model_copy(update=update)
+
+    def _without_sources(self, record: ClaimRecord) -> ClaimRecord:
+        record = self._with_sources(record)  # a record as stored: whole first
+        if not record.sources_json:
+            return record
+        held: dict[str, str] = {}
+        for session_key in [*record.source_keys, *record.session_keys]:
+            text = self._source_of(session_key)
+            if text is not None:
+                held.setdefault(text, session_key)
+        keys: list[str] = []
+        inline: list[str] = []
+        for text in record.sources_json:
+            found = held.get(text)
+            if found is not None and found not in keys:
+                keys.append(found)
+            else:
+                inline.append(text)
+        return record.model_copy(update={"source_keys": keys, "sources_json": inline})
 
     def _index_waiting(self, record: ClaimRecord) -> None:
         part = partition_for(record.receiver_id, self.partitions)
@@ -242,7 +349,7 @@ class ClaimsState:
             record = ClaimRecord.parse_json(raw)
             mine = partition_for(record.receiver_id, self.partitions) == partition
             if mine and record.status == "submitted":
-                found.append(record)
+                found.append(self._with_sources(record))
         return found
 
     async def rebuild_waiting(self) -> None:
@@ -310,9 +417,13 @@ class ClaimsState:
         self._index_sessions(step.sessions)
 
     def apply_release(self, release: filing.Release) -> None:
-        """Store what a written file changed: its entries leave the pending table."""
+        """Store what a written file changed: its entries stop pending (a session a
+        claim took stays as that claim's source; anything else leaves)."""
         for key in release.released_keys:
-            self.drop_pending(key)
+            if key in self._in_sources and _entry_id(key) in release.sessions:
+                self.claim_pending(key)
+            else:
+                self.drop_pending(key)
         for record in release.records:
             self.put_record(record)
         self._index_sessions(release.sessions)
@@ -323,13 +434,38 @@ class ClaimsState:
         # kept in memory only, rebuilt from the records after a recovery
         self._claimed.update(sessions)
 
+    async def rebuild(self) -> None:
+        """After a recovery, everything derived from the tables: which sessions each
+        record claims (first: a session's entry in the sources table is pending only
+        while no record claims it), the records with changes waiting, and the
+        pending batches."""
+        await self.rebuild_waiting()
+        await self.rebuild_index()
+
     async def rebuild_index(self) -> None:
         self._index.clear()
         self._summaries.clear()
         self._parsed.clear()
         self._billable.clear()
+        self._in_sources.clear()
+        self._source_text.clear()
         for raw_key in list(self.pending.keys()):
             key = raw_key.decode()
             receiver, batch_key, _ = key.split("|", 2)
             part = partition_for(receiver, self.partitions)
             self._index[part].setdefault((receiver, batch_key), set()).add(key)
+        for raw_key, raw in list(self.sources.items()):
+            session_key = raw_key.decode()
+            if raw is None or session_key in self._claimed:
+                continue  # a claim's source, no longer pending
+            entry = PendingEntry.parse_json(raw)
+            key = self.pending_key(entry, session_key)
+            self._in_sources.add(key)
+            self._parsed[key] = (raw, entry)
+            part = partition_for(entry.receiver_id, self.partitions)
+            self._index[part].setdefault((entry.receiver_id, entry.batch_key), set()).add(key)
+
+
+def _entry_id(pending_key: str) -> str:
+    """The session key (or claim id) a pending key ends with."""
+    return pending_key.split("|", 2)[2]

@@ -518,6 +518,16 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
         internal=True,
     ),
     TopicSpec(
+        "state.claims.sources",
+        "Changelog of the billable sessions the claims stage took: pending until a claim "
+        "takes them, then that claim's sources (claim records name them).",
+        "<clinic_id>:<session_id>",
+        "schemas.state:PendingEntry",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
         "state.claims.transmissions",
         "Changelog of the 837 files sent: the claim versions each carried (for 999s).",
         "<receiver_id>|<interchange number>",
