@@ -15,7 +15,10 @@ import datetime as dt
 from pathlib import Path
 
 from schemas.billing import BillableSession
+from schemas.claims import Claim
+from schemas.coordination import secondary_pcn
 from schemas.state import ClaimRecord, ClaimVersionSent
+from schemas.submission import claim_command
 from tests import claim_factories as cf
 from tests import factories as f
 from tests.pipeline import billable
@@ -36,11 +39,11 @@ def session(session_id: str, dos: str = "2026-03-02") -> BillableSession:
 
 def record(
     sessions: list[BillableSession], *, pcn: str | None = None, sent_at: dt.datetime = T0,
-    keys: list[str] | None = None,
+    keys: list[str] | None = None, primary: str | None = None,
 ) -> ClaimRecord:  # fmt: skip
     claim = assemble_claim(sessions)
     if pcn is not None:
-        claim = claim.model_copy(update={"patient_control_number": pcn})
+        claim = claim.model_copy(update={"patient_control_number": pcn, "primary_claim": primary})
     sent = ClaimVersionSent(
         claim_id=claim.claim_id, frequency="1", file_name="a.x12", interchange=1, sent_at=sent_at
     )
@@ -92,12 +95,21 @@ def test_after_a_recovery_the_records_say_which_claim_each_session_is_on() -> No
     assert recovered.claim_of_session(other.session_key) == next_day.patient_control_number
 
 
-def test_a_session_on_a_primary_and_its_secondary_goes_to_the_one_released_last() -> None:
-    """Live, each release names its claim's sessions; rebuilt, the order of the
-    releases decides the same way, whatever order the table holds the records in."""
+def test_a_session_stays_with_its_primary_claim_whatever_was_released_later() -> None:
+    """A secondary claim (COB) copies its primary's sessions but claims none of them:
+    a visit withdrawn later is taken off the claim it was placed on. Of two primary
+    records naming one session, the one released last names it, as it did live,
+    whatever order the table holds them in."""
     visit = session("s1")
     primary = record([visit], sent_at=T0)
-    secondary = record([visit], pcn="SEC-1", sent_at=T0 + dt.timedelta(days=20))
+    secondary = record(
+        [visit], pcn="SEC-1", primary=primary.patient_control_number,
+        sent_at=T0 + dt.timedelta(days=20),
+    )  # fmt: skip
+    for table_order in ([primary, secondary], [secondary, primary]):
+        raw = [encode(r) for r in table_order]
+        assert index_of_claimed(raw) == {visit.session_key: primary.patient_control_number}
+    other = record([visit], pcn="OTHER-1", sent_at=T0 + dt.timedelta(days=5))
     replaced = primary.model_copy(
         update={
             "versions": [
@@ -106,12 +118,43 @@ def test_a_session_on_a_primary_and_its_secondary_goes_to_the_one_released_last(
             ]
         }
     )
-    for table_order in ([primary, secondary], [secondary, primary]):
-        raw = [encode(r) for r in table_order]
-        assert index_of_claimed(raw) == {visit.session_key: "SEC-1"}
-    assert index_of_claimed([encode(secondary), encode(replaced)]) == {
+    assert index_of_claimed([encode(primary), encode(other)]) == {visit.session_key: "OTHER-1"}
+    assert index_of_claimed([encode(replaced), encode(other)]) == {
         visit.session_key: primary.patient_control_number
     }
+
+
+def test_releasing_a_secondary_claim_leaves_its_sessions_with_the_primary() -> None:
+    """Live and after a recovery: the secondary's release names no session, so a
+    withdrawal finds the primary claim (a secondary holds no sources to take a visit
+    off: routed there, it was voided whole and the primary kept the visit)."""
+    visit = session("s1")
+    state = state_over({})
+    arrive(state, visit)
+    [primary_pcn] = release_all(state).sessions.values()
+    primary = state.record(primary_pcn)
+    assert primary is not None
+    claim = Claim.parse_json(primary.current_json)
+    follow_pcn = secondary_pcn(primary_pcn)
+    follow = claim.model_copy(
+        update={"patient_control_number": follow_pcn, "primary_claim": primary_pcn}
+    )
+    submit = claim_command(
+        action="submit", patient_control_number=follow_pcn, receiver_id="rcv1",
+        requested_at=T0, claim=follow,
+    )  # fmt: skip
+    step = lifecycle.on_command(
+        submit, lifecycle.Source(None, None), record_of=state.record,
+        pending_exists=state.has_pending, now=T0,
+    )  # fmt: skip
+    state.apply(step)
+    release = release_all(state)
+    assert release.sessions == {}
+    assert state.record(follow_pcn) is not None
+    assert state.claim_of_session(visit.session_key) == primary_pcn
+    rebuilt = ClaimsState({}, dict(state.records), {}, {}, 6, {}, dict(state.sources))
+    asyncio.run(rebuilt.rebuild())
+    assert rebuilt.claim_of_session(visit.session_key) == primary_pcn
 
 
 def test_records_written_before_the_field_are_read_from_their_claim_and_sources() -> None:

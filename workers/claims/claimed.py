@@ -52,8 +52,10 @@ class Claimed:
     patient_control_number: str
     session_keys: list[str]
     #: when its latest version left (ISO 8601, UTC): of two records claiming one
-    #: session (a primary and its secondary), the later release names the session
+    #: session, the later release names it
     last_sent: str
+    #: a secondary claim (COB): it follows its primary's sessions and names none
+    secondary: bool = False
 
 
 def claimed_by_stored(raw: bytes) -> Claimed | None:
@@ -75,14 +77,36 @@ def claimed_by_stored(raw: bytes) -> Claimed | None:
             keys = sessions_of_record(ClaimRecord.parse_json(raw))
         except ValueError:
             return None
-    return Claimed(data["patient_control_number"], keys, sent if isinstance(sent, str) else "")
+    return Claimed(
+        data["patient_control_number"],
+        keys,
+        sent if isinstance(sent, str) else "",
+        secondary=_is_secondary(data.get("current_json")),
+    )
+
+
+def _is_secondary(current_json: object) -> bool:
+    """Whether a stored record's current claim follows a primary claim (COB)."""
+    if not isinstance(current_json, str) or '"primary_claim"' not in current_json:
+        return False
+    try:
+        claim = json.loads(current_json)
+    except ValueError:
+        return False
+    return isinstance(claim, dict) and bool(claim.get("primary_claim"))
 
 
 def index_of_claimed(records: Iterable[bytes | None]) -> dict[str, str]:
     """Session key -> patient control number from the stored records, as the stage
-    kept it while the records were written: each release names its claim's sessions,
-    so where two records claim a session, the one released last names it."""
-    found = [c for raw in records if raw is not None and (c := claimed_by_stored(raw))]
+    keeps it while the records are written: each release of a primary claim names its
+    claim's sessions (where two records claim a session, the one released last names
+    it); a secondary claim names none: a session withdrawn later is taken off the
+    claim it was placed on, its primary."""
+    found = [
+        c
+        for raw in records
+        if raw is not None and (c := claimed_by_stored(raw)) and not c.secondary
+    ]
     found.sort(key=lambda c: _instant(c.last_sent))
     index: dict[str, str] = {}
     for claimed in found:

@@ -244,7 +244,8 @@ def released(
             sent_at=now,
         )
         records.append(_record_after(record_of(claim.patient_control_number), candidate, sent, now))
-        sessions.update(dict.fromkeys(claim.session_keys, claim.patient_control_number))
+        if claim.primary_claim is None:  # a secondary follows its primary's sessions
+            sessions.update(dict.fromkeys(claim.session_keys, claim.patient_control_number))
         submitted.append(
             ClaimSubmitted.of(claim, file_name=name, control_numbers=numbers, submitted_at=now)
         )
