@@ -108,8 +108,8 @@ def test_the_dashboard_shows_what_the_topics_say(cluster: Cluster, tmp_path: Pat
             json.loads(m.value)["patient_control_number"]
             for m in TopicReader(c.bootstrap, c.topic("claims.submitted")).settle(1.0)
         }
-        # every session having an outcome is not the end: a session held while the
-        # worker's reference data was still arriving is released a moment later, so
+        # every session having an outcome is not the end: a session held at first
+        # (the worker starts as the sessions arrive) is released a moment later, so
         # the held queue is compared with the topics as they are then, until both agree
         deadline = time.monotonic() + 60
         while True:
