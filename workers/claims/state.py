@@ -312,7 +312,7 @@ class ClaimsState:
         if not record.sources_json:
             return record
         held: dict[str, str] = {}
-        for session_key in [*record.source_keys, *record.session_keys]:
+        for session_key in record.session_keys:
             text = self._source_of(session_key)
             if text is not None:
                 held.setdefault(text, session_key)

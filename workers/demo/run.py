@@ -605,9 +605,8 @@ def _sessions_settled(reader: Reader | None, produced: int) -> bool:
     outcome: what the accounting says, without accounting for the money each poll."""
     if reader is None:
         return False
-    per_message, _ = classify_sessions(reader.data)
-    outcomes = per_message.values()
-    return len(per_message) >= produced - 1 and not any(v == "pending" for v in outcomes)
+    outcomes = _outcomes(reader)
+    return outcomes.total() >= produced - 1 and not outcomes["pending"]
 
 
 def _responses(reader: Reader | None) -> int:
