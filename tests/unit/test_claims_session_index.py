@@ -272,7 +272,7 @@ def test_a_claim_record_names_its_sources_and_is_read_whole() -> None:
     stored = ClaimRecord.parse_json(state.records[pcn.encode()])
     assert (stored.source_keys, stored.sources_json) == ([visit.session_key], [])
     whole = state.record(pcn)
-    assert whole is not None and whole.sources_json == [visit.model_dump_json()]
+    assert whole is not None and whole.sources_json == [lifecycle.kept_copy(visit)]
     assert whole.source_keys == []
     # storing the whole record again names the source again, copies nothing
     state.put_record(whole.model_copy(update={"front_door": "accepted"}))
@@ -296,7 +296,7 @@ def test_after_a_recovery_only_unclaimed_entries_are_pending() -> None:
     assert recovered.has_pending(key)
     assert recovered.claim_of_session(claimed.session_key) == pcn
     whole = recovered.record(pcn)
-    assert whole is not None and whole.sources_json == [claimed.model_dump_json()]
+    assert whole is not None and whole.sources_json == [lifecycle.kept_copy(claimed)]
 
 
 def test_a_late_visit_stays_inline_and_the_record_reads_both() -> None:
@@ -309,10 +309,10 @@ def test_a_late_visit_stays_inline_and_the_record_reads_both() -> None:
     arrive(state, late, record=sent)  # the day's claim left: a correction waits
     stored = ClaimRecord.parse_json(state.records[pcn.encode()])
     assert stored.source_keys == [first.session_key]
-    assert stored.sources_json == [late.model_dump_json()]
+    assert stored.sources_json == [lifecycle.kept_copy(late)]
     whole = state.record(pcn)
     assert whole is not None
-    assert whole.sources_json == [first.model_dump_json(), late.model_dump_json()]
+    assert whole.sources_json == [lifecycle.kept_copy(first), lifecycle.kept_copy(late)]
 
 
 def test_a_withdrawn_pending_session_leaves_the_sources_table() -> None:
@@ -340,5 +340,5 @@ def test_an_entry_of_the_old_pending_table_is_released_and_its_source_copied() -
     [pcn] = release_all(state).sessions.values()
     assert state.pending == {} and state.sources == {}
     stored = ClaimRecord.parse_json(state.records[pcn.encode()])
-    assert (stored.source_keys, stored.sources_json) == ([], [visit.model_dump_json()])
+    assert (stored.source_keys, stored.sources_json) == ([], [lifecycle.kept_copy(visit)])
     assert state.claim_of_session(visit.session_key) == pcn

@@ -87,8 +87,8 @@ def claimed_by_stored(raw: bytes) -> Claimed | None:
 
 def _is_secondary(current_json: object) -> bool:
     """Whether a stored record's current claim follows a primary claim (COB)."""
-    if not isinstance(current_json, str) or '"primary_claim":null' in current_json:
-        return False  # the claim JSON names the field always: null on a primary
+    if not isinstance(current_json, str) or '"primary_claim":"' not in current_json:
+        return False  # a primary: the field null, or left out (at its default)
     try:
         claim = json.loads(current_json)
     except ValueError:

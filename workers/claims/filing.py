@@ -35,6 +35,7 @@ from schemas.submission import AttachmentDue, ClaimSubmitted, FileReleased
 from workers.claims import batching
 from workers.claims.assemble import UnbillableDay, assemble_claim
 from workers.claims.claimed import claimed_sessions
+from workers.runtime.codec import compact_json
 
 Entry = tuple[str, PendingEntry]
 #: The dummy numbers a claim is trial-rendered with (the file's are reserved once).
@@ -196,7 +197,7 @@ def _record_after(
             receiver_id=claim.receiver_id,
             claim_identity=candidate.members[0][1].claim_identity,
             status="submitted",
-            current_json=claim.model_dump_json(),
+            current_json=compact_json(claim),
             sources_json=[
                 e.source_json for _, e in candidate.members if e.source_json and e.kind == "session"
             ],
@@ -206,7 +207,7 @@ def _record_after(
         )
     return record.model_copy(
         update={
-            "current_json": claim.model_dump_json(),
+            "current_json": compact_json(claim),
             "session_keys": claimed_sessions(record, claim.session_keys),
             "versions": [*record.versions, sent],
             "status": "voided" if claim.frequency == "8" else "submitted",

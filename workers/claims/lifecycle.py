@@ -54,6 +54,7 @@ from workers.claims.assemble import claim_identity, patient_control_number
 from workers.claims.changes import ChangeRefused, apply_change, ready_changes, resend_version
 from workers.claims.claimed import claimed_sessions
 from workers.claims.secondary import SecondaryRefused, secondary_claim
+from workers.runtime.codec import compact_json
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,16 @@ def placement(billable: BillableSession) -> Placement:
 # --- sessions --------------------------------------------------------------------
 
 
+def kept_copy(billable: BillableSession) -> str:
+    """The billable session as the stage keeps it (its pending entry, then its
+    claim's source): without the units stage's lines and dropped services, since a
+    claim prices its whole day again from the enriched sessions
+    (:func:`workers.claims.assemble.price_claim_day`), and without the fields at
+    their default.  Read back, it is the message with ``lines`` and ``dropped``
+    empty; where it came from stays on the entry (``source_ref``)."""
+    return compact_json(billable.model_copy(update={"lines": [], "dropped": []}))
+
+
 def charges_arrived(
     billable: BillableSession,
     source: Source,
@@ -192,6 +203,7 @@ def charges_arrived(
         ignored = Note("info", "duplicate billable session ignored")
         return Step(outcomes=["duplicate"], notes=[ignored])
     where = placement(billable)
+    source = Source(kept_copy(billable), source.ref)
     if record is not None:  # a late visit: its day's claim was sent already
         record = record.model_copy(
             update={
@@ -380,7 +392,7 @@ def _version_entry(
         batch_key=version.billing_provider.npi,
         claim_identity=record.claim_identity,
         kind="version",
-        claim_json=version.model_dump_json(),
+        claim_json=compact_json(version),
         source_json=source.json,
         source_ref=source.ref,
         received_at=now,
@@ -454,7 +466,7 @@ def submit(
         batch_key=claim.billing_provider.npi,
         claim_identity=f"secondary:{claim.patient_control_number}",
         kind="version",
-        claim_json=claim.model_dump_json(),
+        claim_json=compact_json(claim),
         source_json=source.json,
         source_ref=source.ref,
         received_at=now,

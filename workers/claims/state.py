@@ -33,7 +33,7 @@ from schemas.claims import TradingPartner
 from schemas.state import ClaimRecord, PendingEntry, Transmission
 from workers.claims import batching, filing, lifecycle
 from workers.claims.claimed import index_of_claimed
-from workers.runtime.codec import encode
+from workers.runtime.codec import encode_compact
 from workers.runtime.partitioning import partition_for
 
 
@@ -136,7 +136,7 @@ class ClaimsState:
     def add_pending(
         self, key: str, entry: PendingEntry, billable: BillableSession | None = None
     ) -> None:
-        raw = encode(entry)
+        raw = encode_compact(entry)
         if entry.kind == "session":
             session_key = _entry_id(key)
             self.sources[session_key.encode()] = raw
@@ -269,7 +269,7 @@ class ClaimsState:
         """Store a record; each source that is its session's entry in the sources
         table is kept there and named (``source_keys``), not copied."""
         stored = self._without_sources(record)
-        self.records[record.patient_control_number.encode()] = encode(stored)
+        self.records[record.patient_control_number.encode()] = encode_compact(stored)
         self._index_waiting(record)
 
     def _source_of(self, session_key: str) -> str | None:
@@ -344,8 +344,8 @@ class ClaimsState:
         """Submitted records of the partition with no 835 yet (candidates for a 276)."""
         found = []
         for raw in list(self.records.values()):
-            if raw is None or b'"remitted_at":null' not in raw:
-                continue
+            if raw is None or b'"remitted_at":"' in raw:
+                continue  # remitted (a record at its default leaves the field out)
             record = ClaimRecord.parse_json(raw)
             mine = partition_for(record.receiver_id, self.partitions) == partition
             if mine and record.status == "submitted":
@@ -360,7 +360,7 @@ class ClaimsState:
         for raw in list(self.records.values()):
             if raw is None:
                 continue
-            if b'"waiting":[]' not in raw:
+            if b'"waiting":[{' in raw:  # changes waiting (none: left out, or [])
                 self._index_waiting(ClaimRecord.parse_json(raw))
         self._claimed.update(index_of_claimed(list(self.records.values())))
 
@@ -370,7 +370,7 @@ class ClaimsState:
 
     def put_transmission(self, sent: Transmission) -> None:
         key = Transmission.key_of(sent.receiver_id, sent.interchange).encode()
-        self.transmissions[key] = encode(sent)
+        self.transmissions[key] = encode_compact(sent)
 
     def claim_of_session(self, session_key: str) -> str | None:
         """The claim (patient control number) a session is placed on, if any."""

@@ -47,7 +47,7 @@ from workers.enrich.authorizations import with_authorization
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
 from workers.enrich.eligibility import visit_limit_attention, with_eligibility
 from workers.runtime.app import Wiring
-from workers.runtime.codec import decode, encode
+from workers.runtime.codec import decode, encode, encode_compact
 from workers.runtime.failures import InvalidInput, TransientFailure
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import Scope
@@ -82,7 +82,7 @@ class PatientStore:
         return PatientState.parse_json(raw)
 
     def put(self, key: str, state: PatientState) -> None:
-        self.table[key.encode()] = encode(state)
+        self.table[key.encode()] = encode_compact(state)
         self._index(key, state)
 
     def _index(self, key: str, state: PatientState) -> None:
