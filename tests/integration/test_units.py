@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from schemas.billing import BillableSession
 from schemas.events import parse_session_event
 from schemas.outcomes import SessionEnriched
 from schemas.reference import Clinic, Patient, Payer, Prescription, Therapist
@@ -63,10 +64,13 @@ def test_enriched_sessions_become_billable_lines_keyed_by_receiver(cluster: Clus
     assert billable.key == b"clearinghouse1"
     body = billable.json
     assert body["session_key"] == "c1:s1" and body["policy"] == "cms"
-    assert [(ln["code"], ln["units"], ln["modifiers"]) for ln in body["lines"]] == [
-        ("97140", 2, []),
+    # fields at their default are left out of the message (a line without modifiers)
+    assert [(ln["code"], ln["units"], ln.get("modifiers")) for ln in body["lines"]] == [
+        ("97140", 2, None),
         ("97124", 2, ["XS"]),
     ]
+    read = BillableSession.parse_json(billable.value)  # the model fills them in again
+    assert [ln.modifiers for ln in read.lines] == [[], ["XS"]]
     assert body["charge_total"] == "170.00"
     assert body["expected_total"] == "130.00"
     pair_steps = [d for d in body["lines"][1]["derivation"] if d["step"] == "code-pair"]

@@ -253,3 +253,19 @@ def test_a_secondary_claim_is_told_from_its_primary_in_records_of_either_form(
     first, second = claimed_by_stored(writer(primary)), claimed_by_stored(writer(secondary))
     assert first is not None and second is not None
     assert (first.secondary, second.secondary) == (False, True)
+
+
+def test_an_enriched_session_is_handed_on_without_its_defaults() -> None:
+    """``sessions.enriched`` carries copies of reference data (payer, clinic,
+    prescription) whose nulls, empty lists and false flags were a third of it."""
+    from schemas.outcomes import SessionEnriched
+    from workers.enrich.processor import outcome_records
+
+    enriched = visit("s1", CMS_GP, TWO_REGIONS).enriched
+    [record] = outcome_records("c1:pt1", [enriched])
+    assert record.topic == "sessions.enriched" and record.value is not None
+    data = json.loads(record.value)
+    assert data["event_type"] == "session.enriched"
+    assert "next_payer" not in data and "effective_to" not in record.value.decode()
+    assert SessionEnriched.parse_json(record.value) == enriched
+    assert len(record.value) < 0.7 * len(enriched.model_dump_json())

@@ -15,7 +15,7 @@ from schemas.outcomes import SessionRejected, SessionWithdrawn, parse_enriched_t
 from workers.pricing.code_lists import default_code_lists
 from workers.pricing.session import price_session
 from workers.runtime.app import Wiring
-from workers.runtime.codec import decode, encode
+from workers.runtime.codec import decode, encode, encode_compact
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing
 
@@ -70,7 +70,7 @@ def register(w: Wiring) -> None:
                 Outgoing(
                     "charges.billable",
                     key.encode(),
-                    encode(b),
+                    encode_compact(b),  # without fields at their default, as enriched
                     (("claims.event_type", b"BillableSession"),),
                 )
             ]
