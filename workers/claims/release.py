@@ -26,7 +26,7 @@ from workers.claims.gate import Gate
 from workers.claims.state import ClaimsState, PartnerCatalog
 from workers.runtime.app import Wiring
 from workers.runtime.atomic_files import sha256, write_atomically
-from workers.runtime.codec import encode
+from workers.runtime.codec import encode, encode_compact
 from workers.runtime.dead_letters import stored_dead_letter
 from workers.runtime.records import Outgoing
 
@@ -129,8 +129,11 @@ class Releaser:
             now=now,
         )
         self.state.apply_release(release)
+        # the claim as sent, without the fields at their default (as the hand-offs)
         out = [
-            Outgoing("claims.submitted", e.patient_control_number.encode(), encode(e), _ANNOUNCED)
+            Outgoing(
+                "claims.submitted", e.patient_control_number.encode(), encode_compact(e), _ANNOUNCED
+            )
             for e in release.submitted
         ]
         out += [
