@@ -118,7 +118,12 @@ STAGES: dict[str, dict[str, Any]] = {
     },
     "units": {
         "input": "sessions.enriched",
-        "outputs": ("charges.billable", "sessions.rejected", "sessions.enriched.dlq"),
+        "outputs": (
+            "charges.billable",
+            "charges.self-pay",
+            "sessions.rejected",
+            "sessions.enriched.dlq",
+        ),
         "first": (),
     },
     "claims": {
@@ -141,7 +146,7 @@ WRITES: dict[str, tuple[str, ...]] = {
         "prescriptions.attention",
         "state.enrich.patients",
     ),
-    "units": ("charges.billable",),
+    "units": ("charges.billable", "charges.self-pay"),
     "claims": (
         "claims.submitted",
         "edi.outbound",

@@ -24,6 +24,7 @@ __all__ = [
     "TechniqueMinutes",
     "UnitPolicy",
     "billing_key",
+    "charges_route",
     "money",
     "parse_charges",
 ]
@@ -96,11 +97,28 @@ class ChargesWithdrawn(Versioned):
 
 def billing_key(receiver_id: str | None, clinic_id: str, billed_to_payer: bool | None) -> str:
     """Kafka key on ``charges.billable``: the receiver, so that a receiver's claims,
-    batches and control-number sequences live in one partition; self-pay sessions
-    (no claim) by clinic."""
+    batches and control-number sequences live in one partition.  A self-pay or HSA
+    session (no claim) goes to ``charges.self-pay``, keyed by its clinic (see
+    :func:`charges_route`); ``self-pay:<clinic_id>`` is the key such sessions had on
+    ``charges.billable`` before that topic existed."""
     if billed_to_payer and receiver_id:
         return receiver_id
-    return f"self-pay:{clinic_id}"
+    return f"{SELF_PAY_PREFIX}{clinic_id}"
+
+
+#: the key prefix of self-pay sessions on ``charges.billable`` before 2026-12
+SELF_PAY_PREFIX = "self-pay:"
+
+
+def charges_route(
+    receiver_id: str | None, clinic_id: str, billed_to_payer: bool | None
+) -> tuple[str, str]:
+    """Topic and key of a session's charges (or their withdrawal): a payer's session
+    on ``charges.billable`` by receiver, a self-pay or HSA session on
+    ``charges.self-pay`` by clinic."""
+    if billed_to_payer and receiver_id:
+        return "charges.billable", receiver_id
+    return "charges.self-pay", clinic_id
 
 
 def money(value: Decimal) -> Decimal:

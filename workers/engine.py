@@ -106,7 +106,7 @@ processor(
         "claims",
         "assembles, batches, validates and writes 837P files (charges.billable)",
         claims.register,
-        ("charges.billable", "claims.commands", "state.claims.ticks"),
+        ("charges.billable", "charges.self-pay", "claims.commands", "state.claims.ticks"),
     )
 )
 

@@ -62,6 +62,7 @@ add Read eligibility.responses.dlq
 add Read sessions.enriched.dlq
 add Read sessions.cancelled.dlq
 add Read charges.billable.dlq
+add Read charges.self-pay.dlq
 add Read claims.commands.dlq
 add Read claims.submitted.dlq
 add Read acks.inbound.dlq
@@ -95,6 +96,7 @@ add Write eligibility.responses
 add Write sessions.enriched
 add Write sessions.cancelled
 add Write charges.billable
+add Write charges.self-pay
 add Write claims.commands
 add Write claims.submitted
 add Write acks.inbound

@@ -39,11 +39,15 @@ def test_an_hsa_session_gets_its_superbill_and_one_can_be_rendered_on_demand(
         ),
     )
     assert not b.billed_to_payer
+    # written on charges.billable, as before charges.self-pay existed: the claims
+    # stage moves it there, where its superbill is issued (and found on demand)
     c.produce(
         "charges.billable", billing_key(None, b.clinic_id, False), b.model_dump_json().encode()
     )
     worker = c.start_worker("claims", CLAIMS_OUTBOX_DIR=str(outbox))
     (issued,) = c.read("documents.issued").wait_for(1, worker=worker, timeout=60)
+    (moved,) = c.read("charges.self-pay").wait_for(1, worker=worker)
+    assert moved.key == b"c1" and moved.value == b.model_dump_json().encode()
     body = issued.json
     assert body["event_type"] == "superbill.issued" and body["session_key"] == "c1:s7"
     path = Path(body["path"])

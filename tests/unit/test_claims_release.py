@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from schemas.billing import billing_key
+from schemas.billing import BillableSession, billing_key
 from tests import claim_factories as cf
 from tests import factories as f
 from tests.fakes import FakeSink, FakeTable, FakeWiring
@@ -151,34 +151,50 @@ def test_an_old_entry_gone_from_the_table_does_not_make_the_release_loop(claims:
     asyncio.run(run())
 
 
-def test_charges_are_shared_by_two_lanes_claims_and_superbills(claims: Any) -> None:
-    """Every key of ``charges.billable`` is taken by exactly one lane: self-pay
-    sessions by the superbill lane (its disk waits hold up no claim), the rest,
-    a missing key included (dead-lettered there), by the claims lane."""
+def test_self_pay_sessions_come_on_their_own_topic_and_older_ones_are_moved(
+    claims: Any,
+) -> None:
+    """The claims stage reads ``charges.billable`` with one agent (payers' sessions)
+    and superbills from ``charges.self-pay``; a self-pay session left on
+    ``charges.billable`` from before (key ``self-pay:<clinic>``) is moved there as it
+    came, and gets its superbill; a payer's session on the self-pay topic is
+    dead-lettered, not billed to the patient."""
     c = claims(batch_max_claims=1, batch_max_age_s=3600)
-    lanes = c.wiring.lanes["charges.billable"]
+    assert [h.__name__ for _, h in c.wiring.lanes["charges.billable"]] == ["on_charges"]
+    assert [h.__name__ for _, h in c.wiring.lanes["charges.self-pay"]] == ["issue_superbill"]
 
-    def takers(key: bytes | None) -> list[str]:
-        return [handler.__name__ for accepts, handler in lanes if accepts(key)]
+    def self_pay(session_id: str, kind: str = "hsa") -> BillableSession:
+        coverage = {"coverage_id": kind, "kind": kind, "effective_from": "2020-01-01"}
+        return billable(
+            session=f.session(session_id=session_id),
+            patient=f.patient(payer_id=None, coverages=[coverage]),
+            now=c.wiring.time,
+        )
 
-    assert takers(b"self-pay:c1") == ["issue_superbill"]
-    assert takers(b"rcv1") == takers(None) == takers(b"") == ["on_charges"]
-
-    hsa = billable(
-        session=f.session(session_id="s9"),
-        patient=f.patient(
-            payer_id=None,
-            coverages=[{"coverage_id": "hsa", "kind": "hsa", "effective_from": "2020-01-01"}],
-        ),
-        now=c.wiring.time,
-    )
-    key = billing_key(None, hsa.clinic_id, False).encode()
-    asyncio.run(c.send("charges.billable", key, hsa.model_dump_json().encode()))
+    hsa, older = self_pay("s9"), self_pay("s8", "self_pay")
+    asyncio.run(c.send("charges.self-pay", b"c1", hsa.model_dump_json().encode()))
+    value = older.model_dump_json().encode()
+    asyncio.run(c.send("charges.billable", billing_key(None, "c1", False).encode(), value))
+    [moved] = c.sink.on("charges.self-pay")
+    assert (moved.key, moved.value) == (b"c1", value)
+    asyncio.run(c.send("charges.self-pay", moved.key or b"", moved.value or b""))
     asyncio.run(c.session("s1"))
     issued = [json.loads(r.value or b"{}") for r in c.sink.on("documents.issued")]
-    assert [d["session_key"] for d in issued] == ["c1:s9"]
+    assert [d["session_key"] for d in issued] == ["c1:s9", "c1:s8"]
     submitted = [json.loads(r.value or b"{}") for r in c.sink.on("claims.submitted")]
     assert len(submitted) == 1 and submitted[0]["claim"]["session_keys"] == ["c1:s1"]
+
+    payer = billable(
+        session=f.session(session_id="s2"), payer=f.payer(receiver_id="rcv1"), now=c.wiring.time
+    )
+    c.offset += 1
+    msg = Incoming("charges.self-pay", 0, c.offset, 0, b"c1", payer.model_dump_json().encode())
+    handler = c.wiring.handlers["charges.self-pay"]
+    result = asyncio.run(asyncio.wait_for(c.runner.process(msg, handler), 10))
+    assert result.status != "ok"
+    [dead] = c.sink.on("charges.self-pay.dlq")
+    assert dict(dead.headers)["claims.dlq.error.reason"] == b"misrouted"
+    assert len(c.sink.on("documents.issued")) == 2
 
 
 def test_a_cancelled_self_pay_visit_voids_its_superbill(claims: Any) -> None:
@@ -198,8 +214,8 @@ def test_a_cancelled_self_pay_visit_voids_its_superbill(claims: Any) -> None:
         ),
         now=c.wiring.time,
     )
-    key = billing_key(None, visit.clinic_id, False).encode()
-    asyncio.run(c.send("charges.billable", key, visit.model_dump_json().encode()))
+    key = visit.clinic_id.encode()
+    asyncio.run(c.send("charges.self-pay", key, visit.model_dump_json().encode()))
     pdf = c.wiring.settings.outbox_dir / "superbills" / "c1" / "superbill_c1_s7.pdf"
     assert pdf.exists()
     withdrawn = ChargesWithdrawn.new(
@@ -216,7 +232,7 @@ def test_a_cancelled_self_pay_visit_voids_its_superbill(claims: Any) -> None:
             withdrawn_at=c.wiring.time,
         ),
     )
-    asyncio.run(c.send("charges.billable", key, withdrawn.model_dump_json().encode()))
+    asyncio.run(c.send("charges.self-pay", key, withdrawn.model_dump_json().encode()))
     assert not pdf.exists()
     issued, voided = [json.loads(r.value or b"{}") for r in c.sink.on("documents.issued")]
     assert (issued["event_type"], voided["event_type"]) == ("superbill.issued", "superbill.voided")

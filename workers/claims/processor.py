@@ -47,7 +47,7 @@ from schemas.submission import parse_claim_command
 from workers.claims import batching, claim_status, filing, lifecycle
 from workers.claims.release import Releaser
 from workers.claims.state import ClaimsState, PartnerCatalog
-from workers.claims.superbill_lane import SuperbillLane, is_self_pay
+from workers.claims.superbill_lane import SuperbillLane, is_self_pay, moved_to_self_pay
 from workers.runtime.app import Wiring
 from workers.runtime.atomic_files import write_atomically
 from workers.runtime.codec import decode, encode
@@ -62,10 +62,6 @@ log = structlog.stdlib.get_logger("claims.claims")
 PROCESSOR = "claims"
 #: how often a partition's waiting changes are checked for being overdue (days matter)
 OVERDUE_CHECK_EVERY = timedelta(minutes=1)
-
-
-def _not_self_pay(key: bytes | None) -> bool:
-    return not is_self_pay(key)
 
 
 def _source(msg: Incoming) -> lifecycle.Source:
@@ -206,6 +202,8 @@ class ClaimsProcessor:
         return key
 
     async def on_charges(self, msg: Incoming, scope: Scope) -> list[Outgoing]:
+        if is_self_pay(msg.key):  # written before charges.self-pay existed
+            return moved_to_self_pay(msg)
         key = self._receiver_key(msg, "charges.billable")
         event = decode(parse_charges, msg.value)
         now = self.w.now()
@@ -370,19 +368,13 @@ def register(w: Wiring) -> None:
     # one rebuild after every table is recovered: what is pending depends on the records
     state.pending.on_recover(state.rebuild)
     claims = ClaimsProcessor(w, state, partners, mirror)
-    # Two lanes over charges.billable: claims (keyed by receiver) and superbills
-    # (self-pay, keyed by clinic).  A superbill waits on the disk (its PDF is
-    # written and synced before its offset may be committed); in its own lane
-    # that wait does not hold up the claims behind it.
-    w.consume("charges.billable", PROCESSOR, claims.on_charges, accepts=_not_self_pay)
+    # Claims read charges.billable; superbills (self-pay and HSA sessions) their own
+    # topic: a superbill waits on the disk (its PDF is written and synced before its
+    # offset may be committed) without holding up the claims.  A self-pay session
+    # still on charges.billable (written before charges.self-pay existed) is moved.
+    w.consume("charges.billable", PROCESSOR, claims.on_charges)
     superbills = SuperbillLane(w, w.settings.outbox_dir)
-    w.consume(
-        "charges.billable",
-        PROCESSOR,
-        superbills.issue_superbill,
-        lane="superbills",
-        accepts=is_self_pay,
-    )
+    w.consume("charges.self-pay", PROCESSOR, superbills.issue_superbill)
     w.consume("claims.commands", PROCESSOR, claims.on_command)
     w.consume("acks.inbound", PROCESSOR, claims.on_ack)
     w.consume("state.claims.ticks", PROCESSOR, claims.on_tick)

@@ -1,10 +1,10 @@
-"""The superbill lane of ``charges.billable``: self-pay and HSA sessions (faust edge).
+"""Superbills: self-pay and HSA sessions, read from ``charges.self-pay`` (faust edge).
 
 A session the patient pays (self-pay, HSA) gets no claim but a superbill: a PDF
 the patient can send to an HSA administrator or a payer, written atomically
 (mode 0600) under ``<outbox>/superbills/<clinic>/`` and announced on
 ``documents.issued``.  The PDF is written and synced before the message's offset
-may be committed; in a lane of its own that wait does not hold up the claims.
+may be committed; on a topic of its own that wait does not hold up the claims.
 A redelivered session finds its file there and announces it again.  A visit the
 clinic cancels afterwards has its superbill voided (the file removed, a
 ``SuperbillVoided`` announced), so it charges the patient nothing.
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import structlog
 
-from schemas.billing import ChargesWithdrawn, parse_charges
+from schemas.billing import SELF_PAY_PREFIX, ChargesWithdrawn, parse_charges
 from schemas.documents import SuperbillIssued, SuperbillVoided
 from workers.documents.superbill import superbill
 from workers.runtime.app import Wiring
 from workers.runtime.atomic_files import DeliveryError, sha256, write_atomically
 from workers.runtime.codec import decode, encode
+from workers.runtime.failures import InvalidInput
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing
 
@@ -32,8 +33,19 @@ PROCESSOR = "claims"
 
 
 def is_self_pay(key: bytes | None) -> bool:
-    """A self-pay session's key on ``charges.billable`` (see :func:`billing_key`)."""
-    return key is not None and key.startswith(b"self-pay:")
+    """The key a self-pay or HSA session had on ``charges.billable`` before
+    ``charges.self-pay`` existed (``self-pay:<clinic_id>``)."""
+    return key is not None and key.startswith(SELF_PAY_PREFIX.encode())
+
+
+def moved_to_self_pay(msg: Incoming) -> list[Outgoing]:
+    """A self-pay session (or its withdrawal) still on ``charges.billable`` from before
+    the upgrade goes on to ``charges.self-pay``, keyed by its clinic, as it came: its
+    superbill is issued (or voided) there, nothing is left behind."""
+    assert msg.key is not None
+    clinic = msg.key[len(SELF_PAY_PREFIX) :]
+    log.info("self-pay session moved to charges.self-pay", offset=msg.offset)
+    return [Outgoing("charges.self-pay", clinic, msg.value, msg.headers)]
 
 
 class SuperbillLane:
@@ -46,7 +58,11 @@ class SuperbillLane:
         if isinstance(event, ChargesWithdrawn):
             return await self.void_superbill(event, scope)
         if event.billed_to_payer:
-            return []
+            raise InvalidInput(
+                "misrouted",
+                "charges.self-pay carries self-pay and HSA sessions only "
+                "(billed_to_payer: must be false); a payer's session goes on charges.billable",
+            )
         scope.bind(clinic_id=event.clinic_id, session_key=event.session_key)
         now = self.w.now()
         bill = superbill(event, now.date())

@@ -1,8 +1,9 @@
 """``claims superbill SESSION_ID [--out FILE]``: render one session's superbill on demand.
 
-The session (``<clinic_id>:<session_id>``) is looked up on ``charges.billable``
-(the self-pay and HSA sessions, keyed ``self-pay:<clinic_id>``: only that key's
-partition is read).  The PDF is written atomically with owner-only permissions
+The session (``<clinic_id>:<session_id>``) is looked up on ``charges.self-pay``
+(the self-pay and HSA sessions, keyed by clinic: only that key's partition is read),
+then on ``charges.billable`` under ``self-pay:<clinic_id>`` (sessions priced before
+that topic existed).  The PDF is written atomically with owner-only permissions
 to ``--out`` or to ``<outbox>/superbills/<clinic_id>/``.
 """
 
@@ -23,18 +24,35 @@ class NotFound(LookupError):
 
 
 def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> BillableSession:
+    """The session's billable message on ``charges.self-pay`` (keyed by clinic), else
+    on ``charges.billable`` under ``self-pay:<clinic_id>``, where sessions priced
+    before ``charges.self-pay`` existed are; a withdrawal after it means the visit was
+    cancelled.  Only the clinic key's partition of each topic is read."""
+    clinic_id = session_key.split(":", 1)[0]
+    places = (
+        ("charges.self-pay", clinic_id),
+        ("charges.billable", billing_key(None, clinic_id, False)),
+    )
+    for topic, key in places:
+        found, cancelled = _scan(settings, topic, key, session_key, timeout_s)
+        if cancelled:
+            raise NotFound(f"session {session_key} was cancelled: its superbill is void")
+        if found is not None:
+            return found
+    raise NotFound(f"no self-pay or HSA session {session_key} on charges.self-pay")
+
+
+def _scan(
+    settings: Any, logical: str, key: str, session_key: str, timeout_s: float
+) -> tuple[BillableSession | None, bool]:
     from kafka import TopicPartition
 
     from schemas.billing import parse_charges
     from workers.runtime.partitioning import partition_for
     from workers.runtime.topics import Catalogue
 
-    clinic_id = session_key.split(":", 1)[0]
-    key = billing_key(None, clinic_id, False)
-    topic = settings.topic("charges.billable")
-    tp = TopicPartition(
-        topic, partition_for(key, Catalogue(settings).partitions("charges.billable"))
-    )
+    topic = settings.topic(logical)
+    tp = TopicPartition(topic, partition_for(key, Catalogue(settings).partitions(logical)))
     consumer = kafka_clients.reader(settings, consumer_timeout_ms=int(timeout_s * 1000))
     found: BillableSession | None = None
     cancelled = False
@@ -60,11 +78,7 @@ def find_billable(settings: Any, session_key: str, timeout_s: float = 10.0) -> B
                         cancelled = True
     finally:
         consumer.close()
-    if found is None:
-        raise NotFound(f"no self-pay or HSA session {session_key} on charges.billable")
-    if cancelled:
-        raise NotFound(f"session {session_key} was cancelled: its superbill is void")
-    return found
+    return found, cancelled
 
 
 def paid_for(settings: Any, billable: BillableSession) -> Decimal:

@@ -197,9 +197,20 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     # --- billing -------------------------------------------------------------
     TopicSpec(
         "charges.billable",
-        "Billable lines of each session with their derivation (BillableSession), and "
-        "withdrawals of sessions enriched earlier (ChargesWithdrawn).",
-        "<receiver_id> (payer-billed) or self-pay:<clinic_id>",
+        "Billable lines of each session billed to a payer, with their derivation "
+        "(BillableSession), and withdrawals of such sessions enriched earlier "
+        "(ChargesWithdrawn). Before 2026-12 it also carried self-pay and HSA sessions, "
+        "keyed self-pay:<clinic_id>.",
+        "<receiver_id>",
+        "schemas.billing:BillableSession | schemas.billing:ChargesWithdrawn",
+        consumed=True,
+    ),
+    TopicSpec(
+        "charges.self-pay",
+        "Billable lines of each self-pay or HSA session (BillableSession, billed_to_payer "
+        "false): the patient pays and gets a superbill; and withdrawals of such sessions "
+        "(ChargesWithdrawn): the superbill is voided.",
+        "<clinic_id>",
         "schemas.billing:BillableSession | schemas.billing:ChargesWithdrawn",
         consumed=True,
     ),

@@ -1,16 +1,17 @@
-"""The units processor: ``sessions.enriched`` -> ``charges.billable`` (faust edge only).
+"""The units processor: ``sessions.enriched`` -> ``charges.billable`` (sessions billed
+to a payer, keyed by receiver) or ``charges.self-pay`` (self-pay and HSA sessions,
+keyed by clinic; see :func:`schemas.billing.charges_route`).  Faust edge only.
 
 Stateless: each enriched session is priced on its own by
 :func:`workers.pricing.session.price_session`.  A redelivered session is priced
 again to the same lines; the claims stage de-duplicates by session identity.
-Output key: the receiver (see :func:`schemas.billing.billing_key`).
 """
 
 from __future__ import annotations
 
 import structlog
 
-from schemas.billing import ChargesWithdrawn, billing_key
+from schemas.billing import ChargesWithdrawn, charges_route
 from schemas.outcomes import SessionRejected, SessionWithdrawn, parse_enriched_topic
 from workers.pricing.code_lists import default_code_lists
 from workers.pricing.session import price_session
@@ -33,14 +34,14 @@ def register(w: Wiring) -> None:
         scope.bind(clinic_id=event.session_key.split(":", 1)[0], session_key=event.session_key)
         now = w.now()
         if isinstance(event, SessionWithdrawn):
-            key = billing_key(event.receiver_id, event.clinic_id, event.billed_to_payer)
+            topic, key = charges_route(event.receiver_id, event.clinic_id, event.billed_to_payer)
             body = ChargesWithdrawn.new(
                 session_key=event.session_key, receiver_id=event.receiver_id, withdrawn=event
             )
             w.metrics.outcome(PROCESSOR, "withdrawn")
             return [
                 Outgoing(
-                    "charges.billable",
+                    topic,
                     key.encode(),
                     encode(body),
                     (("claims.event_type", b"ChargesWithdrawn"),),
@@ -65,10 +66,10 @@ def register(w: Wiring) -> None:
                 charge=str(b.charge_total),
                 policy=b.policy,
             )
-            key = billing_key(b.receiver_id, b.clinic_id, b.billed_to_payer)
+            topic, key = charges_route(b.receiver_id, b.clinic_id, b.billed_to_payer)
             return [
                 Outgoing(
-                    "charges.billable",
+                    topic,
                     key.encode(),
                     encode_compact(b),  # without fields at their default, as enriched
                     (("claims.event_type", b"BillableSession"),),
