@@ -631,6 +631,10 @@ def render_segment(
     if not isinstance(segment_id, str) or not _SEGMENT_ID.fullmatch(segment_id):
         raise X12RenderError("invalid segment id (2 or 3 upper-case letters or digits expected)")
     forbidden = _forbidden(delimiters)
+    quick = _render_clean(segment_id, elements, delimiters, forbidden)
+    if quick is not None:
+        return quick
+    # something is wrong: render again checking each value, to name its position
     texts = [segment_id]
     for index, value in enumerate(elements, start=1):
         where = f"{segment_id}{index:02d}"
@@ -648,6 +652,40 @@ def render_segment(
             while parts and not parts[-1]:
                 parts.pop()
             texts.append(delimiters.component.join(parts))
+    while len(texts) > 1 and not texts[-1]:
+        texts.pop()
+    return delimiters.element.join(texts) + delimiters.segment
+
+
+def _render_clean(
+    segment_id: str,
+    elements: Sequence[Element],
+    delimiters: Delimiters,
+    forbidden: re.Pattern[str],
+) -> str | None:
+    """:func:`render_segment` for a segment whose values are all plain text without
+    a delimiter or control character (nearly every one), checked once over all of
+    them; None when any is not, so the caller finds which and says where."""
+    texts = [segment_id]
+    values: list[str] = []
+    for value in elements:
+        if value is None:
+            texts.append("")
+        elif type(value) is str:
+            texts.append(value)
+            values.append(value)
+        elif type(value) is tuple or type(value) is list:
+            parts = ["" if part is None else part for part in value]
+            if any(type(part) is not str for part in parts):
+                return None
+            values += parts
+            while parts and not parts[-1]:
+                parts.pop()
+            texts.append(delimiters.component.join(parts))
+        else:
+            return None
+    if forbidden.search("".join(values)):
+        return None
     while len(texts) > 1 and not texts[-1]:
         texts.pop()
     return delimiters.element.join(texts) + delimiters.segment
