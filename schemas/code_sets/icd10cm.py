@@ -42,6 +42,7 @@ import gzip
 import os
 import re
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -94,11 +95,17 @@ def releases(state_dir: Path | None = None) -> list[Release]:
 
 def release_for(dos: date, state_dir: Path | None = None) -> Release | None:
     """The release in force on ``dos``: the newest one effective on or before it."""
-    in_force = None
-    for release in releases(state_dir):
+    return in_force(releases(state_dir), dos)
+
+
+def in_force(known: Sequence[Release], dos: date) -> Release | None:
+    """Of ``known`` (oldest first, as :func:`releases` gives them), the one in force
+    on ``dos``."""
+    found = None
+    for release in known:
         if release.effective <= dos:
-            in_force = release
-    return in_force
+            found = release
+    return found
 
 
 def status(code: str, dos: date, state_dir: Path | None = None) -> Status:
@@ -111,8 +118,13 @@ def status(code: str, dos: date, state_dir: Path | None = None) -> Status:
     and the releases either side disagree; ``no-release``: ``dos`` precedes every
     release (the oldest one still tells a header).  See the module's table.
     """
+    return status_in(releases(state_dir), code, dos)
+
+
+def status_in(known: Sequence[Release], code: str, dos: date) -> Status:
+    """:func:`status` over releases already listed (``known``, oldest first): a
+    prescription's codes are looked up in one listing of the releases."""
     key = _key(code)
-    known = releases(state_dir)
     if not known:
         return "no-release"
     if key is None:
@@ -183,6 +195,7 @@ def load_cms_order_file(
     os.replace(partial, target)
     _scan.cache_clear()
     _table.cache_clear()
+    _flag.cache_clear()
     return _release_in(target)
 
 
@@ -195,8 +208,10 @@ def _key(code: str) -> str | None:
     return None if written is None else written[1] + (written[2] or "")
 
 
+@lru_cache(maxsize=16384)
 def _flag(release: Release, key: str) -> str | None:
-    """``B``, ``H`` or None (not in the release) for a code without its dot."""
+    """``B``, ``H`` or None (not in the release) for a code without its dot (kept for
+    the codes asked about lately: a prescription's come with every visit)."""
     table = _table(release)
     wanted = key.ljust(7).encode("ascii")
     count = len(table) // _RECORD

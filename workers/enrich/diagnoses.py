@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from schemas.code_sets.icd10cm import release_for, seventh_character, status
+from schemas.code_sets.icd10cm import in_force, releases, seventh_character, status_in
 
 _WARNINGS = {
     "stale-unknown": "dx-codeset-stale",
@@ -45,10 +45,11 @@ def check(
     out = Findings()
     problems: list[str] = []
     initial: list[int] = []
-    release = release_for(dos, codeset_dir)
+    known = releases(codeset_dir)  # listed once for all the codes
+    release = in_force(known, dos)
     label = release.label if release is not None else "no release"
     for position, code in enumerate(codes, start=1):
-        found = status(code, dos, codeset_dir)
+        found = status_in(known, code, dos)
         if found == "header":
             problems.append(
                 f"diagnosis {position}: a category with subcodes, not billable on {dos} "
