@@ -242,3 +242,21 @@ def test_a_cancelled_self_pay_visit_voids_its_superbill(claims: Any) -> None:
     )
     assert standing == []
     assert patient_ledger.accounts([], standing, []) == {}
+
+
+def test_a_moved_self_pay_message_keeps_its_value_and_own_headers_only() -> None:
+    """What the claims stage moves to ``charges.self-pay`` is the message as the units
+    stage wrote it: its value and its own headers, keyed by clinic; a replay's or a
+    dead letter's marks stay behind (the superbill lane would take it for a replay)."""
+    from workers.claims.superbill_lane import moved_to_self_pay
+    from workers.runtime.dead_letters import PREFIX, REPLAY_PREFIX
+
+    headers = (
+        ("claims.event_type", b"BillableSession"),
+        (f"{REPLAY_PREFIX}of", b"x"),
+        (f"{PREFIX}error.reason", b"y"),
+    )
+    msg = Incoming("charges.billable", 3, 7, 0, b"self-pay:c12", b'{"v":1}', headers)
+    [moved] = moved_to_self_pay(msg)
+    assert (moved.topic, moved.key, moved.value) == ("charges.self-pay", b"c12", b'{"v":1}')
+    assert moved.headers == (("claims.event_type", b"BillableSession"),)

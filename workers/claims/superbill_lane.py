@@ -23,6 +23,7 @@ from workers.documents.superbill import superbill
 from workers.runtime.app import Wiring
 from workers.runtime.atomic_files import DeliveryError, sha256, write_atomically
 from workers.runtime.codec import decode, encode
+from workers.runtime.dead_letters import original_headers
 from workers.runtime.failures import InvalidInput
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing
@@ -45,7 +46,8 @@ def moved_to_self_pay(msg: Incoming) -> list[Outgoing]:
     assert msg.key is not None
     clinic = msg.key[len(SELF_PAY_PREFIX) :]
     log.info("self-pay session moved to charges.self-pay", offset=msg.offset)
-    return [Outgoing("charges.self-pay", clinic, msg.value, msg.headers)]
+    headers = tuple(original_headers(msg.headers))  # not a replay's or dead letter's marks
+    return [Outgoing("charges.self-pay", clinic, msg.value, headers)]
 
 
 class SuperbillLane:
