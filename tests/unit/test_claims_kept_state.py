@@ -269,3 +269,33 @@ def test_an_enriched_session_is_handed_on_without_its_defaults() -> None:
     assert "next_payer" not in data and "effective_to" not in record.value.decode()
     assert SessionEnriched.parse_json(record.value) == enriched
     assert len(record.value) < 0.7 * len(enriched.model_dump_json())
+
+
+def test_a_patient_state_this_process_wrote_is_read_back_without_parsing() -> None:
+    """The enrichment stage reads a patient's state for every session: the state it
+    stored last is handed back as it was (no second validation) while the table holds
+    the bytes it wrote; other bytes (another worker's, a recovery's) are parsed."""
+    from workers.enrich import processor
+
+    store = processor.PatientStore({}, 6)
+    state = _patient_state()
+    store.put("c1:pt1", state)
+    assert store.get("c1:pt1") is state
+    other = state.model_copy(update={"sessions": {}})
+    store.table[b"c1:pt1"] = encode_compact(other)  # written elsewhere
+    read = store.get("c1:pt1")
+    assert read == other and read is not other
+    assert store.get("c1:pt9") == PatientState.new()
+
+
+def test_the_patient_states_kept_parsed_are_bounded() -> None:
+    from workers.enrich import processor
+
+    store = processor.PatientStore({}, 6)
+    first = _patient_state()
+    store.put("c1:p0", first)
+    for n in range(1, processor.PATIENTS_KEPT + 1):
+        store.put(f"c1:p{n}", first)
+    assert len(store._kept) == processor.PATIENTS_KEPT
+    again = store.get("c1:p0")  # pushed out: read from the table's bytes
+    assert again == first and again is not first

@@ -23,6 +23,7 @@ sweeps that expire old holds.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,6 +67,10 @@ OUTCOME_TOPICS: dict[type[Versioned], str] = {
 }
 
 
+#: how many patients' states are kept parsed (the table keeps them all as bytes)
+PATIENTS_KEPT = 2048
+
+
 class PatientStore:
     """The ``enrich.patients`` table seen as PatientState values, plus an index of
     which keys have held sessions (derived, rebuilt after every recovery)."""
@@ -74,16 +79,33 @@ class PatientStore:
         self.table = table
         self.partitions = partitions
         self._held: dict[int, set[str]] = {}
+        # key -> (the bytes stored, the state they were made from): a patient's next
+        # session finds the state this process wrote without validating it again
+        self._kept: OrderedDict[str, tuple[bytes, PatientState]] = OrderedDict()
 
     def get(self, key: str) -> PatientState:
         raw = self.table.get(key.encode())
         if raw is None:
             return PatientState.new()
-        return PatientState.parse_json(raw)
+        kept = self._kept.get(key)
+        if kept is not None and (kept[0] is raw or kept[0] == raw):
+            self._kept.move_to_end(key)
+            return kept[1]
+        state = PatientState.parse_json(raw)
+        self._keep(key, raw, state)
+        return state
 
     def put(self, key: str, state: PatientState) -> None:
-        self.table[key.encode()] = encode_compact(state)
+        raw = encode_compact(state)
+        self.table[key.encode()] = raw
+        self._keep(key, raw, state)
         self._index(key, state)
+
+    def _keep(self, key: str, raw: bytes, state: PatientState) -> None:
+        self._kept[key] = (raw, state)
+        self._kept.move_to_end(key)
+        while len(self._kept) > PATIENTS_KEPT:
+            self._kept.popitem(last=False)
 
     def _index(self, key: str, state: PatientState) -> None:
         part = partition_for(key, self.partitions)
@@ -99,6 +121,7 @@ class PatientStore:
 
     async def rebuild_index(self) -> None:
         self._held.clear()
+        self._kept.clear()
         for raw_key, raw in list(self.table.items()):
             if raw is None or b'"held"' not in raw:
                 continue
