@@ -43,6 +43,9 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        # (metric, label values) -> its child: prometheus_client's ``labels()`` takes a
+        # lock and checks the values on every call, several times a message
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._messages = PromCounter(
             "claims_messages", "Messages handled.", ["processor", "topic", "status"], registry=r
         )
@@ -81,24 +84,31 @@ class Metrics:
             registry=r,
         )
 
+    def _child(self, metric: str, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = getattr(self, f"_{metric}").labels(*values)
+        return child
+
     def observe(self, processor: str, topic: str, status: str, seconds: float) -> None:
         self.processed[(processor, topic, status)] += 1
-        self._messages.labels(processor, topic, status).inc()
-        self._latency.labels(processor, topic).observe(seconds)
+        self._child("messages", processor, topic, status).inc()
+        self._child("latency", processor, topic).observe(seconds)
 
     def failed(self, processor: str, topic: str, kind: str) -> None:
-        self._failures.labels(processor, topic, kind).inc()
+        self._child("failures", processor, topic, kind).inc()
 
     def dead_lettered(self, processor: str, topic: str, reason: str) -> None:
         self.dead_letters[(processor, topic, reason)] += 1
-        self._dead.labels(processor, topic, reason).inc()
+        self._child("dead", processor, topic, reason).inc()
 
     def outcome(self, processor: str, name: str, n: int = 1) -> None:
         self.outcomes[(processor, name)] += n
-        self._outcomes.labels(processor, name).inc(n)
+        self._child("outcomes", processor, name).inc(n)
 
     def produced(self, processor: str, topic: str, n: int = 1) -> None:
-        self._outputs.labels(processor, topic).inc(n)
+        self._child("outputs", processor, topic).inc(n)
 
     def set_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
         self.lag[(topic, partition)] = lag
