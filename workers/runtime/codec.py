@@ -56,11 +56,11 @@ def compact_json(model: BaseModel) -> str:
     """``model`` as JSON without the fields that hold their default value (read back,
     the defaults fill them in again: the same model).
 
-    For what only this engine reads back through the model (its tables' values, the
-    copies it keeps): a stored claim record or pending entry is about a third
-    smaller.  ``schema_version`` is always written (it has no default), and so is a
-    top-level ``event_type``: what tells a message's kind apart stays readable by a
-    reader that does not apply defaults.
+    Used for the stages' tables and kept copies, and for the hand-offs whose JSON
+    Schemas carry the defaults (``sessions.enriched``, ``charges.billable``,
+    ``claims.submitted``): a third smaller or so.  ``schema_version`` is always
+    written (it has no default), and so is a top-level ``event_type``: what tells a
+    message's kind apart stays readable by a reader that does not apply defaults.
     """
     text = model.model_dump_json(exclude_defaults=True)
     field = type(model).model_fields.get("event_type")
