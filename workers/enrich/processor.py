@@ -48,7 +48,7 @@ from workers.enrich.authorizations import with_authorization
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
 from workers.enrich.eligibility import visit_limit_attention, with_eligibility
 from workers.runtime.app import Wiring
-from workers.runtime.codec import decode, encode, encode_compact
+from workers.runtime.codec import decode, encode, encode_compact, encode_handoff
 from workers.runtime.failures import InvalidInput, TransientFailure
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import Scope
@@ -155,7 +155,7 @@ def outcome_records(key: str, outcomes: list[SessionOutcome]) -> list[Outgoing]:
     for o in outcomes:
         # the hand-off to the units stage leaves out fields at their default (about a
         # third of an enriched session: the copied reference data's nulls and lists)
-        value = encode_compact(o) if isinstance(o, SessionEnriched) else encode(o)
+        value = encode_handoff(o) if isinstance(o, SessionEnriched) else encode(o)
         headers = (("claims.event_type", type(o).__name__.encode()),)
         records.append(Outgoing(OUTCOME_TOPICS[type(o)], key.encode(), value, headers))
         if isinstance(o, SessionWithdrawn) and o.state_at_cancel == "enriched":

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from schemas import echo
 from schemas.base import Versioned, describe_errors
 from workers.runtime.failures import InvalidInput
 
@@ -74,6 +75,16 @@ def compact_json(model: BaseModel) -> str:
 def encode_compact(model: BaseModel) -> bytes:
     """:func:`compact_json` as bytes (a table's value)."""
     return compact_json(model).encode("utf-8")
+
+
+def encode_handoff(model: BaseModel) -> bytes:
+    """:func:`encode_compact` for a hand-off to the next stage, which may run in this
+    process: the model is kept with its bytes so that reader takes it back without
+    validating it again (:mod:`schemas.echo`).  For models built through validation
+    only (not ``model_copy(update=...)``)."""
+    raw = encode_compact(model)
+    echo.remember(raw, model)
+    return raw
 
 
 def encode_any(data: Any) -> bytes:

@@ -16,7 +16,7 @@ from schemas.outcomes import SessionRejected, SessionWithdrawn, parse_enriched_t
 from workers.pricing.code_lists import default_code_lists
 from workers.pricing.session import price_session
 from workers.runtime.app import Wiring
-from workers.runtime.codec import decode, encode, encode_compact
+from workers.runtime.codec import decode, encode, encode_handoff
 from workers.runtime.processing import Scope
 from workers.runtime.records import Incoming, Outgoing
 
@@ -71,7 +71,7 @@ def register(w: Wiring) -> None:
                 Outgoing(
                     topic,
                     key.encode(),
-                    encode_compact(b),  # without fields at their default, as enriched
+                    encode_handoff(b),  # without fields at their default, as enriched
                     (("claims.event_type", b"BillableSession"),),
                 )
             ]
