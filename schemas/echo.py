@@ -9,10 +9,13 @@ and can only give back the model it was written from, so the writer keeps it her
 that differ in any way, another process's messages, and anything older than the
 last :data:`KEPT` writes are validated as before.
 
-Only models the writer built through validation may be remembered (a
-``model_copy(update=...)`` skips it, and what the reader would parse could then
-differ); the hand-offs that use this are built by their stages' constructors.
-Contracts are frozen, so readers cannot change what they share.  With
+Only a model whose fields hold what validation would make of them may be kept:
+one built through validation, or copied with updates already of the field's type
+and form (an enriched session gets its decision number and time that way).  A
+``model_copy`` with, say, a string where a Decimal belongs would hand the reader
+something its own parse would not give.  A test runs every hand-off of the demo's
+data and checks each reads back equal to the model kept.  Contracts are frozen,
+so readers cannot change what they share.  With
 :func:`verify` on (the test suite turns it on), every hit is validated anyway and
 compared, so a model that does not read back as itself fails loudly.
 """
@@ -20,16 +23,20 @@ compared, so a model that does not read back as itself fails loudly.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from pydantic import BaseModel
 
-#: How many recent writes are kept (about 25-45 KB each in memory).  The reader in the
-#: same process is normally a few hundred messages behind; past that, it validates.
-KEPT = 512
+#: How many recent writes are kept (25-45 KB each in memory, so about 5 MB at most).
+#: A reader in the same process that keeps up is a few messages behind; one behind by
+#: more (a backlog: the enrichment stage runs ahead of the units stage through a
+#: burst of sessions) validates as if nothing were kept, and a backlog must not cost
+#: the worker hundreds of megabytes.
+KEPT = 128
 
 _lock = threading.Lock()
-_kept: dict[bytes, BaseModel] = {}
+_kept: OrderedDict[bytes, BaseModel] = OrderedDict()
 
 
 class _Options:
@@ -42,10 +49,10 @@ _options = _Options()
 def remember(raw: bytes, model: BaseModel) -> None:
     """Keep ``model`` as what ``raw`` (exactly the bytes written) reads back as."""
     with _lock:
-        _kept.pop(raw, None)
         _kept[raw] = model
+        _kept.move_to_end(raw)
         while len(_kept) > KEPT:
-            del _kept[next(iter(_kept))]
+            _kept.popitem(last=False)
 
 
 def recall(cls: type[Any], raw: bytes | str) -> Any | None:

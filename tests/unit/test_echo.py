@@ -135,11 +135,14 @@ def test_without_verification_a_hit_is_not_validated(monkeypatch: pytest.MonkeyP
     assert BillableSession.parse_json(raw) is other
 
 
-def test_every_hand_off_of_the_demo_world_reads_back_as_the_model_kept() -> None:
+def test_every_hand_off_of_the_demo_world_reads_back_as_the_model_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The demo's sessions (AMA and CMS payers, self-pay, held, late, duplicate and
     malformed ones) through the real enrichment and units handlers, in one process:
     each enriched and billable session written is kept, and validating its bytes
     afresh gives a model equal to the one kept (what a hit hands on)."""
+    monkeypatch.setattr(echo, "KEPT", 10_000)  # every write of the run stays to be checked
     data = synthetic.generate(clinics=2, sessions=120, seed=11, today=date(2026, 3, 10))
     sink = FakeSink()
     wiring = FakeWiring(sink, now=datetime(2026, 3, 10, 12, 0, tzinfo=UTC))

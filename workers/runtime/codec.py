@@ -80,8 +80,8 @@ def encode_compact(model: BaseModel) -> bytes:
 def encode_handoff(model: BaseModel) -> bytes:
     """:func:`encode_compact` for a hand-off to the next stage, which may run in this
     process: the model is kept with its bytes so that reader takes it back without
-    validating it again (:mod:`schemas.echo`).  For models built through validation
-    only (not ``model_copy(update=...)``)."""
+    validating it again (:mod:`schemas.echo`).  Only for a model whose fields hold
+    what validation would make of them (see there)."""
     raw = encode_compact(model)
     echo.remember(raw, model)
     return raw
