@@ -82,12 +82,18 @@ def register(w: Wiring) -> None:
     spool = Spool(Path(settings.state_dir) / "eligibility" / "spool")
     sequence = FileSequence(Path(settings.state_dir) / "eligibility" / "sequences")
 
-    def spool_asks(patient: Patient, asks: list[asking.Ask]) -> None:
-        # written in the agent itself (a small file, before the commit): with
-        # asyncio.to_thread here, a worker asked to stop waited for the message
-        # until it was killed (the rebalance fault test, 2 runs of 2)
+    # The two agents below read a patient's state, spool its questions and write the
+    # state back; the spool write awaits a thread, so the other agent must not slip
+    # in between and have its write overwritten.  The questions go to the spool
+    # before the state records them as asked: a crash between asks again on replay.
+    patients = asyncio.Lock()
+
+    async def spool_asks(patient: Patient, asks: list[asking.Ask]) -> None:
+        # before the message is committed, and off the event loop: two fsyncs a
+        # question (the file, then its directory) are milliseconds on a real disk,
+        # which the other stages of the worker would otherwise wait out
         for ask in asks:
-            spool.add(patient, ask)
+            await asyncio.to_thread(spool.add, patient, ask)
             w.metrics.outcome(PROCESSOR, ask.reason)
             log.info(
                 "270 queued",
@@ -100,18 +106,20 @@ def register(w: Wiring) -> None:
         if msg.key is None:
             return []
         if msg.value is None:
-            table.pop(msg.key, None)
+            async with patients:
+                table.pop(msg.key, None)
             return []
         try:
             patient = Patient.parse_json(msg.value)
         except ValueError:
             return []  # the enrichment stage reports it
         scope.bind(clinic_id=patient.clinic_id)
-        before = _load(table, msg.key)
-        state, asks = asking.on_patient(before, patient, w.now().date())
-        spool_asks(patient, asks)
-        if state != before:  # a record sent again unchanged writes nothing
-            table[msg.key] = encode(state)
+        async with patients:
+            before = _load(table, msg.key)
+            state, asks = asking.on_patient(before, patient, w.now().date())
+            await spool_asks(patient, asks)
+            if state != before:  # a record sent again unchanged writes nothing
+                table[msg.key] = encode(state)
         return []
 
     async def on_session(msg: Incoming, scope: Scope) -> list[Outgoing]:
@@ -124,14 +132,15 @@ def register(w: Wiring) -> None:
         if not isinstance(event, SessionCompleted):
             return []
         scope.bind(clinic_id=event.clinic_id)
-        state = _load(table, msg.key)
-        if state is None or state.patient is None:
-            return []  # its record asks when it arrives
-        patient = state.patient
-        state, asks = asking.on_session(state, event.date_of_service)
-        if asks:
-            spool_asks(patient, asks)
-            table[msg.key] = encode(state)
+        async with patients:
+            state = _load(table, msg.key)
+            if state is None or state.patient is None:
+                return []  # its record asks when it arrives
+            patient = state.patient
+            state, asks = asking.on_session(state, event.date_of_service)
+            if asks:
+                await spool_asks(patient, asks)
+                table[msg.key] = encode(state)
         return []
 
     w.consume("ref.patients", PROCESSOR, on_patient)
