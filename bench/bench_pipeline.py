@@ -54,6 +54,11 @@ so would the number of claims to wait for.  The partners' batch age is set to
 ``--batch-age`` (1 s; the demo uses 2 s, production minutes) with the claims
 tick at ``--tick`` (0.25 s), so the last batches do not wait long; batches still
 hold up to 500 claims.
+
+``--rate R`` produces the sessions R a second instead of all at once.  Below the
+pipeline's capacity the stages keep up with one another, so the figure of interest
+is then CPU per session (what a session costs a pipeline that is not saturated);
+sessions/s is the rate.
 """
 
 from __future__ import annotations
@@ -645,8 +650,15 @@ class Bench:
         load_reference(self.settings_for(prefix), data.reference, self.kafka.producer)
 
     def produce_sessions(self, prefix: str, data: Data) -> None:
+        """All the sessions at once, or ``--rate`` a second (each at its due time)."""
         topic = prefix + "sessions.completed"
-        for key, value in data.sessions:
+        rate = getattr(self.args, "rate", None)
+        start = time.monotonic()
+        for n, (key, value) in enumerate(data.sessions):
+            if rate:
+                pause = start + n / rate - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)  # pacing the input, not waiting on a result
             self.kafka.producer.send(topic, key=key, value=value)
         self.kafka.producer.flush()
 
@@ -1216,6 +1228,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--partitions", type=int, default=6, help="partitions per topic (6)")
     parser.add_argument("--batch-age", type=float, default=1.0, help="partners' batch age s (1)")
     parser.add_argument("--tick", type=float, default=0.25, help="claims batch tick s (0.25)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="produce the sessions at this many a second instead of all at once: the "
+        "workers keep up, so sessions/s is the rate and CPU per session what a session "
+        "costs when the pipeline is not saturated",
+    )
     parser.add_argument("--no-stages", action="store_true", help="skip the stage-alone runs")
     parser.add_argument(
         "--only", choices=sorted(CLI_VARIANTS), nargs="+", help="run only these variants"
