@@ -72,6 +72,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -716,6 +717,7 @@ class Bench:
                 if self.broker_pid:
                     broker_at_first.append(cpu_seconds(self.broker_pid))
 
+        pacer: threading.Thread | None = None
         for p in processes:
             p.start()
         try:
@@ -728,9 +730,18 @@ class Bench:
                 )
                 run.ready_s = time.time() - min(p.started_at for p in processes)
                 produce_start = time.perf_counter()
-                produce()
-                run.produce_s = time.perf_counter() - produce_start
+                if getattr(self.args, "rate", None):
+                    # paced: produced beside the wait, so the first output (and the CPU
+                    # then) is sampled as it happens, not once the last session is sent
+                    pacer = threading.Thread(target=produce, name="paced-input", daemon=True)
+                    pacer.start()
+                else:
+                    produce()
+                    run.produce_s = time.perf_counter() - produce_start
             wait_for(done, processes, self.args.timeout, run.variant, sample_first_output)
+            if pacer is not None:
+                pacer.join()
+                run.produce_s = time.perf_counter() - produce_start
             cpu_end = sum(p.cpu() for p in processes)
             if self.broker_pid and broker_at_first:
                 run.broker_cpu_s = cpu_seconds(self.broker_pid) - broker_at_first[0]

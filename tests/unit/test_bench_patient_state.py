@@ -30,7 +30,7 @@ def test_the_report_has_a_row_per_history_length_up_to_the_longest() -> None:
 
     assert [h["visits"] for h in result["histories"]] == [1, 4, 12]
     first = result["histories"][0]
-    assert first["cpu_ratio_to_first_visit"] == 1.0
+    assert result["histories"][1]["cpu_ratio_to_baseline"] == 1.0  # 4 visits: the baseline
     assert (
         result["histories"][-1]["mean_bytes_written_per_visit"]
         > first["mean_bytes_written_per_visit"]
