@@ -56,3 +56,22 @@ def test_each_app_keeps_its_own_wait(tmp_path: Path) -> None:
             await cb.stop()
 
     assert asyncio.run(both()) == (10, 900)
+
+
+def test_the_least_data_a_fetch_waits_for_comes_from_settings(tmp_path: Path) -> None:
+    """A fetch waits (at most the fetch wait) for 64 KB of new data by default, so a
+    pipeline that keeps up fetches several messages at a time; 1 answers at once, as
+    aiokafka does by itself."""
+
+    async def min_bytes(settings: Settings) -> int:
+        app = new_app(settings, "claims-test-min-bytes")
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return int(consumer._fetch_min_bytes)
+        finally:
+            await consumer.stop()
+
+    base = Settings(state_dir=tmp_path, web_enabled=False)
+    assert asyncio.run(min_bytes(base)) == 65_536
+    at_once = base.model_copy(update={"consumer_fetch_min_bytes": 1})
+    assert asyncio.run(min_bytes(at_once)) == 1

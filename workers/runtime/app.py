@@ -314,6 +314,7 @@ def new_app(settings: Settings, app_id: str) -> faust.App:
     stop_wait.install()
     app = faust.App(app_id, **app_options(settings, app_id))
     app._claims_fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms  # type: ignore[attr-defined]  # not faust's: our patched consumer factory reads it
+    app._claims_fetch_min_bytes = settings.consumer_fetch_min_bytes  # type: ignore[attr-defined]  # not faust's either: read by the same factory
     return app
 
 
@@ -326,7 +327,9 @@ def _hold_fetches_at_most() -> None:
     empties, its next fetch waits for the one in flight, which the broker holds for
     the whole wait when the other partitions are quiet.  Under load a stage then
     stalls for up to 1.5 s after every fetched batch.  The consumer keeps the value
-    in ``_fetch_max_wait_ms`` until it starts and builds its fetcher from it.
+    in ``_fetch_max_wait_ms`` until it starts and builds its fetcher from it; the
+    least data a fetch waits for (``_fetch_min_bytes``, aiokafka's default 1) is set
+    the same way.
     """
     from faust.transport.drivers import aiokafka as driver
 
@@ -340,6 +343,9 @@ def _hold_fetches_at_most() -> None:
         wait_ms = getattr(self.app, "_claims_fetch_max_wait_ms", None)
         if wait_ms is not None:
             consumer._fetch_max_wait_ms = int(wait_ms)
+        min_bytes = getattr(self.app, "_claims_fetch_min_bytes", None)
+        if min_bytes is not None:
+            consumer._fetch_min_bytes = int(min_bytes)
         return consumer
 
     thread_cls._create_worker_consumer = create_worker_consumer
