@@ -160,6 +160,7 @@ WRITES: dict[str, tuple[str, ...]] = {
         "state.claims.pending",
         "state.claims.records",
         "state.claims.sources",
+        "state.claims.references",
         "state.claims.sequences",
         "state.claims.transmissions",
     ),

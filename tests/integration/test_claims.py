@@ -250,3 +250,42 @@ def test_control_numbers_stay_unique_when_a_second_process_joins(
     assert {r: sorted(v) for r, v in seen.items()} == {r: [1, 2] for r in receivers}
     for r in receivers:
         assert len(list((outbox / r).iterdir())) == 2
+
+
+def test_a_pending_session_is_recovered_with_the_reference_copies_it_names(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A session's entry names its clinic, payer and therapist copies (stored once in
+    ``state.claims.references``); a new process recovers both and files the claim
+    as the first would have: same charges, a valid file."""
+    c = cluster
+    outbox = tmp_path / "outbox"
+    c.produce("ref.partners", "rcv1", {**PARTNER, "batch_max_claims": 2, "batch_max_age_s": 3600})
+    first = send_billable(c, "s1")
+    worker = claims_worker(c, outbox)
+    [entry] = c.read("state.claims.sources").wait_for(1, worker=worker, timeout=90)
+    assert entry.value is not None and entry.value.startswith(b"2\n")
+    refs = c.read("state.claims.references").wait_for(3, worker=worker, timeout=30)
+    assert sorted((r.key or b"").split(b":")[1] for r in refs) == [b"clinic", b"payer", b"therapist"]
+    for ref in refs:  # the copy is in the references, not in the entry
+        assert ref.value is not None and ref.value not in entry.value
+    assert worker.stop() == 0
+    assert not (outbox / "rcv1").exists(), "a batch of one, young: still pending"
+
+    second = send_billable(c, "s2")
+    worker = claims_worker(c, outbox)
+    submitted = c.read("claims.submitted").wait_for(2, worker=worker, timeout=90)
+    [sent] = c.read("edi.outbound").wait_for(1, worker=worker, timeout=30)
+    assert sent.json["claim_count"] == 2
+    assert sorted(k for m in submitted for k in m.json["session_keys"]) == sorted([first, second])
+    expected = billable(
+        session=f.session(session_id="s1", patient_id="ps1"),
+        patient=f.patient(patient_id="ps1"),
+        payer=f.payer(receiver_id="rcv1"),
+        now=datetime.now(UTC),
+    ).charge_total
+    [claim] = [m.json["claim"] for m in submitted if m.json["session_keys"] == [first]]
+    assert claim["total_charge"] == str(expected)
+    [path] = (outbox / "rcv1").iterdir()
+    report = validate_x12(path.read_text())
+    assert report.ok, report.findings

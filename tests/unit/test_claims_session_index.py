@@ -152,7 +152,9 @@ def test_releasing_a_secondary_claim_leaves_its_sessions_with_the_primary() -> N
     assert release.sessions == {}
     assert state.record(follow_pcn) is not None
     assert state.claim_of_session(visit.session_key) == primary_pcn
-    rebuilt = ClaimsState({}, dict(state.records), {}, {}, 6, {}, dict(state.sources))
+    rebuilt = ClaimsState(
+        {}, dict(state.records), {}, {}, 6, {}, dict(state.sources), dict(state.references)
+    )
     asyncio.run(rebuilt.rebuild())
     assert rebuilt.claim_of_session(visit.session_key) == primary_pcn
 
@@ -288,7 +290,9 @@ def test_after_a_recovery_only_unclaimed_entries_are_pending() -> None:
     arrive(live, claimed)
     [pcn] = release_all(live).sessions.values()
     arrive(live, waiting)
-    recovered = ClaimsState({}, dict(live.records), {}, {}, 6, {}, dict(live.sources))
+    recovered = ClaimsState(
+        {}, dict(live.records), {}, {}, 6, {}, dict(live.sources), dict(live.references)
+    )
     asyncio.run(recovered.rebuild())
     [(receiver, batch_key)] = [b for p in range(6) for b in recovered.batches(p)]
     [(key, entry)] = recovered.pending_of(receiver, batch_key)

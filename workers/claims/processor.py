@@ -364,6 +364,7 @@ def register(w: Wiring) -> None:
         partitions,
         w.table("claims.transmissions", "state.claims.transmissions"),
         w.table("claims.sources", "state.claims.sources"),
+        w.table("claims.references", "state.claims.references"),
     )
     # one rebuild after every table is recovered: what is pending depends on the records
     state.pending.on_recover(state.rebuild)

@@ -6,8 +6,11 @@ claim's source), ``claims.pending`` (new versions of claims sent, waiting for
 their batch; sessions' entries written before ``claims.sources`` existed),
 ``claims.records`` (every claim sent, by patient control number; each names its
 sources and sessions instead of copying them, and is read back whole),
-``claims.sessions`` (session key -> patient control number: no longer written; read
-for claims recorded before the records named their sessions),
+``claims.references`` (the reference copies, such as a clinic with its price
+list, that the entries of ``claims.sources`` name instead of holding:
+:mod:`workers.claims.kept_sources`), ``claims.sessions`` (session key -> patient
+control number: no longer written; read for claims recorded before the records
+named their sessions),
 ``claims.sequences`` (the last control number per receiver) and
 ``claims.transmissions`` (each 837 file sent), and keeps derived indexes that
 are rebuilt after every recovery: the claimed sessions, pending batches per
@@ -31,7 +34,7 @@ from typing import Any
 from schemas.billing import BillableSession
 from schemas.claims import TradingPartner
 from schemas.state import ClaimRecord, PendingEntry, Transmission
-from workers.claims import batching, filing, lifecycle
+from workers.claims import batching, filing, kept_sources, lifecycle
 from workers.claims.claimed import index_of_claimed
 from workers.runtime.codec import encode_compact
 from workers.runtime.partitioning import partition_for
@@ -94,6 +97,7 @@ class ClaimsState:
         parts: int,
         transmissions: Any = None,
         sources: Any = None,
+        references: Any = None,
     ):
         self.pending, self.records, self.sessions, self.sequences = (
             pending,
@@ -105,6 +109,9 @@ class ClaimsState:
         #: session key -> the pending entry a billable session arrived as (with the
         #: charges.billable message); it stays once claimed, as the claim's source
         self.sources = sources if sources is not None else {}
+        #: reference copies (clinic, payer, patient...) the sources name instead of
+        #: holding them (:mod:`workers.claims.kept_sources`)
+        self.references = references if references is not None else {}
         self.partitions = parts
         # partition -> (receiver, batch key) -> pending keys
         self._index: dict[int, dict[tuple[str, str], set[str]]] = defaultdict(dict)
@@ -136,21 +143,26 @@ class ClaimsState:
     def add_pending(
         self, key: str, entry: PendingEntry, billable: BillableSession | None = None
     ) -> None:
-        raw = encode_compact(entry)
+        part = partition_for(entry.receiver_id, self.partitions)
         if entry.kind == "session":
             session_key = _entry_id(key)
+            packed = kept_sources.pack(entry, billable, part)
+            for ref_key, copy in packed.references.items():
+                if self.references.get(ref_key) is None:  # written once per partition
+                    self.references[ref_key] = copy
+            raw = packed.value
             self.sources[session_key.encode()] = raw
             self._in_sources.add(key)
             if entry.source_json is not None:
                 self._remember_source(session_key, raw, entry.source_json)
         else:
+            raw = encode_compact(entry)
             self.pending[key.encode()] = raw
         self._parsed[key] = (raw, entry)
         if billable is not None:
             self._billable[key] = billable
         else:
             self._billable.pop(key, None)
-        part = partition_for(entry.receiver_id, self.partitions)
         batch = (entry.receiver_id, entry.batch_key)
         self._index[part].setdefault(batch, set()).add(key)
         summary = self._summaries.get(batch)
@@ -245,7 +257,7 @@ class ClaimsState:
         cached = self._parsed.get(key)
         if cached is not None and (cached[0] is raw or cached[0] == raw):
             return cached[1]
-        entry = PendingEntry.parse_json(raw)
+        entry = kept_sources.unpack(raw, self.references)
         self._parsed[key] = (raw, entry)
         return entry
 
@@ -281,7 +293,7 @@ class ClaimsState:
         if cached is not None and (cached[0] is raw or cached[0] == raw):
             self._source_text.move_to_end(session_key)
             return cached[1]
-        text = PendingEntry.parse_json(raw).source_json
+        text = kept_sources.source_text(raw, self.references)
         if text is not None:
             self._remember_source(session_key, raw, text)
         return text
@@ -458,7 +470,7 @@ class ClaimsState:
             session_key = raw_key.decode()
             if raw is None or session_key in self._claimed:
                 continue  # a claim's source, no longer pending
-            entry = PendingEntry.parse_json(raw)
+            entry = kept_sources.unpack(raw, self.references)
             key = self.pending_key(entry, session_key)
             self._in_sources.add(key)
             self._parsed[key] = (raw, entry)

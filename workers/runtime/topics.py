@@ -531,9 +531,23 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         "state.claims.sources",
         "Changelog of the billable sessions the claims stage took: pending until a claim "
-        "takes them, then that claim's sources (claim records name them).",
+        "takes them, then that claim's sources (claim records name them).  Since "
+        "2026-12-08 a value is '2', the entry without its message, and the message with "
+        "its reference copies named (workers.claims.kept_sources); older values are the "
+        "entry as JSON.",
         "<clinic_id>:<session_id>",
         "schemas.state:PendingEntry",
+        cleanup="compact",
+        retention_ms=None,
+        internal=True,
+    ),
+    TopicSpec(
+        "state.claims.references",
+        "Changelog of the reference copies (clinic, payer, next payer, therapist as "
+        "enrich used them) that the entries of state.claims.sources name instead of "
+        "holding: each stored once per partition and version.",
+        "p<partition>:<part>:<digest of the copy>",
+        "the copy's JSON (a clinic, payer or therapist of schemas.outcomes:SessionEnriched)",
         cleanup="compact",
         retention_ms=None,
         internal=True,
