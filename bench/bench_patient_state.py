@@ -4,20 +4,23 @@
     .venv/bin/python bench/bench_patient_state.py --visits 52
 
 The enrichment stage keeps one state per patient (``state.enrich.patients``) and
-writes it whole after every session: the patient, the prescriptions, the visits
-counted against each, and a record of every session seen (to tell a duplicate or a
+writes it after every session: the patient, the prescriptions, the visits counted
+against each, and a record of every session seen (to tell a duplicate or a
 redelivery, to withdraw a cancelled session, to count the year's visits with a
-payer, to keep a held session's event).  So the bytes a session writes grow with the
-patient's history.  ``bench_pipeline.py``'s data gives each patient about four
-visits, where this shows nothing; a patient seen weekly on prescriptions of 24
-visits is closer to a clinic's regulars.
+payer, to keep a held session's event).  Settled session records leave the value
+in groups once there are more than twelve (``workers.enrich.session_archive``),
+each group written once; the visits still grow with the patient's history.
+``bench_pipeline.py``'s data gives each patient about four visits, where this
+shows nothing; a patient seen weekly on prescriptions of 24 visits is closer to a
+clinic's regulars.
 
 No broker: the enrichment core (``workers.enrich.rules.on_session_completed``) and
-the stage's table encoding (``encode_compact``) run in this process, on one
+the stage's store (``PatientStore`` over a dict) run in this process, on one
 patient of the demo's synthetic data (an AMA commercial payer) seen once a week,
 with a new prescription of 24 visits every 24 visits (renewed in time, so nothing is
 held).  For each history length it reports the bytes the visit writes and the CPU
-time of deciding and encoding it (median of several runs).
+time of deciding and storing it (median of several runs); the bytes are every value
+the visit wrote (the state, and a group when one is due).
 
 Baselines, same process: the session event's own bytes (what came in), and the
 CPU of a visit with ``bench_pipeline.py``'s history (the 4th).  Ratios: state bytes
@@ -84,11 +87,13 @@ def history(visits: int) -> list[dict[str, Any]]:
     """One patient's weekly visits: per visit, bytes written and CPU seconds."""
     from schemas.events import parse_session_event
     from schemas.reference import Prescription
-    from schemas.state import PatientState
-    from workers.enrich import rules
-    from workers.runtime.codec import encode_compact
+    from workers.enrich import rules, session_archive
+    from workers.enrich.processor import PatientStore
 
     catalog, state, rx, session = _world()
+    table: dict[bytes, bytes] = {}
+    store = PatientStore(table, 6)
+    key = "bench:patient"
     first_day = date(2025, 1, 6)
     out = []
     for n in range(1, visits + 1):
@@ -117,8 +122,10 @@ def history(visits: int) -> list[dict[str, Any]]:
         step = rules.on_session_completed(
             state, event, catalog, now, source=f"sessions.completed:0:{n}"
         )
-        written = encode_compact(step.state)
+        before = dict(table)
+        store.put(key, step.state)
         cpu = time.process_time() - cpu
+        written = b"".join(v for k, v in table.items() if before.get(k) != v)
         outcome = type(step.outcomes[0]).__name__ if step.outcomes else "none"
         out.append(
             {
@@ -129,7 +136,8 @@ def history(visits: int) -> list[dict[str, Any]]:
                 "outcome": outcome,
             }
         )
-        state = PatientState.parse_json(written)  # what the next session reads
+        # what the next session reads: the stored bytes, parsed again
+        state = session_archive.read(key, table[key.encode()], table).state
     return out
 
 

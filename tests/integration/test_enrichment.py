@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import time
+import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -181,6 +182,35 @@ def test_visit_counter_survives_a_restart(cluster: Cluster) -> None:
     enriched.wait_for(4, worker=worker)
     assert visits(enriched.settle(quiet=2)) == {f"c1:s{n}": {n} for n in (1, 2, 3, 4)}
     assert len(enriched.messages) == 4, "a clean restart re-emits nothing"
+
+
+def test_a_regulars_grouped_history_survives_a_restart(cluster: Cluster) -> None:
+    """Past twelve settled sessions a patient's oldest records go to a group of
+    their own in the same table; a new process recovers the group: the first visit
+    sent again is a duplicate, and the next visit is counted after all the others."""
+    c = cluster
+    catalogue(c)
+    patient(c, visits_authorized=30)
+    today = date.today()
+    sent = [
+        send(c, "pt1", f"s{n}", dos=(today - timedelta(days=40 - n)).isoformat())
+        for n in range(1, 16)
+    ]
+    worker = c.start_worker("enrich")
+    enriched = c.read("sessions.enriched")
+    enriched.wait_for(15, worker=worker)
+    state = c.read("state.enrich.patients").wait_for(
+        1, where=lambda m: m.key == b"c1:pt1|h0", worker=worker, timeout=30
+    )
+    assert b'"s1"' in (state[0].value or b"")
+    assert worker.stop() is not None
+    c.produce("sessions.completed", "c1:pt1", {**sent[0], "event_id": str(uuid.uuid4())})
+    send(c, "pt1", "s16", dos=(today - timedelta(days=2)).isoformat())
+    worker = c.start_worker("enrich")
+    [dup] = c.read("sessions.duplicates").wait_for(1, worker=worker)
+    assert dup.json["first_event_id"] == sent[0]["event_id"]
+    enriched.wait_for(16, worker=worker)
+    assert visits(enriched.settle(quiet=2)) == {f"c1:s{n}": {n} for n in range(1, 17)}
 
 
 def test_visit_counter_after_redelivery_of_uncommitted_messages(cluster: Cluster) -> None:

@@ -12,16 +12,20 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import bench_patient_state  # noqa: E402 -- importable only after REPO is put on sys.path above
+from workers.enrich import session_archive  # noqa: E402 -- after bench, as the benchmark loads it
 
 
-def test_every_visit_is_enriched_across_a_renewal_and_writes_its_whole_history() -> None:
+def test_every_visit_is_enriched_across_a_renewal_and_its_settled_records_are_grouped() -> None:
     visits = bench_patient_state.RX_VISITS + 2  # into the second prescription
     history = bench_patient_state.history(visits)
 
     assert [h["visit"] for h in history] == list(range(1, visits + 1))
     assert {h["outcome"] for h in history} == {"SessionEnriched"}
     sizes = [h["bytes"] for h in history]
-    assert all(b > a for a, b in itertools.pairwise(sizes))  # each visit adds a record
+    grows = sizes[: session_archive.HOT_MAX]  # the whole state, a record more each visit
+    assert all(b > a for a, b in itertools.pairwise(grows))
+    assert max(sizes[session_archive.HOT_MAX + 1 :]) < sizes[session_archive.HOT_MAX - 1] * 1.5
+    assert sizes[-1] < 0.6 * sizes[session_archive.HOT_MAX - 1] * visits / session_archive.HOT_MAX
     assert all(h["event_bytes"] < sizes[0] for h in history)
 
 

@@ -43,12 +43,12 @@ from schemas.outcomes import (
 )
 from schemas.reference import Authorization, Clinic, Patient, Payer, Prescription, Therapist
 from schemas.state import PatientState, PrescriptionChange, Wakeup
-from workers.enrich import attention, rules
+from workers.enrich import attention, rules, session_archive
 from workers.enrich.authorizations import with_authorization
 from workers.enrich.catalog import CATALOG_TOPICS, OverlayCatalog, ReferenceCatalog, parse_reference
 from workers.enrich.eligibility import visit_limit_attention, with_eligibility
 from workers.runtime.app import Wiring
-from workers.runtime.codec import decode, encode, encode_compact, encode_handoff
+from workers.runtime.codec import decode, encode, encode_handoff
 from workers.runtime.failures import InvalidInput, TransientFailure
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import Scope
@@ -73,36 +73,43 @@ PATIENTS_KEPT = 2048
 
 class PatientStore:
     """The ``enrich.patients`` table seen as PatientState values, plus an index of
-    which keys have held sessions (derived, rebuilt after every recovery)."""
+    which keys have held sessions (derived, rebuilt after every recovery).  A
+    state's settled session records leave its value in groups once there are many
+    (:mod:`workers.enrich.session_archive`); what is read is the whole state."""
 
     def __init__(self, table: Any, partitions: int) -> None:
         self.table = table
         self.partitions = partitions
         self._held: dict[int, set[str]] = {}
-        # key -> (the bytes stored, the state they were made from): a patient's next
-        # session finds the state this process wrote without validating it again
-        self._kept: OrderedDict[str, tuple[bytes, PatientState]] = OrderedDict()
+        # key -> (the bytes stored, the state as read): a patient's next session
+        # finds the state this process wrote without validating it again
+        self._kept: OrderedDict[str, tuple[bytes, session_archive.Stored]] = OrderedDict()
 
     def get(self, key: str) -> PatientState:
+        return self._stored(key).state
+
+    def _stored(self, key: str) -> session_archive.Stored:
         raw = self.table.get(key.encode())
         if raw is None:
-            return PatientState.new()
+            return session_archive.Stored(PatientState.new())
         kept = self._kept.get(key)
         if kept is not None and (kept[0] is raw or kept[0] == raw):
             self._kept.move_to_end(key)
             return kept[1]
-        state = PatientState.parse_json(raw)
-        self._keep(key, raw, state)
-        return state
+        stored = session_archive.read(key, raw, self.table)
+        self._keep(key, raw, stored)
+        return stored
 
     def put(self, key: str, state: PatientState) -> None:
-        raw = encode_compact(state)
-        self.table[key.encode()] = raw
-        self._keep(key, raw, state)
+        out = session_archive.write(key, state, self._stored(key))
+        if out.group is not None:  # the group first: the value names it
+            self.table[out.group[0].encode()] = out.group[1]
+        self.table[key.encode()] = out.value
+        self._keep(key, out.value, session_archive.Stored(state, out.groups, out.grouped))
         self._index(key, state)
 
-    def _keep(self, key: str, raw: bytes, state: PatientState) -> None:
-        self._kept[key] = (raw, state)
+    def _keep(self, key: str, raw: bytes, stored: session_archive.Stored) -> None:
+        self._kept[key] = (raw, stored)
         self._kept.move_to_end(key)
         while len(self._kept) > PATIENTS_KEPT:
             self._kept.popitem(last=False)
@@ -123,10 +130,12 @@ class PatientStore:
         self._held.clear()
         self._kept.clear()
         for raw_key, raw in list(self.table.items()):
-            if raw is None or b'"held"' not in raw:
+            if raw is None or session_archive.is_group_key(raw_key):
                 continue
+            if not session_archive.held_in(session_archive.own_part(raw)):
+                continue  # held records are never grouped: the state's own part tells
             key = raw_key.decode()
-            self._index(key, PatientState.parse_json(raw))
+            self._index(key, self.get(key))
 
 
 def _key(msg: Incoming, partitions: int) -> str:

@@ -493,7 +493,9 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     # --- engine state (explicitly named so every worker mode shares it) ----
     TopicSpec(
         "state.enrich.patients",
-        "Changelog of the enrichment processor's per-patient state.",
+        "Changelog of the enrichment processor's per-patient state, and (key "
+        "'<clinic_id>:<patient_id>|h<n>') the groups of settled session records a "
+        "regular's state names (workers.enrich.session_archive).",
         _SESSION_KEY,
         "schemas.state:PatientState",
         cleanup="compact",
