@@ -28,7 +28,7 @@ from schemas.state import (
 )
 from tests import factories as f
 from tests.pipeline import NOW, billable, model
-from workers.claims import lifecycle
+from workers.claims import lifecycle, stored_records
 from workers.claims.assemble import assemble_claim
 from workers.claims.state import ClaimsState
 from workers.enrich import rules
@@ -216,7 +216,11 @@ def _remitted(record: ClaimRecord) -> ClaimRecord:
     return record.model_copy(update={"remitted_at": T0, "waiting": []})
 
 
-@pytest.mark.parametrize("writer", [encode_compact, encode], ids=["compact", "as-before"])
+@pytest.mark.parametrize(
+    "writer",
+    [stored_records.encode, encode_compact, encode],
+    ids=["claim-after", "compact", "as-before"],
+)
 def test_follow_ups_and_waiting_changes_are_found_in_records_of_either_form(writer: Any) -> None:
     """The stage finds records without an 835 (276 candidates) and records with
     changes waiting by looking at their stored bytes; a field at its default is left
@@ -234,7 +238,11 @@ def test_follow_ups_and_waiting_changes_are_found_in_records_of_either_form(writ
     ]
 
 
-@pytest.mark.parametrize("writer", [encode_compact, encode], ids=["compact", "as-before"])
+@pytest.mark.parametrize(
+    "writer",
+    [stored_records.encode, encode_compact, encode],
+    ids=["claim-after", "compact", "as-before"],
+)
 def test_a_secondary_claim_is_told_from_its_primary_in_records_of_either_form(
     writer: Any,
 ) -> None:
@@ -299,3 +307,21 @@ def test_the_patient_states_kept_parsed_are_bounded() -> None:
     assert len(store._kept) == processor.PATIENTS_KEPT
     again = store.get("c1:p0")  # pushed out: read from the table's bytes
     assert again == first and again is not first
+
+
+def test_a_record_is_stored_with_its_claim_after_it_unescaped() -> None:
+    """``current_json`` follows the record instead of being a string inside it:
+    about a tenth of the record was the escaping of the claim's quotes."""
+    record = _record()
+    raw = stored_records.encode(record)
+    assert stored_records.decode(raw) == record
+    assert raw.endswith(record.current_json.encode())
+    assert len(raw) < len(encode_compact(record)) - record.current_json.count('"') + 20
+    assert stored_records.decode(encode_compact(record)) == record  # the earlier form
+
+
+def test_a_claim_with_line_breaks_reads_back_as_it_was() -> None:
+    record = _record()
+    pretty = json.dumps(json.loads(record.current_json), indent=2)
+    again = record.model_copy(update={"current_json": pretty})
+    assert stored_records.decode(stored_records.encode(again)).current_json == pretty

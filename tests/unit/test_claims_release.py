@@ -22,6 +22,7 @@ from tests import factories as f
 from tests.fakes import FakeSink, FakeTable, FakeWiring
 from tests.pipeline import billable
 from workers.claims import processor as claims_processor
+from workers.claims import stored_records
 from workers.runtime.partitioning import partition_for
 from workers.runtime.processing import MessageRunner
 from workers.runtime.records import Incoming
@@ -59,7 +60,7 @@ class Claims:
     def pending(self) -> list[bytes]:
         """The keys of the sessions' entries no claim record names yet."""
         records = self.wiring.tables["claims.records"]
-        claimed = {k for raw in records.values() for k in json.loads(raw)["session_keys"]}
+        claimed = {k for raw in records.values() for k in stored_records.decode(raw).session_keys}
         assert not self.wiring.tables["claims.pending"]  # sessions live in the sources table
         return [k for k in self.sources if k.decode() not in claimed]
 

@@ -22,7 +22,7 @@ from schemas.submission import claim_command
 from tests import claim_factories as cf
 from tests import factories as f
 from tests.pipeline import billable
-from workers.claims import batching, filing, lifecycle
+from workers.claims import batching, filing, lifecycle, stored_records
 from workers.claims.assemble import assemble_claim
 from workers.claims.claimed import claimed_by_stored, index_of_claimed, sessions_of_record
 from workers.claims.state import ClaimsState
@@ -271,14 +271,14 @@ def test_a_claim_record_names_its_sources_and_is_read_whole() -> None:
     [pcn] = release_all(state).sessions.values()
     assert list(state.sources) == [visit.session_key.encode()]  # kept: no tombstone
     assert not [b for p in range(6) for b in state.batches(p)]  # and no longer pending
-    stored = ClaimRecord.parse_json(state.records[pcn.encode()])
+    stored = stored_records.decode(state.records[pcn.encode()])
     assert (stored.source_keys, stored.sources_json) == ([visit.session_key], [])
     whole = state.record(pcn)
     assert whole is not None and whole.sources_json == [lifecycle.kept_copy(visit)]
     assert whole.source_keys == []
     # storing the whole record again names the source again, copies nothing
     state.put_record(whole.model_copy(update={"front_door": "accepted"}))
-    again = ClaimRecord.parse_json(state.records[pcn.encode()])
+    again = stored_records.decode(state.records[pcn.encode()])
     assert (again.source_keys, again.sources_json, again.front_door) == (
         [visit.session_key], [], "accepted"
     )
@@ -311,7 +311,7 @@ def test_a_late_visit_stays_inline_and_the_record_reads_both() -> None:
     sent = state.record(pcn)
     assert sent is not None
     arrive(state, late, record=sent)  # the day's claim left: a correction waits
-    stored = ClaimRecord.parse_json(state.records[pcn.encode()])
+    stored = stored_records.decode(state.records[pcn.encode()])
     assert stored.source_keys == [first.session_key]
     assert stored.sources_json == [lifecycle.kept_copy(late)]
     whole = state.record(pcn)
@@ -343,6 +343,6 @@ def test_an_entry_of_the_old_pending_table_is_released_and_its_source_copied() -
     asyncio.run(state.rebuild())
     [pcn] = release_all(state).sessions.values()
     assert state.pending == {} and state.sources == {}
-    stored = ClaimRecord.parse_json(state.records[pcn.encode()])
+    stored = stored_records.decode(state.records[pcn.encode()])
     assert (stored.source_keys, stored.sources_json) == ([], [lifecycle.kept_copy(visit)])
     assert state.claim_of_session(visit.session_key) == pcn

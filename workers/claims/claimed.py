@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from schemas.billing import BillableSession
 from schemas.claims import Claim
 from schemas.state import ClaimRecord
+from workers.claims import stored_records
 
 
 def sessions_of_record(record: ClaimRecord) -> list[str]:
@@ -62,26 +63,28 @@ def claimed_by_stored(raw: bytes) -> Claimed | None:
     """The sessions of a stored record, read without validating the whole record
     when it has ``session_keys`` (a recovery reads every record of the partitions it
     takes over)."""
+    own, claim = stored_records.parts(raw)
     try:
-        data = json.loads(raw)
+        data = json.loads(own)
     except ValueError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("patient_control_number"), str):
         return None
+    current = claim if claim is not None else data.get("current_json")
     keys = data.get("session_keys")
     versions = data.get("versions")
     last = versions[-1] if isinstance(versions, list) and versions else {}
     sent = last.get("sent_at") if isinstance(last, dict) else None
     if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
         try:
-            keys = sessions_of_record(ClaimRecord.parse_json(raw))
+            keys = sessions_of_record(stored_records.decode(raw))
         except ValueError:
             return None
     return Claimed(
         data["patient_control_number"],
         keys,
         sent if isinstance(sent, str) else "",
-        secondary=_is_secondary(data.get("current_json")),
+        secondary=_is_secondary(current),
     )
 
 

@@ -5,7 +5,8 @@ stage took, by session key: pending until a claim record names it, then that
 claim's source), ``claims.pending`` (new versions of claims sent, waiting for
 their batch; sessions' entries written before ``claims.sources`` existed),
 ``claims.records`` (every claim sent, by patient control number; each names its
-sources and sessions instead of copying them, and is read back whole),
+sources and sessions instead of copying them, and is read back whole; its claim
+follows it unescaped: :mod:`workers.claims.stored_records`),
 ``claims.references`` (the reference copies, such as a clinic with its price
 list, that the entries of ``claims.sources`` name instead of holding:
 :mod:`workers.claims.kept_sources`), ``claims.sessions`` (session key -> patient
@@ -34,7 +35,7 @@ from typing import Any
 from schemas.billing import BillableSession
 from schemas.claims import TradingPartner
 from schemas.state import ClaimRecord, PendingEntry, Transmission
-from workers.claims import batching, filing, kept_sources, lifecycle
+from workers.claims import batching, filing, kept_sources, lifecycle, stored_records
 from workers.claims.claimed import index_of_claimed
 from workers.runtime.codec import encode_compact
 from workers.runtime.partitioning import partition_for
@@ -275,13 +276,13 @@ class ClaimsState:
         """The claim record, with the sources it keeps in the sources table read in
         (``sources_json`` whole, as the lifecycle works on it)."""
         raw = self.records.get(pcn.encode())
-        return self._with_sources(ClaimRecord.parse_json(raw)) if raw else None
+        return self._with_sources(stored_records.decode(raw)) if raw else None
 
     def put_record(self, record: ClaimRecord) -> None:
         """Store a record; each source that is its session's entry in the sources
         table is kept there and named (``source_keys``), not copied."""
         stored = self._without_sources(record)
-        self.records[record.patient_control_number.encode()] = encode_compact(stored)
+        self.records[record.patient_control_number.encode()] = stored_records.encode(stored)
         self._index_waiting(record)
 
     def _source_of(self, session_key: str) -> str | None:
@@ -356,9 +357,9 @@ class ClaimsState:
         """Submitted records of the partition with no 835 yet (candidates for a 276)."""
         found = []
         for raw in list(self.records.values()):
-            if raw is None or b'"remitted_at":"' in raw:
+            if raw is None or b'"remitted_at":"' in stored_records.head(raw):
                 continue  # remitted (a record at its default leaves the field out)
-            record = ClaimRecord.parse_json(raw)
+            record = stored_records.decode(raw)
             mine = partition_for(record.receiver_id, self.partitions) == partition
             if mine and record.status == "submitted":
                 found.append(self._with_sources(record))
@@ -372,8 +373,8 @@ class ClaimsState:
         for raw in list(self.records.values()):
             if raw is None:
                 continue
-            if b'"waiting":[{' in raw:  # changes waiting (none: left out, or [])
-                self._index_waiting(ClaimRecord.parse_json(raw))
+            if b'"waiting":[{' in stored_records.head(raw):  # none: left out, or []
+                self._index_waiting(stored_records.decode(raw))
         self._claimed.update(index_of_claimed(list(self.records.values())))
 
     def transmission(self, receiver: str, interchange: int) -> Transmission | None:

@@ -353,12 +353,13 @@ FOLLOW_UP_HEADERS = ["claim", "receiver", "version", "front door", "since", "day
 
 
 def load_claim_records(settings: Settings) -> list[ClaimRecord]:
+    from workers.claims import stored_records
     from workers.runtime.topic_scan import read_latest
 
     out: list[ClaimRecord] = []
     for value in read_latest(settings, "state.claims.records").values():
         try:
-            out.append(ClaimRecord.parse_json(value))
+            out.append(stored_records.decode(value))
         except ValueError:
             continue
     return out

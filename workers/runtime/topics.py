@@ -513,7 +513,9 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         "state.claims.records",
-        "Changelog of submitted claims and their versions.",
+        "Changelog of submitted claims and their versions.  Since 2026-12-08 a value is "
+        "'2', the record with current_json empty, and the claim's JSON after it "
+        "(workers.claims.stored_records); older values are the record as JSON.",
         "<patient control number>",
         "schemas.state:ClaimRecord",
         cleanup="compact",
