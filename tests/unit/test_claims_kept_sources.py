@@ -22,7 +22,7 @@ from tests import factories as f
 from tests.pipeline import billable
 from workers.claims import kept_sources, lifecycle
 from workers.claims.state import ClaimsState
-from workers.runtime.codec import encode_compact
+from workers.runtime.codec import compact_json, encode_compact
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 PAYER = f.payer(receiver_id="rcv1")
@@ -50,7 +50,7 @@ def test_an_entry_reads_back_whole_and_is_smaller_even_with_its_copies() -> None
     less than the entry did; later sessions write the entry alone."""
     b = visit("s1")
     entry = entry_of(b)
-    packed = kept_sources.pack(entry, b, partition=3)
+    packed = kept_sources.pack(entry, partition=3)
     assert kept_sources.unpack(packed.value, packed.references) == entry
     assert kept_sources.source_text(packed.value, packed.references) == entry.source_json
     copies = sum(len(copy) for copy in packed.references.values())
@@ -65,18 +65,25 @@ def test_an_entry_reads_back_whole_and_is_smaller_even_with_its_copies() -> None
 
 def test_sessions_that_share_reference_data_name_the_same_copies_per_partition() -> None:
     first, second, other = visit("s1"), visit("s2"), visit("s3", patient_id="pt2")
-    a = kept_sources.pack(entry_of(first), first, 0)
-    b = kept_sources.pack(entry_of(second), second, 0)
-    c = kept_sources.pack(entry_of(other), other, 0)
-    elsewhere = kept_sources.pack(entry_of(first), first, 1)
+    a = kept_sources.pack(entry_of(first), 0)
+    b = kept_sources.pack(entry_of(second), 0)
+    c = kept_sources.pack(entry_of(other), 0)
+    elsewhere = kept_sources.pack(entry_of(first), 1)
     assert a.references == b.references == c.references  # another patient: same copies
     assert not set(a.references) & set(elsewhere.references)
     assert b'"pt2"' in c.value and b'"pt2"' not in a.value  # the patient stays inline
 
 
-def test_an_entry_packed_without_its_parsed_message_is_the_same() -> None:
+def test_the_copies_stored_apart_are_the_parts_themselves() -> None:
+    """The parts are found in the message's text, not written again: each copy is
+    exactly the part as the stage writes it (the clinic with its price list, the
+    payer with its fee schedule)."""
     b = visit("s1")
-    assert kept_sources.pack(entry_of(b), None, 2) == kept_sources.pack(entry_of(b), b, 2)
+    packed = kept_sources.pack(entry_of(b), 2)
+    for key, copy in packed.references.items():
+        part = key.decode().split(":")[1]
+        assert copy.decode() == compact_json(getattr(b.enriched, part))
+    assert b'"price_list"' in packed.references[next(k for k in packed.references if b":clinic:" in k)]
 
 
 def test_an_entry_stored_whole_before_the_format_is_read_as_it_is() -> None:
@@ -91,7 +98,7 @@ def test_an_entry_stored_whole_before_the_format_is_read_as_it_is() -> None:
 )
 def test_a_message_the_stage_cannot_read_is_kept_whole(text: str) -> None:
     entry = entry_of(visit("s1")).model_copy(update={"source_json": text})
-    packed = kept_sources.pack(entry, None, 0)
+    packed = kept_sources.pack(entry, 0)
     assert packed.references == {}
     assert kept_sources.unpack(packed.value, {}) == entry
 
@@ -101,21 +108,21 @@ def test_a_message_written_another_way_keeps_its_copies_inline() -> None:
     b = visit("s1")
     spaced = json.dumps(json.loads(lifecycle.kept_copy(b)), indent=1)
     entry = entry_of(b).model_copy(update={"source_json": spaced})
-    packed = kept_sources.pack(entry, b, 0)
+    packed = kept_sources.pack(entry, 0)
     assert packed.references == {}
     assert kept_sources.unpack(packed.value, {}).source_json == spaced
 
 
 def test_an_entry_without_a_message_round_trips() -> None:
     entry = entry_of(visit("s1")).model_copy(update={"source_json": None})
-    packed = kept_sources.pack(entry, None, 0)
+    packed = kept_sources.pack(entry, 0)
     assert kept_sources.unpack(packed.value, {}) == entry
     assert kept_sources.source_text(packed.value, {}) is None
 
 
 def test_a_missing_reference_is_an_error_naming_it() -> None:
     b = visit("s1")
-    packed = kept_sources.pack(entry_of(b), b, 0)
+    packed = kept_sources.pack(entry_of(b), 0)
     lost = next(k for k in packed.references if b":clinic:" in k)
     left = {k: v for k, v in packed.references.items() if k != lost}
     with pytest.raises(RuntimeError, match=lost.decode()):
@@ -133,7 +140,7 @@ def test_the_state_writes_each_copy_once_and_a_recovery_reads_the_entries_back()
         state.apply(step)
     written = dict(state.references)
     [partition] = {int(key.split(b":")[0][1:]) for key in written}
-    first = kept_sources.pack(entry_of(visits[0]), visits[0], partition).references
+    first = kept_sources.pack(entry_of(visits[0]), partition).references
     assert written == first  # three sessions, the copies once
     recovered = ClaimsState({}, {}, {}, {}, 6, {}, dict(state.sources), written)
     asyncio.run(recovered.rebuild())

@@ -27,12 +27,10 @@ An entry written before this format (JSON starting with ``{``, the message in
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import BaseModel
-
-from schemas.billing import BillableSession
 from schemas.state import PendingEntry
 from workers.runtime.codec import compact_json
 
@@ -69,35 +67,43 @@ def _mark(key: str) -> str:
     return f'{_MARK}{key}"}}'
 
 
-def _parts(billable: BillableSession) -> list[tuple[str, BaseModel]]:
-    enriched = billable.enriched
-    found: list[tuple[str, BaseModel]] = []
+_DECODER = json.JSONDecoder()
+
+
+def _copies(text: str) -> list[tuple[str, str]]:
+    """Each kept part's JSON as it appears in the message (found after the key
+    ``"enriched"`` as ``"<part>":{``, up to its closing brace).  Whatever object a
+    search finds, storing it apart and putting it back gives the same text: only
+    the sharing depends on finding the part itself."""
+    start = text.find('"enriched":{')
+    found: list[tuple[str, str]] = []
+    if start < 0:
+        return found
     for part in KEPT_PARTS:
-        value = getattr(enriched, part)
-        if isinstance(value, BaseModel):
-            found.append((part, value))
+        at = text.find(f'"{part}":{{', start)
+        if at < 0:
+            continue
+        opening = at + len(part) + 3
+        try:
+            _, end = _DECODER.raw_decode(text, opening)
+        except ValueError:
+            continue
+        found.append((part, text[opening:end]))
     return found
 
 
-def pack(entry: PendingEntry, billable: BillableSession | None, partition: int) -> Packed:
+def pack(entry: PendingEntry, partition: int) -> Packed:
     """The stored value of a session's entry, with each reference copy its message
-    holds taken out to a reference (``billable``: the message parsed, when the
-    caller has it; otherwise it is parsed from the entry)."""
+    holds taken out to a reference."""
     text = entry.source_json
     head = compact_json(entry.model_copy(update={"source_json": None}))
     if text is None:
         return Packed(FORMAT + head.encode("utf-8") + b"\n")
     references: dict[bytes, bytes] = {}
-    if billable is None and _MARK not in text:
-        try:
-            billable = BillableSession.parse_json(text)
-        except ValueError:  # not a message this stage can read: kept whole, as it is
-            billable = None
-    if billable is not None and _MARK not in text:
-        for part, model in _parts(billable):
-            copy = compact_json(model)
+    if _MARK not in text:
+        for part, copy in _copies(text):
             if len(copy) < 64 or copy not in text:
-                continue  # too small to gain, or not as this stage writes it: inline
+                continue  # too small to gain, or inside a copy taken out already
             key = reference_key(partition, part, copy)
             text = text.replace(copy, _mark(key))
             references[key.encode("utf-8")] = copy.encode("utf-8")

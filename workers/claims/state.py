@@ -147,7 +147,7 @@ class ClaimsState:
         part = partition_for(entry.receiver_id, self.partitions)
         if entry.kind == "session":
             session_key = _entry_id(key)
-            packed = kept_sources.pack(entry, billable, part)
+            packed = kept_sources.pack(entry, part)
             for ref_key, copy in packed.references.items():
                 if self.references.get(ref_key) is None:  # written once per partition
                     self.references[ref_key] = copy
