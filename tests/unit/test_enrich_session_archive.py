@@ -142,21 +142,28 @@ def _weekly(n: int, rx_id: str) -> dict[str, object]:
 
 
 def test_a_weekly_regular_is_decided_as_with_the_whole_state() -> None:
-    """Forty weekly visits through the rules, stored and read back each time: the
-    same outcomes as with the state kept in memory, a duplicate of an early visit
-    is told from its grouped record, and an early visit can still be withdrawn."""
+    """Forty weekly visits on two prescriptions through the rules, stored and read
+    back each time: the same outcomes and state as kept in memory; the finished
+    prescription's visits leave the value too; a duplicate of an early visit is told
+    from its grouped record, and withdrawing it frees its visit as it would have."""
     catalog = FakeCatalog(
         [model(Clinic, f.clinic())], [model(Therapist, f.therapist())], [model(Payer, f.payer())]
     )
-    rx = f.prescription(issued_on="2026-01-01", visits_authorized=60)
+    first = f.prescription(issued_on="2026-01-01", visits_authorized=20)
+    second = f.prescription(prescription_id="rx2", issued_on="2026-05-20", visits_authorized=40)
     start = rules.with_patient(PatientState.new(), model(Patient, f.patient()))
-    start = rules.with_prescription(start, "rx1", model(Prescription, rx))
+    start = rules.with_prescription(start, "rx1", model(Prescription, first))
     table: dict[bytes, bytes] = {}
     store = PatientStore(table, 6)
     store.put(KEY, start)
     memory = start
-    events = [parse_session_event(json.dumps(_weekly(n, "rx1"))) for n in range(40)]
+    events = [
+        parse_session_event(json.dumps(_weekly(n, "rx1" if n < 20 else "rx2"))) for n in range(40)
+    ]
     for n, event in enumerate(events):
+        if n == 20:
+            memory = rules.with_prescription(memory, "rx2", model(Prescription, second))
+            store.put(KEY, rules.with_prescription(store.get(KEY), "rx2", model(Prescription, second)))
         now = datetime.combine(event.date_of_service, datetime.min.time(), UTC) + timedelta(days=1)
         kept = rules.on_session_completed(store.get(KEY), event, catalog, now, source=f"s:0:{n}")
         plain = rules.on_session_completed(memory, event, catalog, now, source=f"s:0:{n}")
@@ -164,14 +171,19 @@ def test_a_weekly_regular_is_decided_as_with_the_whole_state() -> None:
         assert isinstance(kept.outcomes[0], SessionEnriched)
         store.put(KEY, kept.state)
         memory = plain.state
-    assert len(table) > 1, "groups were written"
-    assert len(table[KEY.encode()]) < 0.5 * len(encode_compact(memory))
+    own = json.loads(session_archive.own_part(table[KEY.encode()]))
+    assert set(own["visits"]) == {"rx2"}, "the finished prescription's visits are grouped"
+    assert len(table[KEY.encode()]) < 0.4 * len(encode_compact(memory))
     later = datetime(2026, 12, 1, tzinfo=UTC)
     recovered = PatientStore(dict(table), 6)
+    assert recovered.get(KEY) == memory
     again = rules.on_session_completed(recovered.get(KEY), events[0], catalog, later, "s:0:99")
     assert isinstance(again.outcomes[0], SessionDuplicate)
     cancel = parse_session_event(json.dumps(f.cancel(session_id="w000")))
     withdrawn = rules.on_session_cancelled(recovered.get(KEY), cancel, later, "s:0:100")
+    expected = rules.on_session_cancelled(memory, cancel, later, "s:0:100")
     assert isinstance(withdrawn.outcomes[0], SessionWithdrawn)
+    assert withdrawn.state == expected.state
+    assert withdrawn.state.visits["rx1"] != memory.visits["rx1"], "the visit is freed"
     recovered.put(KEY, withdrawn.state)
-    assert PatientStore(dict(recovered.table), 6).get(KEY).sessions["w000"].status == "cancelled"
+    assert PatientStore(dict(recovered.table), 6).get(KEY) == expected.state

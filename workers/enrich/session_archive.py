@@ -10,11 +10,13 @@ Here the settled records (enriched, rejected, cancelled: nothing waits on them)
 leave the state's value in groups once it holds more than :data:`HOT_MAX`: the
 oldest go to a group of their own, under ``<patient key>|h<n>`` in the same table
 (the same key partition, so the same changelog partition), written once; the
-state keeps the newest :data:`HOT_KEEP` and the number of groups.  Reading puts
-the groups back, oldest first, and the state's own records over them: a settled
-record the stage changes again (a duplicate seen, a late cancellation) is simply
-written in the state once more, and that copy wins.  The rules see the same
-whole state as before.
+state keeps the newest :data:`HOT_KEEP` and the number of groups.  The group also
+takes the visit lists (per prescription or authorization) that none of the
+records left in the state counts against: a finished prescription's visits.
+Reading puts the groups back, oldest first, and the state's own records and
+lists over them: a record or list the stage changes again (a duplicate seen, a
+late cancellation freeing a visit) is simply written in the state once more, and
+that copy wins.  The rules see the same whole state as before.
 
 Stored value of a state with groups::
 
@@ -31,9 +33,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.state import PatientState, SessionRecord
+from schemas.state import PatientState, SessionRecord, Visit
 from workers.runtime.codec import compact_json
 
 #: the first bytes of a state stored with groups
@@ -45,7 +47,16 @@ HOT_KEEP = 4
 #: what a group key adds to the patient's key
 GROUP_MARK = "|h"
 
-_GROUP = TypeAdapter(dict[str, SessionRecord])
+
+
+class Group(BaseModel):
+    """What a group holds: settled session records, and the visits counted against
+    prescriptions (or authorizations) none of the state's own records names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sessions: dict[str, SessionRecord] = Field(default_factory=dict)
+    visits: dict[str, list[Visit]] = Field(default_factory=dict)
 
 
 class Table(Protocol):
@@ -58,7 +69,7 @@ class Stored:
 
     state: PatientState
     groups: int = 0
-    grouped: dict[str, SessionRecord] = field(default_factory=dict)
+    grouped: Group = field(default_factory=Group)
 
 
 @dataclass
@@ -67,7 +78,7 @@ class ToWrite:
 
     value: bytes
     groups: int
-    grouped: dict[str, SessionRecord]
+    grouped: Group
     group: tuple[str, bytes] | None = None
 
 
@@ -85,15 +96,20 @@ def read(key: str, raw: bytes, table: Table) -> Stored:
         return Stored(PatientState.parse_json(raw))
     _, meta, own = raw.split(b"\n", 2)
     groups = int(json.loads(meta)["groups"])
-    grouped: dict[str, SessionRecord] = {}
+    sessions: dict[str, SessionRecord] = {}
+    visits: dict[str, list[Visit]] = {}
     for n in range(groups):
         value = table.get(group_key(key, n).encode())
         if value is None:  # the table lost a group a state names: never deleted, a bug
             raise RuntimeError(f"enrich.patients has no {group_key(key, n)!r}")
-        grouped.update(_GROUP.validate_json(value))
+        group = Group.model_validate_json(value)
+        sessions.update(group.sessions)
+        visits.update(group.visits)
     hot = PatientState.parse_json(own)
-    state = hot.model_copy(update={"sessions": {**grouped, **hot.sessions}})
-    return Stored(state, groups, grouped)
+    state = hot.model_copy(
+        update={"sessions": {**sessions, **hot.sessions}, "visits": {**visits, **hot.visits}}
+    )
+    return Stored(state, groups, Group(sessions=sessions, visits=visits))
 
 
 def held_in(raw: bytes) -> bool:
@@ -110,23 +126,47 @@ def own_part(raw: bytes) -> bytes:
 def write(key: str, state: PatientState, before: Stored) -> ToWrite:
     """How to store ``state`` over what was stored (``before``)."""
     grouped, groups = before.grouped, before.groups
-    if any(sid not in state.sessions for sid in grouped):  # a record dropped: whole again
-        grouped, groups = {}, 0
-    own = {sid: r for sid, r in state.sessions.items() if grouped.get(sid) != r}
+    dropped = any(sid not in state.sessions for sid in grouped.sessions) or any(
+        k not in state.visits for k in grouped.visits
+    )
+    if dropped:  # something grouped is gone: groups cannot say so, group again
+        grouped, groups = Group(), 0
+    # what the rules did not touch is the very object read from a group: ``is`` first
+    own = {sid: r for sid, r in state.sessions.items() if not _same(grouped.sessions.get(sid), r)}
+    own_visits = {k: v for k, v in state.visits.items() if not _same(grouped.visits.get(k), v)}
     group: tuple[str, bytes] | None = None
     settled = [(r.decided_at, sid) for sid, r in own.items() if _settled(r)]
     if len(settled) > HOT_MAX:
         leaving = {sid for _, sid in sorted(settled)[: len(settled) - HOT_KEEP]}
-        records = {sid: r for sid, r in own.items() if sid in leaving}
-        group = (group_key(key, groups), _GROUP.dump_json(records, exclude_defaults=True))
-        grouped = {**grouped, **records}
-        groups += 1
         own = {sid: r for sid, r in own.items() if sid not in leaving}
+        named = _named(own)
+        new = Group(
+            sessions={sid: r for sid, r in state.sessions.items() if sid in leaving},
+            visits={k: v for k, v in own_visits.items() if k not in named},
+        )
+        own_visits = {k: v for k, v in own_visits.items() if k in named}
+        group = (group_key(key, groups), new.model_dump_json(exclude_defaults=True).encode())
+        grouped = Group(
+            sessions={**grouped.sessions, **new.sessions},
+            visits={**grouped.visits, **new.visits},
+        )
+        groups += 1
     if not groups:
-        return ToWrite(compact_json(state).encode("utf-8"), 0, {})
-    text = compact_json(state.model_copy(update={"sessions": own}))
+        return ToWrite(compact_json(state).encode("utf-8"), 0, Group())
+    text = compact_json(state.model_copy(update={"sessions": own, "visits": own_visits}))
     value = FORMAT + json.dumps({"groups": groups}).encode() + b"\n" + text.encode("utf-8")
     return ToWrite(value, groups, grouped, group)
+
+
+def _same(kept: object, now: object) -> bool:
+    return kept is now or (kept is not None and kept == now)
+
+
+def _named(records: dict[str, SessionRecord]) -> set[str]:
+    """The visit lists the records count against (a prescription, ``auth:<id>``)."""
+    named = {r.prescription_id for r in records.values() if r.prescription_id}
+    named |= {f"auth:{r.authorization_id}" for r in records.values() if r.authorization_id}
+    return named
 
 
 def _settled(record: SessionRecord) -> bool:
