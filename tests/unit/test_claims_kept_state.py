@@ -325,3 +325,13 @@ def test_a_claim_with_line_breaks_reads_back_as_it_was() -> None:
     pretty = json.dumps(json.loads(record.current_json), indent=2)
     again = record.model_copy(update={"current_json": pretty})
     assert stored_records.decode(stored_records.encode(again)).current_json == pretty
+
+
+def test_a_malformed_stored_record_claims_no_sessions() -> None:
+    from workers.claims.claimed import claimed_by_stored
+
+    assert claimed_by_stored(b"2\n{}") is None  # the format's mark, no claim after it
+    assert claimed_by_stored(b"2\nnot json\n{}") is None
+    framed = stored_records.encode(_record())
+    found = claimed_by_stored(framed)
+    assert found is not None and found.session_keys == _record().session_keys

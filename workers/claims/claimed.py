@@ -63,10 +63,10 @@ def claimed_by_stored(raw: bytes) -> Claimed | None:
     """The sessions of a stored record, read without validating the whole record
     when it has ``session_keys`` (a recovery reads every record of the partitions it
     takes over)."""
-    own, claim = stored_records.parts(raw)
     try:
+        own, claim = stored_records.parts(raw)
         data = json.loads(own)
-    except ValueError:
+    except ValueError:  # not a record (a malformed value): as before, no sessions
         return None
     if not isinstance(data, dict) or not isinstance(data.get("patient_control_number"), str):
         return None

@@ -110,7 +110,7 @@ class ClaimsState:
         #: session key -> the pending entry a billable session arrived as (with the
         #: charges.billable message); it stays once claimed, as the claim's source
         self.sources = sources if sources is not None else {}
-        #: reference copies (clinic, payer, patient...) the sources name instead of
+        #: reference copies (clinic, payer, therapist) the sources name instead of
         #: holding them (:mod:`workers.claims.kept_sources`)
         self.references = references if references is not None else {}
         self.partitions = parts
