@@ -9,7 +9,8 @@ against each, and a record of every session seen (to tell a duplicate or a
 redelivery, to withdraw a cancelled session, to count the year's visits with a
 payer, to keep a held session's event).  Settled session records leave the value
 in groups once there are more than twelve (``workers.enrich.session_archive``),
-each group written once; the visits still grow with the patient's history.
+each group written once, and the patient's profile is stored apart, written when
+it changes.
 ``bench_pipeline.py``'s data gives each patient about four visits, where this
 shows nothing; a patient seen weekly on prescriptions of 24 visits is closer to a
 clinic's regulars.

@@ -75,7 +75,7 @@ def test_many_settled_sessions_go_to_groups_written_once_and_read_back_whole() -
                 writes_of_group[key] = writes_of_group.get(key, 0) + 1
     assert set(writes_of_group.values()) == {1}, "a group is written once"
     assert len(writes_of_group) >= 5
-    assert all(session_archive.is_group_key(k) for k in writes_of_group)
+    assert all(session_archive.is_part_key(k) for k in writes_of_group)
     whole = len(encode_compact(with_sessions(60)))
     assert max(sizes[20:]) < 0.35 * whole, "the value stays small as the history grows"
 
@@ -128,6 +128,45 @@ def test_a_lost_group_is_an_error_naming_it() -> None:
     PatientStore(table, 6).put(KEY, with_sessions(30))
     del table[session_archive.group_key(KEY, 0).encode()]
     with pytest.raises(RuntimeError, match=r"c1:pt1\|h0"):
+        PatientStore(table, 6).get(KEY)
+
+
+def with_profile(state: PatientState) -> PatientState:
+    patient = model(Patient, f.patient())
+    rx = model(Prescription, f.prescription(issued_on="2026-01-01"))
+    return rules.with_prescription(rules.with_patient(state, patient), "rx1", rx)
+
+
+def test_a_patients_profile_is_written_when_it_changes_not_with_every_session() -> None:
+    """The patient, prescriptions, authorizations and eligibility answers change with
+    reference data; a session changes the records and visits.  The profile is stored
+    apart once and the value each session writes leaves it out."""
+    table: dict[bytes, bytes] = {}
+    store = PatientStore(table, 6)
+    state = with_profile(with_sessions(1))
+    store.put(KEY, state)
+    profile_key = session_archive.profile_key(KEY).encode()
+    first = table[profile_key]
+    assert b"Zephyrine" in first and b"Zephyrine" not in table[KEY.encode()]
+    more = state.model_copy(update={"sessions": with_sessions(2).sessions})
+    written = dict(table)
+    store.put(KEY, more)
+    changed = {k for k, v in table.items() if written.get(k) != v}
+    assert changed == {KEY.encode()}, "a session writes the value alone"
+    renewed = rules.with_prescription(
+        store.get(KEY), "rx2", model(Prescription, f.prescription(prescription_id="rx2"))
+    )
+    store.put(KEY, renewed)
+    assert table[profile_key] != first and b"rx2" in table[profile_key]
+    for reader in (store, PatientStore(dict(table), 6)):
+        assert reader.get(KEY) == renewed
+
+
+def test_a_lost_profile_is_an_error_naming_it() -> None:
+    table: dict[bytes, bytes] = {}
+    PatientStore(table, 6).put(KEY, with_profile(with_sessions(2)))
+    del table[session_archive.profile_key(KEY).encode()]
+    with pytest.raises(RuntimeError, match=r"c1:pt1\|p"):
         PatientStore(table, 6).get(KEY)
 
 

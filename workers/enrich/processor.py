@@ -74,8 +74,8 @@ PATIENTS_KEPT = 2048
 class PatientStore:
     """The ``enrich.patients`` table seen as PatientState values, plus an index of
     which keys have held sessions (derived, rebuilt after every recovery).  A
-    state's settled session records leave its value in groups once there are many
-    (:mod:`workers.enrich.session_archive`); what is read is the whole state."""
+    state is stored in parts (its profile apart, its settled history in groups:
+    :mod:`workers.enrich.session_archive`); what is read is the whole state."""
 
     def __init__(self, table: Any, partitions: int) -> None:
         self.table = table
@@ -102,10 +102,12 @@ class PatientStore:
 
     def put(self, key: str, state: PatientState) -> None:
         out = session_archive.write(key, state, self._stored(key))
-        if out.group is not None:  # the group first: the value names it
-            self.table[out.group[0].encode()] = out.group[1]
+        for part in (out.profile_write, out.group):  # the parts first: the value names them
+            if part is not None:
+                self.table[part[0].encode()] = part[1]
         self.table[key.encode()] = out.value
-        self._keep(key, out.value, session_archive.Stored(state, out.groups, out.grouped))
+        kept = session_archive.Stored(state, out.groups, out.grouped, out.profile)
+        self._keep(key, out.value, kept)
         self._index(key, state)
 
     def _keep(self, key: str, raw: bytes, stored: session_archive.Stored) -> None:
@@ -130,7 +132,7 @@ class PatientStore:
         self._held.clear()
         self._kept.clear()
         for raw_key, raw in list(self.table.items()):
-            if raw is None or session_archive.is_group_key(raw_key):
+            if raw is None or session_archive.is_part_key(raw_key):
                 continue
             if not session_archive.held_in(session_archive.own_part(raw)):
                 continue  # held records are never grouped: the state's own part tells

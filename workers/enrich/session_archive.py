@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.state import PatientState, SessionRecord, Visit
 from workers.runtime.codec import compact_json
 
-#: the first bytes of a state stored with groups
+#: the first bytes of a state stored in parts
 FORMAT = b"2\n"
 #: a state holding more settled records than this moves the oldest to a group
 HOT_MAX = 12
@@ -46,7 +46,10 @@ HOT_MAX = 12
 HOT_KEEP = 4
 #: what a group key adds to the patient's key
 GROUP_MARK = "|h"
-
+#: the key of the patient's profile: the patient's key and this
+PROFILE_MARK = "|p"
+#: what of a state changes with reference data, not with sessions: its profile
+PROFILE = ("patient", "prescriptions", "authorizations", "eligibility")
 
 
 class Group(BaseModel):
@@ -70,32 +73,43 @@ class Stored:
     state: PatientState
     groups: int = 0
     grouped: Group = field(default_factory=Group)
+    #: the profile as stored apart (None: in the value, or none)
+    profile: PatientState | None = None
 
 
 @dataclass
 class ToWrite:
-    """What storing a state writes: its value, and a new group if one is due."""
+    """What storing a state writes: its value, and a new group or profile if due
+    (each written before the value that names it)."""
 
     value: bytes
     groups: int
     grouped: Group
     group: tuple[str, bytes] | None = None
+    profile: PatientState | None = None
+    profile_write: tuple[str, bytes] | None = None
 
 
 def group_key(key: str, n: int) -> str:
     return f"{key}{GROUP_MARK}{n}"
 
 
-def is_group_key(key: bytes) -> bool:
-    return GROUP_MARK.encode() in key
+def profile_key(key: str) -> str:
+    return f"{key}{PROFILE_MARK}"
+
+
+def is_part_key(key: bytes) -> bool:
+    """A group's or a profile's key, not a patient's (identifiers hold no ``|``)."""
+    return b"|" in key
 
 
 def read(key: str, raw: bytes, table: Table) -> Stored:
     """The whole state a stored value holds (its groups read from ``table``)."""
     if not raw.startswith(FORMAT):
         return Stored(PatientState.parse_json(raw))
-    _, meta, own = raw.split(b"\n", 2)
-    groups = int(json.loads(meta)["groups"])
+    _, meta_text, own = raw.split(b"\n", 2)
+    meta = json.loads(meta_text)
+    groups = int(meta.get("groups", 0))
     sessions: dict[str, SessionRecord] = {}
     visits: dict[str, list[Visit]] = {}
     for n in range(groups):
@@ -105,11 +119,23 @@ def read(key: str, raw: bytes, table: Table) -> Stored:
         group = Group.model_validate_json(value)
         sessions.update(group.sessions)
         visits.update(group.visits)
+    profile: PatientState | None = None
+    kept: dict[str, object] = {}
+    if meta.get("profile"):
+        value = table.get(profile_key(key).encode())
+        if value is None:  # as for a group: never deleted, a bug
+            raise RuntimeError(f"enrich.patients has no {profile_key(key)!r}")
+        profile = PatientState.parse_json(value)
+        kept = {f: getattr(profile, f) for f in PROFILE}
     hot = PatientState.parse_json(own)
     state = hot.model_copy(
-        update={"sessions": {**sessions, **hot.sessions}, "visits": {**visits, **hot.visits}}
+        update={
+            **kept,
+            "sessions": {**sessions, **hot.sessions},
+            "visits": {**visits, **hot.visits},
+        }
     )
-    return Stored(state, groups, Group(sessions=sessions, visits=visits))
+    return Stored(state, groups, Group(sessions=sessions, visits=visits), profile)
 
 
 def held_in(raw: bytes) -> bool:
@@ -119,7 +145,7 @@ def held_in(raw: bytes) -> bool:
 
 
 def own_part(raw: bytes) -> bytes:
-    """The state's own part of a stored value (the value itself before groups)."""
+    """The state's own part of a stored value (the value itself before parts)."""
     return raw.split(b"\n", 2)[2] if raw.startswith(FORMAT) else raw
 
 
@@ -151,11 +177,31 @@ def write(key: str, state: PatientState, before: Stored) -> ToWrite:
             visits={**grouped.visits, **new.visits},
         )
         groups += 1
-    if not groups:
+    profile, profile_write = _profile(key, state, before.profile)
+    if not groups and profile is None:
         return ToWrite(compact_json(state).encode("utf-8"), 0, Group())
-    text = compact_json(state.model_copy(update={"sessions": own, "visits": own_visits}))
-    value = FORMAT + json.dumps({"groups": groups}).encode() + b"\n" + text.encode("utf-8")
-    return ToWrite(value, groups, grouped, group)
+    update: dict[str, object] = {"sessions": own, "visits": own_visits}
+    if profile is not None:  # left out of the value (at their defaults: not written)
+        update.update(patient=None, prescriptions={}, authorizations={}, eligibility={})
+    text = compact_json(state.model_copy(update=update))
+    meta = json.dumps({"groups": groups, "profile": int(profile is not None)}).encode()
+    value = FORMAT + meta + b"\n" + text.encode("utf-8")
+    return ToWrite(value, groups, grouped, group, profile, profile_write)
+
+
+def _profile(
+    key: str, state: PatientState, stored: PatientState | None
+) -> tuple[PatientState | None, tuple[str, bytes] | None]:
+    """The state's profile stored apart, and what to write for it (None: the stored
+    one is the same).  A session changes its visits and records, not its profile,
+    so the profile is written when reference data changes, not with every visit."""
+    now = {f: getattr(state, f) for f in PROFILE}
+    if state.patient is None and not any(now[f] for f in PROFILE[1:]):
+        return None, None  # nothing to keep apart
+    if stored is not None and all(_same(getattr(stored, f), v) for f, v in now.items()):
+        return stored, None
+    profile = PatientState.new().model_copy(update=now)
+    return profile, (profile_key(key), compact_json(profile).encode("utf-8"))
 
 
 def _same(kept: object, now: object) -> bool:

@@ -493,9 +493,11 @@ BASE_TOPICS: tuple[TopicSpec, ...] = (
     # --- engine state (explicitly named so every worker mode shares it) ----
     TopicSpec(
         "state.enrich.patients",
-        "Changelog of the enrichment processor's per-patient state, and (key "
-        "'<clinic_id>:<patient_id>|h<n>') the groups of settled session records a "
-        "regular's state names (workers.enrich.session_archive).",
+        "Changelog of the enrichment processor's per-patient state, stored in parts "
+        "(workers.enrich.session_archive): the patient's profile (patient, "
+        "prescriptions, authorizations, eligibility answers) under "
+        "'<clinic_id>:<patient_id>|p', written when it changes, and the groups of "
+        "settled session records a regular's state names under '...|h<n>'.",
         _SESSION_KEY,
         "schemas.state:PatientState",
         cleanup="compact",
