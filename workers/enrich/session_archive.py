@@ -18,12 +18,18 @@ lists over them: a record or list the stage changes again (a duplicate seen, a
 late cancellation freeing a visit) is simply written in the state once more, and
 that copy wins.  The rules see the same whole state as before.
 
-Stored value of a state with groups::
+The patient's profile (:data:`PROFILE`: the patient, prescriptions,
+authorizations, 271 answers) changes with reference data, not with sessions: it
+is stored apart under ``<patient key>|p`` and written only when it changes, so a
+session writes its records and visits alone.
 
-    b"2\\n" + {"groups": n} + b"\\n" + the state (its own records only) as JSON
+Stored value of a state in parts::
 
-A state without groups (most patients: fewer than :data:`HOT_MAX` sessions) is
-stored as before, the state as JSON, and so is everything written before this
+    b"2\\n" + {"groups": n, "profile": 0 or 1} + b"\\n" + the state (its own
+    records and lists, without the profile) as JSON
+
+A state with neither (no patient, prescription or answer yet, and few sessions)
+is stored as before, the state as JSON, and so is everything written before this
 format: no drain or migration is needed.
 """
 
